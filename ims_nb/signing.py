@@ -1,0 +1,257 @@
+"""Pure request-signing functions: Huawei APIG SDK-HMAC-SHA256 and the OBS (V2-style) signature."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from urllib.parse import quote, unquote
+
+ALGORITHM = "SDK-HMAC-SHA256"
+SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+
+QueryValue = str | int | float | bool | None
+QueryItems = Iterable[tuple[str, QueryValue]]
+
+
+def _encode(value: str) -> str:
+    """RFC 3986 percent-encoding, as the SDK does it (only ``~`` and unreserved kept)."""
+    return quote(value, safe="~")
+
+
+def _query_text(value: QueryValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def format_sdk_date(moment: datetime) -> str:
+    """Format a moment as ``X-Sdk-Date`` (UTC, ``YYYYMMDDTHHMMSSZ``)."""
+    return moment.astimezone(timezone.utc).strftime(SDK_DATE_FORMAT)
+
+
+def parse_sdk_date(text: str) -> datetime:
+    """Parse an ``X-Sdk-Date`` value; raises ``ValueError`` when it is not in the SDK format."""
+    return datetime.strptime(text, SDK_DATE_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def canonical_uri(path: str) -> str:
+    """Canonical URI: each segment decoded then RFC 3986-encoded, always ending with ``/``."""
+    segments = [_encode(unquote(segment)) for segment in path.split("/")]
+    uri = "/".join(segments) or "/"
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def canonical_query(items: QueryItems) -> str:
+    """Canonical query: pairs encoded, sorted by key then value, joined with ``&``."""
+    pairs = sorted((_encode(key), _encode(_query_text(value))) for key, value in items)
+    return "&".join(f"{key}={value}" for key, value in pairs)
+
+
+def parse_query(raw_query: str) -> list[tuple[str, str]]:
+    """Split a raw query string into decoded pairs, keeping repeats and blank values."""
+    pairs: list[tuple[str, str]] = []
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        pairs.append((unquote(key), unquote(value)))
+    return pairs
+
+
+def signed_header_names(headers: Mapping[str, str]) -> list[str]:
+    """Names the SDK signs: every header whose name has no ``_``, lower-cased and sorted."""
+    return sorted({name.lower() for name in headers if "_" not in name})
+
+
+def canonical_headers(headers: Mapping[str, str], names: Sequence[str]) -> str:
+    """The ``name:value\\n`` block for the signed header names (values trimmed)."""
+    lowered = {name.lower(): str(value).strip() for name, value in headers.items()}
+    return "".join(f"{name}:{lowered.get(name, '')}\n" for name in names)
+
+
+def payload_hash(body: bytes | None, headers: Mapping[str, str] | None = None) -> str:
+    """Hex SHA-256 of the body, or ``UNSIGNED-PAYLOAD`` when the request says so."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "x-sdk-content-sha256" and value == UNSIGNED_PAYLOAD:
+            return UNSIGNED_PAYLOAD
+    return hashlib.sha256(body or b"").hexdigest()
+
+
+def canonical_request(
+    method: str,
+    path: str,
+    query: QueryItems,
+    headers: Mapping[str, str],
+    names: Sequence[str],
+    body_hash: str,
+) -> str:
+    """The six-line canonical request that is hashed into the string to sign."""
+    return "\n".join(
+        [
+            method.upper(),
+            canonical_uri(path),
+            canonical_query(query),
+            canonical_headers(headers, names),
+            ";".join(names),
+            body_hash,
+        ]
+    )
+
+
+def string_to_sign(canonical: str, sdk_date: str) -> str:
+    """``SDK-HMAC-SHA256\\n<date>\\n<hex sha256(canonical request)>``."""
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return f"{ALGORITHM}\n{sdk_date}\n{digest}"
+
+
+def signature(secret_key: str, to_sign: str) -> str:
+    """Lower-case hex HMAC-SHA256 keyed with the raw secret key (no key derivation)."""
+    return hmac.new(secret_key.encode("utf-8"), to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def authorization(access_key: str, names: Sequence[str], sig: str) -> str:
+    """The ``Authorization`` header value."""
+    return f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(names)}, Signature={sig}"
+
+
+@dataclass(frozen=True)
+class ParsedAuthorization:
+    """The three fields of an SDK-HMAC-SHA256 ``Authorization`` header."""
+
+    access_key: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+
+def parse_authorization(value: str) -> ParsedAuthorization:
+    """Parse an ``Authorization`` header; raises ``ValueError`` naming what is malformed."""
+    algorithm, _, rest = value.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise ValueError(f"unsupported signing algorithm {algorithm!r}")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        key, sep, val = part.strip().partition("=")
+        if not sep:
+            raise ValueError(f"malformed Authorization field {part.strip()!r}")
+        fields[key] = val
+    missing = [key for key in ("Access", "SignedHeaders", "Signature") if not fields.get(key)]
+    if missing:
+        raise ValueError(f"Authorization lacks {', '.join(missing)}")
+    names = tuple(fields["SignedHeaders"].split(";"))
+    return ParsedAuthorization(fields["Access"], names, fields["Signature"])
+
+
+def sign_request(
+    *,
+    access_key: str,
+    secret_key: str,
+    method: str,
+    path: str,
+    query: QueryItems,
+    headers: Mapping[str, str],
+    body: bytes | None,
+) -> str:
+    """Authorization value for a request whose headers already hold ``Host`` and ``X-Sdk-Date``."""
+    sdk_date = next((v for k, v in headers.items() if k.lower() == "x-sdk-date"), None)
+    if sdk_date is None:
+        raise ValueError("headers must contain X-Sdk-Date before signing")
+    names = signed_header_names(headers)
+    canonical = canonical_request(
+        method, path, query, headers, names, payload_hash(body, headers)
+    )
+    return authorization(access_key, names, signature(secret_key, string_to_sign(canonical, sdk_date)))
+
+
+# --- OBS (esdk-obs-python ``obs.auth.Authentication``) -----------------------------------------
+
+#: Sub-resources that take part in the OBS canonical resource (the SDK's allow list, lower-cased).
+OBS_SUB_RESOURCES = frozenset(
+    """acl backtosource policy torrent logging location storageinfo quota storageclass
+    storagepolicy requestpayment versions versioning versionid uploads uploadid partnumber
+    website notification dispolicy lifecycle deletebucket delete cors restore tagging
+    replication metadata encryption publicaccessblock bucketstatus policystatus
+    x-obs-accesslabel inventory obscompresspolicy object-lock retention directcoldaccess
+    append position truncate modify rename length name fileinterface response-content-type
+    response-content-language response-expires response-cache-control
+    response-content-disposition response-content-encoding x-image-save-bucket
+    x-image-save-object x-image-process x-oss-process x-workflow-prefix x-workflow-start
+    x-workflow-limit x-workflow-template-name x-workflow-graph-name
+    x-workflow-execution-state x-workflow-execution-type x-workflow-next-marker
+    obsworkflowtriggerpolicy obsbucketalias obsalias""".split()
+)
+OBS_AUTH_PREFIX = {"obs": "OBS", "v2": "AWS"}
+OBS_HEADER_PREFIX = {"obs": "x-obs-", "v2": "x-amz-"}
+
+
+def obs_date(moment: datetime) -> str:
+    """RFC 1123 ``Date`` header value in GMT."""
+    return format_datetime(moment.astimezone(timezone.utc), usegmt=True)
+
+
+def obs_canonical_resource(
+    bucket: str,
+    key: str,
+    sub_resources: Mapping[str, str | None],
+    *,
+    path_style: bool,
+    signature_type: str = "obs",
+) -> str:
+    """``/bucket[/]key?sub`` as the OBS SDK builds it (path style has no ``/`` after the bucket)."""
+    resource = ""
+    if bucket:
+        resource = "/" + bucket + ("" if path_style else "/")
+    if key:
+        if not resource.endswith("/"):
+            resource += "/"
+        resource += quote(key, safe="/~")
+    resource = resource or "/"
+    interesting = sorted(
+        (name, value)
+        for name, value in sub_resources.items()
+        if name.lower() in OBS_SUB_RESOURCES
+        or name.lower().startswith(OBS_HEADER_PREFIX[signature_type])
+    )
+    if interesting:
+        resource += "?" + "&".join(
+            quote(name, safe="/") if value is None else f"{quote(name, safe='/')}={value}"
+            for name, value in interesting
+        )
+    return resource
+
+
+def obs_string_to_sign(
+    method: str,
+    headers: Mapping[str, str],
+    resource: str,
+    *,
+    signature_type: str = "obs",
+) -> str:
+    """``VERB\\nContent-MD5\\nContent-Type\\nDate\\n`` + signed ``x-obs-*`` headers + resource."""
+    prefix = OBS_HEADER_PREFIX[signature_type]
+    lowered = {name.lower(): str(value) for name, value in headers.items()}
+    date = "" if prefix + "date" in lowered else lowered.get("date", "")
+    lines = [method.upper(), lowered.get("content-md5", ""), lowered.get("content-type", ""), date]
+    extra = sorted(name for name in lowered if name.startswith(prefix))
+    meta_prefix = prefix + "meta-"
+    for name in extra:
+        value = lowered[name].strip() if name.startswith(meta_prefix) else lowered[name]
+        lines.append(f"{name}:{value}")
+    return "\n".join(lines) + "\n" + resource
+
+
+def obs_signature(secret_key: str, to_sign: str) -> str:
+    """Base64 HMAC-SHA1 of the string to sign, keyed with the raw secret key."""
+    digest = hmac.new(secret_key.encode("utf-8"), to_sign.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def obs_authorization(access_key: str, sig: str, *, signature_type: str = "obs") -> str:
+    """``OBS AK:sig`` (or ``AWS AK:sig`` in V2 mode)."""
+    return f"{OBS_AUTH_PREFIX[signature_type]} {access_key}:{sig}"
