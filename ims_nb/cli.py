@@ -1,13 +1,125 @@
-"""The ``ims-nb`` command line."""
+"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from ims_nb.sim.server import bind, build_simulation, check_host, endpoint_of, info_of, uvicorn_server
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _add_sim_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only by default)")
+    parser.add_argument("--port", type=_non_negative, default=0, help="port (0: any free port)")
+    parser.add_argument("--seed", type=_non_negative, default=0, help="world seed")
+    parser.add_argument("--images", type=_non_negative, default=200, help="inventory size")
+    parser.add_argument("--region", default="cn-north-4", help="region the simulator plays")
+    clock = parser.add_mutually_exclusive_group()
+    clock.add_argument("--time-scale", type=_positive_float, default=60.0,
+                       help="simulated seconds per real second (default 60)")
+    clock.add_argument("--manual-clock", action="store_true", help="clock moves only through /_sim/clock")
+    parser.add_argument("--state", type=Path, default=None, help="SQLite file that keeps the world across restarts")
+    parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ims-nb", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    sim = verbs.add_parser("sim", help="serve the embedded IMS/OBS/IAM simulator; prints one JSON line")
+    _add_sim_options(sim)
+    lab = verbs.add_parser("lab", help="start the simulator and JupyterLab on notebooks/, pointed at it")
+    _add_sim_options(lab)
+    lab.add_argument("--lab-port", type=_non_negative, default=8888, help="JupyterLab port")
+    lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
+    return parser
+
+
+def _start(args: argparse.Namespace) -> tuple[object, object, dict[str, str]]:
+    check_host(args.host, args.allow_remote)
+    simulation = build_simulation(seed=args.seed, images=args.images, region=args.region,
+                                  time_scale=args.time_scale, manual_clock=args.manual_clock, state=args.state)
+    sock = bind(args.host, args.port)
+    info = info_of(simulation, endpoint_of(sock))
+    return uvicorn_server(simulation), sock, info.as_json_dict()
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    server, sock, line = _start(args)
+    print(json.dumps(line), flush=True)
+    server.run(sockets=[sock])  # type: ignore[attr-defined]  # uvicorn handles SIGINT/SIGTERM
+    return 0
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    """The simulator in a child process, JupyterLab in another, both stopped together."""
+    sim_cmd = [sys.executable, "-m", "ims_nb", "sim", "--host", args.host, "--port", str(args.port),
+               "--seed", str(args.seed), "--images", str(args.images), "--region", args.region]
+    sim_cmd += ["--manual-clock"] if args.manual_clock else ["--time-scale", str(args.time_scale)]
+    if args.state:
+        sim_cmd += ["--state", str(args.state)]
+    sim = subprocess.Popen(sim_cmd, stdout=subprocess.PIPE, text=True)
+    assert sim.stdout is not None
+    first = sim.stdout.readline()
+    if not first:
+        sim.wait()
+        print("ims-nb lab: the simulator did not start", file=sys.stderr)
+        return 1
+    line = json.loads(first)
+    env = dict(os.environ, IMS_NB_SIM=json.dumps(line), HUAWEICLOUD_SDK_REGION=line["region"])
+    print(f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); JupyterLab on port {args.lab_port}",
+          flush=True)
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+         f"--port={args.lab_port}", f"--ServerApp.root_dir={args.notebooks}", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        lab.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = lab.wait()
+    except KeyboardInterrupt:
+        lab.terminate()
+        code = lab.wait()
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    return 0 if code in (0, -signal.SIGTERM) else code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ims-nb`` console script."""
-    parser = argparse.ArgumentParser(prog="ims-nb")
-    parser.parse_args(argv)
-    return 0
+    args = build_parser().parse_args(argv)
+    try:
+        if args.verb == "sim":
+            return run_sim(args)
+        return run_lab(args)
+    except (ValueError, OSError) as exc:
+        print(f"ims-nb {args.verb}: {exc}", file=sys.stderr)
+        return 2

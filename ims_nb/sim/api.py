@@ -1,0 +1,196 @@
+"""IMS and IAM endpoints behind the gateway: route table, request parsing and response shapes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.responses import Response
+
+from ims_nb import signing
+from ims_nb.sim.backend import Principal, SimBackend
+from ims_nb.sim.errors import SimError, iam_error, ims_error
+from ims_nb.sim.gateway import Gateway, SignedRequest, not_found
+from ims_nb.sim.responses import error_response, json_response
+
+IMAGE_ID = r"(?P<image_id>[^/]+)"
+JOB_ID = r"(?P<job_id>[^/]+)"
+
+
+@dataclass
+class ApiRequest:
+    """A request as the handlers see it: routed, authenticated and with its body read."""
+
+    signed: SignedRequest
+    params: dict[str, str]
+    principal: Principal | None
+    request_id: str
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        return signing.parse_query(self.signed.raw_query)
+
+
+Handler = Callable[[SimBackend, ApiRequest], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    auth: str  # "project" (IMS), "user" (IAM, no project needed) or "none"
+
+
+def list_images(backend: SimBackend, request: ApiRequest) -> Response:
+    return json_response({"images": backend.list_images(request.query)}, request_id=request.request_id)
+
+
+def show_image(backend: SimBackend, request: ApiRequest) -> Response:
+    image = backend.image(request.params["image_id"])
+    if image is None:
+        raise ims_error("IMG.0027", f"The image {request.params['image_id']} does not exist.", status=404)
+    native = dict(image)
+    native.update({"__image_location": f"obs://ims-images-{backend.region}/{image['id']}",
+                   "__is_config_init": "true", "deleted": False, "deleted_at": None})
+    return json_response(native, request_id=request.request_id)
+
+
+def export_image(backend: SimBackend, request: ApiRequest) -> Response:
+    assert request.principal is not None
+    job_id = backend.export_image(request.principal, request.params["image_id"], request.signed.body)
+    return json_response({"job_id": job_id}, request_id=request.request_id)
+
+
+def show_job(backend: SimBackend, request: ApiRequest) -> Response:
+    assert request.principal is not None
+    if request.params["project_id"] != request.principal.project_id:
+        raise ims_error("IMG.0047", "The job belongs to another project.", status=403)
+    return json_response(backend.job_view(request.params["job_id"], progress=False), request_id=request.request_id)
+
+
+def show_job_progress(backend: SimBackend, request: ApiRequest) -> Response:
+    return json_response(backend.job_view(request.params["job_id"], progress=True), request_id=request.request_id)
+
+
+def show_quota(backend: SimBackend, request: ApiRequest) -> Response:
+    return json_response(backend.quota(), request_id=request.request_id)
+
+
+def list_projects(backend: SimBackend, request: ApiRequest) -> Response:
+    query = dict(request.query)
+    name = query.get("name")
+    projects = []
+    if name in (None, backend.region):
+        projects.append({
+            "id": backend.project_id, "name": backend.region, "domain_id": backend.domain_id,
+            "enabled": True, "is_domain": False, "parent_id": backend.domain_id, "description": "",
+            "links": {"self": f"/v3/projects/{backend.project_id}"},
+        })
+    body = {"projects": projects, "links": {"self": "/v3/projects", "previous": None, "next": None}}
+    return json_response(body, request_id=request.request_id)
+
+
+def create_token(backend: SimBackend, request: ApiRequest) -> Response:
+    """POST /v3/auth/tokens with the password method: 201, token in ``X-Subject-Token``."""
+    try:
+        body = json.loads(request.signed.body or b"null")
+        identity = body["auth"]["identity"]
+        methods = identity["methods"]
+        user = identity["password"]["user"]
+        name, password = user["name"], user["password"]
+        domain = user.get("domain", {}).get("name")
+        scope = body["auth"].get("scope", {})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise iam_error(400, "The request body is invalid: expected auth.identity.password.user "
+                             "{name, password, domain{name}}.") from None
+    if methods != ["password"] or not all(isinstance(v, str) for v in (name, password)):
+        raise iam_error(400, "Only the password method is supported, with string name and password.")
+    account = backend.accounts.get(name)
+    if account is None or account.password != password or domain != backend.domain_name:
+        raise iam_error(401, "The username or password is wrong.")
+    project_id = _scoped_project(backend, scope)
+    token, record = backend.issue_token(account, project_id, methods)
+    token_body = {
+        "expires_at": _iam_time(record["expires_at"]), "issued_at": _iam_time(record["issued_at"]),
+        "methods": methods,
+        "user": {"id": account.ak.lower(), "name": account.name,
+                 "domain": {"id": backend.domain_id, "name": backend.domain_name}, "password_expires_at": ""},
+        "roles": [{"id": "0", "name": "te_admin" if account.obs_write else "readonly"}],
+        "catalog": [],
+    }
+    if project_id:
+        token_body["project"] = {"id": project_id, "name": backend.region,
+                                 "domain": {"id": backend.domain_id, "name": backend.domain_name}}
+    else:
+        token_body["domain"] = {"id": backend.domain_id, "name": backend.domain_name}
+    return json_response({"token": token_body}, 201, request.request_id, {"X-Subject-Token": token})
+
+
+def _scoped_project(backend: SimBackend, scope: Any) -> str | None:
+    if not isinstance(scope, dict) or "project" not in scope:
+        return None
+    project = scope["project"]
+    if not isinstance(project, dict):
+        raise iam_error(400, "scope.project must be an object with a name or an id.")
+    if project.get("id") == backend.project_id or project.get("name") == backend.region:
+        return backend.project_id
+    raise iam_error(401, "The project in the scope does not exist or is not available to the user.")
+
+
+def verify_token(backend: SimBackend, request: ApiRequest) -> Response:
+    subject = request.signed.headers.get("x-subject-token", "")
+    record = backend.token(subject)
+    if record is None or record["expires_at"] <= datetime.now(timezone.utc).timestamp():
+        raise iam_error(404, "The token does not exist or has expired.")
+    body = {"token": {"expires_at": _iam_time(record["expires_at"]), "issued_at": _iam_time(record["issued_at"]),
+                      "methods": record["methods"], "user": {"name": record["user"]}}}
+    return json_response(body, request_id=request.request_id, headers={"X-Subject-Token": subject})
+
+
+def _iam_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _route(method: str, path: str, handler: Handler, auth: str = "project") -> Route:
+    return Route(method, re.compile(f"^{path}/?$"), handler, auth)
+
+
+ROUTES = (
+    _route("GET", "/v2/cloudimages", list_images),
+    _route("GET", f"/v2/images/{IMAGE_ID}", show_image),
+    _route("POST", f"/v1/cloudimages/{IMAGE_ID}/file", export_image),
+    _route("POST", f"/v2.1/cloudimages/{IMAGE_ID}/file", export_image),
+    _route("GET", f"/v1/(?P<project_id>[^/]+)/jobs/{JOB_ID}", show_job),
+    _route("GET", f"/v1/cloudimages/job/{JOB_ID}", show_job_progress),
+    _route("GET", "/v1/cloudimages/quota", show_quota),
+    _route("POST", "/v3/auth/tokens", create_token, auth="none"),
+    _route("GET", "/v3/auth/tokens", verify_token, auth="user"),
+    _route("GET", "/v3/projects", list_projects, auth="user"),
+)
+#: First path segments that belong to the gateway rather than to OBS path-style buckets.
+API_PREFIXES = frozenset({"v1", "v2", "v2.1", "v3", "v3.0"})
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    for route in ROUTES:
+        found = route.pattern.match(path)
+        if found and route.method == method:
+            return route, found.groupdict()
+    raise not_found()
+
+
+def handle(backend: SimBackend, gateway: Gateway, signed: SignedRequest, request_id: str) -> Response:
+    """Route, authenticate and answer one gateway request; every refusal is service-shaped."""
+    try:
+        route, params = match(signed.method, signed.path_decoded)
+        principal = None
+        if route.auth != "none":
+            principal = gateway.authenticate(signed, needs_project=route.auth == "project")
+        return route.handler(backend, ApiRequest(signed, params, principal, request_id))
+    except SimError as error:
+        return error_response(error, request_id)

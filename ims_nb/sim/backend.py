@@ -1,0 +1,271 @@
+"""The simulator's state and API semantics (no HTTP): images, exports, jobs, buckets, objects, tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ims_nb.sim import export_checks, listing
+from ims_nb.sim.clock import ClockState, SimClock, iso_millis, iso_seconds
+from ims_nb.sim.errors import ims_error
+from ims_nb.sim.inventory import Account, build_inventory
+from ims_nb.sim.jobs import JobPlan, plan_job
+from ims_nb.sim.store import Store
+
+TOKEN_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request is from, once the gateway has authenticated it."""
+
+    user: str
+    project_id: str | None
+    access_key: str | None
+    obs_write: bool
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    location: str
+    storage_class: str
+    created: str
+
+
+class SimBackend:
+    """IMS, OBS and IAM semantics over one world that a seed determines.
+
+    Args:
+        seed: the world's seed (inventory, credentials, job ids and durations).
+        images: how many images the inventory holds (at least one of each special category).
+        region: the region the simulator plays.
+        clock: the simulated clock jobs run on.
+        store: SQLite persistence; when it already holds a world, that world is loaded instead.
+    """
+
+    def __init__(self, *, seed: int = 0, images: int = 200, region: str = "cn-north-4",
+                 clock: SimClock | None = None, store: Store | None = None) -> None:
+        self.clock = clock or SimClock()
+        self.store = store
+        self.lock = threading.RLock()
+        if store is not None and not store.is_empty():
+            self._load(store.load())
+        else:
+            self.reset(seed=seed, images=images, region=region)
+
+    # --- world ------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, images: int | None = None, region: str | None = None) -> None:
+        """Rebuild the world from a seed: same seed, same everything. Jobs and tokens are dropped."""
+        with self.lock:
+            seed = self.seed if seed is None else seed
+            images = self.image_count if images is None else images
+            region = self.region if region is None else region
+            inventory = build_inventory(seed, images, region)
+            self.seed, self.image_count, self.region = seed, images, region
+            self.domain_id, self.domain_name = inventory.domain_id, inventory.domain_name
+            self.project_id = inventory.project_id
+            self.accounts = {a.name: a for a in inventory.accounts}
+            self._set_images(inventory.images)
+            self.buckets = {b["name"]: Bucket(**b) for b in inventory.buckets}
+            self.objects = {(o["bucket"], o["key"]): o for o in inventory.objects}
+            self._clear_jobs()
+            self.job_sequence = 0
+            self.tokens: dict[str, dict[str, Any]] = {}
+            if self.clock.manual:
+                self.clock.restore(SimClock(manual=True).state)
+            if self.store is not None:
+                self.store.replace_all(self._meta(), inventory.images, inventory.buckets, inventory.objects)
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed, "images": self.image_count, "region": self.region,
+            "job_sequence": self.job_sequence, "clock": asdict(self.clock.state),
+        }
+
+    def _load(self, data: dict[str, Any]) -> None:
+        meta = data["meta"]
+        self.seed, self.image_count, self.region = meta["seed"], meta["images"], meta["region"]
+        inventory_accounts = build_inventory(self.seed, 0, self.region)
+        self.domain_id, self.domain_name = inventory_accounts.domain_id, inventory_accounts.domain_name
+        self.project_id = inventory_accounts.project_id
+        self.accounts = {a.name: a for a in inventory_accounts.accounts}
+        self._set_images(data["images"])
+        self.buckets = {b["name"]: Bucket(**b) for b in data["buckets"]}
+        self.objects = {(o["bucket"], o["key"]): o for o in data["objects"]}
+        self._clear_jobs()
+        for raw in data["jobs"]:
+            self._index_job(JobPlan.from_dict(raw))
+        self.job_sequence = meta["job_sequence"]
+        self.tokens = data["tokens"]
+        saved = ClockState(**meta["clock"])
+        if saved.manual == self.clock.manual:
+            self.clock.restore(ClockState(saved.sim_anchor, saved.real_anchor, self.clock.scale, saved.manual))
+        else:  # the mode changed across the restart: continue from the saved simulated instant
+            elapsed = 0.0 if saved.manual else (time.time() - saved.real_anchor) * saved.scale
+            self.clock.restore(ClockState(saved.sim_anchor + elapsed, time.time(), self.clock.scale, self.clock.manual))
+
+    def _set_images(self, images: list[dict[str, Any]]) -> None:
+        self.images = {image["id"]: image for image in images}
+        self._listing_cache: dict[tuple[Any, ...], tuple[list[dict[str, Any]], dict[str, int]]] = {}
+
+    def save_clock(self) -> None:
+        if self.store is not None:
+            self.store.put_meta("clock", asdict(self.clock.state))
+
+    def account_by_ak(self, access_key: str) -> Account | None:
+        return next((a for a in self.accounts.values() if a.ak == access_key), None)
+
+    # --- IMS --------------------------------------------------------------------------------
+
+    def list_images(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """One page of GET /v2/cloudimages."""
+        query = listing.parse_query(pairs, self.project_id)
+        with self.lock:
+            cache_key = (query.cache_key, query.sort_key, query.sort_dir)
+            cached = self._listing_cache.get(cache_key)
+            if cached is None:
+                visible = [i for i in self.images.values() if i.get("status") != "deleted"]
+                matched = [i for i in visible if all(p(i) for p in query.predicates)]
+                ordered = listing.sort_images(matched, query.sort_key, query.sort_dir)
+                cached = (ordered, {image["id"]: n for n, image in enumerate(ordered)})
+                if len(self._listing_cache) > 256:
+                    self._listing_cache.clear()
+                self._listing_cache[cache_key] = cached
+            return listing.page(cached[0], cached[1], query)
+
+    def image(self, image_id: str) -> dict[str, Any] | None:
+        return self.images.get(image_id)
+
+    def export_image(self, principal: Principal, image_id: str, raw_body: bytes) -> str:
+        """Validate an export as the service does and start its job; returns the job id."""
+        request = export_checks.parse_body(raw_body)
+        with self.lock:
+            project = principal.project_id or self.project_id
+            export_checks.check_image(self.images.get(image_id), image_id, project, request)
+            if not principal.obs_write:
+                raise export_checks.no_obs_permission()
+            bucket = self.buckets.get(request.bucket)
+            export_checks.check_bucket(asdict(bucket) if bucket else None, request.bucket, self.region)
+            now = self.clock.now()
+            if any(self.jobs[j].status_at(now) in ("INIT", "RUNNING") for j in self._by_image.get(image_id, [])):
+                raise export_checks.already_exporting(image_id)
+            if self.object_at(request.bucket, request.key, now) is not None:
+                raise export_checks.object_exists(request.bucket, request.key)
+            self.job_sequence += 1
+            job = plan_job(
+                seed=self.seed, sequence=self.job_sequence, image=self.images[image_id],
+                bucket=request.bucket, key=request.key, file_format=request.file_format or "zvhd2",
+                quick=request.quick, now=now,
+            )
+            self._index_job(job)
+            if self.store is not None:
+                self.store.put_job(job.to_dict(), {"job_sequence": self.job_sequence, "clock": asdict(self.clock.state)})
+            return job.job_id
+
+    def _clear_jobs(self) -> None:
+        self.jobs: dict[str, JobPlan] = {}
+        self._by_image: dict[str, list[str]] = {}
+        self._by_target: dict[tuple[str, str], list[str]] = {}
+
+    def _index_job(self, job: JobPlan) -> None:
+        self.jobs[job.job_id] = job
+        self._by_image.setdefault(job.image_id, []).append(job.job_id)
+        self._by_target.setdefault((job.bucket, job.key), []).append(job.job_id)
+
+    def job_view(self, job_id: str, *, progress: bool) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise ims_error("IMG.0086", f"The job {job_id} does not exist.", status=404)
+        return job.view(self.clock.now(), progress=progress)
+
+    def quota(self) -> dict[str, Any]:
+        used = sum(1 for i in self.images.values() if i.get("owner") == self.project_id)
+        quota = max(50, (used // 50 + 1) * 50)
+        return {"quotas": {"resources": [
+            {"type": "image", "used": used, "quota": quota, "min": 1, "max": 100000},
+            {"type": "image_shared", "used": 0, "quota": 128, "min": 1, "max": 1024},
+            {"type": "image_member", "used": 0, "quota": 128, "min": 1, "max": 1024},
+        ]}}
+
+    # --- OBS --------------------------------------------------------------------------------
+
+    def object_at(self, bucket: str, key: str, now: float | None = None) -> dict[str, Any] | None:
+        """An object as of ``now``: stored ones, and the files of export jobs that have succeeded."""
+        stored = self.objects.get((bucket, key))
+        if stored is not None:
+            return stored
+        now = self.clock.now() if now is None else now
+        for job_id in self._by_target.get((bucket, key), []):
+            job = self.jobs[job_id]
+            if job.status_at(now) == "SUCCESS":
+                return _job_object(job)
+        return None
+
+    def list_objects(self, bucket: str) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        found = {key: obj for (b, key), obj in self.objects.items() if b == bucket}
+        for job in self.jobs.values():
+            if job.bucket == bucket and job.key not in found and job.status_at(now) == "SUCCESS":
+                found[job.key] = _job_object(job)
+        return [found[key] for key in sorted(found)]
+
+    # --- IAM --------------------------------------------------------------------------------
+
+    def issue_token(self, account: Account, project_id: str | None, methods: list[str]) -> tuple[str, dict[str, Any]]:
+        """A new 24 h token (real time, as the gateway checks it) and its body record."""
+        token = "MII" + secrets.token_urlsafe(384)
+        issued = time.time()
+        record = {
+            "user": account.name, "project_id": project_id, "methods": methods,
+            "issued_at": issued, "expires_at": issued + TOKEN_TTL_SECONDS,
+        }
+        with self.lock:
+            digest = token_hash(token)
+            self.tokens[digest] = record
+            if self.store is not None:
+                self.store.put_token(digest, record)
+        return token, record
+
+    def token(self, token: str) -> dict[str, Any] | None:
+        return self.tokens.get(token_hash(token))
+
+    def expire_tokens(self) -> int:
+        """Control plane: make every issued token expire now."""
+        with self.lock:
+            for digest, record in self.tokens.items():
+                record["expires_at"] = time.time() - 1
+                if self.store is not None:
+                    self.store.put_token(digest, record)
+            return len(self.tokens)
+
+    def dump(self) -> dict[str, Any]:
+        """Control plane: a summary of the world and every job as of now."""
+        now = self.clock.now()
+        with self.lock:
+            return {
+                "seed": self.seed, "region": self.region, "project_id": self.project_id,
+                "clock": {"now": iso_millis(now), "manual": self.clock.manual, "scale": self.clock.scale},
+                "images": len(self.images),
+                "buckets": [asdict(b) for b in self.buckets.values()],
+                "objects": [{"bucket": b, "key": k} for (b, k) in sorted(self.objects)],
+                "jobs": [job.view(now, progress=True) | {"bucket_url": f"{job.bucket}:{job.key}"}
+                         for job in self.jobs.values()],
+            }
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _job_object(job: JobPlan) -> dict[str, Any]:
+    return {
+        "bucket": job.bucket, "key": job.key, "size": job.output_size,
+        "created": iso_seconds(job.finished_at), "etag": hashlib.md5(job.job_id.encode()).hexdigest(),  # noqa: S324
+    }

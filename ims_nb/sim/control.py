@@ -1,0 +1,158 @@
+"""The control plane under ``/_sim/`` (loopback callers only): reset, clock, faults, throttling, state."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from ims_nb.sim.clock import iso_millis, iso_seconds
+from ims_nb.sim.errors import SimError, gateway_error
+from ims_nb.sim.faults import Fault
+from ims_nb.sim.responses import error_response, json_response
+
+if TYPE_CHECKING:
+    from ims_nb.sim.app import Simulation
+
+Action = Callable[["Simulation", dict[str, Any]], Any]
+
+
+def _bad(message: str) -> SimError:
+    return gateway_error("SIM.0400", message, 400)
+
+
+def is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _reset(sim: Simulation, body: dict[str, Any]) -> Any:
+    seed, images = body.get("seed"), body.get("images")
+    for name, value in (("seed", seed), ("images", images)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise _bad(f"{name} must be a non-negative integer")
+    sim.faults.clear()
+    sim.gateway.reset_lockouts()
+    sim.backend.reset(seed=seed, images=images)
+    return _state(sim, {})
+
+
+def _clock(sim: Simulation, body: dict[str, Any]) -> Any:
+    clock = sim.backend.clock
+    advance, scale, manual = body.get("advance"), body.get("scale"), body.get("manual")
+    try:
+        if scale is not None or manual is not None:
+            if manual is not None and not isinstance(manual, bool):
+                raise ValueError("manual must be true or false")
+            clock.configure(scale=None if scale is None else float(scale), manual=manual)
+        if advance is not None:
+            clock.advance(float(advance))
+    except (TypeError, ValueError) as exc:
+        raise _bad(f"invalid clock change: {exc}") from None
+    sim.backend.save_clock()
+    return {"now": iso_millis(clock.now()), "timestamp": clock.now(), "manual": clock.manual, "scale": clock.scale}
+
+
+def _add_fault(sim: Simulation, body: dict[str, Any]) -> Any:
+    allowed = {"kind", "method", "path", "count", "status", "body", "headers", "delay"}
+    unknown = set(body) - allowed
+    if unknown:
+        raise _bad(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+    try:
+        fault = Fault(**body)
+    except (TypeError, ValueError) as exc:
+        raise _bad(f"invalid fault: {exc}") from None
+    sim.faults.add(fault)
+    return {"faults": sim.faults.describe()}
+
+
+def _clear_faults(sim: Simulation, body: dict[str, Any]) -> Any:
+    sim.faults.clear()
+    return {"faults": []}
+
+
+def _throttle(sim: Simulation, body: dict[str, Any]) -> Any:
+    rate, burst = body.get("rate"), body.get("burst")
+    try:
+        sim.gateway.set_throttle(None if rate is None else float(rate), None if burst is None else float(burst))
+    except (TypeError, ValueError) as exc:
+        raise _bad(f"invalid throttle: {exc}") from None
+    return {"rate": rate, "burst": burst}
+
+
+def _expire_tokens(sim: Simulation, body: dict[str, Any]) -> Any:
+    return {"expired": sim.backend.expire_tokens()}
+
+
+def _reset_lockouts(sim: Simulation, body: dict[str, Any]) -> Any:
+    sim.gateway.reset_lockouts()
+    return {"lockouts": 0}
+
+
+def _add_object(sim: Simulation, body: dict[str, Any]) -> Any:
+    bucket, key, size = body.get("bucket"), body.get("key"), body.get("size", 0)
+    if bucket not in sim.backend.buckets or not isinstance(key, str) or not key or not isinstance(size, int):
+        raise _bad("an object needs an existing bucket, a non-empty key and an integer size")
+    obj = {"bucket": bucket, "key": key, "size": size, "created": iso_seconds(sim.backend.clock.now()),
+           "etag": hashlib.md5(f"{bucket}/{key}".encode()).hexdigest()}  # noqa: S324 - an ETag
+    with sim.backend.lock:
+        sim.backend.objects[(bucket, key)] = obj
+        if sim.backend.store is not None:
+            sim.backend.store.put_object(obj)
+    return obj
+
+
+def _state(sim: Simulation, body: dict[str, Any]) -> Any:
+    return sim.backend.dump() | {"faults": sim.faults.describe()}
+
+
+def _credentials(sim: Simulation, body: dict[str, Any]) -> Any:
+    backend = sim.backend
+    return {
+        "region": backend.region, "project_id": backend.project_id, "domain_id": backend.domain_id,
+        "domain_name": backend.domain_name, "users": [asdict(a) for a in backend.accounts.values()],
+    }
+
+
+ACTIONS: dict[tuple[str, str], Action] = {
+    ("POST", "/_sim/reset"): _reset,
+    ("POST", "/_sim/clock"): _clock,
+    ("GET", "/_sim/clock"): lambda sim, body: _clock(sim, {}),
+    ("POST", "/_sim/faults"): _add_fault,
+    ("GET", "/_sim/faults"): lambda sim, body: {"faults": sim.faults.describe()},
+    ("DELETE", "/_sim/faults"): _clear_faults,
+    ("POST", "/_sim/throttle"): _throttle,
+    ("POST", "/_sim/tokens/expire"): _expire_tokens,
+    ("POST", "/_sim/lockouts/reset"): _reset_lockouts,
+    ("POST", "/_sim/objects"): _add_object,
+    ("GET", "/_sim/state"): _state,
+    ("GET", "/_sim/credentials"): _credentials,
+    ("GET", "/_sim/health"): lambda sim, body: {"status": "ok"},
+}
+
+
+def handle(sim: Simulation, method: str, path: str, client_host: str | None, raw_body: bytes,
+           request_id: str) -> Response:
+    try:
+        if not is_loopback(client_host):
+            raise gateway_error("SIM.0403", "The control plane answers loopback callers only.", 403)
+        action = ACTIONS.get((method, path.rstrip("/")))
+        if action is None:
+            raise gateway_error("SIM.0404", f"No control-plane action {method} {path}.", 404)
+        try:
+            body = json.loads(raw_body) if raw_body.strip() else {}
+        except ValueError:
+            raise _bad("the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise _bad("the body must be a JSON object")
+        with sim.backend.lock:
+            return json_response(action(sim, body), request_id=request_id)
+    except SimError as error:
+        return error_response(error, request_id)

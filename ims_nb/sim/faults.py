@@ -1,0 +1,80 @@
+"""Injected faults: canned responses, latency, dropped connections and throttling for matching requests."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("response", "latency", "drop", "throttle")
+
+
+@dataclass
+class Fault:
+    """One rule: for the next ``count`` requests matching ``method`` and ``path`` (a regex), do ``kind``.
+
+    ``response`` answers ``status`` with ``body`` (raw text, sent as is: malformed JSON is fine);
+    ``latency`` delays the real answer by ``delay`` seconds; ``drop`` closes the connection without
+    answering; ``throttle`` answers 429 APIGW.0308. ``count`` None means until cleared.
+    """
+
+    kind: str
+    method: str | None = None
+    path: str = ".*"
+    count: int | None = 1
+    status: int = 500
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.count is not None and self.count < 1:
+            raise ValueError(f"fault count must be at least 1, not {self.count}")
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"fault status must be an HTTP status, not {self.status}")
+        if not 0 <= self.delay <= 600:
+            raise ValueError(f"fault delay must be 0 to 600 seconds, not {self.delay}")
+        self._pattern = re.compile(self.path)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method) and bool(self._pattern.search(path))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "method": self.method, "path": self.path, "count": self.count,
+            "status": self.status, "delay": self.delay, "hits": self.hits,
+        }
+
+
+class FaultPlan:
+    """The active faults; the first live rule that matches a request takes it."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.count is not None and fault.hits >= fault.count:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [fault.describe() for fault in self._faults]

@@ -1,0 +1,246 @@
+"""OBS endpoints (path style, and virtual-host style by Host header): buckets, metadata and objects.
+
+Requests are signed ``OBS AK:sig`` (OBS mode) or ``AWS AK:sig`` (V2 mode, which esdk-obs-python
+uses with path-style or IP endpoints); answers use the matching header prefix and XML flavour.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any
+from xml.sax.saxutils import escape
+
+from starlette.responses import Response, StreamingResponse
+
+from ims_nb import signing
+from ims_nb.sim.backend import Bucket, SimBackend
+from ims_nb.sim.errors import SimError, obs_error
+from ims_nb.sim.responses import OBS_XMLNS, S3_XMLNS, error_response, xml_response
+
+MAX_SKEW_SECONDS = 15 * 60
+V2_CLASS_NAMES = {"WARM": "STANDARD_IA", "COLD": "GLACIER"}
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ObsRequest:
+    method: str
+    bucket: str
+    key: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]  # lower-case names
+    path_style: bool
+    request_id: str
+
+    @property
+    def sub_resources(self) -> dict[str, str | None]:
+        return {name: (value or None) for name, value in self.query}
+
+
+def split_target(path: str, host: str, buckets: dict[str, Bucket]) -> tuple[str, str, bool]:
+    """(bucket, key, path_style) from the decoded path and the Host header."""
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+    for name in buckets:
+        if hostname.startswith(name + ".") and hostname != name:
+            return name, path.lstrip("/"), False
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key, True
+
+
+def _signature_type(authorization: str) -> str:
+    return "obs" if authorization.startswith("OBS ") else "v2"
+
+
+def authenticate(backend: SimBackend, request: ObsRequest, real_now: float) -> str:
+    """The signature mode (``obs`` or ``v2``) of a correctly signed request, or an OBS refusal."""
+    authorization = request.headers.get("authorization", "")
+    if not authorization.startswith(("OBS ", "AWS ")):
+        raise obs_error(403, "AccessDenied", "Anonymous access is not allowed; sign the request.")
+    mode = _signature_type(authorization)
+    access_key, _, given = authorization[4:].partition(":")
+    account = backend.account_by_ak(access_key)
+    if account is None:
+        raise obs_error(403, "InvalidAccessKeyId", "The access key Id you provided does not exist in our records.")
+    date_header = request.headers.get(signing.OBS_HEADER_PREFIX[mode] + "date") or request.headers.get("date")
+    try:
+        signed_at = parsedate_to_datetime(date_header or "").timestamp()
+    except (TypeError, ValueError):
+        raise obs_error(403, "AccessDenied", "The request has no valid Date header.") from None
+    if abs(real_now - signed_at) > MAX_SKEW_SECONDS:
+        raise obs_error(403, "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large.")
+    resource = signing.obs_canonical_resource(
+        request.bucket, request.key, request.sub_resources, path_style=request.path_style, signature_type=mode
+    )
+    to_sign = signing.obs_string_to_sign(request.method, request.headers, resource, signature_type=mode)
+    if not hmac.compare_digest(signing.obs_signature(account.sk, to_sign), given):
+        raise obs_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+    return mode
+
+
+def handle(backend: SimBackend, request: ObsRequest, real_now: float) -> Response:
+    """Answer one OBS request; errors are OBS XML (no body for HEAD)."""
+    head = request.method == "HEAD"
+    try:
+        if "apiversion" in request.sub_resources and head:
+            return Response(status_code=200, headers={"x-obs-api": "3.0", "x-obs-request-id": request.request_id})
+        mode = authenticate(backend, request, real_now)
+        if not request.bucket:
+            if request.method != "GET":
+                raise _not_allowed()
+            return _list_buckets(backend, request, mode)
+        bucket = backend.buckets.get(request.bucket)
+        if bucket is None:
+            raise obs_error(404, "NoSuchBucket", "The specified bucket does not exist")
+        if request.key:
+            return _object(backend, request, bucket)
+        return _bucket(backend, request, bucket, mode)
+    except SimError as error:
+        return error_response(error, request.request_id, head=head)
+
+
+def _not_allowed() -> SimError:
+    return obs_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+
+
+def _prefix(mode: str) -> str:
+    return signing.OBS_HEADER_PREFIX[mode]
+
+
+def _xmlns(mode: str) -> str:
+    return OBS_XMLNS if mode == "obs" else S3_XMLNS
+
+
+def _list_buckets(backend: SimBackend, request: ObsRequest, mode: str) -> Response:
+    entries = "".join(
+        f"<Bucket><Name>{b.name}</Name><CreationDate>{_obs_time(b.created)}</CreationDate>"
+        f"<Location>{b.location}</Location><BucketType>OBJECT</BucketType></Bucket>"
+        for b in sorted(backend.buckets.values(), key=lambda b: b.name)
+    )
+    owner = f"<Owner><ID>{backend.domain_id}</ID><DisplayName>{backend.domain_name}</DisplayName></Owner>"
+    body = f'<ListAllMyBucketsResult xmlns="{_xmlns(mode)}">{owner}<Buckets>{entries}</Buckets></ListAllMyBucketsResult>'
+    return xml_response(body, request_id=request.request_id)
+
+
+def _bucket(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode: str) -> Response:
+    subs = {name.lower() for name in request.sub_resources}
+    rid = request.request_id
+    if request.method == "HEAD" and not subs:
+        headers = {_prefix(mode) + "version": "3.0", "x-obs-version": "3.0"}
+        if mode == "obs":
+            headers["x-obs-bucket-location"] = bucket.location
+            if bucket.storage_class != "STANDARD":  # Standard buckets carry no storage-class header
+                headers["x-obs-storage-class"] = bucket.storage_class
+        else:
+            headers["x-amz-bucket-region"] = bucket.location
+            if bucket.storage_class != "STANDARD":
+                headers["x-default-storage-class"] = V2_CLASS_NAMES.get(bucket.storage_class, bucket.storage_class)
+        return xml_response("", request_id=rid, headers=headers, head=True)
+    if request.method != "GET":
+        raise _not_allowed()
+    if subs == {"location"}:
+        if mode == "obs":
+            return xml_response(f'<Location xmlns="{OBS_XMLNS}">{bucket.location}</Location>', request_id=rid)
+        body = f'<CreateBucketConfiguration xmlns="{S3_XMLNS}"><LocationConstraint>{bucket.location}</LocationConstraint></CreateBucketConfiguration>'
+        return xml_response(body, request_id=rid)
+    if subs in ({"storageclass"}, {"storagepolicy"}):
+        if mode == "obs":
+            return xml_response(f'<StorageClass xmlns="{OBS_XMLNS}">{bucket.storage_class}</StorageClass>', request_id=rid)
+        name = V2_CLASS_NAMES.get(bucket.storage_class, bucket.storage_class)
+        body = f'<StoragePolicy xmlns="{S3_XMLNS}"><DefaultStorageClass>{name}</DefaultStorageClass></StoragePolicy>'
+        return xml_response(body, request_id=rid)
+    if subs - {"prefix", "marker", "max-keys", "delimiter", "encoding-type"}:
+        raise obs_error(400, "InvalidArgument", f"Unsupported sub-resource(s): {', '.join(sorted(subs))}.")
+    return _list_objects(backend, request, bucket, mode)
+
+
+def _list_objects(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode: str) -> Response:
+    query = dict(request.query)
+    prefix, marker = query.get("prefix", ""), query.get("marker", "")
+    try:
+        max_keys = int(query.get("max-keys", "1000"))
+        if not 1 <= max_keys <= 1000:
+            raise ValueError
+    except ValueError:
+        raise obs_error(400, "InvalidArgument", "max-keys must be an integer from 1 to 1000.") from None
+    matching = [o for o in backend.list_objects(bucket.name) if o["key"].startswith(prefix) and o["key"] > marker]
+    shown, truncated = matching[:max_keys], len(matching) > max_keys
+    contents = "".join(
+        f"<Contents><Key>{escape(o['key'])}</Key><LastModified>{_obs_time(o['created'])}</LastModified>"
+        f"<ETag>\"{o['etag']}\"</ETag><Size>{o['size']}</Size><StorageClass>{bucket.storage_class}</StorageClass></Contents>"
+        for o in shown
+    )
+    next_marker = f"<NextMarker>{escape(shown[-1]['key'])}</NextMarker>" if truncated and shown else ""
+    body = (
+        f'<ListBucketResult xmlns="{_xmlns(mode)}"><Name>{bucket.name}</Name><Prefix>{escape(prefix)}</Prefix>'
+        f"<Marker>{escape(marker)}</Marker>{next_marker}<MaxKeys>{max_keys}</MaxKeys>"
+        f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{contents}</ListBucketResult>"
+    )
+    return xml_response(body, request_id=request.request_id)
+
+
+def _object(backend: SimBackend, request: ObsRequest, bucket: Bucket) -> Response:
+    if request.method not in ("HEAD", "GET"):
+        raise _not_allowed()
+    found = backend.object_at(bucket.name, request.key)
+    if found is None:
+        raise obs_error(404, "NoSuchKey", "The specified key does not exist.")
+    size = int(found["size"])
+    headers = {
+        "ETag": f'"{found["etag"]}"',
+        "Last-Modified": _http_time(found["created"]),
+        "Accept-Ranges": "bytes",
+        "x-obs-request-id": request.request_id,
+    }
+    start, end = _byte_range(request.headers.get("range"), size)
+    status = 206 if request.headers.get("range") else 200
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(end - start + 1 if size else 0)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(_zeros(end - start + 1 if size else 0), status_code=status, headers=headers,
+                             media_type="binary/octet-stream")
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int]:
+    if not header:
+        return 0, max(size - 1, 0)
+    try:
+        unit, _, spec = header.partition("=")
+        first, _, last = spec.partition("-")
+        if unit.strip() != "bytes" or "," in spec:
+            raise ValueError
+        if first == "":
+            start, end = max(size - int(last), 0), size - 1
+        else:
+            start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        if start > end or start >= size:
+            raise ValueError
+    except ValueError:
+        raise obs_error(416, "InvalidRange", "The requested range is not satisfiable.") from None
+    return start, end
+
+
+async def _zeros(length: int) -> AsyncIterator[bytes]:
+    block = bytes(CHUNK)
+    while length > 0:
+        step = min(length, CHUNK)
+        yield block[:step]
+        length -= step
+
+
+def _obs_time(iso: str) -> str:
+    return iso.replace("Z", ".000Z")
+
+
+def _http_time(iso: str) -> str:
+    moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return format_datetime(moment, usegmt=True)
+
+
+def describe_bucket(bucket: Bucket) -> dict[str, Any]:
+    return {"name": bucket.name, "location": bucket.location, "storage_class": bucket.storage_class}

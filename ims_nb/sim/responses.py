@@ -1,0 +1,55 @@
+"""Rendering: JSON and XML bodies, and every refusal in its service's own error shape."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+from xml.sax.saxutils import escape
+
+from starlette.responses import Response
+
+from ims_nb.sim.errors import Shape, SimError
+
+OBS_XMLNS = "http://obs.myhwclouds.com/doc/2015-06-30/"
+S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+_request_numbers = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """32 hex characters, as the gateway's ``X-Request-Id``."""
+    return f"{next(_request_numbers):032x}"
+
+
+def json_response(body: Any, status: int = 200, request_id: str = "", headers: dict[str, str] | None = None) -> Response:
+    merged = {"X-Request-Id": request_id, **(headers or {})}
+    text = json.dumps(body, separators=(",", ":"))
+    return Response(text, status_code=status, media_type="application/json;charset=UTF-8", headers=merged)
+
+
+def xml_response(body: str, status: int = 200, request_id: str = "", headers: dict[str, str] | None = None,
+                 *, head: bool = False) -> Response:
+    merged = {"x-obs-request-id": request_id, "x-obs-id-2": request_id, **(headers or {})}
+    document = "" if head else '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + body
+    return Response(document, status_code=status, media_type="application/xml", headers=merged)
+
+
+def error_response(error: SimError, request_id: str, *, head: bool = False) -> Response:
+    """The refusal in the shape of the service that raised it."""
+    if error.shape is Shape.OBS:
+        xml = (
+            f"<Error><Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+        )
+        return xml_response(xml, error.status, request_id, {"x-obs-error-code": error.code}, head=head)
+    if error.shape is Shape.GATEWAY:
+        body: dict[str, Any] = {"error_msg": error.message, "error_code": error.code, "request_id": request_id}
+    elif error.shape is Shape.IAM:
+        body = {"error": {"code": error.status, "message": error.message, "title": _iam_title(error.status)}}
+    else:
+        body = {"error": {"message": error.message, "code": error.code}}
+    return json_response(body, error.status, request_id)
+
+
+def _iam_title(status: int) -> str:
+    return {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}.get(status, "Error")
