@@ -32,7 +32,8 @@ class ApiRequest:
 
     @property
     def query(self) -> list[tuple[str, str]]:
-        return signing.parse_query(self.signed.raw_query)
+        """Decoded pairs; ``+`` means a space here, as in form encoding (signatures keep it literal)."""
+        return signing.parse_query(self.signed.raw_query.replace("+", "%20"))
 
 
 Handler = Callable[[SimBackend, ApiRequest], Response]

@@ -60,15 +60,15 @@ class Simulation:
                 error = obs_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.")
             await error_response(error, request_id)(scope, receive, send)
             return
-        if path.startswith("/_sim/"):
-            response = control.handle(self, method, path, client[0] if client else None, body, request_id)
-            await response(scope, receive, send)
-            return
-        fault = self.faults.take(method, path)
-        if fault is not None and await self._apply_fault(fault, scope, receive, send, request_id, is_obs):
-            return
+        if not path.startswith("/_sim/"):
+            fault = self.faults.take(method, path)
+            if fault is not None and await self._apply_fault(fault, scope, receive, send, request_id, is_obs):
+                return
         try:
-            response = self._dispatch(scope, method, headers, body, request_id, is_obs)
+            if path.startswith("/_sim/"):
+                response = control.handle(self, method, path, client[0] if client else None, body, request_id)
+            else:
+                response = self._dispatch(scope, method, headers, body, request_id, is_obs)
         except Exception:  # a simulator bug: answer like the service would, and say so in the log
             log.exception("simulator error on %s %s", method, path)
             response = error_response(

@@ -38,7 +38,10 @@ class Fault:
             raise ValueError(f"fault status must be an HTTP status, not {self.status}")
         if not 0 <= self.delay <= 600:
             raise ValueError(f"fault delay must be 0 to 600 seconds, not {self.delay}")
-        self._pattern = re.compile(self.path)
+        try:
+            self._pattern = re.compile(self.path)
+        except (re.error, TypeError) as exc:
+            raise ValueError(f"fault path must be a regular expression: {exc}") from None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and bool(self._pattern.search(path))
