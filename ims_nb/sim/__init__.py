@@ -10,5 +10,8 @@ from ims_nb.sim.app import Simulation
 from ims_nb.sim.backend import SimBackend
 from ims_nb.sim.clock import SimClock
 from ims_nb.sim.server import SimInfo, Simulator, build_simulation
+from ims_nb.sim.session import SimHandle, attach
 
-__all__ = ["SimBackend", "SimClock", "SimInfo", "Simulation", "Simulator", "build_simulation"]
+__all__ = [
+    "SimBackend", "SimClock", "SimHandle", "SimInfo", "Simulation", "Simulator", "attach", "build_simulation",
+]
