@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -12,13 +12,11 @@ from ims_nb import signing
 Clock = Callable[[], datetime]
 
 #: Headers the client signs when present; hop-by-hop headers are left out on purpose.
-SIGNED_HEADERS = frozenset(
-    {"content-type", "host", "user-agent", "x-project-id", "x-sdk-date", "x-security-token"}
-)
+SIGNED_HEADERS = frozenset({"content-type", "host", "user-agent", "x-project-id", "x-sdk-date", "x-security-token"})
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _mask(secret: str | None) -> str:
@@ -72,7 +70,7 @@ class AkSkAuth(httpx.Auth):
             access_key=self.access_key,
             secret_key=self._secret_key,
             method=request.method,
-            path=request.url.path,
+            path=request.url.raw_path.decode("ascii").split("?", 1)[0],  # as sent: decoded once by the signer
             query=query,
             headers=to_sign,
             body=request.content,
@@ -121,10 +119,7 @@ class ObsAuth(httpx.Auth):
         self._clock = clock
 
     def __repr__(self) -> str:
-        return (
-            f"ObsAuth(access_key={self.access_key!r}, secret_key='***', "
-            f"signature_type={self.signature_type!r})"
-        )
+        return f"ObsAuth(access_key={self.access_key!r}, secret_key='***', signature_type={self.signature_type!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         prefix = signing.OBS_HEADER_PREFIX[self.signature_type]

@@ -38,8 +38,9 @@ def _add_sim_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=_non_negative, default=200, help="inventory size")
     parser.add_argument("--region", default="cn-north-4", help="region the simulator plays")
     clock = parser.add_mutually_exclusive_group()
-    clock.add_argument("--time-scale", type=_positive_float, default=60.0,
-                       help="simulated seconds per real second (default 60)")
+    clock.add_argument(
+        "--time-scale", type=_positive_float, default=60.0, help="simulated seconds per real second (default 60)"
+    )
     clock.add_argument("--manual-clock", action="store_true", help="clock moves only through /_sim/clock")
     parser.add_argument("--state", type=Path, default=None, help="SQLite file that keeps the world across restarts")
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
@@ -59,8 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _start(args: argparse.Namespace) -> tuple[object, object, dict[str, str]]:
     check_host(args.host, args.allow_remote)
-    simulation = build_simulation(seed=args.seed, images=args.images, region=args.region,
-                                  time_scale=args.time_scale, manual_clock=args.manual_clock, state=args.state)
+    simulation = build_simulation(
+        seed=args.seed,
+        images=args.images,
+        region=args.region,
+        time_scale=args.time_scale,
+        manual_clock=args.manual_clock,
+        state=args.state,
+    )
     sock = bind(args.host, args.port)
     info = info_of(simulation, endpoint_of(sock))
     return uvicorn_server(simulation), sock, info.as_json_dict()
@@ -75,8 +82,22 @@ def run_sim(args: argparse.Namespace) -> int:
 
 def run_lab(args: argparse.Namespace) -> int:
     """The simulator in a child process, JupyterLab in another, both stopped together."""
-    sim_cmd = [sys.executable, "-m", "ims_nb", "sim", "--host", args.host, "--port", str(args.port),
-               "--seed", str(args.seed), "--images", str(args.images), "--region", args.region]
+    sim_cmd = [
+        sys.executable,
+        "-m",
+        "ims_nb",
+        "sim",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--seed",
+        str(args.seed),
+        "--images",
+        str(args.images),
+        "--region",
+        args.region,
+    ]
     sim_cmd += ["--manual-clock"] if args.manual_clock else ["--time-scale", str(args.time_scale)]
     if args.state:
         sim_cmd += ["--state", str(args.state)]
@@ -89,12 +110,23 @@ def run_lab(args: argparse.Namespace) -> int:
         return 1
     line = json.loads(first)
     env = dict(os.environ, IMS_NB_SIM=json.dumps(line), HUAWEICLOUD_SDK_REGION=line["region"])
-    print(f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); JupyterLab on port {args.lab_port}",
-          flush=True)
+    print(
+        f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); JupyterLab on port {args.lab_port}",
+        flush=True,
+    )
     lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-         f"--port={args.lab_port}", f"--ServerApp.root_dir={args.notebooks}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--port={args.lab_port}",
+            f"--ServerApp.root_dir={args.notebooks}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
         env=env,
     )
 

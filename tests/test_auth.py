@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -11,7 +11,7 @@ from ims_nb.auth import AkSkAuth, ObsAuth, TokenAuth
 
 AK, SK = "AKTESTEXAMPLE0000001", "SKtestExampleSecretKey0000000000000000001"
 PROJECT = "0123456789abcdef0123456789abcdef"
-FIXED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+FIXED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _flow(auth: httpx.Auth, request: httpx.Request) -> httpx.Request:
@@ -23,8 +23,7 @@ def _flow(auth: httpx.Auth, request: httpx.Request) -> httpx.Request:
 def test_aksk_flow_reproduces_the_sdk_export_vector() -> None:
     request = httpx.Request(
         "POST",
-        "https://ims.cn-north-4.myhuaweicloud.com/v1/cloudimages/"
-        "11111111-2222-3333-4444-555555555555/file",
+        "https://ims.cn-north-4.myhuaweicloud.com/v1/cloudimages/11111111-2222-3333-4444-555555555555/file",
         content=b'{"bucket_url": "my-bucket:exports/img.qcow2", "file_format": "qcow2"}',
         headers={
             "Content-Type": "application/json;charset=utf-8",

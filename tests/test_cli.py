@@ -16,8 +16,12 @@ from ims_nb.sim.session import ENV_VAR
 
 
 def test_sim_prints_exactly_one_json_line_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "ims_nb", "sim", "--port", "0", "--seed", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ims_nb", "sim", "--port", "0", "--seed", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = json.loads(process.stdout.readline())
@@ -33,8 +37,13 @@ def test_sim_prints_exactly_one_json_line_and_stops_on_sigterm() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["sim", "--port", "-1"], ["sim", "--images", "many"], ["sim", "--time-scale", "0"],
-     ["sim", "--time-scale", "5", "--manual-clock"], ["fly"]],
+    [
+        ["sim", "--port", "-1"],
+        ["sim", "--images", "many"],
+        ["sim", "--time-scale", "0"],
+        ["sim", "--time-scale", "5", "--manual-clock"],
+        ["fly"],
+    ],
 )
 def test_bad_arguments_exit_2_with_a_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -49,9 +49,7 @@ def test_authorization_matches_the_official_sdk(name: str) -> None:
     assert value == _expected_authorization(vector)
 
 
-@pytest.mark.parametrize(
-    "name", sorted(n for n, v in APIG.items() if "canonical_request" in v["expected"])
-)
+@pytest.mark.parametrize("name", sorted(n for n, v in APIG.items() if "canonical_request" in v["expected"]))
 def test_intermediate_strings_match(name: str) -> None:
     vector = APIG[name]
     query, headers, body = _inputs(vector)
@@ -122,9 +120,7 @@ def test_parse_authorization_rejects_malformed_values(value: str) -> None:
 
 def test_sign_request_requires_a_date() -> None:
     with pytest.raises(ValueError, match="X-Sdk-Date"):
-        signing.sign_request(
-            access_key="a", secret_key="b", method="GET", path="/", query=[], headers={}, body=None
-        )
+        signing.sign_request(access_key="a", secret_key="b", method="GET", path="/", query=[], headers={}, body=None)
 
 
 def test_sdk_date_round_trip() -> None:

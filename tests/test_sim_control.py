@@ -37,8 +37,10 @@ def test_clock_advance_and_mode(control: httpx.Client) -> None:
 
 
 def test_a_canned_response_fault_serves_malformed_json_then_stops(control: httpx.Client, ims: httpx.Client) -> None:
-    control.post("/faults", json={"kind": "response", "path": "^/v2/cloudimages$", "count": 2,
-                                  "status": 200, "body": '{"images": [tru'}).raise_for_status()
+    control.post(
+        "/faults",
+        json={"kind": "response", "path": "^/v2/cloudimages$", "count": 2, "status": 200, "body": '{"images": [tru'},
+    ).raise_for_status()
     for _ in range(2):
         response = ims.get(IMAGES)
         assert response.status_code == 200
@@ -50,13 +52,16 @@ def test_a_canned_response_fault_serves_malformed_json_then_stops(control: httpx
 
 def test_status_faults_match_method_and_path(control: httpx.Client, ims: httpx.Client) -> None:
     body = '{"error_msg": "backend unavailable", "error_code": "APIGW.0201"}'
-    control.post("/faults", json={"kind": "response", "method": "GET", "path": "/jobs?/", "status": 503,
-                                  "body": body, "count": None}).raise_for_status()
+    control.post(
+        "/faults",
+        json={"kind": "response", "method": "GET", "path": "/jobs?/", "status": 503, "body": body, "count": None},
+    ).raise_for_status()
     assert ims.get(IMAGES, params={"limit": 1}).status_code == 200
     assert ims.get("/v1/cloudimages/job/abc").status_code == 503
     assert ims.get("/v1/cloudimages/job/abc").status_code == 503  # count None: until cleared
     control.delete("/faults").raise_for_status()
-    assert ims.get("/v1/cloudimages/job/abc").status_code == 404
+    unknown = ims.get("/v1/cloudimages/job/abc")
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "IMG.0086"
 
 
 def test_throttle_fault_answers_429_in_gateway_shape(control: httpx.Client, ims: httpx.Client) -> None:
@@ -81,8 +86,14 @@ def test_drop_fault_closes_the_connection_without_an_answer(control: httpx.Clien
 
 @pytest.mark.parametrize(
     "fault",
-    [{"kind": "explode"}, {"kind": "response", "status": 42}, {"kind": "response", "count": 0},
-     {"kind": "latency", "delay": -1}, {"kind": "response", "path": "("}, {"kind": "drop", "colour": "red"}],
+    [
+        {"kind": "explode"},
+        {"kind": "response", "status": 42},
+        {"kind": "response", "count": 0},
+        {"kind": "latency", "delay": -1},
+        {"kind": "response", "path": "("},
+        {"kind": "drop", "colour": "red"},
+    ],
 )
 def test_invalid_faults_are_refused(control: httpx.Client, fault: dict[str, object]) -> None:
     response = control.post("/faults", json=fault)
@@ -101,14 +112,23 @@ def test_control_plane_is_loopback_only() -> None:
     assert not is_loopback("10.0.0.8") and not is_loopback(None) and not is_loopback("example")
 
 
-def test_state_dump_lists_jobs_with_their_targets(control: httpx.Client, ims: httpx.Client,
-                                                  fresh_sim: Simulator) -> None:
-    image = next(i for i in fresh_sim.backend.images.values()
-                 if i["owner"] == fresh_sim.info.project_id and i["status"] == "active"
-                 and i["virtual_env_type"] == "FusionCompute" and not i["__whole_image"]
-                 and not i["__originalimagename"] and not i["__productcode"]
-                 and int(i["__image_size"]) < 128 * 1024**3)
-    job = ims.post(f"/v1/cloudimages/{image['id']}/file",
-                   json={"bucket_url": "ims-exports-scratch:dump.vmdk", "file_format": "vmdk"}).json()["job_id"]
+def test_state_dump_lists_jobs_with_their_targets(
+    control: httpx.Client, ims: httpx.Client, fresh_sim: Simulator
+) -> None:
+    image = next(
+        i
+        for i in fresh_sim.backend.images.values()
+        if i["owner"] == fresh_sim.info.project_id
+        and i["status"] == "active"
+        and i["virtual_env_type"] == "FusionCompute"
+        and not i["__whole_image"]
+        and not i["__originalimagename"]
+        and not i["__productcode"]
+        and int(i["__image_size"]) < 128 * 1024**3
+    )
+    job = ims.post(
+        f"/v1/cloudimages/{image['id']}/file",
+        json={"bucket_url": "ims-exports-scratch:dump.vmdk", "file_format": "vmdk"},
+    ).json()["job_id"]
     jobs = control.get("/state").json()["jobs"]
     assert [(j["job_id"], j["bucket_url"]) for j in jobs] == [(job, "ims-exports-scratch:dump.vmdk")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -57,14 +57,14 @@ def test_a_tampered_request_does_not_verify(ims: httpx.Client) -> None:
 
 @pytest.mark.parametrize("minutes", [-16, 16])
 def test_clock_skew_over_fifteen_minutes_is_refused(fresh_sim: Simulator, minutes: int) -> None:
-    skewed = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+    skewed = datetime.now(UTC) + timedelta(minutes=minutes)
     with _client(fresh_sim, clock=lambda: skewed) as client:
         status, code, message = _gateway_error(client.get(IMAGES))
     assert (status, code) == (401, "APIGW.0301") and "15 minutes" in message
 
 
 def test_skew_within_fifteen_minutes_is_accepted(fresh_sim: Simulator) -> None:
-    skewed = datetime.now(timezone.utc) - timedelta(minutes=14)
+    skewed = datetime.now(UTC) - timedelta(minutes=14)
     with _client(fresh_sim, clock=lambda: skewed) as client:
         assert client.get(IMAGES, params={"limit": 1}).status_code == 200
 
@@ -101,8 +101,12 @@ def _password_body(sim: Simulator, password: str, scope: dict[str, object] | Non
     creds = httpx.get(f"{sim.endpoint}/_sim/credentials").json()
     user = creds["users"][0]
     auth: dict[str, object] = {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": user["name"], "password": password, "domain": {"name": creds["domain_name"]}}}},
+        "identity": {
+            "methods": ["password"],
+            "password": {
+                "user": {"name": user["name"], "password": password, "domain": {"name": creds["domain_name"]}}
+            },
+        },
     }
     auth["scope"] = scope if scope is not None else {"project": {"name": creds["region"]}}
     return {"auth": auth}
@@ -113,8 +117,9 @@ def _operator_password(sim: Simulator) -> str:
 
 
 def test_password_login_gives_a_24h_token_that_authenticates(fresh_sim: Simulator) -> None:
-    response = httpx.post(f"{fresh_sim.endpoint}/v3/auth/tokens",
-                          json=_password_body(fresh_sim, _operator_password(fresh_sim)))
+    response = httpx.post(
+        f"{fresh_sim.endpoint}/v3/auth/tokens", json=_password_body(fresh_sim, _operator_password(fresh_sim))
+    )
     assert response.status_code == 201
     token = response.headers["X-Subject-Token"]
     body = response.json()["token"]
@@ -142,8 +147,9 @@ def test_a_domain_scoped_token_needs_a_project_header(fresh_sim: Simulator) -> N
     token = httpx.post(f"{fresh_sim.endpoint}/v3/auth/tokens", json=body).headers["X-Subject-Token"]
     with httpx.Client(base_url=fresh_sim.endpoint, auth=TokenAuth(token)) as client:
         assert client.get(IMAGES).status_code == 401
-    with httpx.Client(base_url=fresh_sim.endpoint,
-                      auth=TokenAuth(token, project_id=fresh_sim.info.project_id)) as client:
+    with httpx.Client(
+        base_url=fresh_sim.endpoint, auth=TokenAuth(token, project_id=fresh_sim.info.project_id)
+    ) as client:
         assert client.get(IMAGES, params={"limit": 1}).status_code == 200
 
 

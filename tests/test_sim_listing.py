@@ -106,10 +106,20 @@ def test_filters_combine_and_page(ims: httpx.Client) -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"sort_key": "colour"}, {"sort_dir": "up"},
-        {"created_at": "after:2024-01-01T00:00:00Z"}, {"created_at": "gt:yesterday"}, {"protected": "yes"},
-        {"__imagetype": "secret"}, {"min_disk": "-1"}, {"tag": "novalue"}, {"member_status": "accepted"},
-        {"marker": "not-an-image"}, {"colour": "blue"},
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "ten"},
+        {"sort_key": "colour"},
+        {"sort_dir": "up"},
+        {"created_at": "after:2024-01-01T00:00:00Z"},
+        {"created_at": "gt:yesterday"},
+        {"protected": "yes"},
+        {"__imagetype": "secret"},
+        {"min_disk": "-1"},
+        {"tag": "novalue"},
+        {"member_status": "accepted"},
+        {"marker": "not-an-image"},
+        {"colour": "blue"},
     ],
 )
 def test_invalid_queries_get_an_ims_error(ims: httpx.Client, params: dict[str, str]) -> None:
@@ -135,4 +145,8 @@ def test_show_image_native_shape(ims: httpx.Client) -> None:
 def test_quota(ims: httpx.Client) -> None:
     resources = ims.get("/v1/cloudimages/quota").json()["quotas"]["resources"]
     image = next(r for r in resources if r["type"] == "image")
-    assert image["used"] <= image["quota"] and {r["type"] for r in resources} == {"image", "image_shared", "image_member"}
+    assert image["used"] <= image["quota"] and {r["type"] for r in resources} == {
+        "image",
+        "image_shared",
+        "image_member",
+    }

@@ -18,8 +18,12 @@ from ims_nb.auth import AkSkAuth, ObsAuth
 
 @contextmanager
 def running_sim(*args: str, stop: signal.Signals = signal.SIGTERM) -> Iterator[dict[str, Any]]:
-    process = subprocess.Popen([sys.executable, "-m", "ims_nb", "sim", "--port", "0", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ims_nb", "sim", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -41,11 +45,18 @@ def _all_image_ids(client: httpx.Client) -> list[str]:
 
 
 def _exportable(state_images: list[dict[str, Any]], count: int) -> list[str]:
-    ok = [i["id"] for i in state_images
-          if i["visibility"] == "private" and i["status"] == "active" and i["virtual_env_type"] == "FusionCompute"
-          and not i["__whole_image"] and not i["__productcode"] and not i.get("__system__cmkid")
-          and (not i["__originalimagename"] or i["__platform"] in ("CentOS", "Debian", "EulerOS"))
-          and int(i["__image_size"]) < 100 * 1024**3]
+    ok = [
+        i["id"]
+        for i in state_images
+        if i["visibility"] == "private"
+        and i["status"] == "active"
+        and i["virtual_env_type"] == "FusionCompute"
+        and not i["__whole_image"]
+        and not i["__productcode"]
+        and not i.get("__system__cmkid")
+        and (not i["__originalimagename"] or i["__platform"] in ("CentOS", "Debian", "EulerOS"))
+        and int(i["__image_size"]) < 100 * 1024**3
+    ]
     return ok[:count]
 
 
@@ -74,8 +85,10 @@ def test_kill_and_restart_loses_nothing(tmp_path: Path) -> None:
                 response = ims.post(f"/v1/cloudimages/{image_id}/file", json=body)
                 assert response.status_code == 200, response.text
                 job_ids.append(response.json()["job_id"])
-            httpx.post(info["endpoint"] + "/_sim/objects",
-                       json={"bucket": "ims-exports-scratch", "key": "kept/by-control.qcow2", "size": 10})
+            httpx.post(
+                info["endpoint"] + "/_sim/objects",
+                json={"bucket": "ims-exports-scratch", "key": "kept/by-control.qcow2", "size": 10},
+            )
             httpx.post(info["endpoint"] + "/_sim/clock", json={"advance": 600})
         before = _world(info, job_ids)
     assert {job["status"] for job in before["jobs"]} & {"INIT", "RUNNING"}, "some job must still be live"

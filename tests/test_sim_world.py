@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -51,7 +51,7 @@ def test_manual_clock_stands_still() -> None:
 
 
 def test_job_times_have_milliseconds_and_z() -> None:
-    assert iso_millis(datetime(2024, 11, 6, 6, 46, 51, 929000, tzinfo=timezone.utc).timestamp()) == "2024-11-06T06:46:51.929Z"
+    assert iso_millis(datetime(2024, 11, 6, 6, 46, 51, 929000, tzinfo=UTC).timestamp()) == "2024-11-06T06:46:51.929Z"
 
 
 def test_same_seed_same_world_other_seed_other_world() -> None:
@@ -102,8 +102,9 @@ def test_size_distribution_is_heavy_tailed() -> None:
 
 def _plan(sequence: int, size: int, file_format: str = "qcow2", quick: bool = False) -> object:
     image = {"id": "i", "name": "n", "__image_size": str(size)}
-    return plan_job(seed=0, sequence=sequence, image=image, bucket="b", key="k", file_format=file_format,
-                    quick=quick, now=0.0)
+    return plan_job(
+        seed=0, sequence=sequence, image=image, bucket="b", key="k", file_format=file_format, quick=quick, now=0.0
+    )
 
 
 def test_job_durations_follow_the_stated_model() -> None:
@@ -140,10 +141,17 @@ def test_exports_are_deterministic_for_a_seed() -> None:
     def run() -> list[dict[str, object]]:
         backend = SimBackend(seed=5, images=80, clock=SimClock(manual=True))
         principal = Principal("ims-operator", backend.project_id, None, True)
-        ids = [i["id"] for i in backend.images.values()
-               if i["owner"] == backend.project_id and i["status"] == "active" and not i["__whole_image"]
-               and i["virtual_env_type"] == "FusionCompute" and not i["__originalimagename"]
-               and int(i["__image_size"]) < 128 * GiB and not i["__productcode"]][:3]
+        ids = [
+            i["id"]
+            for i in backend.images.values()
+            if i["owner"] == backend.project_id
+            and i["status"] == "active"
+            and not i["__whole_image"]
+            and i["virtual_env_type"] == "FusionCompute"
+            and not i["__originalimagename"]
+            and int(i["__image_size"]) < 128 * GiB
+            and not i["__productcode"]
+        ][:3]
         jobs = []
         for n, image_id in enumerate(ids):
             body = json.dumps({"bucket_url": f"ims-exports-cn-north-4:d/{n}.vhd", "file_format": "vhd"}).encode()

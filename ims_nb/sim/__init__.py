@@ -13,5 +13,12 @@ from ims_nb.sim.server import SimInfo, Simulator, build_simulation
 from ims_nb.sim.session import SimHandle, attach
 
 __all__ = [
-    "SimBackend", "SimClock", "SimHandle", "SimInfo", "Simulation", "Simulator", "attach", "build_simulation",
+    "SimBackend",
+    "SimClock",
+    "SimHandle",
+    "SimInfo",
+    "Simulation",
+    "Simulator",
+    "attach",
+    "build_simulation",
 ]

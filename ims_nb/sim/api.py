@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import Response
@@ -56,8 +56,14 @@ def show_image(backend: SimBackend, request: ApiRequest) -> Response:
     if image is None:
         raise ims_error("IMG.0027", f"The image {request.params['image_id']} does not exist.", status=404)
     native = dict(image)
-    native.update({"__image_location": f"obs://ims-images-{backend.region}/{image['id']}",
-                   "__is_config_init": "true", "deleted": False, "deleted_at": None})
+    native.update(
+        {
+            "__image_location": f"obs://ims-images-{backend.region}/{image['id']}",
+            "__is_config_init": "true",
+            "deleted": False,
+            "deleted_at": None,
+        }
+    )
     return json_response(native, request_id=request.request_id)
 
 
@@ -87,11 +93,18 @@ def list_projects(backend: SimBackend, request: ApiRequest) -> Response:
     name = query.get("name")
     projects = []
     if name in (None, backend.region):
-        projects.append({
-            "id": backend.project_id, "name": backend.region, "domain_id": backend.domain_id,
-            "enabled": True, "is_domain": False, "parent_id": backend.domain_id, "description": "",
-            "links": {"self": f"/v3/projects/{backend.project_id}"},
-        })
+        projects.append(
+            {
+                "id": backend.project_id,
+                "name": backend.region,
+                "domain_id": backend.domain_id,
+                "enabled": True,
+                "is_domain": False,
+                "parent_id": backend.domain_id,
+                "description": "",
+                "links": {"self": f"/v3/projects/{backend.project_id}"},
+            }
+        )
     body = {"projects": projects, "links": {"self": "/v3/projects", "previous": None, "next": None}}
     return json_response(body, request_id=request.request_id)
 
@@ -106,9 +119,10 @@ def create_token(backend: SimBackend, request: ApiRequest) -> Response:
         name, password = user["name"], user["password"]
         domain = user.get("domain", {}).get("name")
         scope = body["auth"].get("scope", {})
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise iam_error(400, "The request body is invalid: expected auth.identity.password.user "
-                             "{name, password, domain{name}}.") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise iam_error(
+            400, "The request body is invalid: expected auth.identity.password.user {name, password, domain{name}}."
+        ) from None
     if methods != ["password"] or not all(isinstance(v, str) for v in (name, password)):
         raise iam_error(400, "Only the password method is supported, with string name and password.")
     account = backend.accounts.get(name)
@@ -117,16 +131,24 @@ def create_token(backend: SimBackend, request: ApiRequest) -> Response:
     project_id = _scoped_project(backend, scope)
     token, record = backend.issue_token(account, project_id, methods)
     token_body = {
-        "expires_at": _iam_time(record["expires_at"]), "issued_at": _iam_time(record["issued_at"]),
+        "expires_at": _iam_time(record["expires_at"]),
+        "issued_at": _iam_time(record["issued_at"]),
         "methods": methods,
-        "user": {"id": account.ak.lower(), "name": account.name,
-                 "domain": {"id": backend.domain_id, "name": backend.domain_name}, "password_expires_at": ""},
+        "user": {
+            "id": account.ak.lower(),
+            "name": account.name,
+            "domain": {"id": backend.domain_id, "name": backend.domain_name},
+            "password_expires_at": "",
+        },
         "roles": [{"id": "0", "name": "te_admin" if account.obs_write else "readonly"}],
         "catalog": [],
     }
     if project_id:
-        token_body["project"] = {"id": project_id, "name": backend.region,
-                                 "domain": {"id": backend.domain_id, "name": backend.domain_name}}
+        token_body["project"] = {
+            "id": project_id,
+            "name": backend.region,
+            "domain": {"id": backend.domain_id, "name": backend.domain_name},
+        }
     else:
         token_body["domain"] = {"id": backend.domain_id, "name": backend.domain_name}
     return json_response({"token": token_body}, 201, request.request_id, {"X-Subject-Token": token})
@@ -146,15 +168,21 @@ def _scoped_project(backend: SimBackend, scope: Any) -> str | None:
 def verify_token(backend: SimBackend, request: ApiRequest) -> Response:
     subject = request.signed.headers.get("x-subject-token", "")
     record = backend.token(subject)
-    if record is None or record["expires_at"] <= datetime.now(timezone.utc).timestamp():
+    if record is None or record["expires_at"] <= datetime.now(UTC).timestamp():
         raise iam_error(404, "The token does not exist or has expired.")
-    body = {"token": {"expires_at": _iam_time(record["expires_at"]), "issued_at": _iam_time(record["issued_at"]),
-                      "methods": record["methods"], "user": {"name": record["user"]}}}
+    body = {
+        "token": {
+            "expires_at": _iam_time(record["expires_at"]),
+            "issued_at": _iam_time(record["issued_at"]),
+            "methods": record["methods"],
+            "user": {"name": record["user"]},
+        }
+    }
     return json_response(body, request_id=request.request_id, headers={"X-Subject-Token": subject})
 
 
 def _iam_time(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _route(method: str, path: str, handler: Handler, auth: str = "project") -> Route:

@@ -36,9 +36,9 @@ class Simulation:
     """One simulated cloud: backend state, gateway, faults, and the ASGI entry point."""
 
     def __init__(self, backend: SimBackend, *, real_time: Callable[[], float] = time.time) -> None:
-        self.backend = backend
-        self.gateway = Gateway(backend, real_time)
-        self.faults = FaultPlan()
+        self.backend: SimBackend = backend
+        self.gateway: Gateway = Gateway(backend, real_time)
+        self.faults: FaultPlan = FaultPlan()
         self.real_time = real_time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,7 +57,9 @@ class Simulation:
         except BodyTooLarge:
             error = gateway_error("APIGW.0201", "Request entity too large.", 413)
             if is_obs:
-                error = obs_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.")
+                error = obs_error(
+                    400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size."
+                )
             await error_response(error, request_id)(scope, receive, send)
             return
         if not path.startswith("/_sim/"):
@@ -73,7 +75,8 @@ class Simulation:
             log.exception("simulator error on %s %s", method, path)
             response = error_response(
                 obs_error(500, "InternalError", "We encountered an internal error. Please try again.")
-                if is_obs else gateway_error("APIGW.0601", "Internal server error.", 500),
+                if is_obs
+                else gateway_error("APIGW.0601", "Internal server error.", 500),
                 request_id,
             )
         await response(scope, receive, send)
@@ -89,21 +92,25 @@ class Simulation:
         first = path.lstrip("/").split("/", 1)[0]
         return first not in api.API_PREFIXES and first != ""
 
-    def _dispatch(self, scope: Scope, method: str, headers: dict[str, str], body: bytes,
-                  request_id: str, is_obs: bool) -> Response:
+    def _dispatch(
+        self, scope: Scope, method: str, headers: dict[str, str], body: bytes, request_id: str, is_obs: bool
+    ) -> Response:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_query = scope.get("query_string", b"").decode("latin-1")
         if is_obs:
             bucket, key, path_style = obs.split_target(unquote(raw_path), headers.get("host", ""), self.backend.buckets)
-            request = obs.ObsRequest(method, bucket, key, parse_query(raw_query), headers, path_style, request_id)
+            # OBS reads its query form-encoded: '+' is a space (esdk-obs-python always sends %2B for '+')
+            query = parse_query(raw_query.replace("+", "%20"))
+            request = obs.ObsRequest(method, bucket, key, query, headers, path_style, request_id)
             with self.backend.lock:
                 return obs.handle(self.backend, request, self.real_time())
         signed = SignedRequest(method, raw_path, raw_query, headers, body)
         with self.backend.lock:
             return api.handle(self.backend, self.gateway, signed, request_id)
 
-    async def _apply_fault(self, fault: Fault, scope: Scope, receive: Receive, send: Send,
-                           request_id: str, is_obs: bool) -> bool:
+    async def _apply_fault(
+        self, fault: Fault, scope: Scope, receive: Receive, send: Send, request_id: str, is_obs: bool
+    ) -> bool:
         """Carry out a fault; True when it answered (or dropped) the request itself."""
         if fault.kind == "latency":
             await asyncio.sleep(fault.delay)
@@ -112,12 +119,18 @@ class Simulation:
             _abort_connection(send)
             return True
         if fault.kind == "throttle":
-            error = gateway_error("APIGW.0308", "The throttling threshold has been reached: policy user over ratelimit,limit:10", 429)
+            error = gateway_error(
+                "APIGW.0308", "The throttling threshold has been reached: policy user over ratelimit,limit:10", 429
+            )
             await error_response(error, request_id)(scope, receive, send)
             return True
         headers = {"X-Request-Id": request_id, **fault.headers}
-        response = Response(fault.body, status_code=fault.status, headers=headers,
-                            media_type=fault.headers.get("Content-Type", "application/json"))
+        response = Response(
+            fault.body,
+            status_code=fault.status,
+            headers=headers,
+            media_type=fault.headers.get("Content-Type", "application/json"),
+        )
         await response(scope, receive, send)
         return True
 

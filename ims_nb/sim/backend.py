@@ -49,15 +49,27 @@ class SimBackend:
         store: SQLite persistence; when it already holds a world, that world is loaded instead.
     """
 
-    def __init__(self, *, seed: int = 0, images: int = 200, region: str = "cn-north-4",
-                 clock: SimClock | None = None, store: Store | None = None) -> None:
+    seed: int
+    image_count: int
+    region: str
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        images: int = 200,
+        region: str = "cn-north-4",
+        clock: SimClock | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.clock = clock or SimClock()
         self.store = store
         self.lock = threading.RLock()
+        self.seed, self.image_count, self.region = seed, images, region
         if store is not None and not store.is_empty():
             self._load(store.load())
         else:
-            self.reset(seed=seed, images=images, region=region)
+            self.reset()
 
     # --- world ------------------------------------------------------------------------------
 
@@ -85,8 +97,11 @@ class SimBackend:
 
     def _meta(self) -> dict[str, Any]:
         return {
-            "seed": self.seed, "images": self.image_count, "region": self.region,
-            "job_sequence": self.job_sequence, "clock": asdict(self.clock.state),
+            "seed": self.seed,
+            "images": self.image_count,
+            "region": self.region,
+            "job_sequence": self.job_sequence,
+            "clock": asdict(self.clock.state),
         }
 
     def _load(self, data: dict[str, Any]) -> None:
@@ -160,13 +175,20 @@ class SimBackend:
                 raise export_checks.object_exists(request.bucket, request.key)
             self.job_sequence += 1
             job = plan_job(
-                seed=self.seed, sequence=self.job_sequence, image=self.images[image_id],
-                bucket=request.bucket, key=request.key, file_format=request.file_format or "zvhd2",
-                quick=request.quick, now=now,
+                seed=self.seed,
+                sequence=self.job_sequence,
+                image=self.images[image_id],
+                bucket=request.bucket,
+                key=request.key,
+                file_format=request.file_format or "zvhd2",
+                quick=request.quick,
+                now=now,
             )
             self._index_job(job)
             if self.store is not None:
-                self.store.put_job(job.to_dict(), {"job_sequence": self.job_sequence, "clock": asdict(self.clock.state)})
+                self.store.put_job(
+                    job.to_dict(), {"job_sequence": self.job_sequence, "clock": asdict(self.clock.state)}
+                )
             return job.job_id
 
     def _clear_jobs(self) -> None:
@@ -182,17 +204,21 @@ class SimBackend:
     def job_view(self, job_id: str, *, progress: bool) -> dict[str, Any]:
         job = self.jobs.get(job_id)
         if job is None:
-            raise ims_error("IMG.0086", f"The job {job_id} does not exist.", status=404)
+            raise ims_error("IMG.0086", f"The job {job_id} does not exist.")
         return job.view(self.clock.now(), progress=progress)
 
     def quota(self) -> dict[str, Any]:
         used = sum(1 for i in self.images.values() if i.get("owner") == self.project_id)
         quota = max(50, (used // 50 + 1) * 50)
-        return {"quotas": {"resources": [
-            {"type": "image", "used": used, "quota": quota, "min": 1, "max": 100000},
-            {"type": "image_shared", "used": 0, "quota": 128, "min": 1, "max": 1024},
-            {"type": "image_member", "used": 0, "quota": 128, "min": 1, "max": 1024},
-        ]}}
+        return {
+            "quotas": {
+                "resources": [
+                    {"type": "image", "used": used, "quota": quota, "min": 1, "max": 100000},
+                    {"type": "image_shared", "used": 0, "quota": 128, "min": 1, "max": 1024},
+                    {"type": "image_member", "used": 0, "quota": 128, "min": 1, "max": 1024},
+                ]
+            }
+        }
 
     # --- OBS --------------------------------------------------------------------------------
 
@@ -223,8 +249,11 @@ class SimBackend:
         token = "MII" + secrets.token_urlsafe(384)
         issued = time.time()
         record = {
-            "user": account.name, "project_id": project_id, "methods": methods,
-            "issued_at": issued, "expires_at": issued + TOKEN_TTL_SECONDS,
+            "user": account.name,
+            "project_id": project_id,
+            "methods": methods,
+            "issued_at": issued,
+            "expires_at": issued + TOKEN_TTL_SECONDS,
         }
         with self.lock:
             digest = token_hash(token)
@@ -250,13 +279,17 @@ class SimBackend:
         now = self.clock.now()
         with self.lock:
             return {
-                "seed": self.seed, "region": self.region, "project_id": self.project_id,
+                "seed": self.seed,
+                "region": self.region,
+                "project_id": self.project_id,
                 "clock": {"now": iso_millis(now), "manual": self.clock.manual, "scale": self.clock.scale},
                 "images": len(self.images),
                 "buckets": [asdict(b) for b in self.buckets.values()],
                 "objects": [{"bucket": b, "key": k} for (b, k) in sorted(self.objects)],
-                "jobs": [job.view(now, progress=True) | {"bucket_url": f"{job.bucket}:{job.key}"}
-                         for job in self.jobs.values()],
+                "jobs": [
+                    job.view(now, progress=True) | {"bucket_url": f"{job.bucket}:{job.key}"}
+                    for job in self.jobs.values()
+                ],
             }
 
 
@@ -266,6 +299,9 @@ def token_hash(token: str) -> str:
 
 def _job_object(job: JobPlan) -> dict[str, Any]:
     return {
-        "bucket": job.bucket, "key": job.key, "size": job.output_size,
-        "created": iso_seconds(job.finished_at), "etag": hashlib.md5(job.job_id.encode()).hexdigest(),  # noqa: S324
+        "bucket": job.bucket,
+        "key": job.key,
+        "size": job.output_size,
+        "created": iso_seconds(job.finished_at),
+        "etag": hashlib.md5(job.job_id.encode()).hexdigest(),  # noqa: S324
     }

@@ -6,10 +6,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: Where a manual clock starts, so that the same seed gives the same timestamps.
-SIM_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SIM_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SimClock:
         self._lock = threading.Lock()
         now = real_time()
         if start is None:
-            start = SIM_EPOCH if manual else datetime.fromtimestamp(int(now), timezone.utc)
+            start = SIM_EPOCH if manual else datetime.fromtimestamp(int(now), UTC)
         self._state = ClockState(start.timestamp(), now, scale, manual)
 
     @property
@@ -74,7 +74,7 @@ class SimClock:
         return state.sim_anchor + (self._real_time() - state.real_anchor) * state.scale
 
     def now_datetime(self) -> datetime:
-        return datetime.fromtimestamp(self.now(), timezone.utc)
+        return datetime.fromtimestamp(self.now(), UTC)
 
     def advance(self, seconds: float) -> float:
         """Move simulated time forward (any mode); returns the new simulated time."""
@@ -101,10 +101,10 @@ class SimClock:
 
 def iso_millis(timestamp: float) -> str:
     """``2024-11-06T06:46:51.929Z``: the job API's time format."""
-    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def iso_seconds(timestamp: float) -> str:
     """``2018-09-06T14:03:27Z``: the image API's time format."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

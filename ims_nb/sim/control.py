@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
@@ -51,13 +53,26 @@ def _clock(sim: Simulation, body: dict[str, Any]) -> Any:
         if scale is not None or manual is not None:
             if manual is not None and not isinstance(manual, bool):
                 raise ValueError("manual must be true or false")
-            clock.configure(scale=None if scale is None else float(scale), manual=manual)
+            clock.configure(scale=None if scale is None else _number("scale", scale, MAX_CLOCK_SCALE), manual=manual)
         if advance is not None:
-            clock.advance(float(advance))
+            clock.advance(_number("advance", advance, MAX_CLOCK_TIME - clock.now()))
     except (TypeError, ValueError) as exc:
         raise _bad(f"invalid clock change: {exc}") from None
     sim.backend.save_clock()
     return {"now": iso_millis(clock.now()), "timestamp": clock.now(), "manual": clock.manual, "scale": clock.scale}
+
+
+#: Bounds that keep the simulated clock representable (dates stay before the year 9000).
+MAX_CLOCK_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+MAX_CLOCK_SCALE = 1e6
+
+
+def _number(name: str, value: Any, high: float) -> float:
+    """A finite number from 0 to ``high`` (JSON numbers or numeric strings), else ValueError."""
+    number = float(value)
+    if not math.isfinite(number) or not 0 <= number <= high:
+        raise ValueError(f"{name} must be a number from 0 to {high:g}, not {value!r}")
+    return number
 
 
 def _add_fault(sim: Simulation, body: dict[str, Any]) -> Any:
@@ -81,7 +96,10 @@ def _clear_faults(sim: Simulation, body: dict[str, Any]) -> Any:
 def _throttle(sim: Simulation, body: dict[str, Any]) -> Any:
     rate, burst = body.get("rate"), body.get("burst")
     try:
-        sim.gateway.set_throttle(None if rate is None else float(rate), None if burst is None else float(burst))
+        sim.gateway.set_throttle(
+            None if rate is None else _number("rate", rate, math.inf),
+            None if burst is None else _number("burst", burst, math.inf),
+        )
     except (TypeError, ValueError) as exc:
         raise _bad(f"invalid throttle: {exc}") from None
     return {"rate": rate, "burst": burst}
@@ -98,10 +116,23 @@ def _reset_lockouts(sim: Simulation, body: dict[str, Any]) -> Any:
 
 def _add_object(sim: Simulation, body: dict[str, Any]) -> Any:
     bucket, key, size = body.get("bucket"), body.get("key"), body.get("size", 0)
-    if bucket not in sim.backend.buckets or not isinstance(key, str) or not key or not isinstance(size, int):
-        raise _bad("an object needs an existing bucket, a non-empty key and an integer size")
-    obj = {"bucket": bucket, "key": key, "size": size, "created": iso_seconds(sim.backend.clock.now()),
-           "etag": hashlib.md5(f"{bucket}/{key}".encode()).hexdigest()}  # noqa: S324 - an ETag
+    if (
+        not isinstance(bucket, str)
+        or bucket not in sim.backend.buckets
+        or not isinstance(key, str)
+        or not key
+        or not isinstance(size, int)
+        or isinstance(size, bool)
+        or size < 0
+    ):
+        raise _bad("an object needs an existing bucket, a non-empty key and a non-negative integer size")
+    obj = {
+        "bucket": bucket,
+        "key": key,
+        "size": size,
+        "created": iso_seconds(sim.backend.clock.now()),
+        "etag": hashlib.md5(f"{bucket}/{key}".encode()).hexdigest(),
+    }  # noqa: S324 - an ETag
     with sim.backend.lock:
         sim.backend.objects[(bucket, key)] = obj
         if sim.backend.store is not None:
@@ -116,8 +147,11 @@ def _state(sim: Simulation, body: dict[str, Any]) -> Any:
 def _credentials(sim: Simulation, body: dict[str, Any]) -> Any:
     backend = sim.backend
     return {
-        "region": backend.region, "project_id": backend.project_id, "domain_id": backend.domain_id,
-        "domain_name": backend.domain_name, "users": [asdict(a) for a in backend.accounts.values()],
+        "region": backend.region,
+        "project_id": backend.project_id,
+        "domain_id": backend.domain_id,
+        "domain_name": backend.domain_name,
+        "users": [asdict(a) for a in backend.accounts.values()],
     }
 
 
@@ -138,8 +172,9 @@ ACTIONS: dict[tuple[str, str], Action] = {
 }
 
 
-def handle(sim: Simulation, method: str, path: str, client_host: str | None, raw_body: bytes,
-           request_id: str) -> Response:
+def handle(
+    sim: Simulation, method: str, path: str, client_host: str | None, raw_body: bytes, request_id: str
+) -> Response:
     try:
         if not is_loopback(client_host):
             raise gateway_error("SIM.0403", "The control plane answers loopback callers only.", 403)
@@ -148,7 +183,7 @@ def handle(sim: Simulation, method: str, path: str, client_host: str | None, raw
             raise gateway_error("SIM.0404", f"No control-plane action {method} {path}.", 404)
         try:
             body = json.loads(raw_body) if raw_body.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep
             raise _bad("the body must be JSON") from None
         if not isinstance(body, dict):
             raise _bad("the body must be a JSON object")

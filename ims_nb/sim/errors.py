@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Shape(str, Enum):
+class Shape(StrEnum):
     """Which service's error body a refusal is rendered with."""
 
     IMS = "ims"  # {"error": {"code": "IMG.xxxx", "message": ...}}

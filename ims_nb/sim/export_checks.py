@@ -55,7 +55,7 @@ def parse_body(raw: bytes) -> ExportRequest:
         raise ims_error("IMG.0007", "The request body is empty.")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
         raise ims_error("IMG.0001", "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ims_error("IMG.0001", "The request body must be a JSON object.")
@@ -74,12 +74,16 @@ def parse_body(raw: bytes) -> ExportRequest:
     if file_format is not None and not isinstance(file_format, str):
         raise ims_error("IMG.0001", "file_format must be a string.")
     if quick and file_format is not None:
-        raise ims_error(CHOSEN["format-with-fast-export"], "file_format cannot be specified when is_quick_export is true.")
+        raise ims_error(
+            CHOSEN["format-with-fast-export"], "file_format cannot be specified when is_quick_export is true."
+        )
     if not quick:
         if file_format is None:
             raise ims_error("IMG.0001", "file_format is mandatory unless is_quick_export is true.")
         if file_format not in FILE_FORMATS:
-            raise ims_error("IMG.0072", f"The file format {file_format!r} is not supported; use one of {', '.join(FILE_FORMATS)}.")
+            raise ims_error(
+                "IMG.0072", f"The file format {file_format!r} is not supported; use one of {', '.join(FILE_FORMATS)}."
+            )
     bucket, key = _split_bucket_url(bucket_url)
     return ExportRequest(bucket, key, file_format, quick)
 
@@ -137,10 +141,17 @@ def check_file_name(key: str) -> None:
             )
 
 
-def check_image(image: dict[str, Any] | None, image_id: str, project_id: str, request: ExportRequest, *, ubuntu_allowed: bool = False) -> None:
+def check_image(
+    image: dict[str, Any] | None,
+    image_id: str,
+    project_id: str,
+    request: ExportRequest,
+    *,
+    ubuntu_allowed: bool = False,
+) -> None:
     """Refuse images the service will not export, with the service's code for each reason."""
     if image is None or image.get("status") == "deleted":
-        raise ims_error("IMG.0027", f"The image {image_id} does not exist.", status=404)
+        raise ims_error("IMG.0027", f"The image {image_id} does not exist.")
     imagetype = image.get("__imagetype")
     if imagetype == "gold" or image.get("visibility") == "public" and imagetype != "market":
         raise ims_error("IMG.0077", "A public image cannot be exported.")
@@ -157,18 +168,22 @@ def check_image(image: dict[str, Any] | None, image_id: str, project_id: str, re
     if image.get("__productcode"):
         raise ims_error("IMG.0078", "A KooGallery image or a private image created from one cannot be exported.")
     platform = image.get("__platform", "")
-    if image.get("__originalimagename") and platform in RESTRICTED_PLATFORMS:
-        if not (platform == "Ubuntu" and ubuntu_allowed):
-            raise ims_error(
-                CHOSEN["restricted-os-origin"],
-                f"The image cannot be exported: it was created from a {platform} public image.",
-            )
+    derived = bool(image.get("__originalimagename"))
+    if derived and platform in RESTRICTED_PLATFORMS and not (platform == "Ubuntu" and ubuntu_allowed):
+        raise ims_error(
+            CHOSEN["restricted-os-origin"],
+            f"The image cannot be exported: it was created from a {platform} public image.",
+        )
     size = int(image.get("__image_size") or 0)
     if size >= SIZE_LIMIT:
-        raise ims_error(CHOSEN["size-1tb"], f"The image cannot be exported: its size ({size} bytes) must be less than 1 TB.")
+        raise ims_error(
+            CHOSEN["size-1tb"], f"The image cannot be exported: its size ({size} bytes) must be less than 1 TB."
+        )
     encrypted = bool(image.get("__system__cmkid"))
     if request.quick and encrypted:
-        raise ims_error(CHOSEN["encrypted-fast-export"], "Fast export is unavailable for encrypted images; decrypt the image first.")
+        raise ims_error(
+            CHOSEN["encrypted-fast-export"], "Fast export is unavailable for encrypted images; decrypt the image first."
+        )
     if size > NORMAL_EXPORT_LIMIT and not request.quick:
         raise ims_error("IMG.0160", "Only images smaller than 128 GB can be exported normally; use fast export.")
 
@@ -195,4 +210,6 @@ def object_exists(bucket: str, key: str) -> SimError:
 
 
 def no_obs_permission() -> SimError:
-    return ims_error("IMG.0026", "You do not have the OBS Tenant Administrator permission needed to export images.", status=403)
+    return ims_error(
+        "IMG.0026", "You do not have the OBS Tenant Administrator permission needed to export images.", status=403
+    )

@@ -30,12 +30,15 @@ class Fault:
     hits: int = 0
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.kind not in KINDS:
             raise ValueError(f"fault kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.count is not None and self.count < 1:
             raise ValueError(f"fault count must be at least 1, not {self.count}")
-        if not 100 <= self.status <= 599:
-            raise ValueError(f"fault status must be an HTTP status, not {self.status}")
+        if not 200 <= self.status <= 599:  # a 1xx is not a final answer: the server could not send it
+            raise ValueError(f"fault status must be an HTTP status from 200 to 599, not {self.status}")
+        if self.status in (204, 304) and self.body:
+            raise ValueError(f"a {self.status} answer has no body")
         if not 0 <= self.delay <= 600:
             raise ValueError(f"fault delay must be 0 to 600 seconds, not {self.delay}")
         try:
@@ -48,9 +51,54 @@ class Fault:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "method": self.method, "path": self.path, "count": self.count,
-            "status": self.status, "delay": self.delay, "hits": self.hits,
+            "kind": self.kind,
+            "method": self.method,
+            "path": self.path,
+            "count": self.count,
+            "status": self.status,
+            "delay": self.delay,
+            "hits": self.hits,
         }
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+
+
+def _check_types(fault: Fault) -> None:
+    """A rule comes from JSON: refuse (ValueError) any field the server could not apply as given."""
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    problems = [
+        name
+        for name, ok in (
+            ("kind", isinstance(fault.kind, str)),
+            ("method", fault.method is None or isinstance(fault.method, str)),
+            ("path", isinstance(fault.path, str)),
+            ("count", fault.count is None or is_int(fault.count)),
+            ("status", is_int(fault.status)),
+            ("body", isinstance(fault.body, str)),
+            ("delay", isinstance(fault.delay, (int, float)) and not isinstance(fault.delay, bool)),
+        )
+        if not ok
+    ]
+    if problems:
+        raise ValueError(f"wrong type for fault field(s): {', '.join(problems)}")
+    headers = fault.headers
+    if not isinstance(headers, dict) or not all(
+        isinstance(name, str)
+        and isinstance(value, str)
+        and _HEADER_NAME.fullmatch(name)
+        and _HEADER_VALUE.fullmatch(value)
+        and name.lower() not in ("content-length", "transfer-encoding")
+        for name, value in headers.items()
+    ):
+        raise ValueError(
+            "fault headers must map header names to single-line Latin-1 values "
+            "(Content-Length and Transfer-Encoding are the server's)"
+        )
 
 
 class FaultPlan:

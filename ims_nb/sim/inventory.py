@@ -90,8 +90,12 @@ def make_accounts(seed: int) -> tuple[str, str, list[Account]]:
     mixed = upper + "abcdefghijklmnopqrstuvwxyz"
     domain_id, project_id = _hex(rng), _hex(rng)
     accounts = [
-        Account("ims-operator", "Operator-" + _token(rng, 12, mixed), _token(rng, 20, upper), _token(rng, 40, mixed), True),
-        Account("ims-auditor", "Auditor-" + _token(rng, 12, mixed), _token(rng, 20, upper), _token(rng, 40, mixed), False),
+        Account(
+            "ims-operator", "Operator-" + _token(rng, 12, mixed), _token(rng, 20, upper), _token(rng, 40, mixed), True
+        ),
+        Account(
+            "ims-auditor", "Auditor-" + _token(rng, 12, mixed), _token(rng, 20, upper), _token(rng, 40, mixed), False
+        ),
     ]
     return domain_id, project_id, accounts
 
@@ -121,8 +125,12 @@ class _ImageFactory:
         created = SIM_EPOCH.timestamp() - rng.uniform(3600, THREE_YEARS)
         updated = created + rng.uniform(0, 30 * 24 * 3600)
         image_id = overrides.pop("id", None) or self.new_id()
-        name = f"{platform.lower().replace(' ', '')}{version.split(' ')[0].replace('.', '')}-{rng.choice(ROLES)}-{self.count:05d}"
-        tags = [f"env.{rng.choice(('prod', 'staging', 'dev'))}", f"team.{rng.choice(('platform', 'data', 'web', 'sre'))}"]
+        stem = platform.lower().replace(" ", "") + version.split(" ")[0].replace(".", "")
+        name = f"{stem}-{rng.choice(ROLES)}-{self.count:05d}"
+        tags = [
+            f"env.{rng.choice(('prod', 'staging', 'dev'))}",
+            f"team.{rng.choice(('platform', 'data', 'web', 'sre'))}",
+        ]
         record: dict[str, Any] = {
             "id": image_id,
             "name": name,
@@ -195,7 +203,9 @@ def _derived(factory: _ImageFactory, parent: dict[str, Any], **overrides: Any) -
     return factory.image(parent["__platform"], __originalimagename=parent["id"], **overrides)
 
 
-def _guaranteed(factory: _ImageFactory, parents: dict[str, dict[str, Any]], market: dict[str, Any]) -> list[dict[str, Any]]:
+def _guaranteed(
+    factory: _ImageFactory, parents: dict[str, dict[str, Any]], market: dict[str, Any]
+) -> list[dict[str, Any]]:
     """At least one image of every category the export API treats specially."""
     centos, debian = parents["CentOS"], parents["Debian"]
     rows = [
@@ -207,7 +217,13 @@ def _guaranteed(factory: _ImageFactory, parents: dict[str, dict[str, Any]], mark
         _derived(factory, debian, size=700 * GiB),  # fast export only
         _derived(factory, centos, size=1024 * GiB),  # exactly 1 TiB: refused
         _derived(factory, debian, size=1300 * GiB),  # over 1 TiB
-        _derived(factory, centos, size=16 * GiB, __whole_image=True, __backup_id=str(uuid.UUID(int=factory.rng.getrandbits(128)))),
+        _derived(
+            factory,
+            centos,
+            size=16 * GiB,
+            __whole_image=True,
+            __backup_id=str(uuid.UUID(int=factory.rng.getrandbits(128))),
+        ),
         factory.image("Other", size=4 * GiB, virtual_env_type="IsoImage", disk_format="iso"),
         _derived(factory, centos, size=12 * GiB, __system__cmkid=str(uuid.UUID(int=factory.rng.getrandbits(128)))),
         _derived(factory, debian, size=300 * GiB, __system__cmkid=str(uuid.UUID(int=factory.rng.getrandbits(128)))),
@@ -225,20 +241,29 @@ def _guaranteed(factory: _ImageFactory, parents: dict[str, dict[str, Any]], mark
 
 def _shared_and_market(factory: _ImageFactory) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     market = factory.image(
-        "CentOS", size=40 * GiB, visibility="public", owner=PUBLIC_OWNER, __imagetype="market",
-        __productcode="00301-" + _hex(factory.rng, 6), __system_support_market=True,
-        enterprise_project_id="0", tags=[],
+        "CentOS",
+        size=40 * GiB,
+        visibility="public",
+        owner=PUBLIC_OWNER,
+        __imagetype="market",
+        __productcode="00301-" + _hex(factory.rng, 6),
+        __system_support_market=True,
+        enterprise_project_id="0",
+        tags=[],
     )
     market["name"] = "KooGallery LAMP stack"
     shared = [
-        factory.image(p, size=30 * GiB, visibility="shared", owner=OTHER_TENANT, __imagetype="shared",
-                      enterprise_project_id="0")
+        factory.image(
+            p, size=30 * GiB, visibility="shared", owner=OTHER_TENANT, __imagetype="shared", enterprise_project_id="0"
+        )
         for p in ("CentOS", "Debian")
     ]
     return market, shared
 
 
-def _random_private(factory: _ImageFactory, parents: dict[str, dict[str, Any]], market: dict[str, Any]) -> dict[str, Any]:
+def _random_private(
+    factory: _ImageFactory, parents: dict[str, dict[str, Any]], market: dict[str, Any]
+) -> dict[str, Any]:
     rng = factory.rng
     platforms = list(PLATFORMS)
     platform = rng.choices(platforms, weights=[PLATFORMS[p][2] for p in platforms])[0]

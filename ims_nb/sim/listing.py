@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ims_nb.sim.errors import ims_error
@@ -13,7 +14,15 @@ from ims_nb.sim.errors import ims_error
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
 SORT_KEYS = ("created_at", "name", "container_format", "disk_format", "status", "id", "size")
-TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
+TIME_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "eq": operator.eq,
+    "neq": operator.ne,
+}
+TIME_OPS = tuple(TIME_COMPARISONS)
 
 #: Query parameters compared for equality with the image field of the same (or the mapped) name.
 EQUALITY = {
@@ -54,12 +63,28 @@ ENUMS = {
 }
 BOOLEANS = ("protected", "__whole_image")
 INTEGERS = ("min_disk", "min_ram")
-OTHER = ("limit", "marker", "sort_key", "sort_dir", "created_at", "updated_at", "tag",
-         "member_status", "enterprise_project_id", "flavor_id")
+OTHER = (
+    "limit",
+    "marker",
+    "sort_key",
+    "sort_dir",
+    "created_at",
+    "updated_at",
+    "tag",
+    "member_status",
+    "enterprise_project_id",
+    "flavor_id",
+)
 KNOWN = frozenset(EQUALITY) | frozenset(BOOLEANS) | frozenset(INTEGERS) | frozenset(OTHER)
 #: RAM (MB) of the flavors the simulator knows; an image fits a flavor when its min_ram fits.
-FLAVOR_RAM = {"s6.small.1": 1024, "s6.medium.2": 4096, "s6.large.2": 8192, "c6.xlarge.2": 16384,
-              "c6.2xlarge.4": 65536, "m6.xlarge.8": 65536}
+FLAVOR_RAM = {
+    "s6.small.1": 1024,
+    "s6.medium.2": 4096,
+    "s6.large.2": 8192,
+    "c6.xlarge.2": 16384,
+    "c6.2xlarge.4": 65536,
+    "m6.xlarge.8": 65536,
+}
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -87,7 +112,9 @@ def parse_query(pairs: Sequence[tuple[str, str]], project_id: str) -> Query:
         params[key] = value
     for key, allowed in ENUMS.items():
         if key in params and params[key] not in allowed:
-            raise ims_error("IMG.0001", f"Invalid value {params[key]!r} for {key}; expected one of {', '.join(allowed)}.")
+            raise ims_error(
+                "IMG.0001", f"Invalid value {params[key]!r} for {key}; expected one of {', '.join(allowed)}."
+            )
     predicates: list[Predicate] = []
     for key, field in EQUALITY.items():
         if key in params:
@@ -110,7 +137,11 @@ def parse_query(pairs: Sequence[tuple[str, str]], project_id: str) -> Query:
         predicates.append(lambda image: (image.get("enterprise_project_id") or "0") == wanted)
     if "flavor_id" in params:
         ram = FLAVOR_RAM.get(params["flavor_id"], -1)
-        predicates.append(lambda image: image.get("virtual_env_type") == "FusionCompute" and 0 <= int(image.get("min_ram") or 0) <= ram)
+        predicates.append(
+            lambda image: (
+                image.get("virtual_env_type") == "FusionCompute" and 0 <= int(image.get("min_ram") or 0) <= ram
+            )
+        )
     sort_key = params.get("sort_key", "created_at")
     if sort_key not in SORT_KEYS:
         raise ims_error("IMG.0001", f"Invalid sort_key {sort_key!r}; expected one of {', '.join(SORT_KEYS)}.")
@@ -138,7 +169,7 @@ def _integer(key: str, text: str, low: int, high: int) -> int:
 def parse_time(text: str) -> float:
     for layout in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"):
         try:
-            return datetime.strptime(text, layout).replace(tzinfo=timezone.utc).timestamp()
+            return datetime.strptime(text, layout).replace(tzinfo=UTC).timestamp()
         except ValueError:
             continue
     raise ValueError(text)
@@ -156,11 +187,8 @@ def _time_filter(key: str, text: str) -> Predicate:
             f"Invalid {key} filter {text!r}; expected <op>:<time> with op in {', '.join(TIME_OPS)} "
             "and time as yyyy-MM-ddThh:mm:ssZ.",
         ) from None
-    compare = {
-        "gt": lambda a: a > moment, "gte": lambda a: a >= moment, "lt": lambda a: a < moment,
-        "lte": lambda a: a <= moment, "eq": lambda a: a == moment, "neq": lambda a: a != moment,
-    }[op]
-    return lambda image: compare(parse_time(image[key]))
+    compare: Callable[[float, float], bool] = TIME_COMPARISONS[op]
+    return lambda image: compare(parse_time(image[key]), moment)
 
 
 def _tag_filter(text: str) -> Predicate:
@@ -180,6 +208,7 @@ def _member_filter(params: dict[str, str], project_id: str) -> Predicate:
 
 def sort_images(images: list[dict[str, Any]], sort_key: str, sort_dir: str) -> list[dict[str, Any]]:
     """Stable order: the sort key, then the id, in the requested direction."""
+
     def key(image: dict[str, Any]) -> tuple[Any, str]:
         value: Any = int(image.get("__image_size") or 0) if sort_key == "size" else image.get(sort_key) or ""
         return (value, image["id"])

@@ -9,17 +9,16 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any
-from xml.sax.saxutils import escape
 
 from starlette.responses import Response, StreamingResponse
 
 from ims_nb import signing
 from ims_nb.sim.backend import Bucket, SimBackend
 from ims_nb.sim.errors import SimError, obs_error
-from ims_nb.sim.responses import OBS_XMLNS, S3_XMLNS, error_response, xml_response
+from ims_nb.sim.responses import OBS_XMLNS, S3_XMLNS, error_response, escape, xml_response
 
 MAX_SKEW_SECONDS = 15 * 60
 V2_CLASS_NAMES = {"WARM": "STANDARD_IA", "COLD": "GLACIER"}
@@ -47,6 +46,9 @@ def split_target(path: str, host: str, buckets: dict[str, Bucket]) -> tuple[str,
     for name in buckets:
         if hostname.startswith(name + ".") and hostname != name:
             return name, path.lstrip("/"), False
+    labels = hostname.split(".")
+    if "obs" in labels[1:]:  # <bucket>.obs.<region>...: virtual-host style naming a bucket that does not exist
+        return ".".join(labels[: labels.index("obs", 1)]), path.lstrip("/"), False
     bucket, _, key = path.lstrip("/").partition("/")
     return bucket, key, True
 
@@ -68,16 +70,22 @@ def authenticate(backend: SimBackend, request: ObsRequest, real_now: float) -> s
     date_header = request.headers.get(signing.OBS_HEADER_PREFIX[mode] + "date") or request.headers.get("date")
     try:
         signed_at = parsedate_to_datetime(date_header or "").timestamp()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year beyond what a timestamp holds
         raise obs_error(403, "AccessDenied", "The request has no valid Date header.") from None
     if abs(real_now - signed_at) > MAX_SKEW_SECONDS:
-        raise obs_error(403, "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large.")
+        raise obs_error(
+            403, "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large."
+        )
     resource = signing.obs_canonical_resource(
         request.bucket, request.key, request.sub_resources, path_style=request.path_style, signature_type=mode
     )
     to_sign = signing.obs_string_to_sign(request.method, request.headers, resource, signature_type=mode)
     if not hmac.compare_digest(signing.obs_signature(account.sk, to_sign), given):
-        raise obs_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+        raise obs_error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        )
     return mode
 
 
@@ -86,6 +94,8 @@ def handle(backend: SimBackend, request: ObsRequest, real_now: float) -> Respons
     head = request.method == "HEAD"
     try:
         if "apiversion" in request.sub_resources and head:
+            if request.bucket and request.bucket not in backend.buckets:
+                raise obs_error(404, "NoSuchBucket", "The specified bucket does not exist")
             return Response(status_code=200, headers={"x-obs-api": "3.0", "x-obs-request-id": request.request_id})
         mode = authenticate(backend, request, real_now)
         if not request.bucket:
@@ -121,7 +131,9 @@ def _list_buckets(backend: SimBackend, request: ObsRequest, mode: str) -> Respon
         for b in sorted(backend.buckets.values(), key=lambda b: b.name)
     )
     owner = f"<Owner><ID>{backend.domain_id}</ID><DisplayName>{backend.domain_name}</DisplayName></Owner>"
-    body = f'<ListAllMyBucketsResult xmlns="{_xmlns(mode)}">{owner}<Buckets>{entries}</Buckets></ListAllMyBucketsResult>'
+    body = (
+        f'<ListAllMyBucketsResult xmlns="{_xmlns(mode)}">{owner}<Buckets>{entries}</Buckets></ListAllMyBucketsResult>'
+    )
     return xml_response(body, request_id=request.request_id)
 
 
@@ -144,11 +156,16 @@ def _bucket(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode: str)
     if subs == {"location"}:
         if mode == "obs":
             return xml_response(f'<Location xmlns="{OBS_XMLNS}">{bucket.location}</Location>', request_id=rid)
-        body = f'<CreateBucketConfiguration xmlns="{S3_XMLNS}"><LocationConstraint>{bucket.location}</LocationConstraint></CreateBucketConfiguration>'
+        body = (
+            f'<CreateBucketConfiguration xmlns="{S3_XMLNS}">'
+            f"<LocationConstraint>{bucket.location}</LocationConstraint></CreateBucketConfiguration>"
+        )
         return xml_response(body, request_id=rid)
     if subs in ({"storageclass"}, {"storagepolicy"}):
         if mode == "obs":
-            return xml_response(f'<StorageClass xmlns="{OBS_XMLNS}">{bucket.storage_class}</StorageClass>', request_id=rid)
+            return xml_response(
+                f'<StorageClass xmlns="{OBS_XMLNS}">{bucket.storage_class}</StorageClass>', request_id=rid
+            )
         name = V2_CLASS_NAMES.get(bucket.storage_class, bucket.storage_class)
         body = f'<StoragePolicy xmlns="{S3_XMLNS}"><DefaultStorageClass>{name}</DefaultStorageClass></StoragePolicy>'
         return xml_response(body, request_id=rid)
@@ -166,17 +183,34 @@ def _list_objects(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode
             raise ValueError
     except ValueError:
         raise obs_error(400, "InvalidArgument", "max-keys must be an integer from 1 to 1000.") from None
-    matching = [o for o in backend.list_objects(bucket.name) if o["key"].startswith(prefix) and o["key"] > marker]
-    shown, truncated = matching[:max_keys], len(matching) > max_keys
+    delimiter = query.get("delimiter", "")
+    entries: list[tuple[str, dict[str, Any] | None]] = []  # (key, object), or (common prefix, None)
+    for o in backend.list_objects(bucket.name):
+        if not o["key"].startswith(prefix) or o["key"] <= marker:
+            continue
+        rest = o["key"][len(prefix) :]
+        if delimiter and delimiter in rest:  # rolled up into a CommonPrefixes entry, listed once
+            common = prefix + rest[: rest.index(delimiter) + len(delimiter)]
+            if common > marker and (not entries or entries[-1][0] != common):
+                entries.append((common, None))
+            continue
+        entries.append((o["key"], o))
+    shown, truncated = entries[:max_keys], len(entries) > max_keys
+    storage_class = bucket.storage_class  # in V2 mode, under its S3 name
+    if mode == "v2":
+        storage_class = V2_CLASS_NAMES.get(storage_class, storage_class)
     contents = "".join(
         f"<Contents><Key>{escape(o['key'])}</Key><LastModified>{_obs_time(o['created'])}</LastModified>"
-        f"<ETag>\"{o['etag']}\"</ETag><Size>{o['size']}</Size><StorageClass>{bucket.storage_class}</StorageClass></Contents>"
-        for o in shown
+        f'<ETag>"{o["etag"]}"</ETag><Size>{o["size"]}</Size><StorageClass>{storage_class}</StorageClass></Contents>'
+        if o is not None
+        else f"<CommonPrefixes><Prefix>{escape(name)}</Prefix></CommonPrefixes>"
+        for name, o in shown
     )
-    next_marker = f"<NextMarker>{escape(shown[-1]['key'])}</NextMarker>" if truncated and shown else ""
+    next_marker = f"<NextMarker>{escape(shown[-1][0])}</NextMarker>" if truncated and shown else ""
+    delimiter_xml = f"<Delimiter>{escape(delimiter)}</Delimiter>" if delimiter else ""
     body = (
         f'<ListBucketResult xmlns="{_xmlns(mode)}"><Name>{bucket.name}</Name><Prefix>{escape(prefix)}</Prefix>'
-        f"<Marker>{escape(marker)}</Marker>{next_marker}<MaxKeys>{max_keys}</MaxKeys>"
+        f"<Marker>{escape(marker)}</Marker>{next_marker}<MaxKeys>{max_keys}</MaxKeys>{delimiter_xml}"
         f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{contents}</ListBucketResult>"
     )
     return xml_response(body, request_id=request.request_id)
@@ -200,10 +234,11 @@ def _object(backend: SimBackend, request: ObsRequest, bucket: Bucket) -> Respons
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1 if size else 0)
-    if request.method == "HEAD":
-        return Response(status_code=status, headers=headers)
-    return StreamingResponse(_zeros(end - start + 1 if size else 0), status_code=status, headers=headers,
-                             media_type="binary/octet-stream")
+    if request.method == "HEAD":  # the same headers as GET, Content-Type included
+        return Response(status_code=status, headers=headers, media_type="binary/octet-stream")
+    return StreamingResponse(
+        _zeros(end - start + 1 if size else 0), status_code=status, headers=headers, media_type="binary/octet-stream"
+    )
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int]:
@@ -238,7 +273,7 @@ def _obs_time(iso: str) -> str:
 
 
 def _http_time(iso: str) -> str:
-    moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return format_datetime(moment, usegmt=True)
 
 

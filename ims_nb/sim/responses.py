@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 from starlette.responses import Response
 
@@ -14,6 +15,13 @@ from ims_nb.sim.errors import Shape, SimError
 OBS_XMLNS = "http://obs.myhwclouds.com/doc/2015-06-30/"
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _request_numbers = itertools.count(1)
+#: Characters XML 1.0 cannot carry at all, not even as character references.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def escape(text: str) -> str:
+    """XML-escape text a request supplied; characters XML cannot hold become U+FFFD, so bodies stay well-formed."""
+    return _escape(_NOT_XML.sub("\ufffd", text))
 
 
 def new_request_id() -> str:
@@ -21,14 +29,17 @@ def new_request_id() -> str:
     return f"{next(_request_numbers):032x}"
 
 
-def json_response(body: Any, status: int = 200, request_id: str = "", headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, request_id: str = "", headers: dict[str, str] | None = None
+) -> Response:
     merged = {"X-Request-Id": request_id, **(headers or {})}
     text = json.dumps(body, separators=(",", ":"))
     return Response(text, status_code=status, media_type="application/json;charset=UTF-8", headers=merged)
 
 
-def xml_response(body: str, status: int = 200, request_id: str = "", headers: dict[str, str] | None = None,
-                 *, head: bool = False) -> Response:
+def xml_response(
+    body: str, status: int = 200, request_id: str = "", headers: dict[str, str] | None = None, *, head: bool = False
+) -> Response:
     merged = {"x-obs-request-id": request_id, "x-obs-id-2": request_id, **(headers or {})}
     document = "" if head else '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + body
     return Response(document, status_code=status, media_type="application/xml", headers=merged)

@@ -31,16 +31,30 @@ class SimInfo:
     sk: str
 
     def __repr__(self) -> str:  # the SK is a demo secret, but it still stays out of reprs
-        return f"SimInfo(endpoint={self.endpoint!r}, region={self.region!r}, project_id={self.project_id!r}, ak={self.ak!r}, sk='***')"
+        return (
+            f"SimInfo(endpoint={self.endpoint!r}, region={self.region!r}, "
+            f"project_id={self.project_id!r}, ak={self.ak!r}, sk='***')"
+        )
 
     def as_json_dict(self) -> dict[str, str]:
-        return {"endpoint": self.endpoint, "region": self.region, "project_id": self.project_id,
-                "ak": self.ak, "sk": self.sk}
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "project_id": self.project_id,
+            "ak": self.ak,
+            "sk": self.sk,
+        }
 
 
-def build_simulation(*, seed: int = 0, images: int = 200, region: str = "cn-north-4",
-                     time_scale: float = 60.0, manual_clock: bool = False,
-                     state: str | Path | None = None) -> Simulation:
+def build_simulation(
+    *,
+    seed: int = 0,
+    images: int = 200,
+    region: str = "cn-north-4",
+    time_scale: float = 60.0,
+    manual_clock: bool = False,
+    state: str | Path | None = None,
+) -> Simulation:
     """A simulation whose world comes from ``state`` when it holds one, else from the seed."""
     clock = SimClock(scale=time_scale, manual=manual_clock)
     store = Store(state) if state is not None else None
@@ -54,12 +68,14 @@ def check_host(host: str, allow_remote: bool) -> None:
     except ValueError:
         loopback = host == "localhost"
     if not loopback and not allow_remote:
-        raise ValueError(f"refusing to bind {host}: the simulator serves loopback only (pass --allow-remote to override)")
+        raise ValueError(
+            f"refusing to bind {host}: the simulator serves loopback only (pass --allow-remote to override)"
+        )
 
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY only then
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
@@ -78,8 +94,14 @@ def info_of(simulation: Simulation, endpoint: str) -> SimInfo:
 
 
 def uvicorn_server(simulation: Simulation) -> uvicorn.Server:
-    config = uvicorn.Config(simulation, log_level="warning", lifespan="off", access_log=False,
-                            timeout_keep_alive=30, h11_max_incomplete_event_size=64 * 1024)
+    config = uvicorn.Config(
+        simulation,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
     return uvicorn.Server(config)
 
 
@@ -107,8 +129,9 @@ class Simulator:
         return self.info.endpoint
 
     def start(self) -> Simulator:
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="ims-nb-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="ims-nb-simulator", daemon=True
+        )
         self._thread.start()
         started = threading.Event()
         for _ in range(int(STARTUP_TIMEOUT / 0.01)):
@@ -134,8 +157,9 @@ class Simulator:
     def __enter__(self) -> Simulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def __repr__(self) -> str:

@@ -37,10 +37,16 @@ class Store:
 
     def is_empty(self) -> bool:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0
+            count: int = self._db.execute("SELECT COUNT(*) FROM meta").fetchone()[0]
+            return count == 0
 
-    def replace_all(self, meta: dict[str, Any], images: list[dict[str, Any]], buckets: list[dict[str, Any]],
-                    objects: list[dict[str, Any]]) -> None:
+    def replace_all(
+        self,
+        meta: dict[str, Any],
+        images: list[dict[str, Any]],
+        buckets: list[dict[str, Any]],
+        objects: list[dict[str, Any]],
+    ) -> None:
         """Reset: drop everything and write a new world in one transaction."""
         with self._lock:
             db = self._db
@@ -49,11 +55,13 @@ class Store:
                 for table in ("meta", "images", "buckets", "objects", "jobs", "tokens"):
                     db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
                 db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
-                db.executemany("INSERT INTO images (id, body) VALUES (?, ?)",
-                               [(i["id"], json.dumps(i)) for i in images])
+                db.executemany(
+                    "INSERT INTO images (id, body) VALUES (?, ?)", [(i["id"], json.dumps(i)) for i in images]
+                )
                 db.executemany("INSERT INTO buckets VALUES (?, ?)", [(b["name"], json.dumps(b)) for b in buckets])
-                db.executemany("INSERT INTO objects VALUES (?, ?, ?)",
-                               [(o["bucket"], o["key"], json.dumps(o)) for o in objects])
+                db.executemany(
+                    "INSERT INTO objects VALUES (?, ?, ?)", [(o["bucket"], o["key"], json.dumps(o)) for o in objects]
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -70,8 +78,9 @@ class Store:
             db.execute("BEGIN")
             try:
                 db.execute("INSERT INTO jobs (id, body) VALUES (?, ?)", (job["job_id"], json.dumps(job)))
-                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                               [(k, json.dumps(v)) for k, v in meta.items()])
+                db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -79,7 +88,9 @@ class Store:
 
     def put_object(self, obj: dict[str, Any]) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (obj["bucket"], obj["key"], json.dumps(obj)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (obj["bucket"], obj["key"], json.dumps(obj))
+            )
 
     def put_bucket(self, bucket: dict[str, Any]) -> None:
         with self._lock:
