@@ -2,6 +2,41 @@
 
 from __future__ import annotations
 
+from ims_nb.client import AsyncImsClient, ImsClient
+from ims_nb.connection import connect, connect_async
+from ims_nb.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ImsNbError,
+    OutcomeUnknownError,
+    ServerError,
+    SimulatorWarning,
+    ThrottledError,
+    TransportError,
+    WaitTimeoutError,
+)
+from ims_nb.retry import RetryPolicy
+from ims_nb.wire import BucketInfo
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ApiError",
+    "AsyncImsClient",
+    "AuthError",
+    "BucketInfo",
+    "ConfigError",
+    "ImsClient",
+    "ImsNbError",
+    "OutcomeUnknownError",
+    "RetryPolicy",
+    "ServerError",
+    "SimulatorWarning",
+    "ThrottledError",
+    "TransportError",
+    "WaitTimeoutError",
+    "__version__",
+    "connect",
+    "connect_async",
+]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -143,3 +145,61 @@ class ObsAuth(httpx.Auth):
             self.access_key, sig, signature_type=self.signature_type
         )
         yield request
+
+
+class PasswordAuth(httpx.Auth):
+    """IAM password login: fetch a project-scoped token, reuse it, and refresh it before it expires.
+
+    The login request is made inside the flow (like digest auth), so the same object serves the sync
+    and the async client. A 401 that says the token expired triggers one fresh login and one retry.
+    """
+
+    requires_response_body = True
+    #: Refresh this long before the 24 h token expires.
+    REFRESH_MARGIN = 3600.0
+
+    def __init__(
+        self,
+        login: Callable[[], httpx.Request],
+        parse: Callable[[httpx.Response], Any],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._login = login
+        self._parse = parse
+        self._clock = clock
+        self._token: Any = None
+
+    def __repr__(self) -> str:
+        return f"PasswordAuth(token={'None' if self._token is None else repr(self._token)})"
+
+    @property
+    def project_id(self) -> str | None:
+        return None if self._token is None else self._token.project_id
+
+    def _stale(self) -> bool:
+        token = self._token
+        return token is None or token.expires_at - self.REFRESH_MARGIN <= self._clock()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._stale():
+            self._token = self._parse((yield self._login()))
+        self._apply(request)
+        response = yield request
+        if response.status_code == 401 and _token_refused(response):
+            self._token = self._parse((yield self._login()))
+            self._apply(request)
+            yield request
+
+    def _apply(self, request: httpx.Request) -> None:
+        request.headers["X-Auth-Token"] = self._token.value
+        if self._token.project_id and "x-project-id" not in request.headers:
+            request.headers["X-Project-Id"] = self._token.project_id
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    try:
+        code = response.json().get("error_code")
+    except (ValueError, AttributeError):
+        return False
+    return code in ("APIGW.0307", "APIGW.0301")

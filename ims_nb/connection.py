@@ -1,0 +1,126 @@
+"""``ims_nb.connect()``: resolve region, endpoints and credentials (or a simulator) into a client."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import httpx
+
+from ims_nb import config
+from ims_nb.client import DEFAULT_TIMEOUT, AsyncImsClient, ClientSettings, ImsClient
+from ims_nb.config import Credentials, Endpoints, Password
+from ims_nb.errors import ConfigError, SimulatorWarning
+from ims_nb.retry import RetryPolicy
+
+log = logging.getLogger("ims_nb")
+
+
+def _settings(
+    region: str | None,
+    ak: str | None,
+    sk: str | None,
+    project_id: str | None,
+    security_token: str | None,
+    endpoint: str | None,
+    username: str | None,
+    password: str | None,
+    domain: str | None,
+    options: dict[str, Any],
+) -> ClientSettings:
+    timeout = options.pop("timeout", DEFAULT_TIMEOUT)
+    extra: dict[str, Any] = {
+        "timeout": timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        "retry": options.pop("retry", None) or RetryPolicy(),
+        "transport": options.pop("transport", None),
+    }
+    if "page_size" in options:
+        extra["page_size"] = options.pop("page_size")
+    if options:
+        raise ConfigError(f"unknown option(s): {', '.join(sorted(options))}")
+    if username or password:
+        if not (username and password and domain):
+            raise ConfigError("a password login needs username, password and domain")
+        if ak or sk:
+            raise ConfigError("give either ak/sk or a password login, not both")
+        region = config.resolve_region(region)
+        endpoints = Endpoints.override(endpoint) if endpoint else Endpoints.for_region(region)
+        return ClientSettings(region, endpoints, password=Password(username, password, domain), **extra)
+    credentials = config.resolve_credentials(ak, sk, project_id, security_token)
+    if credentials is not None:
+        region = config.resolve_region(region)
+        endpoints = Endpoints.override(endpoint) if endpoint else Endpoints.for_region(region)
+        return ClientSettings(region, endpoints, credentials, **extra)
+    return _simulator_settings(region, endpoint, extra)
+
+
+def _simulator_settings(region: str | None, endpoint: str | None, extra: dict[str, Any]) -> ClientSettings:
+    """No credentials anywhere: the simulator ``make lab`` started, or a new embedded one."""
+    if endpoint:
+        raise ConfigError(f"endpoint {endpoint!r} was given without credentials (ak/sk or a password login)")
+    line = config.simulator_line()
+    simulator = None
+    if line is None:
+        from ims_nb.sim import Simulator
+
+        simulator = Simulator(seed=0, region=region or config.DEFAULT_REGION).start()
+        line = simulator.info.as_json_dict()
+    if region and region != line["region"]:
+        raise ConfigError(f"the simulator plays region {line['region']!r}, not {region!r}")
+    credentials = Credentials(line["ak"], line["sk"], line["project_id"], None, config.SOURCE_SIMULATOR)
+    message = (f"SIMULATOR: no credentials configured (arguments, {config.ENV_AK}/{config.ENV_SK}, or "
+               f"{config.credentials_file_path()}); using the simulator at {line['endpoint']}")  # fmt: skip
+    warnings.warn(message, SimulatorWarning, stacklevel=4)
+    return ClientSettings(line["region"], Endpoints.override(line["endpoint"]), credentials, simulator=simulator,
+                          **extra)  # fmt: skip
+
+
+def connect(
+    region: str | None = None,
+    *,
+    ak: str | None = None,
+    sk: str | None = None,
+    project_id: str | None = None,
+    security_token: str | None = None,
+    endpoint: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    domain: str | None = None,
+    **options: Any,
+) -> ImsClient:
+    """A synchronous client.
+
+    Credentials come from the arguments, else the official SDK's environment variables
+    (``HUAWEICLOUD_SDK_AK``/``_SK``/``_PROJECT_ID``/``_SECURITY_TOKEN``), else its credentials file,
+    else the embedded simulator (with a ``SimulatorWarning``). ``username``/``password``/``domain`` log
+    in through IAM instead. ``endpoint`` replaces the regional IMS, IAM and OBS endpoints with one URL.
+
+    Args:
+        region: a region id (default ``$HUAWEICLOUD_SDK_REGION`` or cn-north-4).
+        **options: ``timeout`` (seconds or ``httpx.Timeout``), ``retry`` (``RetryPolicy``),
+            ``transport`` (an httpx transport), ``page_size`` (1-1000).
+
+    Raises:
+        ConfigError: an unknown region, half a credential pair, a bad endpoint, an unknown option.
+    """
+    settings = _settings(region, ak, sk, project_id, security_token, endpoint, username, password, domain, options)
+    return ImsClient(settings)
+
+
+def connect_async(
+    region: str | None = None,
+    *,
+    ak: str | None = None,
+    sk: str | None = None,
+    project_id: str | None = None,
+    security_token: str | None = None,
+    endpoint: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    domain: str | None = None,
+    **options: Any,
+) -> AsyncImsClient:
+    """An asynchronous client; the same arguments as ``connect``."""
+    settings = _settings(region, ak, sk, project_id, security_token, endpoint, username, password, domain, options)
+    return AsyncImsClient(settings)

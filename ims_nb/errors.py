@@ -1,0 +1,169 @@
+"""ims-nb's one exception tree, and the warnings it emits.
+
+::
+
+    ImsNbError                      anything ims-nb raises on purpose
+    ├── ConfigError                 bad region, missing or unreadable credentials, bad argument
+    ├── ApiError                    the service answered with an error (status, code, message, request id)
+    │   ├── AuthError               401/403 from the gateway or IAM: credentials refused, not permitted
+    │   ├── ThrottledError          429: the gateway's flow control (APIGW.0308)
+    │   └── ServerError             5xx: the service failed
+    ├── TransportError              the request did not get a usable answer (connect, timeout, protocol, bad body)
+    ├── OutcomeUnknownError         an export was sent but its answer was lost: the job may or may not exist
+    └── WaitTimeoutError            a wait reached its deadline with jobs still live (their last records kept)
+
+    SimulatorWarning                ims-nb fell back to the embedded simulator (no real credentials)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: Values that look like secrets in free text (signatures, tokens), masked before any message is shown.
+_SECRET_PATTERNS = (
+    re.compile(r"(Signature=)[0-9a-f]+"),
+    re.compile(r"(X-Auth-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+", re.IGNORECASE),
+    re.compile(r"(X-Subject-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+", re.IGNORECASE),
+    re.compile(r"\bMII[A-Za-z0-9_\-+/=]{40,}"),
+)
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Replace known secrets, signatures and tokens in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+class ImsNbError(Exception):
+    """Base of every error ims-nb raises on purpose."""
+
+
+class ConfigError(ImsNbError, ValueError):
+    """Raised before any request when a region, credential, endpoint or argument is wrong."""
+
+
+class ApiError(ImsNbError):
+    """Raised when the service answers with an error.
+
+    Attributes:
+        status: the HTTP status.
+        code: the service code (``IMG.0071``, ``APIGW.0301``), or the status as text when the body had none.
+        message: the service's message.
+        request_id: the ``X-Request-Id`` of the answer, for Huawei support.
+        method, url: what was asked.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, request_id: str | None = None, *, method: str = "", url: str = ""
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = mask_secrets(message)
+        self.request_id = request_id
+        self.method = method
+        self.url = url
+        where = f" ({method} {url})" if method else ""
+        rid = f" [request id {request_id}]" if request_id else ""
+        super().__init__(f"{status} {code}: {self.message}{where}{rid}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            self.__class__,
+            (self.status, self.code, self.message, self.request_id),
+            {"method": self.method, "url": self.url},
+        )
+
+
+class AuthError(ApiError):
+    """Raised on 401/403: the credentials were refused or do not permit the operation."""
+
+
+class ThrottledError(ApiError):
+    """Raised on 429: the gateway's request-rate limit was reached."""
+
+
+class ServerError(ApiError):
+    """Raised on 5xx: the service (or its gateway) failed."""
+
+
+class TransportError(ImsNbError):
+    """Raised when a request got no usable answer: connect failure, timeout, broken connection, unreadable body.
+
+    The original exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "", sent: bool = True) -> None:
+        self.method = method
+        self.url = url
+        self.sent = sent  # False when the request provably never left (connect error)
+        super().__init__(mask_secrets(message))
+
+
+class OutcomeUnknownError(ImsNbError):
+    """Raised when an export was submitted but its answer was lost (timeout, dropped connection, 5xx).
+
+    The job may or may not exist. Do not resubmit blindly: look for an ``IMG.0148`` answer or the
+    target object before trying again.
+    """
+
+    def __init__(self, image_id: str, bucket_url: str, reason: str) -> None:
+        self.image_id = image_id
+        self.bucket_url = bucket_url
+        self.reason = mask_secrets(reason)
+        super().__init__(f"export of image {image_id} to {bucket_url}: outcome unknown ({self.reason})")
+
+
+class WaitTimeoutError(ImsNbError, TimeoutError):
+    """Raised when a wait reaches its deadline; ``records`` holds the last record of every job seen,
+    ``live`` the jobs that had not finished. The remote jobs go on."""
+
+    def __init__(self, timeout: float, records: dict[str, dict[str, Any]], live: list[str]) -> None:
+        self.records = records
+        self.live = live
+        super().__init__(
+            f"{len(live)} job(s) still running after {timeout:g} s: {', '.join(live[:5])}"
+            + (" ..." if len(live) > 5 else "")
+        )
+
+
+class SimulatorWarning(UserWarning):
+    """Emitted when ims-nb talks to the embedded simulator because no real credentials are configured."""
+
+
+def api_error(
+    status: int, body: Any, text: str, request_id: str | None, *, method: str = "", url: str = ""
+) -> ApiError:
+    """The right ``ApiError`` subclass for a status and a body in any of the service's shapes."""
+    code, message = error_fields(body)
+    code = code or str(status)
+    message = message or text.strip()[:500] or f"HTTP {status}"
+    cls: type[ApiError] = ApiError
+    if status in (401, 403):
+        cls = AuthError
+    elif status == 429:
+        cls = ThrottledError
+    elif status >= 500:
+        cls = ServerError
+    return cls(status, code, message, request_id, method=method, url=url)
+
+
+def error_fields(body: Any) -> tuple[str | None, str | None]:
+    """(code, message) from IMS ``{"error": {"code", "message"}}``, gateway ``{"error_code", "error_msg"}``,
+    IAM ``{"error": {"code": 401, "message", "title"}}`` or ``{"errorCode", "errorMsg"}`` bodies."""
+    if not isinstance(body, dict):
+        return None, None
+    for code_key, message_key in (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message")):
+        if code_key in body or message_key in body:
+            code, message = body.get(code_key), body.get(message_key)
+            return (None if code is None else str(code)), (None if message is None else str(message))
+    for value in body.values():
+        if isinstance(value, dict):
+            found = error_fields(value)
+            if found != (None, None):
+                return found
+    return None, None
