@@ -1,0 +1,345 @@
+"""Typed pandas DataFrames from IMS image records (ImageInfo) and export-job records (ShowJob bodies)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
+from types import MappingProxyType
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = ["IMAGE_COLUMNS", "JOB_COLUMNS", "RAW_COLUMN", "images_frame", "job_records_frame"]
+
+_STRING: Final = "string"
+_INT: Final = "Int64"
+_BOOL: Final = "boolean"
+_FLOAT: Final = "float64"
+_UTC_TIME: Final = "datetime64[ns, UTC]"
+_OBJECT: Final = "object"
+
+#: Name of the column that holds each original record when ``images_frame(..., raw=True)``.
+RAW_COLUMN: Final = "raw"
+_DEFAULT_ENTERPRISE_PROJECT: Final = "0"
+_DEFAULT_ARCHITECTURE: Final = "x86"
+_GIB: Final = 1024**3
+
+#: The columns of ``images_frame``, in order, with their pandas dtypes.
+IMAGE_COLUMNS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "id": _STRING,
+        "name": _STRING,
+        "status": _STRING,
+        "platform": _STRING,
+        "os_version": _STRING,
+        "os_type": _STRING,
+        "os_bit": _INT,
+        "image_type": _STRING,
+        "visibility": _STRING,
+        "virtual_env_type": _STRING,
+        "disk_format": _STRING,
+        "whole_image": _BOOL,
+        "encrypted": _BOOL,
+        "kms_key_id": _STRING,
+        "source_image_id": _STRING,
+        "product_code": _STRING,
+        "size_bytes": _INT,
+        "size_gb": _FLOAT,
+        "min_disk_gb": _INT,
+        "created_at": _UTC_TIME,
+        "updated_at": _UTC_TIME,
+        "tags": _OBJECT,
+        "enterprise_project_id": _STRING,
+        "architecture": _STRING,
+        "owner": _STRING,
+        "protected": _BOOL,
+        "root_origin": _STRING,
+        "backup_id": _STRING,
+        "min_ram_mb": _INT,
+        "hw_firmware_type": _STRING,
+    }
+)
+
+#: The columns of ``job_records_frame``, in order, with their pandas dtypes.
+JOB_COLUMNS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "job_id": _STRING,
+        "image_id": _STRING,
+        "status": _STRING,
+        "job_type": _STRING,
+        "begin_time": _UTC_TIME,
+        "end_time": _UTC_TIME,
+        "duration_s": _FLOAT,
+        "process_percent": _FLOAT,
+        "error_code": _STRING,
+        "fail_reason": _STRING,
+    }
+)
+
+# column -> ImageInfo field, by conversion.
+_IMAGE_TEXT: Final = {
+    "id": "id",
+    "name": "name",
+    "status": "status",
+    "platform": "__platform",
+    "os_version": "__os_version",
+    "os_type": "__os_type",
+    "image_type": "__imagetype",
+    "visibility": "visibility",
+    "virtual_env_type": "virtual_env_type",
+    "disk_format": "disk_format",
+    "owner": "owner",
+    "hw_firmware_type": "hw_firmware_type",
+}
+_IMAGE_OPTIONAL_TEXT: Final = {  # "" means "none": <NA>
+    "kms_key_id": "__system__cmkid",
+    "source_image_id": "__originalimagename",
+    "product_code": "__productcode",
+    "root_origin": "__root_origin",
+    "backup_id": "__backup_id",
+}
+_IMAGE_DEFAULTED_TEXT: Final = {  # absent, null or "" means the default
+    "enterprise_project_id": ("enterprise_project_id", _DEFAULT_ENTERPRISE_PROJECT),
+    "architecture": ("architecture", _DEFAULT_ARCHITECTURE),
+}
+_IMAGE_INTEGERS: Final = {
+    "os_bit": "__os_bit",
+    "size_bytes": "__image_size",
+    "min_disk_gb": "min_disk",
+    "min_ram_mb": "min_ram",
+}
+_IMAGE_TIMES: Final = {"created_at": "created_at", "updated_at": "updated_at"}
+_IMAGE_FLAGS: Final[dict[str, tuple[str, bool | None]]] = {  # column -> (field, value when absent or null)
+    "whole_image": ("__whole_image", False),
+    "protected": ("protected", None),
+}
+_TAGS_FIELD: Final = "tags"
+_IMAGE_FIELDS: Final = (
+    *_IMAGE_TEXT.values(),
+    *_IMAGE_OPTIONAL_TEXT.values(),
+    *(field for field, _ in _IMAGE_DEFAULTED_TEXT.values()),
+    *_IMAGE_INTEGERS.values(),
+    *_IMAGE_TIMES.values(),
+    *(field for field, _ in _IMAGE_FLAGS.values()),
+    _TAGS_FIELD,
+)
+_TAG_SEPARATOR: Final = ","
+_ENTITIES_FIELD: Final = "entities"
+_JOB_FIELDS: Final = ("job_id", "status", "job_type", "begin_time", "end_time", "error_code", "fail_reason")
+_JOB_ENTITY_FIELDS: Final = ("image_id", "process_percent")
+
+_FLAG_WORDS: Final = {"true": True, "false": False}
+_ISO8601: Final = "ISO8601"
+# Instants a datetime64[ns] can hold; anything outside becomes NaT.
+_EARLIEST: Final = pd.Timestamp("1677-09-22", tz="UTC")
+_LATEST: Final = pd.Timestamp("2262-04-11", tz="UTC")
+_INT64_LIMIT: Final = 2.0**63
+
+
+def images_frame(records: Iterable[Mapping[str, Any]], *, raw: bool = False) -> pd.DataFrame:
+    """One typed row per image, from ImageInfo records as ListImages returns them.
+
+    Columns and dtypes are ``IMAGE_COLUMNS`` (plus ``raw`` last when asked for). Strings that carry numbers,
+    flags and times on the wire are converted; a missing, null or malformed value becomes ``<NA>``/``NaN``/``NaT``
+    rather than an error. Empty ``__system__cmkid``, ``__originalimagename``, ``__productcode``, ``__root_origin``
+    and ``__backup_id`` are ``<NA>``; ``encrypted`` is True when ``__system__cmkid`` is non-empty; an absent or
+    null ``__whole_image`` is False (``protected`` stays ``<NA>``); flags accept real booleans and "true"/"false"
+    in any case; an absent or empty ``enterprise_project_id`` is "0" and ``architecture`` "x86"; ``tags`` is
+    always a list of strings (a string is split on commas; a record's list of strings is shared, not copied, so
+    treat it as read-only). Non-string text values become their ``str()``.
+
+    Args:
+        records: ImageInfo mappings (the ``images`` list of a ListImages response, any number of pages).
+        raw: add a ``raw`` column holding each original record (the same object, not a copy).
+
+    Returns:
+        A DataFrame with a RangeIndex, one row per record, in input order.
+
+    Raises:
+        TypeError: a record is not a mapping (the message gives its position).
+    """
+    rows = _mappings(records)
+    values = _columns(rows, _IMAGE_FIELDS)
+    data: dict[str, Any] = {}
+    for column, field in _IMAGE_TEXT.items():
+        data[column] = _text(values[field])
+    for column, field in _IMAGE_OPTIONAL_TEXT.items():
+        data[column] = _optional_text(values[field])
+    for column, (field, default) in _IMAGE_DEFAULTED_TEXT.items():
+        data[column] = _defaulted_text(values[field], default)
+    for column, field in _IMAGE_INTEGERS.items():
+        data[column] = _integers(values[field])
+    for column, field in _IMAGE_TIMES.items():
+        data[column] = _utc_times(values[field])
+    for column, (field, absent) in _IMAGE_FLAGS.items():
+        data[column] = _flags(values[field], absent)
+    data["encrypted"] = pd.array(~data["kms_key_id"].isna(), dtype=_BOOL)
+    data["size_gb"] = data["size_bytes"].to_numpy(dtype=_FLOAT, na_value=np.nan) / _GIB
+    data["tags"] = _tag_lists(values[_TAGS_FIELD])
+    columns = list(IMAGE_COLUMNS)
+    if raw:
+        data[RAW_COLUMN] = _objects(rows)
+        columns.append(RAW_COLUMN)
+    return pd.DataFrame({column: data[column] for column in columns}, copy=False)
+
+
+def job_records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One typed row per job record, from ShowJob / ShowJobProgress response bodies.
+
+    Columns and dtypes are ``JOB_COLUMNS``. ``image_id`` and ``process_percent`` come from ``entities``;
+    ``duration_s`` is ``end_time - begin_time`` in seconds, NaN while the job has no ``end_time``; null or empty
+    ``error_code`` and ``fail_reason`` are ``<NA>``. Malformed values become ``<NA>``/``NaN``/``NaT``.
+
+    Args:
+        records: job response bodies (``status``, ``job_id``, ``job_type``, ``begin_time``, ``end_time``,
+            ``error_code``, ``fail_reason``, ``entities``).
+
+    Returns:
+        A DataFrame with a RangeIndex, one row per record, in input order.
+
+    Raises:
+        TypeError: a record is not a mapping (the message gives its position).
+    """
+    rows = _mappings(records)
+    values = _columns(rows, _JOB_FIELDS)
+    nested = _columns([_entities(row) for row in rows], _JOB_ENTITY_FIELDS)
+    begin, end = _utc_times(values["begin_time"]), _utc_times(values["end_time"])
+    data = {
+        "job_id": _text(values["job_id"]),
+        "image_id": _text(nested["image_id"]),
+        "status": _text(values["status"]),
+        "job_type": _text(values["job_type"]),
+        "begin_time": begin,
+        "end_time": end,
+        "duration_s": np.asarray((end - begin).total_seconds(), dtype=_FLOAT),
+        "process_percent": _floats(nested["process_percent"]),
+        "error_code": _optional_text(values["error_code"]),
+        "fail_reason": _optional_text(values["fail_reason"]),
+    }
+    return pd.DataFrame({column: data[column] for column in JOB_COLUMNS}, copy=False)
+
+
+def _mappings(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    rows = list(records)
+    for position, row in enumerate(rows):
+        if type(row) is not dict and not isinstance(row, Mapping):
+            raise TypeError(f"record {position} is a {type(row).__name__}, not a mapping")
+    return rows
+
+
+def _entities(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    entities = row.get(_ENTITIES_FIELD)
+    return entities if isinstance(entities, Mapping) else {}
+
+
+def _columns(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> dict[str, list[Any]]:
+    """Field -> its value in every record (None if absent), one pass per field.
+
+    Column by column on purpose: unlike a row-major pass it allocates no per-record containers, so a large
+    conversion does not set off the cyclic garbage collector (measured: 40 ms more per 20,000 records).
+    """
+    plain = all(type(row) is dict for row in rows)
+    return {field: _column(rows, field, plain=plain) for field in fields}
+
+
+def _column(rows: Sequence[Mapping[str, Any]], field: str, *, plain: bool) -> list[Any]:
+    if plain:  # C-level item access is a third faster than .get; plain dicts only (no __missing__ side effects)
+        try:
+            return list(map(itemgetter(field), rows))
+        except KeyError:
+            pass  # some record lacks the field
+    return [row.get(field) for row in rows]
+
+
+def _text(values: list[Any]) -> Any:
+    """A string array; None/NaN become <NA>, other non-strings their ``str()``."""
+    return pd.array(values, dtype=_STRING)
+
+
+def _optional_text(values: list[Any]) -> Any:
+    array = _text(values)
+    array[(array == "").to_numpy(dtype=bool, na_value=False)] = pd.NA
+    return array
+
+
+def _defaulted_text(values: list[Any], default: str) -> Any:
+    array = _text(values)
+    array[(array == "").to_numpy(dtype=bool, na_value=True)] = default
+    return array
+
+
+def _numbers(values: list[Any]) -> Any:
+    """Masked numbers from strings or numbers; booleans and anything unparsable become <NA>."""
+    cleaned = [None if isinstance(value, bool) else value for value in values]
+    return pd.to_numeric(pd.Series(cleaned, dtype=_OBJECT), errors="coerce", dtype_backend="numpy_nullable")
+
+
+def _integers(values: list[Any]) -> Any:
+    """Int64 from integer text or whole numbers; anything else (fractions, out of int64 range) becomes <NA>."""
+    kinds = {type(value) for value in values}
+    if kinds == {str} or kinds == {int}:  # the usual case: try the exact, fast parse first
+        try:
+            return pd.array(np.array(values, dtype=np.int64), dtype=_INT)
+        except (ValueError, OverflowError):
+            pass
+    numbers = _numbers(values)
+    if numbers.dtype == _INT:
+        return numbers.array
+    floats = numbers.astype("Float64")
+    whole = ((floats % 1 == 0) & (floats.abs() < _INT64_LIMIT)).fillna(False)
+    return floats.where(whole).astype(_INT).array
+
+
+def _floats(values: list[Any]) -> Any:
+    return _numbers(values).to_numpy(dtype=_FLOAT, na_value=np.nan)
+
+
+def _utc_times(values: list[Any]) -> Any:
+    """UTC instants from ISO 8601 text (``2018-09-06T14:03:27Z``, ``2024-11-06T06:46:51.929Z``); else NaT."""
+    texts = [value if isinstance(value, str) else None for value in values]
+    times = pd.to_datetime(texts, utc=True, format=_ISO8601, errors="coerce")
+    in_range = (times >= _EARLIEST) & (times <= _LATEST)
+    return times.where(in_range).as_unit("ns").array
+
+
+def _flags(values: list[Any], absent: bool | None) -> Any:
+    """Booleans from real bools, 0/1 or "true"/"false" in any case; absent/null -> ``absent``; else <NA>."""
+    return pd.array([value if value is True or value is False else _flag(value, absent) for value in values], _BOOL)
+
+
+def _flag(value: Any, absent: bool | None) -> bool | None:
+    if value is None:
+        return absent
+    if isinstance(value, str):
+        return _FLAG_WORDS.get(value.strip().lower())
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def _tag_lists(values: list[Any]) -> Any:
+    """An object array of tag lists: a record's own list when it holds only strings, else a new list.
+
+    Sharing the record's list (rather than copying 20,000 of them) keeps the garbage collector quiet on large
+    listings, which measured 20-30 ms per 20,000 freshly parsed records.
+    """
+    lists = [value if type(value) is list else _tag_list(value) for value in values]
+    if not set(map(type, chain.from_iterable(lists))) <= {str}:  # a stray non-string: normalise every row
+        lists = [_tag_list(value) for value in lists]
+    return _objects(lists)
+
+
+def _tag_list(value: Any) -> list[str]:
+    """Tags as a new list of strings: a list/tuple is copied, a string is split on commas, anything else is []."""
+    if isinstance(value, list | tuple):
+        return [tag if isinstance(tag, str) else str(tag) for tag in value if tag is not None]
+    if isinstance(value, str):
+        return [tag.strip() for tag in value.split(_TAG_SEPARATOR) if tag.strip()]
+    return []
+
+
+def _objects(items: Sequence[Any]) -> Any:
+    """A 1-D object array holding ``items`` as they are (lists and dicts are not unpacked)."""
+    return np.fromiter(items, dtype=_OBJECT, count=len(items))
