@@ -69,8 +69,10 @@ def _simulator_settings(region: str | None, endpoint: str | None, extra: dict[st
     if region and region != line["region"]:
         raise ConfigError(f"the simulator plays region {line['region']!r}, not {region!r}")
     credentials = Credentials(line["ak"], line["sk"], line["project_id"], None, config.SOURCE_SIMULATOR)
-    message = (f"SIMULATOR: no credentials configured (arguments, {config.ENV_AK}/{config.ENV_SK}, or "
-               f"{config.credentials_file_path()}); using the simulator at {line['endpoint']}")  # fmt: skip
+    message = (
+        f"SIMULATOR: no credentials configured (arguments, {config.ENV_AK}/{config.ENV_SK}, or the SDK "
+        f"credentials file); using the simulator at {line['endpoint']}"
+    )
     warnings.warn(message, SimulatorWarning, stacklevel=4)
     return ClientSettings(line["region"], Endpoints.override(line["endpoint"]), credentials, simulator=simulator,
                           **extra)  # fmt: skip

@@ -57,6 +57,8 @@ class SimHandle:
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None
+            if os.environ.get(ENV_VAR) == json.dumps(self.info.as_json_dict()):
+                del os.environ[ENV_VAR]
 
     def __repr__(self) -> str:
         where = "embedded" if self._embedded is not None else "external"
@@ -64,10 +66,14 @@ class SimHandle:
 
 
 def attach(*, seed: int = 0, images: int = 200, manual_clock: bool = False, time_scale: float = 60.0) -> SimHandle:
-    """The simulator ``make lab`` started (``$IMS_NB_SIM``), else a new one in a background thread."""
+    """The simulator ``make lab`` started (``$IMS_NB_SIM``), else a new one in a background thread.
+
+    A new one is announced in ``$IMS_NB_SIM`` too, so ``ims_nb.connect()`` in the same kernel talks to it.
+    """
     line = os.environ.get(ENV_VAR)
     if line:
         data = json.loads(line)
         return SimHandle(SimInfo(**{k: data[k] for k in ("endpoint", "region", "project_id", "ak", "sk")}))
     simulator = Simulator(seed=seed, images=images, manual_clock=manual_clock, time_scale=time_scale).start()
+    os.environ[ENV_VAR] = json.dumps(simulator.info.as_json_dict())
     return SimHandle(simulator.info, simulator)
