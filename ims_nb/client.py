@@ -64,6 +64,7 @@ class BaseImsClient:
         self.endpoints = settings.endpoints
         self._auth = self._make_auth()
         self._buckets: dict[str, wire.BucketInfo] = {}
+        self._exports: dict[str, str] = {}  # image id -> job id of the exports this client started
         if settings.is_simulator:
             log.warning("SIMULATOR: ims-nb is talking to the embedded simulator at %s", self.endpoints.ims)
 
@@ -287,7 +288,19 @@ class ImsClient(BaseImsClient):
         response = self._send(
             request, repeatable=False, on_unknown=lambda reason: self._unknown(image_id, bucket_url, reason)
         )
-        return wire.parse_job_id(response)
+        job_id = wire.parse_job_id(response)
+        self._exports[image_id] = job_id
+        return job_id
+
+    def exports_in_progress(self) -> dict[str, str]:
+        """Image id -> job id of the exports this client started that are still INIT or RUNNING.
+
+        The API cannot list jobs, so only exports started through this client are known here.
+        """
+        for image_id, job_id in list(self._exports.items()):
+            if self.job_progress(job_id).get("status") in wire.TERMINAL_STATUSES:
+                del self._exports[image_id]
+        return dict(self._exports)
 
     def job(self, job_id: str) -> dict[str, Any]:
         """The job record (``GET /v1/{project_id}/jobs/{job_id}``)."""

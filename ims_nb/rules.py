@@ -1,0 +1,273 @@
+"""Every export constraint as data: id, severity, columns read, message, fix, IMS code, source, vectorised check.
+
+A rule's ``check(plan, profile)`` takes the preflight plan frame (one row per image and target, see
+``ims_nb.preflight``) and returns a boolean Series, True where the export would be refused (or, for a
+warning, is doubtful). Messages are templates over the plan's columns and are filled only for the rows
+a rule flags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+GiB = 1024**3
+NORMAL_EXPORT_LIMIT = 128 * GiB
+SIZE_LIMIT = 1024 * GiB
+FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
+RESTRICTED_PLATFORMS = ("Windows", "SUSE", "Red Hat", "RedHat", "Ubuntu", "Oracle Linux")
+SOURCE_EXPORT_PAGE = "API reference, Exporting an Image (constraints)"
+SOURCE_ERROR_CODES = "API reference, Error Codes"
+SOURCE_OBS_NAMING = "OBS bucket naming rules (SDK guides, console manual)"
+
+
+class Severity(StrEnum):
+    """``error`` refuses the export; ``warning`` does not, but says what is doubtful."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Verdict(StrEnum):
+    """What a region profile says of a relaxed rule."""
+
+    REFUSED = "refused"
+    ALLOWED = "allowed"
+    UNCONFIRMED = "unconfirmed"
+
+
+@dataclass(frozen=True)
+class RegionProfile:
+    """How the export rules read in one region (the docs differ by region and doc site).
+
+    Attributes:
+        ubuntu_derived: may images derived from an Ubuntu public image be exported?
+        normal_over_128: may images over 128 GiB be exported without fast export?
+        source: where the verdicts come from.
+    """
+
+    name: str
+    ubuntu_derived: Verdict
+    normal_over_128: Verdict
+    source: str
+
+
+#: Dedicated-region doc sites state the strict rules; the main site says "allowed in some regions".
+STRICT = RegionProfile("strict", Verdict.REFUSED, Verdict.REFUSED, "dedicated-region API pages (eu-west-0, ae-ad-1, "
+                       "my-kualalumpur-1): Ubuntu-derived refused, over 128 GiB fast export only")  # fmt: skip
+DEFAULT_PROFILE = RegionProfile(
+    "default", Verdict.UNCONFIRMED, Verdict.UNCONFIRMED,
+    "main-site API pages: Ubuntu-derived images and normal export over 128 GiB are allowed 'in some regions'",
+)  # fmt: skip
+REGION_PROFILES: dict[str, RegionProfile] = {
+    region: RegionProfile(region, STRICT.ubuntu_derived, STRICT.normal_over_128, f"{region} dedicated API page")
+    for region in ("eu-west-0", "ae-ad-1", "my-kualalumpur-1")
+}
+#: The embedded simulator plays the strict rules (README, "Refusal codes").
+SIMULATOR_PROFILE = RegionProfile("simulator", Verdict.REFUSED, Verdict.REFUSED, "the embedded simulator (strict)")
+
+
+def profile_for(region: str | None) -> RegionProfile:
+    return REGION_PROFILES.get(region or "", DEFAULT_PROFILE)
+
+
+Check = Callable[[pd.DataFrame, RegionProfile], Any]
+Codes = Callable[[pd.DataFrame], Any]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One export constraint.
+
+    Attributes:
+        id: stable rule id (documented in the README).
+        severity: the usual severity; a region profile may soften a rule to a warning for some rows.
+        columns: the plan columns the check reads.
+        message: a ``str.format`` template over plan columns naming the offending value.
+        fix: what to do instead, or "" when nothing helps.
+        code: the ``IMG.xxxx`` code the service answers (None for warnings the service never raises).
+        source: where the constraint is documented.
+        check: ``check(plan, profile) -> bool Series``, vectorised.
+        codes: per-row codes when one rule covers several service codes.
+        soft: per-row "only a warning" mask (the region's rule is unconfirmed), if any.
+    """
+
+    id: str
+    severity: Severity
+    columns: tuple[str, ...]
+    message: str
+    fix: str
+    code: str | None
+    source: str
+    check: Check
+    codes: Codes | None = None
+    soft: Check | None = None
+
+
+def _flag(series: pd.Series) -> pd.Series:
+    return series.fillna(False).astype(bool)
+
+
+def _not_private(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
+    other_owner = plan["project_id"].notna() & (plan["owner"] != plan["project_id"]).fillna(False)
+    return _flag(plan["image_type"].isin(["gold", "market"]) | (plan["visibility"] == "public")) | _flag(other_owner)
+
+
+def _not_private_codes(plan: pd.DataFrame) -> pd.Series:
+    gold = _flag((plan["image_type"] == "gold") | ((plan["visibility"] == "public") & (plan["image_type"] != "market")))
+    market = _flag(plan["image_type"] == "market")
+    return pd.Series(np.select([gold, market], ["IMG.0077", "IMG.0078"], "IMG.0106"), index=plan.index)
+
+
+def _restricted_origin(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
+    derived = plan["source_image_id"].notna() & plan["platform"].isin(list(RESTRICTED_PLATFORMS))
+    ubuntu_ok = profile.ubuntu_derived is Verdict.ALLOWED
+    return _flag(derived & ~((plan["platform"] == "Ubuntu") & ubuntu_ok))
+
+
+def _ubuntu_unconfirmed(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
+    return _flag(plan["platform"] == "Ubuntu") & (profile.ubuntu_derived is Verdict.UNCONFIRMED)
+
+
+def _over_normal_limit(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
+    big = _flag(plan["size_bytes"] > NORMAL_EXPORT_LIMIT) & _flag(plan["size_bytes"] < SIZE_LIMIT)
+    return big & ~plan["quick"] & (profile.normal_over_128 is not Verdict.ALLOWED)
+
+
+def _over_normal_unconfirmed(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
+    return pd.Series(profile.normal_over_128 is Verdict.UNCONFIRMED, index=plan.index)
+
+
+def _format_unsupported(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
+    return ~plan["quick"] & ~_flag(plan["file_format"].isin(list(FILE_FORMATS)))
+
+
+def _object_extension_mismatch(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
+    expected = plan["file_format"].where(~plan["quick"], "zvhd2").fillna("")
+    suffix = plan["key"].fillna("").str.rsplit(".", n=1).str[-1].str.lower()
+    has_key = plan["key"].fillna("") != ""
+    return _flag(has_key & (suffix != expected) & ~plan["bucket_url_code"].notna())
+
+
+def _bucket_url_codes(plan: pd.DataFrame) -> pd.Series:
+    return plan["bucket_url_code"]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("image-not-private", Severity.ERROR, ("image_type", "visibility", "owner"),
+         "image {name} is a {image_type} image owned by {owner}: only your own private images can be exported",
+         "export a private copy you own", "IMG.0077", SOURCE_ERROR_CODES, _not_private, codes=_not_private_codes),
+    Rule("image-not-active", Severity.ERROR, ("status",),
+         "image {name} is {status}, not active", "wait until the image is active (Normal)", "IMG.0046",
+         "Constraints (private image status must be Normal)", lambda p, _: _flag(p["status"] != "active")),
+    Rule("full-ecs-image", Severity.ERROR, ("whole_image",),
+         "image {name} is a full-ECS image", "export the system-disk and data-disk images separately",
+         "IMG.0128", SOURCE_EXPORT_PAGE, lambda p, _: _flag(p["whole_image"])),
+    Rule("iso-image", Severity.ERROR, ("virtual_env_type",),
+         "image {name} is an ISO image", "", "IMG.0167", SOURCE_EXPORT_PAGE,
+         lambda p, _: _flag(p["virtual_env_type"] == "IsoImage")),
+    Rule("koogallery-origin", Severity.ERROR, ("product_code",),
+         "image {name} comes from KooGallery product {product_code}", "", "IMG.0078", SOURCE_EXPORT_PAGE,
+         lambda p, _: _flag(p["product_code"].notna() & (p["image_type"] != "market"))),
+    Rule("restricted-os-origin", Severity.ERROR, ("platform", "source_image_id"),
+         "image {name} was created from a {platform} public image ({source_image_id})",
+         "rebuild the image from an imported image file", "IMG.0071", SOURCE_EXPORT_PAGE, _restricted_origin,
+         soft=_ubuntu_unconfirmed),
+    Rule("size-limit", Severity.ERROR, ("size_bytes",),
+         "image {name} is {size_gb:.1f} GiB; exported images must be smaller than 1 TiB", "", "IMG.0071",
+         SOURCE_EXPORT_PAGE, lambda p, _: _flag(p["size_bytes"] >= SIZE_LIMIT)),
+    Rule("fast-export-required", Severity.ERROR, ("size_bytes", "quick"),
+         "image {name} is {size_gb:.1f} GiB; over 128 GiB only fast export is allowed",
+         "use fast export (quick=True)", "IMG.0160", SOURCE_EXPORT_PAGE, _over_normal_limit,
+         soft=_over_normal_unconfirmed),
+    Rule("encrypted-fast-export", Severity.ERROR, ("encrypted", "quick"),
+         "image {name} is encrypted (KMS key {kms_key_id}): fast export is unavailable",
+         "export normally (quick=False), or decrypt the image first", "IMG.0071", SOURCE_EXPORT_PAGE,
+         lambda p, _: _flag(p["encrypted"]) & p["quick"]),
+    Rule("format-unsupported", Severity.ERROR, ("file_format", "quick"),
+         "file format {file_format} is not one of qcow2, vhd, zvhd, vmdk", "choose qcow2, vhd, zvhd or vmdk",
+         "IMG.0072", SOURCE_EXPORT_PAGE, _format_unsupported),
+    Rule("format-with-fast-export", Severity.ERROR, ("file_format", "quick"),
+         "file format {file_format} cannot be given with fast export (the file is ZVHD2)",
+         "leave the format out with fast export", "IMG.0001", SOURCE_EXPORT_PAGE,
+         lambda p, _: p["quick"] & p["file_format"].notna()),
+    Rule("bucket-url-invalid", Severity.ERROR, ("bucket_url",),
+         "bucket_url {bucket_url} is invalid: {bucket_url_problem}", "use bucket:folder/file with OBS naming rules",
+         "IMG.0109", SOURCE_OBS_NAMING, lambda p, _: p["bucket_url_code"].notna(), codes=_bucket_url_codes),
+    Rule("bucket-not-found", Severity.ERROR, ("bucket_exists",),
+         "bucket {bucket} does not exist or is not accessible", "create the bucket, or check the name",
+         "IMG.0069", SOURCE_EXPORT_PAGE, lambda p, _: _flag(p["bucket_exists"] == False)),  # noqa: E712
+    Rule("bucket-region-mismatch", Severity.ERROR, ("bucket_region", "region"),
+         "bucket {bucket} is in {bucket_region}, not in the image's region {region}",
+         "choose a Standard bucket in {region}", "IMG.0058", SOURCE_EXPORT_PAGE,
+         lambda p, _: _flag(p["bucket_region"].notna() & (p["bucket_region"] != p["region"]))),
+    Rule("bucket-not-standard", Severity.ERROR, ("bucket_class",),
+         "bucket {bucket} is of the {bucket_class} storage class, not STANDARD",
+         "choose a Standard bucket in {region}", "IMG.0069", SOURCE_EXPORT_PAGE,
+         lambda p, _: _flag(p["bucket_class"].notna() & (p["bucket_class"] != "STANDARD"))),
+    Rule("object-exists", Severity.ERROR, ("object_exists",),
+         "object {key} already exists in bucket {bucket}", "choose another file name, or delete the object",
+         "IMG.0070", SOURCE_ERROR_CODES, lambda p, _: _flag(p["object_exists"])),
+    Rule("object-extension-mismatch", Severity.WARNING, ("key", "file_format", "quick"),
+         "object name {key} does not end in the format's extension", "name the file .{expected_extension}",
+         None, "inferred (all documented examples match)", _object_extension_mismatch),
+    Rule("already-exporting", Severity.ERROR, ("exporting",),
+         "image {name} is already being exported (job {exporting_job})", "wait for that job to finish",
+         "IMG.0148", SOURCE_ERROR_CODES, lambda p, _: _flag(p["exporting"])),
+)  # fmt: skip
+RULE_IDS = tuple(rule.id for rule in RULES)
+RULES_BY_ID = {rule.id: rule for rule in RULES}
+
+
+# --- bucket_url parsing (vectorised over unique URLs) ------------------------------------------
+
+_BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
+_FILE_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
+_IP = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+def bucket_url_problem(bucket_url: Any) -> tuple[str | None, str | None]:
+    """(IMG code, what is wrong) for a ``bucket:object`` string, or (None, None) when it is valid."""
+    if not isinstance(bucket_url, str) or ":" not in bucket_url:
+        return "IMG.0017", "expected 'bucket:object'"
+    bucket, key = bucket_url.split(":", 1)
+    problem = _bucket_problem(bucket)
+    if problem:
+        return ("IMG.0068" if not bucket else "IMG.0109"), problem
+    return _key_problem(key)
+
+
+def _bucket_problem(bucket: str) -> str | None:
+    if not bucket:
+        return "the bucket name is empty"
+    if not 3 <= len(bucket) <= 63:
+        return f"bucket name {bucket!r} must be 3 to 63 characters long"
+    if not _BUCKET_CHARS.match(bucket):
+        return f"bucket name {bucket!r} may hold only lowercase letters, digits, '-' and '.'"
+    if bucket[0] in "-." or bucket[-1] in "-.":
+        return f"bucket name {bucket!r} must start and end with a letter or digit"
+    if ".." in bucket or ".-" in bucket or "-." in bucket:
+        return f"bucket name {bucket!r} must not contain '..', '.-' or '-.'"
+    if _IP.match(bucket):
+        return f"bucket name {bucket!r} must not look like an IP address"
+    return None
+
+
+def _key_problem(key: str) -> tuple[str | None, str | None]:
+    if not key or key.endswith("/"):
+        return "IMG.0073", "the file name is empty"
+    if " " in key:
+        return "IMG.0175", f"file name {key!r} contains spaces"
+    segments = key.split("/")
+    if len(segments[-1]) > 128 or len(key) > 1023:
+        return "IMG.0074", f"file name {segments[-1][:40]!r}... is longer than 128 characters"
+    bad = next((s for s in segments if not s or not _FILE_CHARS.match(s)), None)
+    if bad is not None:
+        return "IMG.0075", f"path segment {bad!r} may hold only letters, digits, '-', '.' and '_'"
+    return None, None
