@@ -1,4 +1,4 @@
-"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it."""
+"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it, ``images`` lists."""
 
 from __future__ import annotations
 
@@ -11,10 +11,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
+from ims_nb.cli_images import add_images_parser
 from ims_nb.sim.server import bind, build_simulation, check_host, endpoint_of, info_of, uvicorn_server
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, with a pointer to ``--help`` (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _non_negative(text: str) -> int:
@@ -47,7 +56,7 @@ def _add_sim_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ims-nb", description=__doc__)
+    parser = _Parser(prog="ims-nb", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     sim = verbs.add_parser("sim", help="serve the embedded IMS/OBS/IAM simulator; prints one JSON line")
     _add_sim_options(sim)
@@ -55,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_options(lab)
     lab.add_argument("--lab-port", type=_non_negative, default=8888, help="JupyterLab port")
     lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
+    add_images_parser(verbs)
     return parser
 
 
@@ -148,6 +158,9 @@ def run_lab(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ims-nb`` console script."""
     args = build_parser().parse_args(argv)
+    if hasattr(args, "run"):  # a client verb: it reports its own errors
+        code: int = args.run(args)
+        return code
     try:
         if args.verb == "sim":
             return run_sim(args)
