@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: lab test install sim clean
+.PHONY: lab test install sim clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ lab: install
 
 sim: install
 	$(BIN)/ims-nb sim --port 0
+
+bench: install
+	$(BIN)/python benchmarks/bench_listing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -59,6 +59,8 @@ def _simulator_settings(region: str | None, endpoint: str | None, extra: dict[st
     """No credentials anywhere: the simulator ``make lab`` started, or a new embedded one."""
     if endpoint:
         raise ConfigError(f"endpoint {endpoint!r} was given without credentials (ak/sk or a password login)")
+    if region is not None:
+        config.check_region(region)
     line = config.simulator_line()
     simulator = None
     if line is None:
