@@ -117,8 +117,8 @@ class BaseImsClient:
         elapsed = self.settings.clock() - started
         policy = self.settings.retry
         if error is not None:
-            if not isinstance(error, httpx.TransportError):
-                return _Decision("fail")
+            if not isinstance(error, httpx.TransportError):  # e.g. an undecodable body: answered, but unreadable
+                return _Decision("fail" if repeatable else "unknown")
             if repeatable and retryable_transport(error) or never_sent(error):
                 delay = policy.delay(attempt, elapsed)
                 return _Decision("fail") if delay is None else _Decision("retry", delay)
@@ -217,7 +217,7 @@ class ImsClient(BaseImsClient):
             response, error = None, None
             try:
                 response = self._http.send(request, auth=auth or self._auth)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # TransportError, and DecodingError (a body that cannot be decoded)
                 error = exc
             decision = self._decide(attempt, started, repeatable=repeatable, response=response, error=error)
             if decision.action == "return" and response is not None:
@@ -288,7 +288,10 @@ class ImsClient(BaseImsClient):
         response = self._send(
             request, repeatable=False, on_unknown=lambda reason: self._unknown(image_id, bucket_url, reason)
         )
-        job_id = wire.parse_job_id(response)
+        try:
+            job_id = wire.parse_job_id(response)
+        except TransportError as exc:  # a 2xx answer without a readable job id: the job may well exist
+            raise self._unknown(image_id, bucket_url, str(exc)) from exc
         self._exports[image_id] = job_id
         return job_id
 
@@ -412,7 +415,7 @@ class AsyncImsClient(BaseImsClient):
             response, error = None, None
             try:
                 response = await self._http.send(request, auth=auth or self._auth)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # TransportError, and DecodingError (a body that cannot be decoded)
                 error = exc
             decision = self._decide(attempt, started, repeatable=repeatable, response=response, error=error)
             if decision.action == "return" and response is not None:
@@ -470,7 +473,10 @@ class AsyncImsClient(BaseImsClient):
         response = await self._send(
             request, repeatable=False, on_unknown=lambda reason: self._unknown(image_id, bucket_url, reason)
         )
-        return wire.parse_job_id(response)
+        try:
+            return wire.parse_job_id(response)
+        except TransportError as exc:  # a 2xx answer without a readable job id: the job may well exist
+            raise self._unknown(image_id, bucket_url, str(exc)) from exc
 
     async def job(self, job_id: str) -> dict[str, Any]:
         await self._ensure_project()

@@ -137,12 +137,15 @@ def error_for(response: httpx.Response) -> ApiError:
             body = response.json()
         except ValueError:
             body = _xml_error(response.content)
+    headers = response.headers
+    if body is None and "x-obs-error-code" in headers:  # OBS answers HEAD (and some errors) without a body
+        body = {"code": headers["x-obs-error-code"], "message": headers.get("x-obs-error-message", "")}
     request = response.request
     return api_error(
         response.status_code,
         body,
         response.text,
-        response.headers.get("X-Request-Id"),
+        headers.get("X-Request-Id") or headers.get("x-obs-request-id"),
         method=request.method,
         url=str(request.url.copy_with(query=None)),
     )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+import ims_nb
 from ims_nb.auth import AkSkAuth, ObsAuth
+from ims_nb.client import ImsClient
 from ims_nb.sim import Simulator
 
 
@@ -48,3 +54,188 @@ def control(fresh_sim: Simulator) -> Iterator[httpx.Client]:
     """An httpx client for the simulator's control plane."""
     with httpx.Client(base_url=f"{fresh_sim.endpoint}/_sim") as client:
         yield client
+
+
+# --- client tests: an isolated environment, recorded requests, a simulated clock ---------------------
+
+
+@pytest.fixture()
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No credentials from this machine: no HUAWEICLOUD_SDK_* or IMS_NB_SIM, and a credentials file that is missing.
+
+    Returns the (missing) credentials file path, for tests that write one.
+    """
+    for name in list(os.environ):
+        if name.startswith("HUAWEICLOUD_SDK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("IMS_NB_SIM", raising=False)
+    path = tmp_path / "huaweicloud-credentials"
+    monkeypatch.setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", str(path))
+    return path
+
+
+class RequestLog:
+    """The requests a client sent, in order; ``clock`` (when set) stamps each one."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.times: list[float] = []
+        self.clock: Callable[[], float] | None = None
+
+    def add(self, request: httpx.Request) -> None:
+        # a copy: an auth flow may change the headers of the same request object and send it again
+        self.requests.append(httpx.Request(request.method, request.url, headers=request.headers.copy()))
+        self.times.append(self.clock() if self.clock is not None else 0.0)
+
+    def matching(self, method: str | None = None, path: str = "") -> list[httpx.Request]:
+        """Requests with this method whose path matches the regex ``path``."""
+        return [r for r in self.requests if method in (None, r.method) and re.search(path, r.url.path)]
+
+    def clear(self) -> None:
+        self.requests.clear()
+        self.times.clear()
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Records each request into a ``RequestLog``, then sends it for real."""
+
+    def __init__(self, log: RequestLog, inner: httpx.BaseTransport | None = None) -> None:
+        self.log = log
+        self.inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.log.add(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncRecordingTransport(httpx.AsyncBaseTransport):
+    """The async twin of ``RecordingTransport`` (wraps an ``ASGITransport`` or a real one)."""
+
+    def __init__(self, log: RequestLog, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self.log = log
+        self.inner = inner or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.log.add(request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture()
+def sent() -> RequestLog:
+    """Where the clients of ``connect_sim`` record what they send."""
+    return RequestLog()
+
+
+@pytest.fixture()
+def recording() -> type[RecordingTransport]:
+    return RecordingTransport
+
+
+@pytest.fixture()
+def async_recording() -> type[AsyncRecordingTransport]:
+    return AsyncRecordingTransport
+
+
+@pytest.fixture()
+def connect_sim(fresh_sim: Simulator, sent: RequestLog, clean_env: Path) -> Iterator[Callable[..., ImsClient]]:
+    """``connect()`` to the reset simulator as the operator (AK/SK, project id, endpoint), recording into ``sent``.
+
+    Keyword arguments override or add to those of ``connect``; a value of None drops that argument.
+    """
+    made: list[ImsClient] = []
+
+    def make(**overrides: Any) -> ImsClient:
+        info = fresh_sim.info
+        arguments: dict[str, Any] = {
+            "ak": info.ak,
+            "sk": info.sk,
+            "project_id": info.project_id,
+            "endpoint": info.endpoint,
+            "transport": RecordingTransport(sent),
+        }
+        arguments.update(overrides)
+        client = ims_nb.connect(**{k: v for k, v in arguments.items() if v is not None})
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture()
+def sim_client(connect_sim: Callable[..., ImsClient]) -> ImsClient:
+    """A synchronous client of the reset simulator, recording into ``sent``."""
+    return connect_sim()
+
+
+@pytest.fixture()
+def sim_users(control: httpx.Client) -> dict[str, Any]:
+    """``GET /_sim/credentials``: region, project, domain name and the users with their passwords."""
+    return dict(control.get("/credentials").json())
+
+
+class SimTime:
+    """A test clock that also moves the simulator's manual clock: ``sleep`` advances both, instantly."""
+
+    def __init__(self, control: httpx.Client) -> None:
+        self._control = control
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0, seconds
+        self.sleeps.append(seconds)
+        if seconds > 0:
+            self.now += seconds
+            self._control.post("/clock", json={"advance": seconds}).raise_for_status()
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+@pytest.fixture()
+def sim_time(control: httpx.Client) -> SimTime:
+    """A clock and a sleep for ``wait()`` that run the simulated clock instead of real time."""
+    return SimTime(control)
+
+
+#: Platforms whose derived images the simulator refuses to export (its strict region profile).
+RESTRICTED_PLATFORMS = ("Windows", "SUSE", "Red Hat", "RedHat", "Ubuntu", "Oracle Linux")
+
+
+def is_exportable(image: dict[str, Any], project_id: str) -> bool:
+    """Whether the service exports this image normally and fast (read from its listing record)."""
+    size = int(image.get("__image_size") or 0)
+    derived = bool(image.get("__originalimagename"))
+    return (
+        image.get("owner") == project_id
+        and image.get("__imagetype") == "private"
+        and image.get("status") == "active"
+        and image.get("__whole_image") is not True
+        and image.get("virtual_env_type") != "IsoImage"
+        and not image.get("__productcode")
+        and not (derived and image.get("__platform") in RESTRICTED_PLATFORMS)
+        and not image.get("__system__cmkid")
+        and size < 128 * 1024**3
+    )
+
+
+@pytest.fixture()
+def exportable(fresh_sim: Simulator, ims: httpx.Client) -> list[dict[str, Any]]:
+    """Private images the simulator will export (normal and fast), smallest first."""
+    images = ims.get("/v2/cloudimages", params={"__imagetype": "private", "limit": 1000}).json()["images"]
+    found = [i for i in images if is_exportable(i, fresh_sim.info.project_id)]
+    return sorted(found, key=lambda i: (int(i["__image_size"]), i["id"]))
