@@ -14,7 +14,14 @@ import httpx
 from ims_nb import wire
 from ims_nb.auth import AkSkAuth, ObsAuth, PasswordAuth
 from ims_nb.config import Credentials, Endpoints, Password
-from ims_nb.errors import ConfigError, OutcomeUnknownError, TransportError, WaitTimeoutError, mask_secrets
+from ims_nb.errors import (
+    ConfigError,
+    OutcomeUnknownError,
+    TransportError,
+    WaitTimeoutError,
+    mask_secrets,
+    register_secrets,
+)
 from ims_nb.polling import PollPlan, ProgressCallback
 from ims_nb.retry import RETRY_STATUSES, RetryPolicy, never_sent, retry_after_seconds, retryable_transport
 
@@ -65,6 +72,7 @@ class BaseImsClient:
         self._auth = self._make_auth()
         self._buckets: dict[str, wire.BucketInfo] = {}
         self._exports: dict[str, str] = {}  # image id -> job id of the exports this client started
+        register_secrets(*self._secrets)
         if settings.is_simulator:
             log.warning("SIMULATOR: ims-nb is talking to the embedded simulator at %s", self.endpoints.ims)
 

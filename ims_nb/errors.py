@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from typing import Any
 
 #: Values that look like secrets in free text (signatures, tokens), masked before any message is shown.
@@ -29,14 +31,48 @@ _SECRET_PATTERNS = (
 )
 
 
+_KNOWN_SECRETS: set[str] = set()
+_KNOWN_LOCK = threading.Lock()
+#: Loggers (ours and the HTTP stack's) whose records are masked: httpcore logs response headers at DEBUG.
+MASKED_LOGGERS = ("ims_nb", "httpx", "httpcore", "httpcore.http11", "httpcore.http2", "httpcore.connection",
+                  "httpcore.proxy", "hpack")  # fmt: skip
+
+
+def register_secrets(*values: str | None) -> None:
+    """Remember secrets (SK, security token, password, IAM token) so every message and log masks them."""
+    with _KNOWN_LOCK:
+        _KNOWN_SECRETS.update(v for v in values if v and len(v) >= 4)
+
+
 def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Replace known secrets, signatures and tokens in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
+    with _KNOWN_LOCK:
+        known = tuple(_KNOWN_SECRETS)
+    for secret in (*secrets, *known):
+        if secret and len(secret) >= 4 and secret in text:
             text = text.replace(secret, "***")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
     return text
+
+
+class SecretFilter(logging.Filter):
+    """Masks secrets in log records before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_FILTER = SecretFilter()
+for _name in MASKED_LOGGERS:
+    logging.getLogger(_name).addFilter(_FILTER)
 
 
 class ImsNbError(Exception):

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from ims_nb import signing
-from ims_nb.errors import ApiError, ConfigError, TransportError, api_error
+from ims_nb.errors import ApiError, ConfigError, TransportError, api_error, register_secrets
 
 FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAIL"})
@@ -231,6 +231,7 @@ def parse_token(response: httpx.Response) -> Token:
         ) from None
     if not value:
         raise TransportError("the IAM answer has no X-Subject-Token", method="POST", url=str(response.request.url))
+    register_secrets(value)
     project = token.get("project")
     return Token(value, expires, project.get("id") if isinstance(project, dict) else None)
 

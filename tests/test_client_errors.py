@@ -162,11 +162,6 @@ def test_secrets_a_server_echoes_are_masked_in_errors(sim_client: ImsClient, con
     assert not re.search(r"MII[A-Za-z0-9_\-]{20,}|Signature=[0-9a-f]{8,}", shown), shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: ApiError masks only pattern-shaped secrets (signatures, X-Auth-Token, MII tokens), not the "
-    "client's own security token, SK or password, when a service echoes one in its message",
-)
 def test_an_echoed_security_token_is_masked_in_errors(
     connect_sim: Callable[..., ImsClient], control: httpx.Client
 ) -> None:
@@ -275,11 +270,6 @@ def test_no_secret_in_errors_or_in_ims_nb_and_httpx_logs(
     assert leaks == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: httpcore's DEBUG log of response headers (receive_response_headers.complete) carries the "
-    "IAM token of every password login (X-Subject-Token); ims_nb does not filter third-party loggers",
-)
 def test_no_secret_in_httpcore_debug_logs(
     everything_logged: tuple[list[logging.LogRecord], list[BaseException], set[str]],
 ) -> None:
