@@ -16,6 +16,10 @@ from ims_nb.errors import (
     TransportError,
     WaitTimeoutError,
 )
+from ims_nb.exports import launch, plan_exports
+from ims_nb.jobs import jobs_frame, watch
+from ims_nb.ledger import Ledger
+from ims_nb.preflight import preflight, preflight_summary
 from ims_nb.retry import RetryPolicy
 from ims_nb.wire import BucketInfo
 
@@ -29,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ImsClient",
     "ImsNbError",
+    "Ledger",
     "OutcomeUnknownError",
     "RetryPolicy",
     "ServerError",
@@ -39,4 +44,10 @@ __all__ = [
     "__version__",
     "connect",
     "connect_async",
+    "jobs_frame",
+    "launch",
+    "plan_exports",
+    "preflight",
+    "preflight_summary",
+    "watch",
 ]

@@ -1,0 +1,225 @@
+"""Export batches: plan (targets, formats, verdicts), reconcile doubtful rows, launch through the ledger once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from ims_nb.errors import ApiError, ConfigError, OutcomeUnknownError, TransportError
+from ims_nb.ledger import LIVE, Ledger, State, owner_alive
+from ims_nb.preflight import as_images_frame, build_plan, evaluate, lookup_targets
+from ims_nb.retry import RateLimiter
+from ims_nb.rules import NORMAL_EXPORT_LIMIT, SIMULATOR_PROFILE, RegionProfile, Severity, profile_for
+
+log = logging.getLogger("ims_nb")
+PLAN_COLUMNS = ("image_id", "name", "size_gb", "bucket_url", "file_format", "quick", "exportable", "blocking",
+                "warnings", "messages")  # fmt: skip
+ALREADY_EXPORTING = "IMG.0148"
+
+
+def plan_exports(
+    images: Any,
+    *,
+    bucket: str,
+    key_template: str = "{name}-{id8}.{ext}",
+    file_format: str = "qcow2",
+    quick: bool | str = "auto",
+    region: str | None = None,
+    client: Any = None,
+    profile: RegionProfile | None = None,
+) -> pd.DataFrame:
+    """One row per image: its target, format, fast-export choice and preflight verdict.
+
+    Args:
+        images: ``client.images()``, raw records, or ids (with ``client``).
+        bucket: the target bucket.
+        key_template: the object key per image (fields ``{name}``, ``{id}``, ``{id8}``, ``{ext}``, ``{platform}``,
+            ``{format}``); two images may not get the same key.
+        file_format: the format of normal exports (qcow2, vhd, zvhd, vmdk).
+        quick: ``"auto"`` takes fast export where an image needs it (over 128 GiB) and allows it (not encrypted);
+            True or False forces the choice for every image.
+        client: when given, the bucket and the target objects are checked too.
+        profile: the region profile to judge by (default: the region's, or the simulator's strict one).
+    """
+    if quick not in ("auto", True, False):
+        raise ConfigError(f"quick must be 'auto', True or False, not {quick!r}")
+    frame = as_images_frame(images, client)
+    if quick == "auto":
+        big = (frame["size_bytes"].fillna(0) > NORMAL_EXPORT_LIMIT).astype(bool)
+        choice = (big & ~frame["encrypted"].fillna(False).astype(bool)).tolist()
+    else:
+        choice = [bool(quick)] * len(frame)
+    plan = build_plan(frame, bucket_url=f"{bucket}:{key_template}", file_format=file_format, quick=choice,
+                      region=region or getattr(client, "region", None),
+                      project_id=getattr(client, "project_id", None))  # fmt: skip
+    plan["file_format"] = plan["file_format"].where(~plan["quick"], pd.NA)
+    _refuse_duplicate_targets(plan)
+    if client is not None:
+        lookup_targets(plan, client)
+    if profile is None:
+        simulator = getattr(getattr(client, "settings", None), "is_simulator", False)
+        profile = SIMULATOR_PROFILE if simulator else profile_for(region or getattr(client, "region", None))
+    violations = evaluate(plan, profile)
+    return _plan_frame(plan, violations)
+
+
+def _refuse_duplicate_targets(plan: pd.DataFrame) -> None:
+    counts = plan["bucket_url"].value_counts()
+    twice = counts[counts > 1]
+    if len(twice):
+        examples = ", ".join(twice.index[:3].astype(str))
+        raise ConfigError(f"the key template gives {len(twice)} target(s) to several images (e.g. {examples}); "
+                          "add {id8} or {id} to it")  # fmt: skip
+
+
+def _plan_frame(plan: pd.DataFrame, violations: pd.DataFrame) -> pd.DataFrame:
+    errors = violations[violations["severity"] == Severity.ERROR.value]
+    warnings = violations[violations["severity"] == Severity.WARNING.value]
+    blocking = errors.groupby("image_id")["rule"].agg(list)
+    warned = warnings.groupby("image_id")["rule"].agg(list)
+    messages = violations.groupby("image_id")["message"].agg(list)
+    out = pd.DataFrame({
+        "image_id": plan["id"], "name": plan["name"], "size_gb": plan["size_gb"],
+        "bucket_url": plan["bucket_url"].astype("string"), "file_format": plan["file_format"].astype("string"),
+        "quick": plan["quick"].astype(bool),
+    })  # fmt: skip
+    out["blocking"] = [blocking.get(i, []) for i in out["image_id"]]
+    out["warnings"] = [warned.get(i, []) for i in out["image_id"]]
+    out["messages"] = [messages.get(i, []) for i in out["image_id"]]
+    out["exportable"] = pd.array([not b for b in out["blocking"]], dtype="boolean")
+    out["size_bytes"] = plan["size_bytes"]
+    out["region"] = plan["region"]
+    return out[[*PLAN_COLUMNS, "size_bytes", "region"]]
+
+
+# --- launch -------------------------------------------------------------------------------------
+
+
+def reconcile(ledger: Ledger, client: Any) -> pd.DataFrame:
+    """Settle rows whose POST outcome is in doubt, before anything new is sent.
+
+    A ``submitting`` row whose writer is gone, and every ``unknown`` row, is checked: the target object in
+    the bucket means the export happened (``verified``); otherwise the export is sent again, and the service
+    decides: a job id (the first attempt never started), or ``IMG.0148`` (it did, and still runs: the row
+    follows the target object, its job id lost). Returns the rows it settled, with a note each.
+    """
+    doubtful = [r for r in ledger.rows({State.SUBMITTING, State.UNKNOWN})
+                if r["state"] == State.UNKNOWN or not owner_alive(r["owner"])]  # fmt: skip
+    for row in doubtful:
+        _settle(ledger, client, row)
+    return pd.DataFrame([ledger.row(r["row_id"]) for r in doubtful])
+
+
+def _settle(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
+    bucket, _, key = row["bucket_url"].partition(":")
+    size = client.object_size(bucket, key)
+    if size is not None:
+        ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS",
+                      note="lost answer reconciled: the target object exists")  # fmt: skip
+        return
+    _submit(ledger, client, row["row_id"], row, reconciling=True)
+
+
+def _submit(ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> None:
+    """Send one export for a claimed row and record what came of it."""
+    try:
+        job_id = client.export_image(row["image_id"], row["bucket_url"], row["file_format"] or None,
+                                     quick=bool(row["quick"]))  # fmt: skip
+    except OutcomeUnknownError as exc:
+        ledger.update(row_id, state=State.UNKNOWN, note=f"outcome unknown: {exc.reason}")
+    except ApiError as exc:
+        if exc.code == ALREADY_EXPORTING and reconciling:
+            ledger.update(
+                row_id,
+                state=State.RUNNING,
+                status="RUNNING",
+                note="lost answer reconciled: the service "
+                "says the image is being exported (IMG.0148); job id unknown, following the target object",
+            )
+        else:
+            ledger.update(row_id, state=State.REFUSED, error_code=exc.code, fail_reason=exc.message)
+    except TransportError as exc:
+        state = State.REFUSED if not exc.sent else State.UNKNOWN
+        ledger.update(row_id, state=state, error_code="TRANSPORT", fail_reason=str(exc))
+    except BaseException:
+        ledger.update(row_id, state=State.UNKNOWN, note="interrupted while the export was being sent")
+        raise
+    else:
+        ledger.update(row_id, state=State.SUBMITTED, job_id=job_id, status="INIT", note=None)
+
+
+def launch(
+    plan: pd.DataFrame,
+    *,
+    client: Any,
+    ledger: Ledger,
+    concurrency: int = 4,
+    max_rate: float = 5.0,
+    force: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Submit the plan's exportable rows once: each is written to the ledger before its POST.
+
+    Rows with a live or successful export in the ledger are skipped (``force=True`` exports again); doubtful
+    rows are reconciled first. At most ``concurrency`` POSTs are in flight and ``max_rate`` start per second.
+
+    Returns:
+        The ledger rows this call launched (or settled), one per row.
+    """
+    if not 1 <= concurrency <= 32:
+        raise ConfigError(f"concurrency must be 1 to 32, not {concurrency}")
+    missing = [c for c in ("image_id", "bucket_url", "file_format", "quick", "exportable") if c not in plan.columns]
+    if missing:
+        raise ConfigError(f"the plan lacks column(s) {', '.join(missing)}; make it with plan_exports()")
+    settled = reconcile(ledger, client)
+    limiter = RateLimiter(max_rate, clock=clock)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def one(row: dict[str, Any]) -> None:
+        row_id = ledger.claim(
+            image_id=row["image_id"],
+            bucket_url=row["bucket_url"],
+            image_name=row.get("name"),
+            file_format=_text(row["file_format"]),
+            quick=bool(row["quick"]),
+            size_bytes=_int(row.get("size_bytes")),
+            region=_text(row.get("region")),
+            force=force,
+        )
+        if row_id is None:
+            return
+        with lock:
+            claimed.append(row_id)
+        sleep(limiter.reserve())
+        _submit(ledger, client, row_id, {**row, "file_format": _text(row["file_format"])})
+
+    rows = plan[plan["exportable"].fillna(False).astype(bool)].to_dict("records")
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ims-nb-launch") as pool:
+        list(pool.map(one, rows))
+    launched = [ledger.row(row_id) for row_id in sorted(claimed)]
+    if len(settled):
+        log.warning("reconciled %d doubtful row(s) before launching", len(settled))
+    return pd.DataFrame(launched + settled.to_dict("records"))
+
+
+def in_doubt(ledger: Ledger) -> pd.DataFrame:
+    """Rows whose export may or may not exist right now (``unknown``, or live without a job id)."""
+    rows = [r for r in ledger.rows(LIVE) if r["state"] == State.UNKNOWN or not r["job_id"]]
+    return pd.DataFrame(rows)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else str(value)
+
+
+def _int(value: Any) -> int | None:
+    text = _text(value)
+    return None if text is None else int(float(text))

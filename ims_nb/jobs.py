@@ -1,0 +1,300 @@
+"""Watching export jobs for hours: progress into the ledger, stalls, ETAs, verification, and the history frame."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from ims_nb.errors import ApiError, ConfigError, TransportError, WaitTimeoutError
+from ims_nb.ledger import LIVE, Ledger, State
+from ims_nb.polling import PollPlan
+from ims_nb.retry import RateLimiter
+
+log = logging.getLogger("ims_nb")
+GiB = 1024**3
+#: Size bands (GiB) within which past job durations predict new ones.
+SIZE_BANDS = (0, 16, 64, 128, 512, float("inf"))
+#: A successful export's file is plausible when it is this share of the image size at most.
+MAX_OBJECT_RATIO = 1.2
+HISTORY_COLUMNS = ("row_id", "job_id", "image_id", "image_name", "bucket_url", "format", "quick", "size_gb", "state",
+                   "status", "process_percent", "begin_time", "end_time", "duration_s", "throughput_gb_h",
+                   "error_code", "fail_reason", "object_size", "note")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What ``watch`` reports for one job each time it looks: for progress bars and logs."""
+
+    row_id: int
+    job_id: str | None
+    image_name: str | None
+    state: str
+    percent: float | None
+    eta_seconds: float | None
+    stalled: bool
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _service_time(text: Any) -> pd.Timestamp:
+    return pd.to_datetime(text, utc=True, errors="coerce") if text else pd.NaT
+
+
+def jobs_frame(ledger: Ledger) -> pd.DataFrame:
+    """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome."""
+    rows = ledger.rows()
+    frame = pd.DataFrame(rows, columns=[c for c in _LEDGER_FIELDS])
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=_HISTORY_DTYPES.get(c, "string")) for c in HISTORY_COLUMNS})
+    begin = pd.to_datetime(frame["begin_time"], utc=True, errors="coerce", format="ISO8601")
+    end = pd.to_datetime(frame["end_time"], utc=True, errors="coerce", format="ISO8601")
+    duration = (end - begin).dt.total_seconds()
+    size_gb = pd.to_numeric(frame["size_bytes"], errors="coerce") / GiB
+    quick = frame["quick"].astype(bool)
+    out = pd.DataFrame({
+        "row_id": frame["row_id"].astype("Int64"), "job_id": frame["job_id"].astype("string"),
+        "image_id": frame["image_id"].astype("string"), "image_name": frame["image_name"].astype("string"),
+        "bucket_url": frame["bucket_url"].astype("string"),
+        "format": frame["file_format"].where(~quick, "zvhd2").astype("string"), "quick": quick,
+        "size_gb": size_gb.astype(float), "state": frame["state"].astype("string"),
+        "status": frame["status"].astype("string"),
+        "process_percent": pd.to_numeric(frame["process_percent"], errors="coerce").astype(float),
+        "begin_time": begin, "end_time": end, "duration_s": duration.astype(float),
+        "throughput_gb_h": (size_gb / (duration / 3600)).where(duration > 0).astype(float),
+        "error_code": frame["error_code"].astype("string"), "fail_reason": frame["fail_reason"].astype("string"),
+        "object_size": pd.to_numeric(frame["object_size"], errors="coerce").astype("Int64"),
+        "note": frame["note"].astype("string"),
+    })  # fmt: skip
+    return out[list(HISTORY_COLUMNS)]
+
+
+_LEDGER_FIELDS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "state",
+                  "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
+                  "object_size", "note")  # fmt: skip
+_HISTORY_DTYPES = {"row_id": "Int64", "quick": "bool", "size_gb": "float64", "process_percent": "float64",
+                   "begin_time": "datetime64[ns, UTC]", "end_time": "datetime64[ns, UTC]", "duration_s": "float64",
+                   "throughput_gb_h": "float64", "object_size": "Int64"}  # fmt: skip
+
+
+def size_band(size_gb: float) -> int:
+    """The index of the size band a job falls in."""
+    return int(np.searchsorted(SIZE_BANDS, size_gb, side="right") - 1) if size_gb == size_gb else -1
+
+
+class EtaModel:
+    """Remaining time from the median throughput of finished jobs of the same format and size band.
+
+    Without such history, a running job's own pace (elapsed time over progress) is used.
+    """
+
+    def __init__(self, history: pd.DataFrame) -> None:
+        done = history[(history["state"].isin([State.SUCCEEDED.value, State.VERIFIED.value]))
+                       & (history["duration_s"] > 0)]  # fmt: skip
+        keys = zip(done["format"].fillna(""), [size_band(s) for s in done["size_gb"]], strict=True)
+        rates: dict[tuple[str, int], list[float]] = {}
+        for key, seconds, size in zip(keys, done["duration_s"], done["size_gb"], strict=True):
+            rates.setdefault(key, []).append(size / seconds)
+        self.rates = {key: float(np.median(values)) for key, values in rates.items()}
+
+    def eta(self, *, file_format: str, size_gb: float, percent: float | None, elapsed: float | None) -> float | None:
+        """Seconds left for a job, or None when nothing is known."""
+        left = 1.0 - (percent or 0.0) / 100.0
+        rate = self.rates.get((file_format, size_band(size_gb)))
+        if rate and size_gb == size_gb:
+            return max(0.0, left * size_gb / rate)
+        if percent and elapsed and percent > 0:
+            return max(0.0, elapsed * left / (percent / 100.0))
+        return None
+
+
+def _targets(target: Ledger | Iterable[str]) -> tuple[Ledger | None, list[str]]:
+    if isinstance(target, Ledger):
+        return target, []
+    if isinstance(target, str):
+        return None, [target]
+    ids = list(target)
+    if not all(isinstance(i, str) and i for i in ids):
+        raise ConfigError("watch takes a Ledger or job ids (non-empty strings)")
+    return None, ids
+
+
+def watch(
+    target: Ledger | Iterable[str],
+    *,
+    client: Any,
+    timeout: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    stall_after: float = 1800.0,
+    interval: float = 5.0,
+    max_interval: float = 60.0,
+    max_rate: float = 5.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Follow every live job to its end, recording each observation; returns ``jobs_frame`` (or the records).
+
+    Live ledger rows are resumed after a restart. A job whose progress has not moved for ``stall_after``
+    seconds is reported as stalled. On ``SUCCESS`` the target object is checked (``verified``, or ``missing``).
+    Ctrl-C stops watching and says that the remote jobs go on.
+
+    Raises:
+        WaitTimeoutError: ``timeout`` passed with jobs still running (they go on remotely).
+    """
+    ledger, job_ids = _targets(target)
+    if ledger is None:
+        return _watch_ids(job_ids, client, timeout, on_progress, interval, max_interval, max_rate, clock, sleep)
+    from ims_nb.exports import reconcile
+
+    reconcile(ledger, client)
+    watcher = _LedgerWatch(ledger, client, stall_after, on_progress, clock)
+    plan = PollPlan(watcher.job_rows(), clock(), interval, max_interval, timeout)
+    limiter = RateLimiter(max_rate, clock=clock)
+    try:
+        while not plan.done or watcher.orphans():
+            now = clock()
+            if plan.expired(now):
+                raise WaitTimeoutError(timeout or 0.0, plan.records, plan.live)
+            watcher.check_orphans(now)
+            due = plan.due(now) if not plan.done else []
+            if not due:
+                gap = (plan.next_due() if not plan.done else now + max_interval) - now
+                sleep(gap if plan.deadline is None else max(0.0, min(gap, plan.deadline - now)))
+                continue
+            for job_id in due:
+                sleep(limiter.reserve())
+                watcher.poll(plan, job_id)
+    except KeyboardInterrupt:
+        live = len(ledger.rows(LIVE))
+        log.warning("stopped watching: %d export job(s) go on in the cloud; watch again to follow them", live)
+    return jobs_frame(ledger)
+
+
+def _watch_ids(
+    job_ids: list[str],
+    client: Any,
+    timeout: float | None,
+    on_progress: ProgressCallback | None,
+    interval: float,
+    max_interval: float,
+    max_rate: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> pd.DataFrame:
+    from ims_nb.frames import job_records_frame
+
+    def report(job_id: str, record: dict[str, Any]) -> None:
+        if on_progress is not None:
+            entities = record.get("entities") or {}
+            on_progress(Progress(0, job_id, entities.get("image_name"), str(record.get("status")),
+                                 entities.get("process_percent"), None, False))  # fmt: skip
+
+    records = client.wait(job_ids, timeout=timeout, on_progress=report, interval=interval,
+                          max_interval=max_interval, max_rate=max_rate, clock=clock, sleep=sleep)  # fmt: skip
+    return job_records_frame(records.values())
+
+
+class _LedgerWatch:
+    """The ledger side of a watch: which rows to poll, and what each observation changes."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: Any,
+        stall_after: float,
+        on_progress: ProgressCallback | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.ledger, self.client, self.stall_after, self.on_progress, self.clock = (
+            ledger, client, stall_after, on_progress, clock)  # fmt: skip
+        self.eta_model = EtaModel(jobs_frame(ledger))
+        self.by_job = {r["job_id"]: r for r in ledger.rows(LIVE) if r["job_id"]}
+        self.moved_at: dict[str, float] = {}
+        self.started_at: dict[str, float] = {}
+        self._next_orphan_check = 0.0
+
+    def job_rows(self) -> list[str]:
+        return list(self.by_job)
+
+    def orphans(self) -> list[dict[str, Any]]:
+        """Live rows without a job id (lost answers the service confirmed): followed by their target object."""
+        return [r for r in self.ledger.rows(LIVE) if not r["job_id"] and r["state"] == State.RUNNING]
+
+    def check_orphans(self, now: float) -> None:
+        if now < self._next_orphan_check:
+            return
+        self._next_orphan_check = now + 60.0
+        for row in self.orphans():
+            self._verify(row, note=row["note"])
+
+    def poll(self, plan: PollPlan, job_id: str) -> None:
+        row = self.by_job[job_id]
+        try:
+            record = self.client.job_progress(job_id)
+        except (TransportError, ApiError) as exc:
+            if isinstance(exc, ApiError) and exc.status < 500 and exc.status != 429:
+                self.ledger.update(row["row_id"], state=State.FAILED, error_code=exc.code, fail_reason=exc.message)
+                plan.observe(job_id, {"status": "FAIL"}, self.clock())
+                return
+            log.info("poll of job %s failed (%s); trying again later", job_id, exc)
+            plan.postpone(job_id, self.clock())
+            return
+        self._record(row, record)
+        plan.observe(job_id, record, self.clock())
+
+    def _record(self, row: dict[str, Any], record: dict[str, Any]) -> None:
+        status = str(record.get("status"))
+        entities = record.get("entities") or {}
+        percent = entities.get("process_percent")
+        now = self.clock()
+        job_id = row["job_id"]
+        self.started_at.setdefault(job_id, now)
+        if percent != self.by_job[job_id].get("process_percent") or job_id not in self.moved_at:
+            self.moved_at[job_id] = now
+        fields: dict[str, Any] = {"status": status, "process_percent": percent, "begin_time": record.get("begin_time"),
+                                  "end_time": record.get("end_time")}  # fmt: skip
+        if status == "FAIL":
+            fields.update(
+                state=State.FAILED, error_code=record.get("error_code"), fail_reason=record.get("fail_reason")
+            )
+        elif status == "SUCCESS":
+            fields.update(state=State.SUCCEEDED)
+        else:
+            fields.update(state=State.RUNNING)
+        self.ledger.update(row["row_id"], **fields)
+        self.by_job[job_id] = {**row, **fields}
+        if status == "SUCCESS":
+            self._verify(self.ledger.row(row["row_id"]))
+        self._report(self.ledger.row(row["row_id"]), now)
+
+    def _verify(self, row: dict[str, Any], note: str | None = None) -> None:
+        bucket, _, key = row["bucket_url"].partition(":")
+        size = self.client.object_size(bucket, key)
+        expected = row["size_bytes"] or 0
+        if size is not None and 0 < size <= max(expected, 1) * MAX_OBJECT_RATIO:
+            self.ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS", note=note)
+        elif row["job_id"]:
+            problem = "is missing" if size is None else f"has an implausible size ({size} bytes)"
+            self.ledger.update(row["row_id"], state=State.MISSING, object_size=size,
+                               note=f"the job reported SUCCESS but the object {key} {problem}")  # fmt: skip
+            log.warning("export of %s reported SUCCESS but %s %s", row["image_name"], key, problem)
+
+    def _report(self, row: dict[str, Any], now: float) -> None:
+        if self.on_progress is None:
+            return
+        job_id = row["job_id"]
+        percent = row["process_percent"]
+        stalled = row["state"] == State.RUNNING and now - self.moved_at.get(job_id, now) >= self.stall_after
+        size_gb = (row["size_bytes"] or 0) / GiB
+        file_format = "zvhd2" if row["quick"] else (row["file_format"] or "")
+        eta = None
+        if row["state"] in (State.RUNNING, State.SUBMITTED):
+            eta = self.eta_model.eta(file_format=file_format, size_gb=size_gb, percent=percent,
+                                     elapsed=now - self.started_at.get(job_id, now))  # fmt: skip
+        self.on_progress(Progress(row["row_id"], job_id, row["image_name"], row["state"], percent, eta, stalled))
