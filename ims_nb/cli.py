@@ -1,4 +1,5 @@
-"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it, ``images`` lists."""
+"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it, ``images`` lists,
+``preflight`` says which exports would be refused."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from types import FrameType
 from typing import NoReturn
 
 from ims_nb.cli_images import add_images_parser
+from ims_nb.cli_preflight import add_preflight_parser
 from ims_nb.sim.server import bind, build_simulation, check_host, endpoint_of, info_of, uvicorn_server
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--lab-port", type=_non_negative, default=8888, help="JupyterLab port")
     lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
     add_images_parser(verbs)
+    add_preflight_parser(verbs)
     return parser
 
 

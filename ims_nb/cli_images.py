@@ -152,7 +152,20 @@ def add_images_parser(verbs: Any) -> None:
         "images", help="list images with filters, as a table, CSV, JSON or Parquet", description=DESCRIPTION,
         epilog=EPILOG, formatter_class=HelpFormatter,
     )  # fmt: skip
-    filters = parser.add_argument_group("filters (documented listing filters; all optional)")
+    add_filter_options(parser, "filters (documented listing filters; all optional)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--format", choices=[f.value for f in OutputFormat], default=OutputFormat.TABLE.value,
+                        help="table (the main columns, fitted to the terminal; default), csv (every column, tags "
+                             "joined with ;), json (records, ISO times) or parquet (needs -o and pyarrow)")  # fmt: skip
+    output.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    add_progress_options(parser)
+    add_connection_options(parser)
+    parser.set_defaults(run=run_images)
+
+
+def add_filter_options(parser: argparse.ArgumentParser, title: str) -> None:
+    """The listing filters (``FILTER_OPTIONS``, ``--whole-image``, ``--filter``) and ``--max-items``, in a group."""
+    filters = parser.add_argument_group(title)
     for option in FILTER_OPTIONS:
         filters.add_argument(
             option.flag, dest=option.dest, help=option.help, metavar=option.metavar, choices=option.choices,
@@ -169,14 +182,6 @@ def add_images_parser(verbs: Any) -> None:
         help="any other documented filter (repeatable)",
     )  # fmt: skip
     filters.add_argument("--max-items", type=_count, metavar="N", help="stop after N images")
-    output = parser.add_argument_group("output")
-    output.add_argument("--format", choices=[f.value for f in OutputFormat], default=OutputFormat.TABLE.value,
-                        help="table (the main columns, fitted to the terminal; default), csv (every column, tags "
-                             "joined with ;), json (records, ISO times) or parquet (needs -o and pyarrow)")  # fmt: skip
-    output.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
-    add_progress_options(parser)
-    add_connection_options(parser)
-    parser.set_defaults(run=run_images)
 
 
 def filters_from_args(args: argparse.Namespace) -> dict[str, Any]:
