@@ -254,8 +254,12 @@ def _column(rows: Sequence[Mapping[str, Any]], field: str, *, plain: bool) -> li
 
 
 def _text(values: list[Any]) -> Any:
-    """A string array; None/NaN become <NA>, other non-strings their ``str()``."""
-    return pd.array(values, dtype=_STRING)
+    """A string array; None/NaN become <NA>, other non-strings their ``str()`` (bytes are decoded as UTF-8)."""
+    try:
+        return pd.array(values, dtype=_STRING)
+    except UnicodeDecodeError:  # pandas decodes bytes strictly: decode them here, replacing what is not UTF-8
+        decoded = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
+        return pd.array(decoded, dtype=_STRING)
 
 
 def _optional_text(values: list[Any]) -> Any:

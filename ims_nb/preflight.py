@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ConfigError
-from ims_nb.frames import images_frame
+from ims_nb.frames import IMAGE_COLUMNS, images_frame
 from ims_nb.rules import (
     NORMAL_EXPORT_LIMIT,
     RULES,
@@ -17,24 +19,33 @@ from ims_nb.rules import (
     Rule,
     Severity,
     bucket_url_problem,
+    fill,
     profile_for,
 )
 
 VIOLATION_COLUMNS = ("image_id", "rule", "severity", "message", "code", "fix")
 SUMMARY_COLUMNS = ("image_id", "name", "bucket_url", "exportable", "blocking", "warnings", "recommended")
 KEY_FIELDS = ("name", "id", "id8", "ext", "platform", "format")
+#: The images-frame columns the rules, messages and key templates read (a frame passed in must have them).
+IMAGE_RULE_COLUMNS = ("id", "name", "status", "platform", "image_type", "visibility", "owner", "virtual_env_type",
+                      "whole_image", "encrypted", "kms_key_id", "source_image_id", "product_code", "size_bytes",
+                      "size_gb")  # fmt: skip
+_ROW = "row"  # position of the plan row a violation belongs to (internal)
+_UNSAFE_KEY_CHARS = r"[^A-Za-z0-9._-]+"
 
 
 def as_images_frame(images: Any, client: Any = None) -> pd.DataFrame:
     """The images frame from a frame, a list of raw records, or a list of image ids (looked up via ``client``)."""
     if isinstance(images, pd.DataFrame):
-        missing = [c for c in ("id", "name", "status") if c not in images.columns]
-        if missing:
-            raise ConfigError(f"the images frame lacks column(s) {', '.join(missing)}; use client.images()")
-        return images.reset_index(drop=True)
+        return _checked_frame(images)
     if isinstance(images, str | Mapping):
         images = [images]
-    items = list(images)
+    try:
+        items = list(images)
+    except TypeError:
+        raise ConfigError(
+            f"images must be a DataFrame, a list of image records, or a list of image ids, not {type(images).__name__}"
+        ) from None
     if all(isinstance(item, str) for item in items) and items:
         if client is None:
             raise ConfigError("image ids need a client to look them up: preflight(ids, ..., client=client)")
@@ -44,25 +55,59 @@ def as_images_frame(images: Any, client: Any = None) -> pd.DataFrame:
     return images_frame(items)
 
 
-def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) -> pd.Series:
-    """Object keys from a template such as ``exports/{name}-{id8}.{ext}`` (one per image)."""
+def _checked_frame(images: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in IMAGE_RULE_COLUMNS if c not in images.columns]
+    if missing:
+        raise ConfigError(f"the images frame lacks column(s) {', '.join(missing)}; use client.images()")
     try:
+        return images.reset_index(drop=True).astype({c: IMAGE_COLUMNS[c] for c in IMAGE_RULE_COLUMNS})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"the images frame has a column of the wrong type ({exc}); use client.images()") from None
+
+
+def check_key_template(key_template: str) -> tuple[str, ...]:
+    """The fields of an object-key template; ConfigError unless each is a plain ``{field}`` from ``KEY_FIELDS``.
+
+    Attribute or index access, conversions (``!r``) and format specs (``:>10``) are refused.
+    """
+    fields = []
+    try:
+        for _, field, spec, conversion in string.Formatter().parse(key_template):
+            if field is None:
+                continue
+            if field not in KEY_FIELDS:
+                raise KeyError(field)
+            if spec or conversion:
+                raise ValueError(f"{{{field}}} takes no format spec or conversion")
+            fields.append(field)
         key_template.format(**dict.fromkeys(KEY_FIELDS, "x"))
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise ConfigError(
-            f"key template {key_template!r} is invalid ({exc}); fields: {', '.join(KEY_FIELDS)}"
+            f"key template {key_template!r} is invalid ({type(exc).__name__}: {exc}); fields: {', '.join(KEY_FIELDS)}"
         ) from None
-    if "{" not in key_template:
-        return pd.Series(key_template, index=frame.index, dtype="string")
-    names = frame["name"].fillna("image").astype(str).str.replace(r"[^A-Za-z0-9._-]+", "-", regex=True)
+    return tuple(fields)
+
+
+def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) -> pd.Series:
+    """Object keys from a template such as ``exports/{name}-{id8}.{ext}`` (one per image).
+
+    ``{name}`` and ``{platform}`` have every run of characters outside ``A-Za-z0-9._-`` replaced by ``-``.
+
+    Raises:
+        ConfigError: the template names an unknown field, or is not a valid ``str.format`` template.
+    """
+    if not check_key_template(key_template):
+        return pd.Series(key_template.format(), index=frame.index, dtype="string")
+    ids = frame["id"].astype("string").fillna("")
     values = {
-        "name": names, "id": frame["id"].astype(str), "id8": frame["id"].astype(str).str[:8], "ext": extension,
-        "platform": frame["platform"].fillna("other").astype(str).str.replace(" ", "-"),
+        "name": frame["name"].fillna("image").astype(str).str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
+        "id": ids, "id8": ids.str[:8], "ext": extension,
+        "platform": frame["platform"].fillna("other").astype(str).str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
         "format": extension,
     }  # fmt: skip
-    rows = zip(*(values[f].tolist() for f in KEY_FIELDS), strict=True)
-    return pd.Series([key_template.format(**dict(zip(KEY_FIELDS, row, strict=True))) for row in rows],
-                     index=frame.index, dtype="string")  # fmt: skip
+    rows = zip(*(values[f].astype(str).tolist() for f in KEY_FIELDS), strict=True)
+    keys = [key_template.format(**dict(zip(KEY_FIELDS, row, strict=True))) for row in rows]
+    return pd.Series(keys, index=frame.index, dtype="string")
 
 
 def build_plan(
@@ -75,21 +120,21 @@ def build_plan(
     project_id: str | None,
 ) -> pd.DataFrame:
     """The images with their target: bucket, key, format and fast-export choice per row."""
-    if not isinstance(bucket_url, str):
-        raise ConfigError(f"bucket_url must be a string 'bucket:key-or-template', not {type(bucket_url).__name__}")
+    _check_arguments(bucket_url, file_format, quick if isinstance(quick, bool | np.bool_) else False, region)
     plan = frame.copy()
-    plan["quick"] = pd.Series(quick, index=plan.index, dtype=bool) if not isinstance(quick, bool) else quick
+    plan["quick"] = bool(quick) if isinstance(quick, bool | np.bool_) else _per_row_quick(quick, len(plan))
     plan["file_format"] = pd.Series(file_format, index=plan.index, dtype="string")
     extension = plan["file_format"].where(~plan["quick"], "zvhd2").fillna("").astype(str)
     bucket, sep, template = bucket_url.partition(":")
     plan["bucket"] = pd.Series(bucket, index=plan.index, dtype="string")
     plan["key"] = expand_keys(plan, template, extension) if sep else pd.Series(pd.NA, index=plan.index, dtype="string")
-    plan["bucket_url"] = plan["bucket"] + ":" + plan["key"].fillna("") if sep else bucket_url
+    plan["bucket_url"] = (plan["bucket"] + ":" + plan["key"].fillna("")) if sep else bucket_url
+    plan["bucket_url"] = plan["bucket_url"].astype("string")
     problems = {url: bucket_url_problem(url) for url in plan["bucket_url"].unique()}
-    plan["bucket_url_code"] = plan["bucket_url"].map(lambda u: problems[u][0]).astype("string")
-    plan["bucket_url_problem"] = plan["bucket_url"].map(lambda u: problems[u][1]).astype("string")
+    plan["bucket_url_code"] = plan["bucket_url"].map({u: p[0] for u, p in problems.items()}).astype("string")
+    plan["bucket_url_problem"] = plan["bucket_url"].map({u: p[1] for u, p in problems.items()}).astype("string")
     plan["expected_extension"] = extension
-    plan["region"] = region
+    plan["region"] = pd.Series(region, index=plan.index, dtype="string")
     plan["project_id"] = pd.Series(project_id, index=plan.index, dtype="string")
     for column, dtype in (
         ("bucket_exists", "boolean"),
@@ -101,6 +146,28 @@ def build_plan(
     ):
         plan[column] = pd.Series(pd.NA, index=plan.index, dtype=dtype)  # fmt: skip
     return plan
+
+
+def _check_arguments(bucket_url: Any, file_format: Any, quick: Any, region: Any) -> None:
+    if not isinstance(bucket_url, str):
+        raise ConfigError(f"bucket_url must be a string 'bucket:key-or-template', not {type(bucket_url).__name__}")
+    if file_format is not None and not isinstance(file_format, str):
+        raise ConfigError(f"file_format must be a string or None, not {type(file_format).__name__}")
+    if not isinstance(quick, bool | np.bool_):
+        raise ConfigError(f"quick must be True or False, not {quick!r}")
+    if region is not None and not isinstance(region, str):
+        raise ConfigError(f"region must be a region id or None, not {region!r}")
+
+
+def _per_row_quick(quick: Any, rows: int) -> Any:
+    """One fast-export choice per row, from a sequence of booleans."""
+    try:
+        values = list(quick)
+    except TypeError:
+        raise ConfigError(f"quick must be True, False or one boolean per image, not {quick!r}") from None
+    if len(values) != rows or not all(isinstance(v, bool | np.bool_) for v in values):
+        raise ConfigError(f"quick must be True, False or one boolean per image ({rows}), not {quick!r}")
+    return np.array(values, dtype=bool)
 
 
 def lookup_targets(plan: pd.DataFrame, client: Any) -> None:
@@ -124,28 +191,35 @@ def lookup_targets(plan: pd.DataFrame, client: Any) -> None:
 
 def evaluate(plan: pd.DataFrame, profile: RegionProfile, rules: Iterable[Rule] = RULES) -> pd.DataFrame:
     """The long violations frame: one row per (image, rule) that fires."""
+    return _violations(plan, profile, rules).drop(columns=_ROW)
+
+
+def _violations(plan: pd.DataFrame, profile: RegionProfile, rules: Iterable[Rule] = RULES) -> pd.DataFrame:
+    """``evaluate`` plus the position of each violation's plan row."""
     parts = []
+    positions = pd.Series(np.arange(len(plan)), index=plan.index)
     for rule in rules:
         hits = rule.check(plan, profile)
         if not hits.any():
             continue
         rows = plan[hits]
         severity = pd.Series(rule.severity.value, index=rows.index, dtype="string")
+        messages = fill(rule.message, rows)
         if rule.soft is not None:
-            soft = rule.soft(rows, profile)
+            soft = rule.soft(rows, profile).to_numpy(dtype=bool)
             severity = severity.where(~soft, Severity.WARNING.value)
+            region = rows["region"].iloc[0]
+            note = f" (unconfirmed{'' if pd.isna(region) else f' in region {region}'}: {profile.source})"
+            messages = [m + note if s else m for m, s in zip(messages, soft, strict=True)]
         codes = rule.codes(rows) if rule.codes is not None else pd.Series(rule.code, index=rows.index)
-        messages = [rule.message.format(**row) for row in rows.to_dict("records")]
-        unconfirmed = severity == Severity.WARNING.value
-        if rule.soft is not None and unconfirmed.any():
-            note = f" (unconfirmed in region {plan['region'].iloc[0]}: {profile.source})"
-            messages = [m + note if u else m for m, u in zip(messages, unconfirmed, strict=True)]
-        fixes = [rule.fix.format(**row) for row in rows.to_dict("records")]
         parts.append(pd.DataFrame({"image_id": rows["id"].to_numpy(), "rule": rule.id, "severity": severity.to_numpy(),
-                                   "message": messages, "code": codes.to_numpy(), "fix": fixes}))  # fmt: skip
+                                   "message": messages, "code": codes.to_numpy(), "fix": fill(rule.fix, rows),
+                                   _ROW: positions[hits].to_numpy()}))  # fmt: skip
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="string") for c in VIOLATION_COLUMNS})
-    return pd.concat(parts, ignore_index=True).astype("string")
+        empty = {c: pd.Series(dtype="string") for c in VIOLATION_COLUMNS}
+        return pd.DataFrame({**empty, _ROW: pd.Series(dtype="int64")})
+    found = pd.concat(parts, ignore_index=True)
+    return found.astype({c: "string" for c in VIOLATION_COLUMNS})
 
 
 def preflight(
@@ -156,6 +230,7 @@ def preflight(
     quick: bool = False,
     region: str | None = None,
     client: Any = None,
+    profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per violation: ``image_id, rule, severity, message`` (plus ``code`` and ``fix``).
 
@@ -167,14 +242,28 @@ def preflight(
         quick: fast export.
         region: the images' region (defaults to the client's); selects the region profile.
         client: when given, the bucket, the target objects and running exports are looked up too.
+        profile: the region profile to judge by, overriding the one ``region`` selects
+            (``rules.SIMULATOR_PROFILE`` for the embedded simulator, ``rules.STRICT``, ...).
+
+    Raises:
+        ConfigError: the images, ``bucket_url``'s key template or another argument is malformed.
     """
-    plan, profile = _prepare(images, bucket_url, file_format, quick, region, client)
-    return evaluate(plan, profile)[list(VIOLATION_COLUMNS)]
+    plan, chosen = _prepare(images, bucket_url, file_format, quick, region, client, profile)
+    return evaluate(plan, chosen)[list(VIOLATION_COLUMNS)]
 
 
 def _prepare(
-    images: Any, bucket_url: str, file_format: str | None, quick: bool | Sequence[bool], region: str | None, client: Any
+    images: Any,
+    bucket_url: str,
+    file_format: str | None,
+    quick: bool | Sequence[bool],
+    region: str | None,
+    client: Any,
+    profile: RegionProfile | None,
 ) -> tuple[pd.DataFrame, RegionProfile]:
+    if profile is not None and not isinstance(profile, RegionProfile):
+        raise ConfigError(f"profile must be a RegionProfile, not {type(profile).__name__}")
+    _check_arguments(bucket_url, file_format, quick, region)
     frame = as_images_frame(images, client)
     region = region or getattr(client, "region", None)
     project_id = getattr(client, "project_id", None)
@@ -182,8 +271,10 @@ def _prepare(
                       project_id=project_id)  # fmt: skip
     if client is not None:
         lookup_targets(plan, client)
-    simulator = getattr(getattr(client, "settings", None), "is_simulator", False)
-    return plan, SIMULATOR_PROFILE if simulator else profile_for(region)
+    if profile is None:
+        simulator = getattr(getattr(client, "settings", None), "is_simulator", False)
+        profile = SIMULATOR_PROFILE if simulator else profile_for(region)
+    return plan, profile
 
 
 def preflight_summary(
@@ -194,23 +285,26 @@ def preflight_summary(
     quick: bool = False,
     region: str | None = None,
     client: Any = None,
+    profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per image: ``exportable``, the blocking rules, warnings, and the recommended mode.
 
     The recommended mode is ``fast`` for images over 128 GiB that are not encrypted, ``normal`` for the
-    others, and empty when nothing would make the export succeed.
+    others, and empty when nothing would make the export succeed. Arguments as for ``preflight``.
     """
-    plan, profile = _prepare(images, bucket_url, file_format, quick, region, client)
-    violations = evaluate(plan, profile)
+    plan, chosen = _prepare(images, bucket_url, file_format, quick, region, client, profile)
+    violations = _violations(plan, chosen)
     errors = violations[violations["severity"] == Severity.ERROR.value]
     warnings = violations[violations["severity"] == Severity.WARNING.value]
-    blocking = errors.groupby("image_id")["rule"].agg(list)
-    warned = warnings.groupby("image_id")["rule"].agg(list)
+    blocking = errors.groupby(_ROW)["rule"].agg(list)
+    warned = warnings.groupby(_ROW)["rule"].agg(list)
     summary = pd.DataFrame({
-        "image_id": plan["id"], "name": plan["name"], "bucket_url": plan["bucket_url"].astype("string"),
+        "image_id": plan["id"].astype("string"), "name": plan["name"].astype("string"),
+        "bucket_url": plan["bucket_url"].astype("string"),
     })  # fmt: skip
-    summary["blocking"] = [blocking.get(i, []) for i in summary["image_id"]]
-    summary["warnings"] = [warned.get(i, []) for i in summary["image_id"]]
+    rows = range(len(plan))
+    summary["blocking"] = pd.Series([blocking.get(i, []) for i in rows], index=plan.index, dtype=object)
+    summary["warnings"] = pd.Series([warned.get(i, []) for i in rows], index=plan.index, dtype=object)
     summary["exportable"] = pd.array([not b for b in summary["blocking"]], dtype="boolean")
     summary["recommended"] = _recommended(plan, summary["blocking"])
     return summary[list(SUMMARY_COLUMNS)]
@@ -224,6 +318,6 @@ _FATAL = frozenset({"image-not-private", "image-not-active", "full-ecs-image", "
 def _recommended(plan: pd.DataFrame, blocking: pd.Series) -> pd.Series:
     big = (plan["size_bytes"].fillna(0) > NORMAL_EXPORT_LIMIT).astype(bool)
     encrypted = plan["encrypted"].fillna(False).astype(bool)
-    fatal = pd.Series([bool(_FATAL.intersection(rules)) for rules in blocking], index=plan.index)
+    fatal = pd.Series([bool(_FATAL.intersection(rules)) for rules in blocking], index=plan.index, dtype=bool)
     mode = pd.Series("normal", index=plan.index, dtype="string").where(~big, "fast")
     return mode.where(~(fatal | (big & encrypted)), pd.NA)

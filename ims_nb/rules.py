@@ -8,7 +8,9 @@ a rule flags.
 
 from __future__ import annotations
 
+import math
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -111,18 +113,28 @@ class Rule:
 
 
 def _flag(series: pd.Series) -> pd.Series:
+    """A plain bool Series: missing (<NA>) counts as False."""
     return series.fillna(False).astype(bool)
 
 
+def _is(series: pd.Series, value: Any) -> pd.Series:
+    """``series == value`` with a missing value counting as "not equal" (as the service reads an absent field)."""
+    return _flag(series == value)
+
+
+def _public(plan: pd.DataFrame) -> pd.Series:
+    """Public images (IMG.0077): gold ones, and public ones that are not KooGallery (market) images."""
+    return _is(plan["image_type"], "gold") | (_is(plan["visibility"], "public") & ~_is(plan["image_type"], "market"))
+
+
 def _not_private(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
-    other_owner = plan["project_id"].notna() & (plan["owner"] != plan["project_id"]).fillna(False)
-    return _flag(plan["image_type"].isin(["gold", "market"]) | (plan["visibility"] == "public")) | _flag(other_owner)
+    other_owner = plan["project_id"].notna() & ~_is(plan["owner"], plan["project_id"])
+    return _public(plan) | _is(plan["image_type"], "market") | _flag(other_owner)
 
 
 def _not_private_codes(plan: pd.DataFrame) -> pd.Series:
-    gold = _flag((plan["image_type"] == "gold") | ((plan["visibility"] == "public") & (plan["image_type"] != "market")))
-    market = _flag(plan["image_type"] == "market")
-    return pd.Series(np.select([gold, market], ["IMG.0077", "IMG.0078"], "IMG.0106"), index=plan.index)
+    market = _is(plan["image_type"], "market")
+    return pd.Series(np.select([_public(plan), market], ["IMG.0077", "IMG.0078"], "IMG.0106"), index=plan.index)
 
 
 def _restricted_origin(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
@@ -148,6 +160,11 @@ def _format_unsupported(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series
     return ~plan["quick"] & ~_flag(plan["file_format"].isin(list(FILE_FORMATS)))
 
 
+def _format_codes(plan: pd.DataFrame) -> pd.Series:
+    """A missing ``file_format`` is a missing mandatory parameter (IMG.0001); an unknown one IMG.0072."""
+    return pd.Series(np.where(plan["file_format"].isna(), "IMG.0001", "IMG.0072"), index=plan.index)
+
+
 def _object_extension_mismatch(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
     expected = plan["file_format"].where(~plan["quick"], "zvhd2").fillna("")
     suffix = plan["key"].fillna("").str.rsplit(".", n=1).str[-1].str.lower()
@@ -161,11 +178,12 @@ def _bucket_url_codes(plan: pd.DataFrame) -> pd.Series:
 
 RULES: tuple[Rule, ...] = (
     Rule("image-not-private", Severity.ERROR, ("image_type", "visibility", "owner"),
-         "image {name} is a {image_type} image owned by {owner}: only your own private images can be exported",
+         "image {name} (type {image_type}, {visibility}) is owned by {owner}: only your own private images "
+         "can be exported",
          "export a private copy you own", "IMG.0077", SOURCE_ERROR_CODES, _not_private, codes=_not_private_codes),
     Rule("image-not-active", Severity.ERROR, ("status",),
          "image {name} is {status}, not active", "wait until the image is active (Normal)", "IMG.0046",
-         "Constraints (private image status must be Normal)", lambda p, _: _flag(p["status"] != "active")),
+         "Constraints (private image status must be Normal)", lambda p, _: ~_is(p["status"], "active")),
     Rule("full-ecs-image", Severity.ERROR, ("whole_image",),
          "image {name} is a full-ECS image", "export the system-disk and data-disk images separately",
          "IMG.0128", SOURCE_EXPORT_PAGE, lambda p, _: _flag(p["whole_image"])),
@@ -174,7 +192,7 @@ RULES: tuple[Rule, ...] = (
          lambda p, _: _flag(p["virtual_env_type"] == "IsoImage")),
     Rule("koogallery-origin", Severity.ERROR, ("product_code",),
          "image {name} comes from KooGallery product {product_code}", "", "IMG.0078", SOURCE_EXPORT_PAGE,
-         lambda p, _: _flag(p["product_code"].notna() & (p["image_type"] != "market"))),
+         lambda p, _: _flag(p["product_code"].notna()) & ~_is(p["image_type"], "market")),
     Rule("restricted-os-origin", Severity.ERROR, ("platform", "source_image_id"),
          "image {name} was created from a {platform} public image ({source_image_id})",
          "rebuild the image from an imported image file", "IMG.0071", SOURCE_EXPORT_PAGE, _restricted_origin,
@@ -192,7 +210,7 @@ RULES: tuple[Rule, ...] = (
          lambda p, _: _flag(p["encrypted"]) & p["quick"]),
     Rule("format-unsupported", Severity.ERROR, ("file_format", "quick"),
          "file format {file_format} is not one of qcow2, vhd, zvhd, vmdk", "choose qcow2, vhd, zvhd or vmdk",
-         "IMG.0072", SOURCE_EXPORT_PAGE, _format_unsupported),
+         "IMG.0072", SOURCE_EXPORT_PAGE, _format_unsupported, codes=_format_codes),
     Rule("format-with-fast-export", Severity.ERROR, ("file_format", "quick"),
          "file format {file_format} cannot be given with fast export (the file is ZVHD2)",
          "leave the format out with fast export", "IMG.0001", SOURCE_EXPORT_PAGE,
@@ -225,11 +243,43 @@ RULE_IDS = tuple(rule.id for rule in RULES)
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
 
+# --- messages: templates filled column by column, for the flagged rows only ------------------
+
+MISSING = "(missing)"
+_FORMATTER = string.Formatter()
+
+
+def template_fields(template: str) -> tuple[str, ...]:
+    """The plan columns a message or fix template names."""
+    return tuple(field for _, field, _, _ in _FORMATTER.parse(template) if field)
+
+
+def fill(template: str, rows: pd.DataFrame) -> list[str]:
+    """``template`` filled from each row; a missing value reads ``(missing)`` whatever its format spec."""
+    parts: list[list[str]] = []
+    for literal, field, spec, conversion in _FORMATTER.parse(template):
+        if literal:
+            parts.append([literal] * len(rows))
+        if field is not None:
+            parts.append([_render(value, spec or "", conversion) for value in rows[field].tolist()])
+    return ["".join(pieces) for pieces in zip(*parts, strict=True)] if parts else [""] * len(rows)
+
+
+def _render(value: Any, spec: str, conversion: str | None) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    try:
+        return format(_FORMATTER.convert_field(value, conversion), spec)
+    except (ValueError, TypeError):
+        return str(value)
+
+
 # --- bucket_url parsing (vectorised over unique URLs) ------------------------------------------
 
-_BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
-_FILE_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
-_IP = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+# fullmatch, not ^...$: "$" also matches before a trailing newline
+_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
+_FILE_CHARS = re.compile(r"[A-Za-z0-9._-]+")
+_IP = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")  # "formatted like an IP address", in range or not
 
 
 def bucket_url_problem(bucket_url: Any) -> tuple[str | None, str | None]:
@@ -248,13 +298,13 @@ def _bucket_problem(bucket: str) -> str | None:
         return "the bucket name is empty"
     if not 3 <= len(bucket) <= 63:
         return f"bucket name {bucket!r} must be 3 to 63 characters long"
-    if not _BUCKET_CHARS.match(bucket):
+    if not _BUCKET_CHARS.fullmatch(bucket):
         return f"bucket name {bucket!r} may hold only lowercase letters, digits, '-' and '.'"
     if bucket[0] in "-." or bucket[-1] in "-.":
         return f"bucket name {bucket!r} must start and end with a letter or digit"
     if ".." in bucket or ".-" in bucket or "-." in bucket:
         return f"bucket name {bucket!r} must not contain '..', '.-' or '-.'"
-    if _IP.match(bucket):
+    if _IP.fullmatch(bucket):
         return f"bucket name {bucket!r} must not look like an IP address"
     return None
 
@@ -265,9 +315,11 @@ def _key_problem(key: str) -> tuple[str | None, str | None]:
     if " " in key:
         return "IMG.0175", f"file name {key!r} contains spaces"
     segments = key.split("/")
-    if len(segments[-1]) > 128 or len(key) > 1023:
+    if len(segments[-1]) > 128:
         return "IMG.0074", f"file name {segments[-1][:40]!r}... is longer than 128 characters"
-    bad = next((s for s in segments if not s or not _FILE_CHARS.match(s)), None)
+    if len(key) > 1023:
+        return "IMG.0074", f"object name {key[:40]!r}... is {len(key)} characters long, longer than 1023"
+    bad = next((s for s in segments if not s or not _FILE_CHARS.fullmatch(s)), None)
     if bad is not None:
         return "IMG.0075", f"path segment {bad!r} may hold only letters, digits, '-', '.' and '_'"
     return None, None

@@ -6,7 +6,6 @@ the two is a real test. Where the reference names no code, the choice is recorde
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ RESTRICTED_PLATFORMS = ("Windows", "SUSE", "Red Hat", "RedHat", "Ubuntu", "Oracl
 BODY_FIELDS = {"bucket_url", "file_format", "is_quick_export"}
 MAX_BODY_BYTES = 64 * 1024
 
-_BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
-_FILE_CHARS = re.compile(r"^[A-Za-z0-9._ -]+$")
+_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")  # matched whole (fullmatch): "$" would let a trailing newline through
+_FILE_CHARS = re.compile(r"[A-Za-z0-9._ -]+")
+_IP_FORM = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")  # OBS: not "formatted like" an IP address, valid or not
 
 #: Codes the simulator uses where the reference found no documented one (kept in the README).
 CHOSEN = {
@@ -104,24 +104,16 @@ def check_bucket_name(bucket: str) -> None:
     problem = None
     if not 3 <= len(bucket) <= 63:
         problem = "must be 3 to 63 characters long"
-    elif not _BUCKET_CHARS.match(bucket):
+    elif not _BUCKET_CHARS.fullmatch(bucket):
         problem = "may contain only lowercase letters, digits, '-' and '.'"
     elif bucket[0] in "-." or bucket[-1] in "-.":
         problem = "must start and end with a letter or digit"
     elif ".." in bucket or ".-" in bucket or "-." in bucket:
         problem = "must not contain '..', '.-' or '-.'"
-    elif _is_ip(bucket):
+    elif _IP_FORM.fullmatch(bucket):
         problem = "must not be formatted as an IP address"
     if problem:
         raise ims_error("IMG.0109", f"The bucket name {bucket!r} is invalid: it {problem}.")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def check_file_name(key: str) -> None:
@@ -134,7 +126,7 @@ def check_file_name(key: str) -> None:
     if len(segments[-1]) > 128 or len(key) > 1023:
         raise ims_error("IMG.0074", "The export file name is too long (1 to 128 characters).")
     for segment in segments:
-        if not segment or not _FILE_CHARS.match(segment):
+        if not segment or not _FILE_CHARS.fullmatch(segment):
             raise ims_error(
                 "IMG.0075",
                 f"The file name {key!r} is invalid: use letters, digits, '-', '.', '_' and '/' between folders.",
