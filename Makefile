@@ -28,6 +28,7 @@ sim: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_listing.py
+	$(BIN)/python benchmarks/bench_preflight.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

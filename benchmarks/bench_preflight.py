@@ -1,0 +1,506 @@
+"""Preflight benchmark: the vectorised rule table against a straightforward per-row Python loop.
+
+    python benchmarks/bench_preflight.py [--images 100000] [--repeats 5] [--output PATH]
+
+The seeded inventory (``ims_nb.sim.inventory.build_inventory(0, N)``) gives N raw ImageInfo records; they are
+framed once with ``ims_nb.frames.images_frame`` (timed and reported on its own). Then, after one warm-up run
+of each, the repeats are interleaved (vectorised, loop, vectorised, loop, ...), the garbage of one run
+collected before the next (untimed):
+
+(v) ``preflight(frame, bucket_url=BUCKET_URL, file_format="qcow2")``: no client, so the default region
+    profile and no bucket, object or running-export lookups.
+(l) ``loop_preflight(records, ...)`` below: what a naive implementation would write. One function per rule;
+    for each record dict, parse the fields it needs, call every rule, format the message and the fix of
+    each rule that fires; one DataFrame of the violations at the end.
+
+Both sides must find the same (image_id, rule) pairs, and the same severity, code, message and fix for
+each, on every run, so neither side can look fast by doing less. The latest numbers go to
+``benchmarks/results/preflight.json`` (not in git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ims_nb.frames import images_frame
+from ims_nb.preflight import VIOLATION_COLUMNS, preflight
+from ims_nb.rules import (
+    FILE_FORMATS,
+    MISSING,
+    NORMAL_EXPORT_LIMIT,
+    RESTRICTED_PLATFORMS,
+    RULES_BY_ID,
+    SIZE_LIMIT,
+    RegionProfile,
+    Verdict,
+    profile_for,
+)
+from ims_nb.sim.inventory import build_inventory
+
+BUCKET_URL = "ims-exports-cn-north-4:exports/{name}-{id8}.{ext}"
+FILE_FORMAT = "qcow2"
+RESULTS_PATH = Path(__file__).resolve().parent / "results" / "preflight.json"
+PACKAGES = ("ims-nb", "pandas", "numpy")
+GiB = 1024**3
+
+Violation = tuple[Any, ...]  # (image_id, rule, severity, message, code, fix)
+
+
+# --- the baseline: a straightforward per-row loop over the same rules ------------------------------
+
+
+def text(value: Any) -> str | None:
+    """A text field: None stays None, anything else its str()."""
+    return None if value is None else str(value)
+
+
+def optional_text(value: Any) -> str | None:
+    """A text field where "" means "none"."""
+    return None if value is None or value == "" else str(value)
+
+
+def integer(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def flag(value: Any, absent: bool | None) -> bool | None:
+    if value is True or value is False:
+        return value
+    if value is None:
+        return absent
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value.strip().lower())
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def parse_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields the rules, messages and object keys need, from one raw ImageInfo record."""
+    size = integer(record.get("__image_size"))
+    kms_key_id = optional_text(record.get("__system__cmkid"))
+    return {
+        "id": text(record.get("id")),
+        "name": text(record.get("name")),
+        "status": text(record.get("status")),
+        "platform": text(record.get("__platform")),
+        "image_type": text(record.get("__imagetype")),
+        "visibility": text(record.get("visibility")),
+        "owner": text(record.get("owner")),
+        "virtual_env_type": text(record.get("virtual_env_type")),
+        "whole_image": flag(record.get("__whole_image"), False),
+        "kms_key_id": kms_key_id,
+        "encrypted": kms_key_id is not None,
+        "source_image_id": optional_text(record.get("__originalimagename")),
+        "product_code": optional_text(record.get("__productcode")),
+        "size_bytes": size,
+        "size_gb": None if size is None else size / GiB,
+    }
+
+
+BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
+FILE_CHARS = re.compile(r"[A-Za-z0-9._-]+")
+IP_LIKE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def check_bucket_url(bucket_url: str) -> tuple[str | None, str | None]:
+    """(IMG code, problem) for one ``bucket:key``, or (None, None)."""
+    if ":" not in bucket_url:
+        return "IMG.0017", "expected 'bucket:object'"
+    bucket, key = bucket_url.split(":", 1)
+    if not bucket:
+        return "IMG.0068", "the bucket name is empty"
+    if len(bucket) < 3 or len(bucket) > 63:
+        return "IMG.0109", f"bucket name {bucket!r} must be 3 to 63 characters long"
+    if not BUCKET_CHARS.fullmatch(bucket):
+        return "IMG.0109", f"bucket name {bucket!r} may hold only lowercase letters, digits, '-' and '.'"
+    if bucket[0] in "-." or bucket[-1] in "-.":
+        return "IMG.0109", f"bucket name {bucket!r} must start and end with a letter or digit"
+    if ".." in bucket or ".-" in bucket or "-." in bucket:
+        return "IMG.0109", f"bucket name {bucket!r} must not contain '..', '.-' or '-.'"
+    if IP_LIKE.fullmatch(bucket):
+        return "IMG.0109", f"bucket name {bucket!r} must not look like an IP address"
+    if not key or key.endswith("/"):
+        return "IMG.0073", "the file name is empty"
+    if " " in key:
+        return "IMG.0175", f"file name {key!r} contains spaces"
+    segments = key.split("/")
+    if len(segments[-1]) > 128 or len(key) > 1023:
+        return "IMG.0074", f"file name {segments[-1][:40]!r}... is longer than 128 characters"
+    for segment in segments:
+        if not segment or not FILE_CHARS.fullmatch(segment):
+            return "IMG.0075", f"path segment {segment!r} may hold only letters, digits, '-', '.' and '_'"
+    return None, None
+
+
+def target_for(image: dict[str, Any], bucket_url: str, file_format: str | None, quick: bool, region: str | None):
+    """Where this image would go: bucket, key (from the template), extension and the bucket_url's problem."""
+    extension = "zvhd2" if quick else (file_format or "")
+    bucket, sep, template = bucket_url.partition(":")
+    key = None
+    url = bucket_url
+    if sep:
+        name = UNSAFE_KEY_CHARS.sub("-", image["name"] if image["name"] is not None else "image")
+        platform_name = UNSAFE_KEY_CHARS.sub("-", image["platform"] if image["platform"] is not None else "other")
+        image_id = image["id"] or ""
+        key = template.format(name=name, id=image_id, id8=image_id[:8], ext=extension, platform=platform_name,
+                              format=extension)  # fmt: skip
+        url = bucket + ":" + key
+    code, problem = check_bucket_url(url)
+    return {
+        "bucket": bucket, "key": key, "bucket_url": url, "bucket_url_code": code, "bucket_url_problem": problem,
+        "expected_extension": extension, "file_format": file_format, "quick": quick, "region": region,
+        "project_id": None,
+        # what a client would look up; without one they are unknown and those rules never fire
+        "bucket_exists": None, "bucket_region": None, "bucket_class": None, "object_exists": None,
+        "exporting": None, "exporting_job": None,
+    }  # fmt: skip
+
+
+def violation(rule: str, severity: str, code: str | None, image: dict[str, Any], target: dict[str, Any],
+              note: str = "") -> Violation:  # fmt: skip
+    """One violation row, its message and fix filled from the rule's templates (missing values read "(missing)")."""
+    fields = {key: MISSING if value is None else value for key, value in {**image, **target}.items()}
+    template = RULES_BY_ID[rule]
+    return (image["id"], rule, severity, template.message.format_map(fields) + note, code,
+            template.fix.format_map(fields))  # fmt: skip
+
+
+def unconfirmed_note(target: dict[str, Any], profile: RegionProfile) -> str:
+    where = "" if target["region"] is None else f" in region {target['region']}"
+    return f" (unconfirmed{where}: {profile.source})"
+
+
+def check_image_not_private(image, target, profile):
+    public = image["image_type"] == "gold" or (image["visibility"] == "public" and image["image_type"] != "market")
+    if public:
+        return violation("image-not-private", "error", "IMG.0077", image, target)
+    if image["image_type"] == "market":
+        return violation("image-not-private", "error", "IMG.0078", image, target)
+    if target["project_id"] is not None and image["owner"] != target["project_id"]:
+        return violation("image-not-private", "error", "IMG.0106", image, target)
+    return None
+
+
+def check_image_not_active(image, target, profile):
+    if image["status"] != "active":
+        return violation("image-not-active", "error", "IMG.0046", image, target)
+    return None
+
+
+def check_full_ecs_image(image, target, profile):
+    if image["whole_image"]:
+        return violation("full-ecs-image", "error", "IMG.0128", image, target)
+    return None
+
+
+def check_iso_image(image, target, profile):
+    if image["virtual_env_type"] == "IsoImage":
+        return violation("iso-image", "error", "IMG.0167", image, target)
+    return None
+
+
+def check_koogallery_origin(image, target, profile):
+    if image["product_code"] is not None and image["image_type"] != "market":
+        return violation("koogallery-origin", "error", "IMG.0078", image, target)
+    return None
+
+
+def check_restricted_os_origin(image, target, profile):
+    if image["source_image_id"] is None or image["platform"] not in RESTRICTED_PLATFORMS:
+        return None
+    if image["platform"] == "Ubuntu":
+        if profile.ubuntu_derived is Verdict.ALLOWED:
+            return None
+        if profile.ubuntu_derived is Verdict.UNCONFIRMED:
+            return violation("restricted-os-origin", "warning", "IMG.0071", image, target,
+                             unconfirmed_note(target, profile))  # fmt: skip
+    return violation("restricted-os-origin", "error", "IMG.0071", image, target)
+
+
+def check_size_limit(image, target, profile):
+    if image["size_bytes"] is not None and image["size_bytes"] >= SIZE_LIMIT:
+        return violation("size-limit", "error", "IMG.0071", image, target)
+    return None
+
+
+def check_fast_export_required(image, target, profile):
+    size = image["size_bytes"]
+    if size is None or not NORMAL_EXPORT_LIMIT < size < SIZE_LIMIT or target["quick"]:
+        return None
+    if profile.normal_over_128 is Verdict.ALLOWED:
+        return None
+    if profile.normal_over_128 is Verdict.UNCONFIRMED:
+        return violation("fast-export-required", "warning", "IMG.0160", image, target,
+                         unconfirmed_note(target, profile))  # fmt: skip
+    return violation("fast-export-required", "error", "IMG.0160", image, target)
+
+
+def check_encrypted_fast_export(image, target, profile):
+    if image["encrypted"] and target["quick"]:
+        return violation("encrypted-fast-export", "error", "IMG.0071", image, target)
+    return None
+
+
+def check_format_unsupported(image, target, profile):
+    if target["quick"] or target["file_format"] in FILE_FORMATS:
+        return None
+    code = "IMG.0001" if target["file_format"] is None else "IMG.0072"
+    return violation("format-unsupported", "error", code, image, target)
+
+
+def check_format_with_fast_export(image, target, profile):
+    if target["quick"] and target["file_format"] is not None:
+        return violation("format-with-fast-export", "error", "IMG.0001", image, target)
+    return None
+
+
+def check_bucket_url_invalid(image, target, profile):
+    if target["bucket_url_code"] is not None:
+        return violation("bucket-url-invalid", "error", target["bucket_url_code"], image, target)
+    return None
+
+
+def check_bucket_not_found(image, target, profile):
+    if target["bucket_exists"] is False:
+        return violation("bucket-not-found", "error", "IMG.0069", image, target)
+    return None
+
+
+def check_bucket_region_mismatch(image, target, profile):
+    bucket_region, region = target["bucket_region"], target["region"]
+    if bucket_region is not None and region is not None and bucket_region != region:
+        return violation("bucket-region-mismatch", "error", "IMG.0058", image, target)
+    return None
+
+
+def check_bucket_not_standard(image, target, profile):
+    if target["bucket_class"] is not None and target["bucket_class"] != "STANDARD":
+        return violation("bucket-not-standard", "error", "IMG.0069", image, target)
+    return None
+
+
+def check_object_exists(image, target, profile):
+    if target["object_exists"]:
+        return violation("object-exists", "error", "IMG.0070", image, target)
+    return None
+
+
+def check_object_extension_mismatch(image, target, profile):
+    key = target["key"]
+    if not key or target["bucket_url_code"] is not None:
+        return None
+    if key.rsplit(".", 1)[-1].lower() != target["expected_extension"]:
+        return violation("object-extension-mismatch", "warning", None, image, target)
+    return None
+
+
+def check_already_exporting(image, target, profile):
+    if target["exporting"]:
+        return violation("already-exporting", "error", "IMG.0148", image, target)
+    return None
+
+
+LOOP_CHECKS: tuple[Callable[..., Violation | None], ...] = (
+    check_image_not_private, check_image_not_active, check_full_ecs_image, check_iso_image,
+    check_koogallery_origin, check_restricted_os_origin, check_size_limit, check_fast_export_required,
+    check_encrypted_fast_export, check_format_unsupported, check_format_with_fast_export, check_bucket_url_invalid,
+    check_bucket_not_found, check_bucket_region_mismatch, check_bucket_not_standard, check_object_exists,
+    check_object_extension_mismatch, check_already_exporting,
+)  # fmt: skip
+
+
+def loop_preflight(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    bucket_url: str,
+    file_format: str | None = None,
+    quick: bool = False,
+    region: str | None = None,
+) -> pd.DataFrame:
+    """The same violations as ``preflight`` (no client), record by record and rule by rule."""
+    profile = profile_for(region)
+    rows = []
+    for record in records:
+        image = parse_record(record)
+        target = target_for(image, bucket_url, file_format, quick, region)
+        for check in LOOP_CHECKS:
+            found = check(image, target, profile)
+            if found is not None:
+                rows.append(found)
+    return pd.DataFrame(rows, columns=list(VIOLATION_COLUMNS))
+
+
+# --- agreement: both sides must find the same violations ------------------------------------------
+
+
+def rows_of(frame: pd.DataFrame) -> Counter[Violation]:
+    """The violation rows as plain tuples (missing values as None), counted."""
+    plain = frame[list(VIOLATION_COLUMNS)].astype(object)
+    plain = plain.where(plain.notna(), None)
+    return Counter(plain.itertuples(index=False, name=None))
+
+
+def agree(vectorised: pd.DataFrame, loop: pd.DataFrame) -> dict[str, Any]:
+    """Assert that both frames hold the same (image_id, rule) pairs and the same rows; return what was compared."""
+    pairs_v = set(zip(vectorised["image_id"].astype(object), vectorised["rule"].astype(object), strict=True))
+    pairs_l = set(zip(loop["image_id"].astype(object), loop["rule"].astype(object), strict=True))
+    only_v, only_l = sorted(pairs_v - pairs_l), sorted(pairs_l - pairs_v)
+    assert not only_v and not only_l, (
+        f"(image_id, rule) pairs differ: {len(only_v)} only in preflight (e.g. {only_v[:3]}), "
+        f"{len(only_l)} only in the loop (e.g. {only_l[:3]})"
+    )
+    assert len(pairs_v) == len(vectorised) and len(pairs_l) == len(loop), "a side reported a pair twice"
+    rows_v, rows_l = rows_of(vectorised), rows_of(loop)
+    if rows_v != rows_l:
+        differ = sorted(set((rows_v - rows_l).keys()) ^ set((rows_l - rows_v).keys()), key=repr)
+        raise AssertionError(f"same pairs, different severity, code, message or fix, e.g. {differ[:2]}")
+    return {"checked": True, "pairs": len(pairs_v), "rows_equal": True}
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+
+def timed(run: Callable[[], pd.DataFrame]) -> tuple[float, pd.DataFrame]:
+    """Seconds one run takes (``perf_counter``), after collecting the garbage of the last one."""
+    gc.collect()
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
+def summary(times: Sequence[float], images: int) -> dict[str, Any]:
+    median = statistics.median(times)
+    return {
+        "times_s": list(times),
+        "median_s": median,
+        "min_s": min(times),
+        "max_s": max(times),
+        "us_per_image": median / images * 1e6,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), model)
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(), "packages": versions}
+
+
+def run_benchmark(images: int, repeats: int) -> dict[str, Any]:
+    """Build and frame the inventory, time both sides (interleaved), check they agree on every run."""
+    records = build_inventory(0, images).images
+    assert len(records) == images, f"the inventory holds {len(records)} images, not {images}"
+    gc.collect()
+    started = time.perf_counter()
+    frame = images_frame(records)
+    framing_s = time.perf_counter() - started
+
+    options: dict[str, Any] = {"bucket_url": BUCKET_URL, "file_format": FILE_FORMAT}
+    runs: dict[str, Callable[[], pd.DataFrame]] = {
+        "vectorised": lambda: preflight(frame, **options),
+        "loop": lambda: loop_preflight(records, **options),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    agreement: dict[str, Any] = {}
+    for round_ in range(repeats + 1):  # round 0 is the warm-up
+        results = {}
+        for name, run in runs.items():
+            elapsed, results[name] = timed(run)
+            if round_:
+                times[name].append(elapsed)
+        agreement = agree(results["vectorised"], results["loop"])
+    by_rule = results["vectorised"].groupby(["rule", "severity"]).size()
+    variants = {name: summary(times[name], images) for name in runs}
+    vectorised, loop = variants["vectorised"], variants["loop"]
+    return {
+        "benchmark": "preflight",
+        "images": images,
+        "repeats": repeats,
+        "bucket_url": BUCKET_URL,
+        "file_format": FILE_FORMAT,
+        "framing_s": framing_s,
+        "framing_us_per_image": framing_s / images * 1e6,
+        "variants": variants,
+        "ratio_loop_over_vectorised": loop["median_s"] / vectorised["median_s"],
+        "ratio_of_minimums": loop["min_s"] / vectorised["min_s"],
+        "ratio_loop_over_framing_plus_vectorised": loop["median_s"] / (framing_s + vectorised["median_s"]),
+        "violations": len(results["vectorised"]),
+        "violations_by_rule": {f"{rule} ({severity})": int(n) for (rule, severity), n in by_rule.items()},
+        "agreement": agreement,
+        "machine": machine(),
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    images = results["images"]
+    lines = [
+        f"Preflight over {images:,} images ({results['bucket_url']}, {results['file_format']}, no client), "
+        f"{results['repeats']} interleaved repeats after one warm-up each; "
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}",
+        f"framing once (images_frame): {results['framing_s']:.3f} s = {results['framing_us_per_image']:.2f} µs/image",
+        "",
+        f"{'variant':<44} {'median s':>9} {'min s':>8} {'max s':>8} {'µs/image':>9}",
+    ]
+    labels = {"vectorised": "preflight(frame, ...) (vectorised)", "loop": "per-row Python loop over the records"}
+    for name, label in labels.items():
+        s = results["variants"][name]
+        lines.append(
+            f"{label:<44} {s['median_s']:>9.3f} {s['min_s']:>8.3f} {s['max_s']:>8.3f} {s['us_per_image']:>9.2f}"
+        )
+    lines += [
+        "",
+        f"ratio loop / vectorised: {results['ratio_loop_over_vectorised']:.2f} (medians), "
+        f"{results['ratio_of_minimums']:.2f} (minimums); "
+        f"loop / (framing + vectorised): {results['ratio_loop_over_framing_plus_vectorised']:.2f}",
+        f"agreement: {results['agreement']['pairs']:,} (image_id, rule) pairs, identical rows on every run",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000, help="images in the inventory (default 100000)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side (default 5)")
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    results = run_benchmark(args.images, args.repeats)
+    print(report(results))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
