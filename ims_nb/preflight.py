@@ -18,7 +18,7 @@ from ims_nb.rules import (
     RegionProfile,
     Rule,
     Severity,
-    bucket_url_problem,
+    bucket_url_problems,
     fill,
     profile_for,
 )
@@ -100,14 +100,18 @@ def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) ->
         return pd.Series(key_template.format(), index=frame.index, dtype="string")
     ids = frame["id"].astype("string").fillna("")
     values = {
-        "name": frame["name"].fillna("image").astype(str).str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
-        "id": ids, "id8": ids.str[:8], "ext": extension,
-        "platform": frame["platform"].fillna("other").astype(str).str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
-        "format": extension,
+        "name": frame["name"].fillna("image").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
+        "id": ids, "id8": ids.str[:8], "ext": extension.astype("string"),
+        "platform": frame["platform"].fillna("other").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
+        "format": extension.astype("string"),
     }  # fmt: skip
-    rows = zip(*(values[f].astype(str).tolist() for f in KEY_FIELDS), strict=True)
-    keys = [key_template.format(**dict(zip(KEY_FIELDS, row, strict=True))) for row in rows]
-    return pd.Series(keys, index=frame.index, dtype="string")
+    keys = pd.Series("", index=frame.index, dtype="string")
+    for literal, field, _, _ in string.Formatter().parse(key_template):  # literal parts and whole columns
+        if literal:
+            keys = keys + literal  # the parser has already turned "{{" into "{"
+        if field is not None:
+            keys = keys + values[field].fillna("")
+    return keys
 
 
 def build_plan(
@@ -130,9 +134,7 @@ def build_plan(
     plan["key"] = expand_keys(plan, template, extension) if sep else pd.Series(pd.NA, index=plan.index, dtype="string")
     plan["bucket_url"] = (plan["bucket"] + ":" + plan["key"].fillna("")) if sep else bucket_url
     plan["bucket_url"] = plan["bucket_url"].astype("string")
-    problems = {url: bucket_url_problem(url) for url in plan["bucket_url"].unique()}
-    plan["bucket_url_code"] = plan["bucket_url"].map({u: p[0] for u, p in problems.items()}).astype("string")
-    plan["bucket_url_problem"] = plan["bucket_url"].map({u: p[1] for u, p in problems.items()}).astype("string")
+    plan["bucket_url_code"], plan["bucket_url_problem"] = bucket_url_problems(plan["bucket_url"])
     plan["expected_extension"] = extension
     plan["region"] = pd.Series(region, index=plan.index, dtype="string")
     plan["project_id"] = pd.Series(project_id, index=plan.index, dtype="string")

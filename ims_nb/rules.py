@@ -167,9 +167,13 @@ def _format_codes(plan: pd.DataFrame) -> pd.Series:
 
 def _object_extension_mismatch(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
     expected = plan["file_format"].where(~plan["quick"], "zvhd2").fillna("")
-    suffix = plan["key"].fillna("").str.rsplit(".", n=1).str[-1].str.lower()
-    has_key = plan["key"].fillna("") != ""
-    return _flag(has_key & (suffix != expected) & ~plan["bucket_url_code"].notna())
+    keys = plan["key"].fillna("").str.lower()
+    mismatch = pd.Series(False, index=plan.index)
+    for extension in expected.unique():  # one vectorised pass per distinct extension (one or two)
+        rows = (expected == extension).to_numpy(dtype=bool)
+        mismatch[rows] = ~keys[rows].str.endswith("." + extension).to_numpy(dtype=bool) if extension else True
+    has_key = (keys != "").to_numpy(dtype=bool)
+    return _flag(mismatch & has_key & plan["bucket_url_code"].isna())
 
 
 def _bucket_url_codes(plan: pd.DataFrame) -> pd.Series:
@@ -280,6 +284,33 @@ def _render(value: Any, spec: str, conversion: str | None) -> str:
 _BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
 _FILE_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 _IP = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")  # "formatted like an IP address", in range or not
+
+
+#: A key every IMS file-name rule accepts: segments of allowed characters, the last at most 128 long.
+_PLAIN_KEY = r"(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]{1,128}"
+
+
+def bucket_url_problems(bucket_urls: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(codes, problems) for a column of ``bucket:object`` strings, vectorised.
+
+    Keys that plainly pass every rule are settled by one regular-expression pass; only the others (usually
+    none) are examined one by one for the precise code and message.
+    """
+    codes = pd.Series(pd.NA, index=bucket_urls.index, dtype="string")
+    problems = pd.Series(pd.NA, index=bucket_urls.index, dtype="string")
+    if bucket_urls.empty:
+        return codes, problems
+    text = bucket_urls.astype("string")
+    parts = text.str.partition(":")
+    bucket, key = parts[0], parts[2]
+    has_sep = text.str.contains(":", regex=False).fillna(False).to_numpy(dtype=bool)
+    bucket_ok = bucket.map({b: _bucket_problem(b) is None for b in bucket.dropna().unique()}).fillna(False)
+    key_ok = key.str.fullmatch(_PLAIN_KEY).fillna(False) & (key.str.len() <= 1023).fillna(False)
+    plain = has_sep & bucket_ok.to_numpy(dtype=bool) & key_ok.to_numpy(dtype=bool)
+    for position in np.flatnonzero(~plain):
+        code, problem = bucket_url_problem(bucket_urls.iloc[position])
+        codes.iloc[position], problems.iloc[position] = code, problem
+    return codes, problems
 
 
 def bucket_url_problem(bucket_url: Any) -> tuple[str | None, str | None]:
