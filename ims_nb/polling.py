@@ -18,6 +18,7 @@ class _JobSchedule:
     due: float
     percent: float | None = None
     status: str | None = None
+    seen_at: float | None = None  # when ``percent`` was last seen to change
 
 
 @dataclass
@@ -76,13 +77,31 @@ class PollPlan:
         status = record.get("status")
         percent = (record.get("entities") or {}).get("process_percent")
         moved = status != schedule.status or percent != schedule.percent
+        pace = self._pace(schedule, percent, now) if moved else None
+        if moved:
+            schedule.seen_at = now
         schedule.status, schedule.percent = status, percent
         if status in TERMINAL_STATUSES:
             del self._live[job_id]
             return True
-        schedule.interval = self.interval if moved else min(self.max_interval, schedule.interval * 1.5)
+        if not moved:  # standing still: back off
+            schedule.interval = min(self.max_interval, schedule.interval * 1.5)
+        elif pace is not None:  # moving: look again after a quarter of the time it still needs
+            schedule.interval = min(self.max_interval, max(self.interval, pace / 4))
+        else:
+            schedule.interval = self.interval
         schedule.due = now + schedule.interval
         return False
+
+    @staticmethod
+    def _pace(schedule: _JobSchedule, percent: Any, now: float) -> float | None:
+        """Seconds the job still needs at the pace seen since the last change, when that can be told."""
+        before, since = schedule.percent, schedule.seen_at
+        if not isinstance(percent, int | float) or not isinstance(before, int | float) or since is None:
+            return None
+        if percent <= before or now <= since:
+            return None
+        return (100.0 - percent) * (now - since) / (percent - before)
 
     def postpone(self, job_id: str, now: float) -> None:
         """A poll failed transiently: try that job again after its current interval."""
