@@ -29,6 +29,7 @@ sim: install
 bench: install
 	$(BIN)/python benchmarks/bench_listing.py
 	$(BIN)/python benchmarks/bench_preflight.py
+	$(BIN)/python benchmarks/bench_watch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -14,7 +14,9 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+from ims_nb.cli_export import add_export_parser
 from ims_nb.cli_images import add_images_parser
+from ims_nb.cli_jobs import add_jobs_parser
 from ims_nb.cli_preflight import add_preflight_parser
 from ims_nb.sim.server import bind, build_simulation, check_host, endpoint_of, info_of, uvicorn_server
 
@@ -68,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
     add_images_parser(verbs)
     add_preflight_parser(verbs)
+    add_export_parser(verbs)
+    add_jobs_parser(verbs)
     return parser
 
 

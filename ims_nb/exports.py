@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ApiError, ConfigError, OutcomeUnknownError, TransportError
-from ims_nb.ledger import LIVE, Ledger, State, owner_alive
+from ims_nb.ledger import COLUMNS, LIVE, TRANSIENT_REFUSALS, Ledger, State, owner_alive
 from ims_nb.preflight import as_images_frame, build_plan, evaluate, lookup_targets
 from ims_nb.retry import RateLimiter
 from ims_nb.rules import NORMAL_EXPORT_LIMIT, SIMULATOR_PROFILE, RegionProfile, Severity, profile_for
@@ -21,6 +21,12 @@ log = logging.getLogger("ims_nb")
 PLAN_COLUMNS = ("image_id", "name", "size_gb", "bucket_url", "file_format", "quick", "exportable", "blocking",
                 "warnings", "messages")  # fmt: skip
 ALREADY_EXPORTING = "IMG.0148"
+OBJECT_EXISTS = "IMG.0070"
+#: In a row's note: an export the service accepted whose job id was never learnt (a lost answer, then IMG.0148).
+JOB_ID_UNKNOWN = "job id unknown"
+LOST_NOTE = (f"lost answer reconciled: the service says the image is being exported (IMG.0148); {JOB_ID_UNKNOWN}, "
+             "following the target object")  # fmt: skip
+FOUND_NOTE = f"lost answer reconciled: the target object exists; {JOB_ID_UNKNOWN}"
 
 
 def plan_exports(
@@ -107,13 +113,24 @@ def reconcile(ledger: Ledger, client: Any) -> pd.DataFrame:
     A ``submitting`` row whose writer is gone, and every ``unknown`` row, is checked: the target object in
     the bucket means the export happened (``verified``); otherwise the export is sent again, and the service
     decides: a job id (the first attempt never started), or ``IMG.0148`` (it did, and still runs: the row
-    follows the target object, its job id lost). Returns the rows it settled, with a note each.
+    follows the target object, its job id lost). Returns the rows it settled, with a note each; a row whose
+    job id will never be known says ``JOB_ID_UNKNOWN`` in its note, for good.
     """
     doubtful = [r for r in ledger.rows({State.SUBMITTING, State.UNKNOWN})
                 if r["state"] == State.UNKNOWN or not owner_alive(r["owner"])]  # fmt: skip
     for row in doubtful:
         _settle(ledger, client, row)
-    return pd.DataFrame([ledger.row(r["row_id"]) for r in doubtful])
+    return pd.DataFrame([ledger.row(r["row_id"]) for r in doubtful], columns=list(COLUMNS))
+
+
+def send_again(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
+    """Ask the service again for an export whose job id is unknown and whose object has not appeared.
+
+    ``IMG.0148`` means the first job still runs (nothing changes). A job id means it ended without its file
+    (it failed: the only way to learn that without a job listing): the export now runs again as that job,
+    and the row says so.
+    """
+    _submit(ledger, client, row["row_id"], row, reconciling=True)
 
 
 def _settle(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
@@ -121,9 +138,16 @@ def _settle(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
     size = client.object_size(bucket, key)
     if size is not None:
         ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS",
-                      note="lost answer reconciled: the target object exists")  # fmt: skip
+                      note=note_for(row, FOUND_NOTE))  # fmt: skip
         return
     _submit(ledger, client, row["row_id"], row, reconciling=True)
+
+
+def note_for(row: dict[str, Any], text: str) -> str:
+    """A row's new note, which keeps saying that a job id was lost once it did."""
+    if JOB_ID_UNKNOWN in text or JOB_ID_UNKNOWN not in (row.get("note") or ""):
+        return text
+    return f"{JOB_ID_UNKNOWN} for an earlier job of this row; {text}"
 
 
 def _submit(ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> None:
@@ -132,26 +156,43 @@ def _submit(ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], *, re
         job_id = client.export_image(row["image_id"], row["bucket_url"], row["file_format"] or None,
                                      quick=bool(row["quick"]))  # fmt: skip
     except OutcomeUnknownError as exc:
-        ledger.update(row_id, state=State.UNKNOWN, note=f"outcome unknown: {exc.reason}")
+        ledger.update(row_id, state=State.UNKNOWN, note=note_for(row, f"outcome unknown: {exc.reason}"))
     except ApiError as exc:
-        if exc.code == ALREADY_EXPORTING and reconciling:
-            ledger.update(
-                row_id,
-                state=State.RUNNING,
-                status="RUNNING",
-                note="lost answer reconciled: the service "
-                "says the image is being exported (IMG.0148); job id unknown, following the target object",
-            )
-        else:
-            ledger.update(row_id, state=State.REFUSED, error_code=exc.code, fail_reason=exc.message)
+        _refused(ledger, client, row_id, row, exc, reconciling=reconciling)
     except TransportError as exc:
-        state = State.REFUSED if not exc.sent else State.UNKNOWN
-        ledger.update(row_id, state=state, error_code="TRANSPORT", fail_reason=str(exc))
+        if exc.sent:
+            ledger.update(row_id, state=State.UNKNOWN, error_code="TRANSPORT", fail_reason=str(exc),
+                          note=note_for(row, "outcome unknown: the connection broke"))  # fmt: skip
+        elif reconciling:  # it never left: nothing was learnt, the row stays in doubt
+            ledger.update(row_id, error_code="TRANSPORT", fail_reason=str(exc))
+        else:
+            ledger.update(row_id, state=State.REFUSED, error_code="TRANSPORT", fail_reason=str(exc))
     except BaseException:
-        ledger.update(row_id, state=State.UNKNOWN, note="interrupted while the export was being sent")
+        ledger.update(row_id, state=State.UNKNOWN, note=note_for(row, "interrupted while the export was being sent"))
         raise
     else:
-        ledger.update(row_id, state=State.SUBMITTED, job_id=job_id, status="INIT", note=None)
+        note = None
+        if reconciling and JOB_ID_UNKNOWN in (row.get("note") or ""):
+            note = f"{JOB_ID_UNKNOWN} for the first job, which ended without its file; sent again as this job"
+        elif reconciling:
+            note = "lost answer reconciled: no export of the image was running; sent again"
+        ledger.update(row_id, state=State.SUBMITTED, job_id=job_id, status="INIT", note=note)
+
+
+def _refused(
+    ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], exc: ApiError, *, reconciling: bool
+) -> None:
+    """Record a refusal; when reconciling, IMG.0148, IMG.0070 and flow control answer the doubt instead."""
+    if reconciling and exc.code == ALREADY_EXPORTING:
+        ledger.update(row_id, state=State.RUNNING, status="RUNNING", note=note_for(row, LOST_NOTE))
+    elif reconciling and exc.code == OBJECT_EXISTS:  # the object appeared since it was looked for: the job ended
+        bucket, _, key = row["bucket_url"].partition(":")
+        ledger.update(row_id, state=State.VERIFIED, status="SUCCESS", object_size=client.object_size(bucket, key),
+                      note=note_for(row, FOUND_NOTE))  # fmt: skip
+    elif reconciling and exc.code in TRANSIENT_REFUSALS:  # flow control: ask again at the next reconciliation
+        ledger.update(row_id, error_code=exc.code, fail_reason=exc.message)
+    else:
+        ledger.update(row_id, state=State.REFUSED, error_code=exc.code, fail_reason=exc.message)
 
 
 def launch(
@@ -207,13 +248,13 @@ def launch(
     launched = [ledger.row(row_id) for row_id in sorted(claimed)]
     if len(settled):
         log.warning("reconciled %d doubtful row(s) before launching", len(settled))
-    return pd.DataFrame(launched + settled.to_dict("records"))
+    return pd.DataFrame(launched + settled.to_dict("records"), columns=list(COLUMNS))
 
 
 def in_doubt(ledger: Ledger) -> pd.DataFrame:
     """Rows whose export may or may not exist right now (``unknown``, or live without a job id)."""
     rows = [r for r in ledger.rows(LIVE) if r["state"] == State.UNKNOWN or not r["job_id"]]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def _text(value: Any) -> str | None:

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.errors import ApiError, ConfigError, TransportError, WaitTimeoutError
-from ims_nb.ledger import LIVE, Ledger, State
+from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError, WaitTimeoutError
+from ims_nb.ledger import LIVE, Ledger, State, owner_alive
 from ims_nb.polling import PollPlan
 from ims_nb.retry import RateLimiter
 
@@ -22,6 +22,7 @@ GiB = 1024**3
 SIZE_BANDS = (0, 16, 64, 128, 512, float("inf"))
 #: A successful export's file is plausible when it is this share of the image size at most.
 MAX_OBJECT_RATIO = 1.2
+TIME_DTYPE = "datetime64[ns, UTC]"
 HISTORY_COLUMNS = ("row_id", "job_id", "image_id", "image_name", "bucket_url", "format", "quick", "size_gb", "state",
                    "status", "process_percent", "begin_time", "end_time", "duration_s", "throughput_gb_h",
                    "error_code", "fail_reason", "object_size", "note")  # fmt: skip
@@ -43,18 +44,15 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def _service_time(text: Any) -> pd.Timestamp:
-    return pd.to_datetime(text, utc=True, errors="coerce") if text else pd.NaT
-
-
 def jobs_frame(ledger: Ledger) -> pd.DataFrame:
     """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome."""
     rows = ledger.rows()
     frame = pd.DataFrame(rows, columns=[c for c in _LEDGER_FIELDS])
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=_HISTORY_DTYPES.get(c, "string")) for c in HISTORY_COLUMNS})
-    begin = pd.to_datetime(frame["begin_time"], utc=True, errors="coerce", format="ISO8601")
-    end = pd.to_datetime(frame["end_time"], utc=True, errors="coerce", format="ISO8601")
+    times = {name: pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601").astype(TIME_DTYPE)
+             for name in ("begin_time", "end_time")}  # fmt: skip
+    begin, end = times["begin_time"], times["end_time"]
     duration = (end - begin).dt.total_seconds()
     size_gb = pd.to_numeric(frame["size_bytes"], errors="coerce") / GiB
     quick = frame["quick"].astype(bool)
@@ -79,7 +77,7 @@ _LEDGER_FIELDS = ("row_id", "image_id", "image_name", "bucket_url", "file_format
                   "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
                   "object_size", "note")  # fmt: skip
 _HISTORY_DTYPES = {"row_id": "Int64", "quick": "bool", "size_gb": "float64", "process_percent": "float64",
-                   "begin_time": "datetime64[ns, UTC]", "end_time": "datetime64[ns, UTC]", "duration_s": "float64",
+                   "begin_time": TIME_DTYPE, "end_time": TIME_DTYPE, "duration_s": "float64",
                    "throughput_gb_h": "float64", "object_size": "Int64"}  # fmt: skip
 
 
@@ -103,14 +101,28 @@ class EtaModel:
             rates.setdefault(key, []).append(size / seconds)
         self.rates = {key: float(np.median(values)) for key, values in rates.items()}
 
-    def eta(self, *, file_format: str, size_gb: float, percent: float | None, elapsed: float | None) -> float | None:
-        """Seconds left for a job, or None when nothing is known."""
+    def eta(
+        self,
+        *,
+        file_format: str,
+        size_gb: float,
+        percent: float | None,
+        elapsed: float | None,
+        since_percent: float = 0.0,
+    ) -> float | None:
+        """Seconds left for a job, or None when nothing is known.
+
+        Args:
+            percent: the job's progress now.
+            elapsed: seconds since the job was at ``since_percent`` (its own pace, when history is lacking).
+        """
         left = 1.0 - (percent or 0.0) / 100.0
         rate = self.rates.get((file_format, size_band(size_gb)))
         if rate and size_gb == size_gb:
             return max(0.0, left * size_gb / rate)
-        if percent and elapsed and percent > 0:
-            return max(0.0, elapsed * left / (percent / 100.0))
+        gained = (percent or 0.0) - since_percent
+        if elapsed and elapsed > 0 and gained > 0:
+            return max(0.0, elapsed * left * 100.0 / gained)
         return None
 
 
@@ -140,9 +152,11 @@ def watch(
 ) -> pd.DataFrame:
     """Follow every live job to its end, recording each observation; returns ``jobs_frame`` (or the records).
 
-    Live ledger rows are resumed after a restart. A job whose progress has not moved for ``stall_after``
-    seconds is reported as stalled. On ``SUCCESS`` the target object is checked (``verified``, or ``missing``).
-    Ctrl-C stops watching and says that the remote jobs go on.
+    Live ledger rows are resumed after a restart; rows in doubt are reconciled, at the start and every
+    ``max_interval`` seconds, and exports whose job id was lost are followed by their target object until it
+    appears (or the service says they ended: see ``ims_nb.exports.send_again``). A job whose progress has not
+    moved for ``stall_after`` seconds is reported as stalled. On ``SUCCESS`` the target object is checked
+    (``verified``, or ``missing``). Ctrl-C stops watching and says that the remote jobs go on.
 
     Raises:
         WaitTimeoutError: ``timeout`` passed with jobs still running (they go on remotely).
@@ -150,22 +164,22 @@ def watch(
     ledger, job_ids = _targets(target)
     if ledger is None:
         return _watch_ids(job_ids, client, timeout, on_progress, interval, max_interval, max_rate, clock, sleep)
-    from ims_nb.exports import reconcile
-
-    reconcile(ledger, client)
-    watcher = _LedgerWatch(ledger, client, stall_after, on_progress, clock)
-    plan = PollPlan(watcher.job_rows(), clock(), interval, max_interval, timeout)
+    watcher = _LedgerWatch(ledger, client, stall_after, on_progress, clock, check_every=max_interval)
+    plan = PollPlan(watcher.settle(clock()), clock(), interval, max_interval, timeout)
     limiter = RateLimiter(max_rate, clock=clock)
     try:
-        while not plan.done or watcher.orphans():
+        while not plan.done or watcher.unsettled():
             now = clock()
             if plan.expired(now):
                 raise WaitTimeoutError(timeout or 0.0, plan.records, plan.live)
-            watcher.check_orphans(now)
+            added = watcher.settle(now)
+            if added:
+                plan = _extended(plan, added, now)
             due = plan.due(now) if not plan.done else []
             if not due:
-                gap = (plan.next_due() if not plan.done else now + max_interval) - now
-                sleep(gap if plan.deadline is None else max(0.0, min(gap, plan.deadline - now)))
+                gap = min(plan.next_due() if not plan.done else watcher.next_check, watcher.next_check) - now
+                gap = max(gap, 0.0) if plan.deadline is None else max(0.0, min(gap, plan.deadline - now))
+                sleep(gap)
                 continue
             for job_id in due:
                 sleep(limiter.reserve())
@@ -174,6 +188,14 @@ def watch(
         live = len(ledger.rows(LIVE))
         log.warning("stopped watching: %d export job(s) go on in the cloud; watch again to follow them", live)
     return jobs_frame(ledger)
+
+
+def _extended(plan: PollPlan, job_ids: list[str], now: float) -> PollPlan:
+    """The plan with more jobs to follow (a doubtful row settled, a lost export sent again, another launcher)."""
+    remaining = None if plan.deadline is None else max(0.0, plan.deadline - now)
+    bigger = PollPlan([*plan.live, *job_ids], now, plan.interval, plan.max_interval, remaining)
+    bigger.records.update(plan.records)
+    return bigger
 
 
 def _watch_ids(
@@ -210,33 +232,54 @@ class _LedgerWatch:
         stall_after: float,
         on_progress: ProgressCallback | None,
         clock: Callable[[], float],
+        *,
+        check_every: float,
     ) -> None:
         self.ledger, self.client, self.stall_after, self.on_progress, self.clock = (
             ledger, client, stall_after, on_progress, clock)  # fmt: skip
-        self.eta_model = EtaModel(jobs_frame(ledger))
-        self.by_job = {r["job_id"]: r for r in ledger.rows(LIVE) if r["job_id"]}
+        self.check_every = check_every
+        self.eta_model: EtaModel | None = None  # built when first needed, rebuilt as jobs finish
+        self.by_job: dict[str, dict[str, Any]] = {}
         self.moved_at: dict[str, float] = {}
-        self.started_at: dict[str, float] = {}
-        self._next_orphan_check = 0.0
+        self.first_seen: dict[str, tuple[float, float]] = {}  # job id -> (time, percent) of this watch's first look
+        self.next_check = float("-inf")
 
-    def job_rows(self) -> list[str]:
-        return list(self.by_job)
+    def unsettled(self) -> list[dict[str, Any]]:
+        """Live rows without a job id that this watch settles: lost answers, launches cut off, lost job ids."""
+        return [r for r in self.ledger.rows(LIVE)
+                if not r["job_id"] and (r["state"] != State.SUBMITTING or not owner_alive(r["owner"]))]  # fmt: skip
 
-    def orphans(self) -> list[dict[str, Any]]:
-        """Live rows without a job id (lost answers the service confirmed): followed by their target object."""
-        return [r for r in self.ledger.rows(LIVE) if not r["job_id"] and r["state"] == State.RUNNING]
+    def settle(self, now: float) -> list[str]:
+        """Every ``check_every`` seconds: reconcile doubtful rows, look for the objects of lost job ids.
 
-    def check_orphans(self, now: float) -> None:
-        if now < self._next_orphan_check:
-            return
-        self._next_orphan_check = now + 60.0
-        for row in self.orphans():
-            self._verify(row, note=row["note"])
+        Returns the job ids that became known since the last look (to be polled from now on).
+        """
+        from ims_nb.exports import reconcile
+
+        if now < self.next_check:
+            return []
+        self.next_check = now + self.check_every
+        just_settled = set(reconcile(self.ledger, self.client)["row_id"])
+        for row in self.ledger.rows({State.RUNNING}):
+            if not row["job_id"] and row["row_id"] not in just_settled:
+                self._follow_lost(row)
+        new = {r["job_id"]: r for r in self.ledger.rows(LIVE) if r["job_id"] and r["job_id"] not in self.by_job}
+        self.by_job.update(new)
+        return list(new)
+
+    def _follow_lost(self, row: dict[str, Any]) -> None:
+        """A job the service accepted but whose id was lost: its object, or the service's word, ends it."""
+        from ims_nb.exports import send_again
+
+        if not self._verify(row):
+            send_again(self.ledger, self.client, row)
 
     def poll(self, plan: PollPlan, job_id: str) -> None:
         row = self.by_job[job_id]
         try:
             record = self.client.job_progress(job_id)
+        except AuthError:
+            raise  # the credentials, not the job: nothing to record
         except (TransportError, ApiError) as exc:
             if isinstance(exc, ApiError) and exc.status < 500 and exc.status != 429:
                 self.ledger.update(row["row_id"], state=State.FAILED, error_code=exc.code, fail_reason=exc.message)
@@ -254,8 +297,8 @@ class _LedgerWatch:
         percent = entities.get("process_percent")
         now = self.clock()
         job_id = row["job_id"]
-        self.started_at.setdefault(job_id, now)
-        if percent != self.by_job[job_id].get("process_percent") or job_id not in self.moved_at:
+        self.first_seen.setdefault(job_id, (now, float(percent or 0.0)))
+        if percent != row.get("process_percent") or job_id not in self.moved_at:
             self.moved_at[job_id] = now
         fields: dict[str, Any] = {"status": status, "process_percent": percent, "begin_time": record.get("begin_time"),
                                   "end_time": record.get("end_time")}  # fmt: skip
@@ -269,21 +312,29 @@ class _LedgerWatch:
             fields.update(state=State.RUNNING)
         self.ledger.update(row["row_id"], **fields)
         self.by_job[job_id] = {**row, **fields}
+        if status in ("SUCCESS", "FAIL"):
+            self.eta_model = None  # the history grew
         if status == "SUCCESS":
             self._verify(self.ledger.row(row["row_id"]))
         self._report(self.ledger.row(row["row_id"]), now)
 
-    def _verify(self, row: dict[str, Any], note: str | None = None) -> None:
+    def _verify(self, row: dict[str, Any]) -> bool:
+        """Check a finished export's object: ``verified``, or ``missing``; False when there is nothing to judge."""
+        from ims_nb.exports import note_for
+
         bucket, _, key = row["bucket_url"].partition(":")
         size = self.client.object_size(bucket, key)
         expected = row["size_bytes"] or 0
         if size is not None and 0 < size <= max(expected, 1) * MAX_OBJECT_RATIO:
-            self.ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS", note=note)
-        elif row["job_id"]:
-            problem = "is missing" if size is None else f"has an implausible size ({size} bytes)"
-            self.ledger.update(row["row_id"], state=State.MISSING, object_size=size,
-                               note=f"the job reported SUCCESS but the object {key} {problem}")  # fmt: skip
-            log.warning("export of %s reported SUCCESS but %s %s", row["image_name"], key, problem)
+            self.ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS")
+            return True
+        if size is None and not row["job_id"]:
+            return False  # a lost job id: the job may still run
+        problem = "is missing" if size is None else f"has an implausible size ({size} bytes)"
+        self.ledger.update(row["row_id"], state=State.MISSING, object_size=size,
+                           note=note_for(row, f"the job reported SUCCESS but the object {key} {problem}"))  # fmt: skip
+        log.warning("export of %s reported SUCCESS but %s %s", row["image_name"], key, problem)
+        return True
 
     def _report(self, row: dict[str, Any], now: float) -> None:
         if self.on_progress is None:
@@ -291,10 +342,12 @@ class _LedgerWatch:
         job_id = row["job_id"]
         percent = row["process_percent"]
         stalled = row["state"] == State.RUNNING and now - self.moved_at.get(job_id, now) >= self.stall_after
-        size_gb = (row["size_bytes"] or 0) / GiB
-        file_format = "zvhd2" if row["quick"] else (row["file_format"] or "")
         eta = None
         if row["state"] in (State.RUNNING, State.SUBMITTED):
-            eta = self.eta_model.eta(file_format=file_format, size_gb=size_gb, percent=percent,
-                                     elapsed=now - self.started_at.get(job_id, now))  # fmt: skip
+            if self.eta_model is None:
+                self.eta_model = EtaModel(jobs_frame(self.ledger))
+            seen_at, seen_percent = self.first_seen.get(job_id, (now, 0.0))
+            eta = self.eta_model.eta(file_format="zvhd2" if row["quick"] else (row["file_format"] or ""),
+                                     size_gb=(row["size_bytes"] or 0) / GiB, percent=percent, elapsed=now - seen_at,
+                                     since_percent=seen_percent)  # fmt: skip
         self.on_progress(Progress(row["row_id"], job_id, row["image_name"], row["state"], percent, eta, stalled))
