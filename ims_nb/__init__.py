@@ -17,7 +17,7 @@ from ims_nb.errors import (
     WaitTimeoutError,
 )
 from ims_nb.exports import launch, plan_exports
-from ims_nb.jobs import jobs_frame, watch
+from ims_nb.jobs import jobs_frame, watch, watch_async
 from ims_nb.ledger import Ledger
 from ims_nb.preflight import preflight, preflight_summary
 from ims_nb.retry import RetryPolicy
@@ -50,4 +50,5 @@ __all__ = [
     "preflight",
     "preflight_summary",
     "watch",
+    "watch_async",
 ]

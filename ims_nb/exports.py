@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ApiError, ConfigError, OutcomeUnknownError, TransportError
+from ims_nb.flow import Flow, call, drive
 from ims_nb.ledger import COLUMNS, LIVE, TRANSIENT_REFUSALS, Ledger, State, owner_alive
 from ims_nb.preflight import as_images_frame, build_plan, evaluate, lookup_targets
 from ims_nb.retry import RateLimiter
@@ -116,10 +117,15 @@ def reconcile(ledger: Ledger, client: Any) -> pd.DataFrame:
     follows the target object, its job id lost). Returns the rows it settled, with a note each; a row whose
     job id will never be known says ``JOB_ID_UNKNOWN`` in its note, for good.
     """
+    return drive(reconcile_flow(ledger), client)
+
+
+def reconcile_flow(ledger: Ledger) -> Flow[pd.DataFrame]:
+    """``reconcile`` without its I/O: yields the client calls it needs (see ``ims_nb.flow``)."""
     doubtful = [r for r in ledger.rows({State.SUBMITTING, State.UNKNOWN})
                 if r["state"] == State.UNKNOWN or not owner_alive(r["owner"])]  # fmt: skip
     for row in doubtful:
-        _settle(ledger, client, row)
+        yield from _settle(ledger, row)
     return pd.DataFrame([ledger.row(r["row_id"]) for r in doubtful], columns=list(COLUMNS))
 
 
@@ -130,17 +136,22 @@ def send_again(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
     (it failed: the only way to learn that without a job listing): the export now runs again as that job,
     and the row says so.
     """
-    _submit(ledger, client, row["row_id"], row, reconciling=True)
+    drive(send_again_flow(ledger, row), client)
 
 
-def _settle(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
+def send_again_flow(ledger: Ledger, row: dict[str, Any]) -> Flow[None]:
+    """``send_again`` without its I/O (see ``ims_nb.flow``)."""
+    yield from _submit_flow(ledger, row["row_id"], row, reconciling=True)
+
+
+def _settle(ledger: Ledger, row: dict[str, Any]) -> Flow[None]:
     bucket, _, key = row["bucket_url"].partition(":")
-    size = client.object_size(bucket, key)
+    size = yield from call("object_size", bucket, key)
     if size is not None:
         ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS",
                       note=note_for(row, FOUND_NOTE))  # fmt: skip
         return
-    _submit(ledger, client, row["row_id"], row, reconciling=True)
+    yield from _submit_flow(ledger, row["row_id"], row, reconciling=True)
 
 
 def note_for(row: dict[str, Any], text: str) -> str:
@@ -152,13 +163,17 @@ def note_for(row: dict[str, Any], text: str) -> str:
 
 def _submit(ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> None:
     """Send one export for a claimed row and record what came of it."""
+    drive(_submit_flow(ledger, row_id, row, reconciling=reconciling), client)
+
+
+def _submit_flow(ledger: Ledger, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> Flow[None]:
     try:
-        job_id = client.export_image(row["image_id"], row["bucket_url"], row["file_format"] or None,
-                                     quick=bool(row["quick"]))  # fmt: skip
+        job_id = yield from call("export_image", row["image_id"], row["bucket_url"], row["file_format"] or None,
+                                 quick=bool(row["quick"]))  # fmt: skip
     except OutcomeUnknownError as exc:
         ledger.update(row_id, state=State.UNKNOWN, note=note_for(row, f"outcome unknown: {exc.reason}"))
     except ApiError as exc:
-        _refused(ledger, client, row_id, row, exc, reconciling=reconciling)
+        yield from _refused(ledger, row_id, row, exc, reconciling=reconciling)
     except TransportError as exc:
         if exc.sent:
             ledger.update(row_id, state=State.UNKNOWN, error_code="TRANSPORT", fail_reason=str(exc),
@@ -179,15 +194,14 @@ def _submit(ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], *, re
         ledger.update(row_id, state=State.SUBMITTED, job_id=job_id, status="INIT", note=note)
 
 
-def _refused(
-    ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], exc: ApiError, *, reconciling: bool
-) -> None:
+def _refused(ledger: Ledger, row_id: int, row: dict[str, Any], exc: ApiError, *, reconciling: bool) -> Flow[None]:
     """Record a refusal; when reconciling, IMG.0148, IMG.0070 and flow control answer the doubt instead."""
     if reconciling and exc.code == ALREADY_EXPORTING:
         ledger.update(row_id, state=State.RUNNING, status="RUNNING", note=note_for(row, LOST_NOTE))
     elif reconciling and exc.code == OBJECT_EXISTS:  # the object appeared since it was looked for: the job ended
         bucket, _, key = row["bucket_url"].partition(":")
-        ledger.update(row_id, state=State.VERIFIED, status="SUCCESS", object_size=client.object_size(bucket, key),
+        size = yield from call("object_size", bucket, key)
+        ledger.update(row_id, state=State.VERIFIED, status="SUCCESS", object_size=size,
                       note=note_for(row, FOUND_NOTE))  # fmt: skip
     elif reconciling and exc.code in TRANSIENT_REFUSALS:  # flow control: ask again at the next reconciliation
         ledger.update(row_id, error_code=exc.code, fail_reason=exc.message)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError, WaitTimeoutError
+from ims_nb.flow import Flow, call, drive, drive_async
 from ims_nb.ledger import LIVE, Ledger, State, owner_alive
 from ims_nb.polling import PollPlan
 from ims_nb.retry import RateLimiter
+
+if TYPE_CHECKING:
+    from ims_nb.client import AsyncImsClient
 
 log = logging.getLogger("ims_nb")
 GiB = 1024**3
@@ -164,34 +169,109 @@ def watch(
     ledger, job_ids = _targets(target)
     if ledger is None:
         return _watch_ids(job_ids, client, timeout, on_progress, interval, max_interval, max_rate, clock, sleep)
-    watcher = _LedgerWatch(ledger, client, stall_after, on_progress, clock, check_every=max_interval)
-    plan = PollPlan(watcher.settle(clock()), clock(), interval, max_interval, timeout)
+    watcher = _LedgerWatch(ledger, stall_after, on_progress, clock, check_every=max_interval)
+    plan = PollPlan(drive(watcher.settle(clock()), client), clock(), interval, max_interval, timeout)
     limiter = RateLimiter(max_rate, clock=clock)
     try:
         while not plan.done or watcher.unsettled():
             now = clock()
-            if plan.expired(now):
-                raise WaitTimeoutError(timeout or 0.0, plan.records, plan.live)
-            added = watcher.settle(now)
-            if added:
-                plan = _extended(plan, added, now)
-            due = plan.due(now) if not plan.done else []
+            _check_deadline(plan, now, timeout)
+            plan = _extended(plan, drive(watcher.settle(now), client), now)
+            due, gap = _due(plan, watcher, now)
             if not due:
-                gap = min(plan.next_due() if not plan.done else watcher.next_check, watcher.next_check) - now
-                gap = max(gap, 0.0) if plan.deadline is None else max(0.0, min(gap, plan.deadline - now))
                 sleep(gap)
                 continue
             for job_id in due:
                 sleep(limiter.reserve())
-                watcher.poll(plan, job_id)
+                drive(watcher.poll(plan, job_id), client)
     except KeyboardInterrupt:
-        live = len(ledger.rows(LIVE))
-        log.warning("stopped watching: %d export job(s) go on in the cloud; watch again to follow them", live)
+        _stopped(ledger)
     return jobs_frame(ledger)
+
+
+async def watch_async(
+    target: Ledger | Iterable[str],
+    *,
+    client: AsyncImsClient,
+    timeout: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    stall_after: float = 1800.0,
+    interval: float = 5.0,
+    max_interval: float = 60.0,
+    max_rate: float = 5.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> pd.DataFrame:
+    """``watch`` with an ``AsyncImsClient``: the polls of all due jobs run at once over its one connection pool.
+
+    The same arguments, ledger records and results as ``watch`` (whose decisions it shares); ``sleep`` is
+    awaited. Cancelling the task (or Ctrl-C) stops watching, says that the remote jobs go on and returns the
+    frame.
+
+    Raises:
+        WaitTimeoutError: ``timeout`` passed with jobs still running (they go on remotely).
+    """
+    ledger, job_ids = _targets(target)
+    if ledger is None:
+        return await _watch_ids_async(job_ids, client, timeout, on_progress, interval, max_interval, max_rate,
+                                      clock, sleep)  # fmt: skip
+    watcher = _LedgerWatch(ledger, stall_after, on_progress, clock, check_every=max_interval)
+    plan = PollPlan(await drive_async(watcher.settle(clock()), client), clock(), interval, max_interval, timeout)
+    limiter = RateLimiter(max_rate, clock=clock)
+
+    async def poll(plan: PollPlan, job_id: str) -> None:
+        await sleep(limiter.reserve())
+        await drive_async(watcher.poll(plan, job_id), client)
+
+    try:
+        while not plan.done or watcher.unsettled():
+            now = clock()
+            _check_deadline(plan, now, timeout)
+            plan = _extended(plan, await drive_async(watcher.settle(now), client), now)
+            due, gap = _due(plan, watcher, now)
+            if not due:
+                await sleep(gap)
+                continue
+            await _gather([poll(plan, job_id) for job_id in due])
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _stopped(ledger)
+    return jobs_frame(ledger)
+
+
+async def _gather(polls: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the polls at once; when one fails (refused credentials), the others are cancelled before it is raised."""
+    tasks = [asyncio.ensure_future(p) for p in polls]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _check_deadline(plan: PollPlan, now: float, timeout: float | None) -> None:
+    if plan.expired(now):
+        raise WaitTimeoutError(timeout or 0.0, plan.records, plan.live)
+
+
+def _due(plan: PollPlan, watcher: _LedgerWatch, now: float) -> tuple[list[str], float]:
+    """The jobs to poll now, or (none and) how long to sleep before the next poll or check."""
+    due = plan.due(now) if not plan.done else []
+    gap = min(plan.next_due() if not plan.done else watcher.next_check, watcher.next_check) - now
+    gap = max(gap, 0.0) if plan.deadline is None else max(0.0, min(gap, plan.deadline - now))
+    return due, gap
+
+
+def _stopped(ledger: Ledger) -> None:
+    live = len(ledger.rows(LIVE))
+    log.warning("stopped watching: %d export job(s) go on in the cloud; watch again to follow them", live)
 
 
 def _extended(plan: PollPlan, job_ids: list[str], now: float) -> PollPlan:
     """The plan with more jobs to follow (a doubtful row settled, a lost export sent again, another launcher)."""
+    if not job_ids:
+        return plan
     remaining = None if plan.deadline is None else max(0.0, plan.deadline - now)
     bigger = PollPlan([*plan.live, *job_ids], now, plan.interval, plan.max_interval, remaining)
     bigger.records.update(plan.records)
@@ -211,32 +291,58 @@ def _watch_ids(
 ) -> pd.DataFrame:
     from ims_nb.frames import job_records_frame
 
+    records = client.wait(job_ids, timeout=timeout, on_progress=_id_reporter(on_progress), interval=interval,
+                          max_interval=max_interval, max_rate=max_rate, clock=clock, sleep=sleep)  # fmt: skip
+    return job_records_frame(records.values())
+
+
+async def _watch_ids_async(
+    job_ids: list[str],
+    client: AsyncImsClient,
+    timeout: float | None,
+    on_progress: ProgressCallback | None,
+    interval: float,
+    max_interval: float,
+    max_rate: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[Any]],
+) -> pd.DataFrame:
+    from ims_nb.frames import job_records_frame
+
+    records = await client.wait(job_ids, timeout=timeout, on_progress=_id_reporter(on_progress), interval=interval,
+                                max_interval=max_interval, max_rate=max_rate, clock=clock, sleep=sleep)  # fmt: skip
+    return job_records_frame(records.values())
+
+
+def _id_reporter(on_progress: ProgressCallback | None) -> Callable[[str, dict[str, Any]], None]:
+    """``wait``'s callback for a watch over job ids: their records as ``Progress``."""
+
     def report(job_id: str, record: dict[str, Any]) -> None:
         if on_progress is not None:
             entities = record.get("entities") or {}
             on_progress(Progress(0, job_id, entities.get("image_name"), str(record.get("status")),
                                  entities.get("process_percent"), None, False))  # fmt: skip
 
-    records = client.wait(job_ids, timeout=timeout, on_progress=report, interval=interval,
-                          max_interval=max_interval, max_rate=max_rate, clock=clock, sleep=sleep)  # fmt: skip
-    return job_records_frame(records.values())
+    return report
 
 
 class _LedgerWatch:
-    """The ledger side of a watch: which rows to poll, and what each observation changes."""
+    """The ledger side of a watch: which rows to poll, and what each observation changes.
+
+    No I/O: ``settle`` and ``poll`` are flows (``ims_nb.flow``) that yield the client calls they need; ``watch``
+    drives them with a synchronous client and ``watch_async`` with an asynchronous one.
+    """
 
     def __init__(
         self,
         ledger: Ledger,
-        client: Any,
         stall_after: float,
         on_progress: ProgressCallback | None,
         clock: Callable[[], float],
         *,
         check_every: float,
     ) -> None:
-        self.ledger, self.client, self.stall_after, self.on_progress, self.clock = (
-            ledger, client, stall_after, on_progress, clock)  # fmt: skip
+        self.ledger, self.stall_after, self.on_progress, self.clock = ledger, stall_after, on_progress, clock
         self.check_every = check_every
         self.eta_model: EtaModel | None = None  # built when first needed, rebuilt as jobs finish
         self.by_job: dict[str, dict[str, Any]] = {}
@@ -249,35 +355,35 @@ class _LedgerWatch:
         return [r for r in self.ledger.rows(LIVE)
                 if not r["job_id"] and (r["state"] != State.SUBMITTING or not owner_alive(r["owner"]))]  # fmt: skip
 
-    def settle(self, now: float) -> list[str]:
+    def settle(self, now: float) -> Flow[list[str]]:
         """Every ``check_every`` seconds: reconcile doubtful rows, look for the objects of lost job ids.
 
         Returns the job ids that became known since the last look (to be polled from now on).
         """
-        from ims_nb.exports import reconcile
+        from ims_nb.exports import reconcile_flow
 
         if now < self.next_check:
             return []
         self.next_check = now + self.check_every
-        just_settled = set(reconcile(self.ledger, self.client)["row_id"])
+        just_settled = set((yield from reconcile_flow(self.ledger))["row_id"])
         for row in self.ledger.rows({State.RUNNING}):
             if not row["job_id"] and row["row_id"] not in just_settled:
-                self._follow_lost(row)
+                yield from self._follow_lost(row)
         new = {r["job_id"]: r for r in self.ledger.rows(LIVE) if r["job_id"] and r["job_id"] not in self.by_job}
         self.by_job.update(new)
         return list(new)
 
-    def _follow_lost(self, row: dict[str, Any]) -> None:
+    def _follow_lost(self, row: dict[str, Any]) -> Flow[None]:
         """A job the service accepted but whose id was lost: its object, or the service's word, ends it."""
-        from ims_nb.exports import send_again
+        from ims_nb.exports import send_again_flow
 
-        if not self._verify(row):
-            send_again(self.ledger, self.client, row)
+        if not (yield from self._verify(row)):
+            yield from send_again_flow(self.ledger, row)
 
-    def poll(self, plan: PollPlan, job_id: str) -> None:
+    def poll(self, plan: PollPlan, job_id: str) -> Flow[None]:
         row = self.by_job[job_id]
         try:
-            record = self.client.job_progress(job_id)
+            record = yield from call("job_progress", job_id)
         except AuthError:
             raise  # the credentials, not the job: nothing to record
         except (TransportError, ApiError) as exc:
@@ -288,10 +394,10 @@ class _LedgerWatch:
             log.info("poll of job %s failed (%s); trying again later", job_id, exc)
             plan.postpone(job_id, self.clock())
             return
-        self._record(row, record)
+        yield from self._record(row, record)
         plan.observe(job_id, record, self.clock())
 
-    def _record(self, row: dict[str, Any], record: dict[str, Any]) -> None:
+    def _record(self, row: dict[str, Any], record: dict[str, Any]) -> Flow[None]:
         status = str(record.get("status"))
         entities = record.get("entities") or {}
         percent = entities.get("process_percent")
@@ -315,15 +421,15 @@ class _LedgerWatch:
         if status in ("SUCCESS", "FAIL"):
             self.eta_model = None  # the history grew
         if status == "SUCCESS":
-            self._verify(self.ledger.row(row["row_id"]))
+            yield from self._verify(self.ledger.row(row["row_id"]))
         self._report(self.ledger.row(row["row_id"]), now)
 
-    def _verify(self, row: dict[str, Any]) -> bool:
+    def _verify(self, row: dict[str, Any]) -> Flow[bool]:
         """Check a finished export's object: ``verified``, or ``missing``; False when there is nothing to judge."""
         from ims_nb.exports import note_for
 
         bucket, _, key = row["bucket_url"].partition(":")
-        size = self.client.object_size(bucket, key)
+        size = yield from call("object_size", bucket, key)
         expected = row["size_bytes"] or 0
         if size is not None and 0 < size <= max(expected, 1) * MAX_OBJECT_RATIO:
             self.ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS")
