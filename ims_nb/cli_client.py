@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ims_nb import config
 from ims_nb.client import ImsClient
 from ims_nb.connection import connect
-from ims_nb.errors import ConfigError, ImsNbError, SimulatorWarning, mask_secrets
+from ims_nb.errors import ApiError, ConfigError, ImsNbError, SimulatorWarning, mask_secrets
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the service or the network failed (ApiError, TransportError, ...)
@@ -239,3 +239,53 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass
+
+
+NOT_FOUND = 404
+
+
+def images_by_id(client: Any, image_ids: list[str]) -> list[dict[str, Any]]:
+    """One record per id; every id the service does not know is named in one ConfigError."""
+    records, missing = [], []
+    for image_id in image_ids:
+        try:
+            records.append(client.image(image_id))
+        except ApiError as exc:
+            if exc.status != NOT_FOUND:
+                raise
+            missing.append(image_id)
+    if missing:
+        raise ConfigError(f"no such image: {', '.join(missing)}")
+    return records
+
+
+class LookupOnce:
+    """The client for a plan's lookups: each bucket, target object and the running exports asked once.
+
+    A summary and the violations then judge from the same answers (an object that appears between two
+    calls cannot make them disagree), with half the requests.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._buckets: dict[str, Any] = {}
+        self._objects: dict[tuple[str, str], bool] = {}
+        self._running: dict[str, str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def bucket(self, name: str) -> Any:
+        if name not in self._buckets:
+            self._buckets[name] = self._client.bucket(name)
+        return self._buckets[name]
+
+    def object_exists(self, bucket: str, key: str) -> bool:
+        if (bucket, key) not in self._objects:
+            self._objects[bucket, key] = bool(self._client.object_exists(bucket, key))
+        return self._objects[bucket, key]
+
+    def exports_in_progress(self) -> dict[str, str]:
+        if self._running is None:
+            self._running = dict(self._client.exports_in_progress())
+        return dict(self._running)

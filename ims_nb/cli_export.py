@@ -17,8 +17,10 @@ from ims_nb.cli_client import (
     EXIT_OK,
     Console,
     HelpFormatter,
+    LookupOnce,
     add_connection_options,
     connect_from_args,
+    images_by_id,
     run_client_verb,
 )
 from ims_nb.cli_images import add_filter_options, filters_from_args
@@ -45,7 +47,7 @@ from ims_nb.cli_output import (
 )
 from ims_nb.cli_preflight import EXIT_REFUSED, FILE_FORMATS
 from ims_nb.cli_progress import add_progress_options
-from ims_nb.errors import ApiError, ConfigError
+from ims_nb.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +63,6 @@ FAST_FORMAT = "zvhd2"
 TEMPLATE_FIELDS = ("id", "name", "platform", "id8", "ext")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
-NOT_FOUND = 404
 #: ``ims_nb.ledger.TRANSIENT_REFUSALS`` is read at run time; these are the actions a row of the report can show.
 LAUNCH, SKIP, REFUSED = "launch", "skip", "refused"  # --dry-run (and the plan before it is launched)
 LAUNCHED, SKIPPED, NOT_STARTED, UNKNOWN = "launched", "skipped", "not started", "unknown"
@@ -388,12 +389,12 @@ def _plan_of_selection(
     from ims_nb.exports import plan_exports
 
     if args.image_ids:
-        records = _images_by_id(client, list(dict.fromkeys(args.image_ids)))
+        records = images_by_id(client, list(dict.fromkeys(args.image_ids)))
     else:
         records = list(client.iter_images(max_items=args.max_items, **filters))
     quick: bool | str = True if args.quick else "auto" if args.auto else False
     return plan_exports(records, bucket=args.bucket, key_template=key_template, file_format=args.file_format or "qcow2",
-                        quick=quick, client=_LookupOnce(client), profile=profile)  # fmt: skip
+                        quick=quick, client=LookupOnce(client), profile=profile)  # fmt: skip
 
 
 def _plan_of_rows(client: Any, rows: list[PlanRow], profile: Any) -> pd.DataFrame:
@@ -407,8 +408,8 @@ def _plan_of_rows(client: Any, rows: list[PlanRow], profile: Any) -> pd.DataFram
     from ims_nb.exports import plan_exports
     from ims_nb.preflight import as_images_frame, expand_keys
 
-    records = {record["id"]: record for record in _images_by_id(client, [row.image_id for row in rows])}
-    lookups = _LookupOnce(client)
+    records = {record["id"]: record for record in images_by_id(client, [row.image_id for row in rows])}
+    lookups = LookupOnce(client)
     groups: dict[tuple[str, str | None, bool], list[PlanRow]] = {}
     for row in rows:
         groups.setdefault((row.bucket, row.file_format, row.quick), []).append(row)
@@ -451,49 +452,6 @@ def _template_of(key: str, values: dict[str, str]) -> str:
                 split.append(piece)
         parts = split
     return "".join("{" + part[0] + "}" if isinstance(part, tuple) else part for part in parts)
-
-
-def _images_by_id(client: Any, image_ids: list[str]) -> list[dict[str, Any]]:
-    """One record per id; every id the service does not know is named in one ConfigError."""
-    records, missing = [], []
-    for image_id in image_ids:
-        try:
-            records.append(client.image(image_id))
-        except ApiError as exc:
-            if exc.status != NOT_FOUND:
-                raise
-            missing.append(image_id)
-    if missing:
-        raise ConfigError(f"no such image: {', '.join(missing)}")
-    return records
-
-
-class _LookupOnce:
-    """The client for the plan's lookups: each bucket, target object and the running exports asked once."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._buckets: dict[str, Any] = {}
-        self._objects: dict[tuple[str, str], bool] = {}
-        self._running: dict[str, str] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def bucket(self, name: str) -> Any:
-        if name not in self._buckets:
-            self._buckets[name] = self._client.bucket(name)
-        return self._buckets[name]
-
-    def object_exists(self, bucket: str, key: str) -> bool:
-        if (bucket, key) not in self._objects:
-            self._objects[bucket, key] = bool(self._client.object_exists(bucket, key))
-        return self._objects[bucket, key]
-
-    def exports_in_progress(self) -> dict[str, str]:
-        if self._running is None:
-            self._running = dict(self._client.exports_in_progress())
-        return dict(self._running)
 
 
 # --- deciding, launching ----------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from ims_nb.cli_client import (
     EXIT_OK,
     Console,
     HelpFormatter,
+    LookupOnce,
     add_connection_options,
     connect_from_args,
+    images_by_id,
     run_client_verb,
 )
 from ims_nb.cli_images import LISTING_PATH, add_filter_options, filters_from_args
@@ -32,7 +34,7 @@ from ims_nb.cli_output import (
     write_frame,
 )
 from ims_nb.cli_progress import ProgressLine, add_progress_options, progress_line
-from ims_nb.errors import ApiError, ConfigError
+from ims_nb.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +44,6 @@ EXIT_REFUSED = 3
 #: ``ims_nb.rules.FILE_FORMATS`` (a test keeps them equal): rules needs pandas, which ``ims-nb --help`` must not.
 FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 OUTPUT_FORMATS = (OutputFormat.TABLE, OutputFormat.CSV, OutputFormat.JSON)
-NOT_FOUND = 404
 
 DESCRIPTION = """\
 Check, before anything is sent, which exports (POST /v1/cloudimages/{image_id}/file) the service would \
@@ -157,12 +158,12 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
     options: dict[str, Any] = {"transport": _RequestCounter(progress)} if progress.enabled else {}
     with connect_from_args(args, console, **options) as client, progress:
         if image_ids:
-            records = _images_by_id(client, image_ids)
+            records = images_by_id(client, image_ids)
         else:
             records = list(client.iter_images(max_items=args.max_items, **filters))
         judged: dict[str, Any] = {
             "bucket_url": args.bucket_url, "file_format": args.file_format, "quick": args.quick,
-            "client": _LookupOnce(client),
+            "client": LookupOnce(client),
             # the embedded simulator plays the strict rules; --sim connects with explicit keys, so say so here
             "profile": SIMULATOR_PROFILE if args.sim is not None else None,
         }  # fmt: skip
@@ -176,47 +177,6 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
     console.notice(f"{len(summary)} {images}: {len(summary) - refused} exportable, {refused} refused, "
                    f"{warned} with warnings")  # fmt: skip
     return EXIT_REFUSED if refused else EXIT_OK
-
-
-def _images_by_id(client: Any, image_ids: list[str]) -> list[dict[str, Any]]:
-    """One record per id; every id the service does not know is named in one ConfigError."""
-    records, missing = [], []
-    for image_id in image_ids:
-        try:
-            records.append(client.image(image_id))
-        except ApiError as exc:
-            if exc.status != NOT_FOUND:
-                raise
-            missing.append(image_id)
-    if missing:
-        raise ConfigError(f"no such image: {', '.join(missing)}")
-    return records
-
-
-class _LookupOnce:
-    """The client for preflight's lookups, each target object and the running exports asked once.
-
-    ``preflight_summary`` and ``preflight`` then judge from the same answers (an object that appears
-    between the two calls cannot make them disagree), with half the requests.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._objects: dict[tuple[str, str], bool] = {}
-        self._running: dict[str, str] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def object_exists(self, bucket: str, key: str) -> bool:
-        if (bucket, key) not in self._objects:
-            self._objects[bucket, key] = bool(self._client.object_exists(bucket, key))
-        return self._objects[bucket, key]
-
-    def exports_in_progress(self) -> dict[str, str]:
-        if self._running is None:
-            self._running = dict(self._client.exports_in_progress())
-        return dict(self._running)
 
 
 def _warn_of_shared_targets(summary: pd.DataFrame, console: Console) -> None:
