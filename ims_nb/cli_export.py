@@ -38,12 +38,13 @@ from ims_nb.cli_jobs import (
 from ims_nb.cli_output import (
     OutputFormat,
     TableColumn,
-    _ellipsis,
-    _replace,
     check_output,
+    ellipsis_for,
+    replace_file,
     table_lines,
     table_width,
     write_frame,
+    yes_no,
 )
 from ims_nb.cli_preflight import EXIT_REFUSED, FILE_FORMATS
 from ims_nb.cli_progress import add_progress_options
@@ -124,17 +125,13 @@ def _concurrency(text: str) -> int:
     return value
 
 
-def _yes_no(value: Any) -> str:
-    return "yes" if value else "no"
-
-
 #: --dry-run's table; the narrowest terminal still shows id, exportable, action and the blocking rules.
 PLAN_TABLE = (
     TableColumn("image_id", "ID"),
     TableColumn("name", "NAME", drop_order=4, min_width=12),
     TableColumn("bucket_url", "TARGET", drop_order=2, min_width=20),
     TableColumn("mode", "FORMAT", drop_order=3),
-    TableColumn("exportable", "EXPORTABLE", show=_yes_no),
+    TableColumn("exportable", "EXPORTABLE", show=yes_no),
     TableColumn("blocking", "BLOCKING", min_width=16),
     TableColumn("warnings", "WARNINGS", drop_order=5, min_width=16),
     TableColumn("action", "ACTION"),
@@ -632,7 +629,7 @@ def _write(
         with path.open("w", encoding="utf-8", newline="") as stream:
             render(stream, None)
 
-    _replace(output, write)
+    replace_file(output, write)
 
 
 def _table_text(
@@ -642,7 +639,7 @@ def _table_text(
 
     mode = [FAST_FORMAT + " (fast)" if quick else file_format for quick, file_format in
             zip(report["quick"], report["file_format"], strict=True)]  # fmt: skip
-    lines = table_lines(report.assign(mode=mode), table, width, _ellipsis(stream))
+    lines = table_lines(report.assign(mode=mode), table, width, ellipsis_for(stream))
     shown = report if all_messages else report[report["action"] == REFUSED]
     messages = [(image_id, message) for image_id, found in zip(shown["image_id"], shown["messages"], strict=True)
                 for message in (found if isinstance(found, list) else [])]  # fmt: skip

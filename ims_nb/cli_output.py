@@ -82,7 +82,7 @@ def write_frame(
     """Write ``frame`` in ``file_format`` to ``output`` (replaced in one step) or to ``stdout``."""
     if file_format is OutputFormat.PARQUET:
         assert output is not None
-        _replace(output, lambda path: frame.to_parquet(path, index=False))
+        replace_file(output, lambda path: frame.to_parquet(path, index=False))
         return
     if output is None:
         _write_text(frame, file_format, stdout, table, table_width(stdout))
@@ -92,7 +92,12 @@ def write_frame(
         with path.open("w", encoding="utf-8", newline="") as stream:
             _write_text(frame, file_format, stream, table, None)
 
-    _replace(output, write)
+    replace_file(output, write)
+
+
+def yes_no(value: Any) -> str:
+    """A flag as a table cell."""
+    return "yes" if value else "no"
 
 
 def table_width(stream: TextIO) -> int | None:
@@ -108,15 +113,15 @@ def _write_text(
     if file_format is OutputFormat.CSV:
         plain_frame(frame, LIST_SEPARATOR).to_csv(stream, index=False, lineterminator="\n")
     elif file_format is OutputFormat.JSON:
-        ascii_only = not _speaks_utf(stream)
+        ascii_only = not speaks_utf(stream)
         lines = [json.dumps(record, ensure_ascii=ascii_only) for record in json_records(frame)]
         stream.write("[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n")
     else:
-        stream.writelines(line + "\n" for line in table_lines(frame, table, width, _ellipsis(stream)))
+        stream.writelines(line + "\n" for line in table_lines(frame, table, width, ellipsis_for(stream)))
     stream.flush()
 
 
-def _replace(path: Path, write: Callable[[Path], None]) -> None:
+def replace_file(path: Path, write: Callable[[Path], None]) -> None:
     """Write a temporary file next to ``path``, then rename it over ``path``: no half-written output."""
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -253,9 +258,9 @@ def _pad(text: str, width: int, right: bool) -> str:
     return fill + text if right else text + fill
 
 
-def _speaks_utf(stream: TextIO) -> bool:
+def speaks_utf(stream: TextIO) -> bool:
     return (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "").startswith("utf")
 
 
-def _ellipsis(stream: TextIO) -> str:
-    return "…" if _speaks_utf(stream) else "~"
+def ellipsis_for(stream: TextIO) -> str:
+    return "…" if speaks_utf(stream) else "~"

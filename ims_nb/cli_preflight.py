@@ -24,14 +24,15 @@ from ims_nb.cli_images import LISTING_PATH, add_filter_options, filters_from_arg
 from ims_nb.cli_output import (
     OutputFormat,
     TableColumn,
-    _ellipsis,
-    _replace,
-    _speaks_utf,
     check_output,
+    ellipsis_for,
     json_records,
+    replace_file,
+    speaks_utf,
     table_lines,
     table_width,
     write_frame,
+    yes_no,
 )
 from ims_nb.cli_progress import ProgressLine, add_progress_options, progress_line
 from ims_nb.errors import ConfigError
@@ -79,16 +80,12 @@ def _bucket_url(text: str) -> str:
     return text
 
 
-def _yes_no(value: Any) -> str:
-    return "yes" if value else "no"
-
-
 #: The summary table; the narrowest terminal still shows id, exportable and the blocking rules.
 SUMMARY_TABLE = (
     TableColumn("image_id", "ID"),
     TableColumn("name", "NAME", drop_order=4, min_width=12),
     TableColumn("bucket_url", "TARGET", drop_order=1, min_width=20),
-    TableColumn("exportable", "EXPORTABLE", show=_yes_no),
+    TableColumn("exportable", "EXPORTABLE", show=yes_no),
     TableColumn("blocking", "BLOCKING", min_width=24),
     TableColumn("warnings", "WARNINGS", drop_order=3, min_width=16),
     TableColumn("recommended", "RECOMMENDED", drop_order=2),
@@ -204,7 +201,7 @@ def _write(
 
     def render(stream: TextIO, width: int | None) -> None:
         if output_format is OutputFormat.JSON:
-            stream.write(_json_text(summary, violations, ascii_only=not _speaks_utf(stream)))
+            stream.write(_json_text(summary, violations, ascii_only=not speaks_utf(stream)))
         else:
             stream.writelines(line + "\n" for line in _table_text(summary, violations, details, width, stream))
         stream.flush()
@@ -217,14 +214,14 @@ def _write(
         with path.open("w", encoding="utf-8", newline="") as stream:
             render(stream, None)
 
-    _replace(output, write)
+    replace_file(output, write)
 
 
 def _table_text(
     summary: pd.DataFrame, violations: pd.DataFrame, details: bool, width: int | None, stream: TextIO
 ) -> list[str]:
     """The summary table, then (after a blank line) the violations of refused images (all with ``details``)."""
-    lines = table_lines(summary, SUMMARY_TABLE, width, _ellipsis(stream))
+    lines = table_lines(summary, SUMMARY_TABLE, width, ellipsis_for(stream))
     position = {image_id: i for i, image_id in enumerate(summary["image_id"])}
     refused = set(summary.loc[~summary["exportable"].astype(bool), "image_id"])
     shown = violations if details else violations[violations["image_id"].isin(refused)]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +242,20 @@ def exportable(fresh_sim: Simulator, ims: httpx.Client) -> list[dict[str, Any]]:
     images = ims.get("/v2/cloudimages", params={"__imagetype": "private", "limit": 1000}).json()["images"]
     found = [i for i in images if is_exportable(i, fresh_sim.info.project_id)]
     return sorted(found, key=lambda i: (int(i["__image_size"]), i["id"]))
+
+
+@contextmanager
+def cli_simulator(*options: str) -> Iterator[str]:
+    """``ims-nb sim --port 0 --seed 0 OPTIONS`` in a subprocess; yields its JSON line, stops it after."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ims_nb", "sim", "--port", "0", "--seed", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from conftest import cli_simulator
 
 import ims_nb
 from ims_nb.cli import build_parser, main
@@ -36,30 +37,11 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 # --- fixtures: one fast-clock `ims-nb sim`, its inventory, a machine without credentials, a ledger per test ---
 
 
-def _start_sim(*options: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ims_nb", "sim", "--port", "0", "--seed", "0", *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
-
-
-def _stop_sim(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.communicate(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def sim_line() -> Iterator[str]:
     """``ims-nb sim --port 0 --seed 0 --time-scale 100000``: an export job ends within a fraction of a second."""
-    process, line = _start_sim("--time-scale", "100000")
-    try:
+    with cli_simulator("--time-scale", "100000") as line:
         yield line
-    finally:
-        _stop_sim(process)
 
 
 @pytest.fixture(scope="module")
@@ -335,8 +317,7 @@ def test_jobs_without_a_ledger_prints_an_empty_table_and_creates_nothing(env: di
 def test_ctrl_c_stops_watching_exits_130_and_says_the_jobs_go_on(
     clean_ids: list[str], env: dict[str, str], tmp_path: Path
 ) -> None:
-    process, line = _start_sim("--time-scale", "1")  # jobs last minutes
-    try:
+    with cli_simulator("--time-scale", "1") as line:  # jobs last minutes
         launch = _run("export", [*clean_ids[:2], *_keys("slow"), "--format", "qcow2", "--sim", line], env)
         assert launch.returncode == 0, launch.stderr
         elsewhere = _run("export", [clean_ids[0], *_keys("slow-elsewhere"), "--format", "vhd", "--output-format",
@@ -355,8 +336,6 @@ def test_ctrl_c_stops_watching_exits_130_and_says_the_jobs_go_on(
             seen += text
         watcher.send_signal(signal.SIGINT)
         out, err = watcher.communicate(timeout=30)
-    finally:
-        _stop_sim(process)
     assert watcher.returncode == 130, seen + err
     assert "stopped watching (Ctrl-C): 2 export job(s) go on in the cloud" in err and "Traceback" not in err
     assert err.count("stopped watching") == 1

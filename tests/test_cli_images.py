@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from conftest import cli_simulator
 
 import ims_nb
 from ims_nb.cli import build_parser, main
@@ -35,18 +36,8 @@ SECRET = "not-the-real-sk-but-secret-0123456789"
 @pytest.fixture(scope="module")
 def sim_line() -> Iterator[str]:
     """The JSON line of ``ims-nb sim --port 0 --seed 0 --images 1500``, running in a subprocess."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ims_nb", "sim", "--port", "0", "--seed", "0", "--images", "1500"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
+    with cli_simulator("--images", "1500") as line:
+        yield line
 
 
 @pytest.fixture(scope="module")

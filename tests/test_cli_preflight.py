@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from conftest import cli_simulator
 
 import ims_nb
 from ims_nb import rules
@@ -35,18 +36,8 @@ FOOTER = re.compile(r"^(\d+) images?: (\d+) exportable, (\d+) refused, (\d+) wit
 @pytest.fixture(scope="module")
 def sim_line() -> Iterator[str]:
     """The JSON line of ``ims-nb sim --port 0 --seed 0`` (200 images), running in a subprocess."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ims_nb", "sim", "--port", "0", "--seed", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
+    with cli_simulator() as line:
+        yield line
 
 
 @pytest.fixture(scope="module")
