@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_listing.py
 	$(BIN)/python benchmarks/bench_preflight.py
 	$(BIN)/python benchmarks/bench_watch.py
+	$(BIN)/python benchmarks/bench_import.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

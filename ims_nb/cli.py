@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 from ims_nb.cli_export import add_export_parser
 from ims_nb.cli_images import add_images_parser
 from ims_nb.cli_jobs import add_jobs_parser
+from ims_nb.cli_lab import run_lab
 from ims_nb.cli_preflight import add_preflight_parser
 from ims_nb.sim.server import bind, build_simulation, check_host, endpoint_of, info_of, uvicorn_server
 
@@ -95,71 +92,6 @@ def run_sim(args: argparse.Namespace) -> int:
     print(json.dumps(line), flush=True)
     server.run(sockets=[sock])  # type: ignore[attr-defined]  # uvicorn handles SIGINT/SIGTERM
     return 0
-
-
-def run_lab(args: argparse.Namespace) -> int:
-    """The simulator in a child process, JupyterLab in another, both stopped together."""
-    sim_cmd = [
-        sys.executable,
-        "-m",
-        "ims_nb",
-        "sim",
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-        "--seed",
-        str(args.seed),
-        "--images",
-        str(args.images),
-        "--region",
-        args.region,
-    ]
-    sim_cmd += ["--manual-clock"] if args.manual_clock else ["--time-scale", str(args.time_scale)]
-    if args.state:
-        sim_cmd += ["--state", str(args.state)]
-    sim = subprocess.Popen(sim_cmd, stdout=subprocess.PIPE, text=True)
-    assert sim.stdout is not None
-    first = sim.stdout.readline()
-    if not first:
-        sim.wait()
-        print("ims-nb lab: the simulator did not start", file=sys.stderr)
-        return 1
-    line = json.loads(first)
-    env = dict(os.environ, IMS_NB_SIM=json.dumps(line), HUAWEICLOUD_SDK_REGION=line["region"])
-    print(
-        f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); JupyterLab on port {args.lab_port}",
-        flush=True,
-    )
-    lab = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--port={args.lab_port}",
-            f"--ServerApp.root_dir={args.notebooks}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env,
-    )
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        lab.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        code = lab.wait()
-    except KeyboardInterrupt:
-        lab.terminate()
-        code = lab.wait()
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
-    return 0 if code in (0, -signal.SIGTERM) else code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

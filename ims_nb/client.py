@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -204,6 +204,13 @@ class ImsClient(BaseImsClient):
         if self.settings.simulator is not None:
             self.settings.simulator.stop()
             self.settings.simulator = None
+
+    def to_async(self) -> AsyncImsClient:
+        """An ``AsyncImsClient`` with this client's endpoints, credentials and retry policy (for asyncio tasks).
+
+        This client keeps owning an embedded simulator: close the async one first, or just let it go.
+        """
+        return AsyncImsClient(replace(self.settings, simulator=None))
 
     def __enter__(self) -> ImsClient:
         return self

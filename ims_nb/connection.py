@@ -37,6 +37,7 @@ def _settings(
     }
     if "page_size" in options:
         extra["page_size"] = options.pop("page_size")
+    simulator = _simulator_options(options.pop("simulator", None))
     if options:
         raise ConfigError(f"unknown option(s): {', '.join(sorted(options))}")
     if username or password:
@@ -52,10 +53,36 @@ def _settings(
         region = config.resolve_region(region)
         endpoints = Endpoints.override(endpoint) if endpoint else Endpoints.for_region(region)
         return ClientSettings(region, endpoints, credentials, **extra)
-    return _simulator_settings(region, endpoint, extra)
+    return _simulator_settings(region, endpoint, extra, simulator)
 
 
-def _simulator_settings(region: str | None, endpoint: str | None, extra: dict[str, Any]) -> ClientSettings:
+#: What ``connect(simulator={...})`` may set for an embedded simulator it starts.
+SIMULATOR_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "seed": int,
+    "images": int,
+    "time_scale": (int, float),
+    "manual_clock": bool,
+}
+
+
+def _simulator_options(options: Any) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"simulator must be a dict of {', '.join(SIMULATOR_OPTIONS)}, not {type(options).__name__}")
+    unknown = sorted(set(options) - set(SIMULATOR_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown simulator option(s): {', '.join(unknown)} (known: {', '.join(SIMULATOR_OPTIONS)})")
+    for name, value in options.items():
+        kind = SIMULATOR_OPTIONS[name]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ConfigError(f"simulator option {name} has the wrong type: {value!r}")
+    return dict(options)
+
+
+def _simulator_settings(
+    region: str | None, endpoint: str | None, extra: dict[str, Any], options: dict[str, Any]
+) -> ClientSettings:
     """No credentials anywhere: the simulator ``make lab`` started, or a new embedded one."""
     if endpoint:
         raise ConfigError(f"endpoint {endpoint!r} was given without credentials (ak/sk or a password login)")
@@ -66,7 +93,10 @@ def _simulator_settings(region: str | None, endpoint: str | None, extra: dict[st
     if line is None:
         from ims_nb.sim import Simulator
 
-        simulator = Simulator(seed=0, region=region or config.DEFAULT_REGION).start()
+        try:
+            simulator = Simulator(**{"seed": 0, **options, "region": region or config.DEFAULT_REGION}).start()
+        except ValueError as exc:
+            raise ConfigError(f"the simulator could not start: {exc}") from None
         line = simulator.info.as_json_dict()
     if region and region != line["region"]:
         raise ConfigError(f"the simulator plays region {line['region']!r}, not {region!r}")
@@ -103,7 +133,9 @@ def connect(
     Args:
         region: a region id (default ``$HUAWEICLOUD_SDK_REGION`` or cn-north-4).
         **options: ``timeout`` (seconds or ``httpx.Timeout``), ``retry`` (``RetryPolicy``),
-            ``transport`` (an httpx transport), ``page_size`` (1-1000).
+            ``transport`` (an httpx transport), ``page_size`` (1-1000), ``simulator`` (a dict of ``seed``,
+            ``images``, ``time_scale``, ``manual_clock`` for the embedded simulator started when no credentials
+            and no ``$IMS_NB_SIM`` are found; ignored otherwise).
 
     Raises:
         ConfigError: an unknown region, half a credential pair, a bad endpoint, an unknown option.

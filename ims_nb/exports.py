@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -14,9 +15,9 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb.errors import ApiError, ConfigError, OutcomeUnknownError, TransportError
 from ims_nb.flow import Flow, call, drive
 from ims_nb.ledger import COLUMNS, LIVE, TRANSIENT_REFUSALS, Ledger, State, owner_alive
-from ims_nb.preflight import as_images_frame, build_plan, evaluate, lookup_targets
+from ims_nb.preflight import VIOLATION_COLUMNS, as_images_frame, build_plan, evaluate, lookup_targets, profile_of
 from ims_nb.retry import RateLimiter
-from ims_nb.rules import NORMAL_EXPORT_LIMIT, SIMULATOR_PROFILE, RegionProfile, Severity, profile_for
+from ims_nb.rules import NORMAL_EXPORT_LIMIT, RegionProfile, Severity
 
 log = logging.getLogger("ims_nb")
 PLAN_COLUMNS = ("image_id", "name", "size_gb", "bucket_url", "file_format", "quick", "exportable", "blocking",
@@ -28,6 +29,14 @@ JOB_ID_UNKNOWN = "job id unknown"
 LOST_NOTE = (f"lost answer reconciled: the service says the image is being exported (IMG.0148); {JOB_ID_UNKNOWN}, "
              "following the target object")  # fmt: skip
 FOUND_NOTE = f"lost answer reconciled: the target object exists; {JOB_ID_UNKNOWN}"
+
+
+@dataclass(frozen=True)
+class Review:
+    """A planned batch: ``plan`` (one row per image, as ``plan_exports``) and its ``violations`` (as ``preflight``)."""
+
+    plan: pd.DataFrame
+    violations: pd.DataFrame
 
 
 def plan_exports(
@@ -54,6 +63,23 @@ def plan_exports(
         client: when given, the bucket and the target objects are checked too.
         profile: the region profile to judge by (default: the region's, or the simulator's strict one).
     """
+    return review(images, bucket=bucket, key_template=key_template, file_format=file_format, quick=quick,
+                  region=region, client=client, profile=profile).plan  # fmt: skip
+
+
+def review(
+    images: Any,
+    *,
+    bucket: str,
+    key_template: str = "{name}-{id8}.{ext}",
+    file_format: str = "qcow2",
+    quick: bool | str = "auto",
+    region: str | None = None,
+    client: Any = None,
+    profile: RegionProfile | None = None,
+) -> Review:
+    """``plan_exports`` and the violations behind its verdicts (rule, severity, message, code, fix), from one
+    round of bucket and object lookups. Arguments as for ``plan_exports``."""
     if quick not in ("auto", True, False):
         raise ConfigError(f"quick must be 'auto', True or False, not {quick!r}")
     frame = as_images_frame(images, client)
@@ -69,11 +95,8 @@ def plan_exports(
     _refuse_duplicate_targets(plan)
     if client is not None:
         lookup_targets(plan, client)
-    if profile is None:
-        simulator = getattr(getattr(client, "settings", None), "is_simulator", False)
-        profile = SIMULATOR_PROFILE if simulator else profile_for(region or getattr(client, "region", None))
-    violations = evaluate(plan, profile)
-    return _plan_frame(plan, violations)
+    violations = evaluate(plan, profile or profile_of(client, region))
+    return Review(_plan_frame(plan, violations), violations[list(VIOLATION_COLUMNS)].reset_index(drop=True))
 
 
 def _refuse_duplicate_targets(plan: pd.DataFrame) -> None:

@@ -44,6 +44,7 @@ class Progress:
     percent: float | None
     eta_seconds: float | None
     stalled: bool
+    status: str | None = None  # the service's word: INIT, RUNNING, SUCCESS, FAIL
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -321,7 +322,7 @@ def _id_reporter(on_progress: ProgressCallback | None) -> Callable[[str, dict[st
         if on_progress is not None:
             entities = record.get("entities") or {}
             on_progress(Progress(0, job_id, entities.get("image_name"), str(record.get("status")),
-                                 entities.get("process_percent"), None, False))  # fmt: skip
+                                 entities.get("process_percent"), None, False, str(record.get("status"))))  # fmt: skip
 
     return report
 
@@ -456,4 +457,5 @@ class _LedgerWatch:
             eta = self.eta_model.eta(file_format="zvhd2" if row["quick"] else (row["file_format"] or ""),
                                      size_gb=(row["size_bytes"] or 0) / GiB, percent=percent, elapsed=now - seen_at,
                                      since_percent=seen_percent)  # fmt: skip
-        self.on_progress(Progress(row["row_id"], job_id, row["image_name"], row["state"], percent, eta, stalled))
+        self.on_progress(Progress(row["row_id"], job_id, row["image_name"], row["state"], percent, eta, stalled,
+                                  row["status"]))  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ConfigError
 
+#: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
+ENV_SIM_LEDGER = "IMS_NB_SIM_LEDGER"
 ENV_LEDGER = "IMS_NB_LEDGER"
 
 
@@ -114,6 +117,23 @@ def default_path() -> Path:
         return Path(os.environ[ENV_LEDGER])
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ims-nb" / "ledger.sqlite"
+
+
+def simulator_path(endpoint: str) -> Path:
+    """A ledger for exports to a simulator: ``$IMS_NB_SIM_LEDGER`` (set by ``ims-nb lab``), else a file in the
+    temporary folder for this process and simulator (its state dies with it, so does this ledger)."""
+    if os.environ.get(ENV_SIM_LEDGER):
+        return Path(os.environ[ENV_SIM_LEDGER])
+    port = endpoint.rsplit(":", 1)[-1].strip("/")
+    return Path(tempfile.gettempdir()) / f"ims-nb-sim-{os.getpid()}-{port}.sqlite"
+
+
+def ledger_for(client: Any) -> Ledger:
+    """The ledger for a client's exports: ``default_path()`` for a real account, ``simulator_path`` for a simulator."""
+    settings = getattr(client, "settings", None)
+    if getattr(settings, "is_simulator", False):
+        return Ledger(simulator_path(settings.endpoints.ims))  # type: ignore[union-attr]
+    return Ledger()
 
 
 class Ledger:

@@ -273,10 +273,14 @@ def _prepare(
                       project_id=project_id)  # fmt: skip
     if client is not None:
         lookup_targets(plan, client)
-    if profile is None:
-        simulator = getattr(getattr(client, "settings", None), "is_simulator", False)
-        profile = SIMULATOR_PROFILE if simulator else profile_for(region)
-    return plan, profile
+    return plan, profile or profile_of(client, region)
+
+
+def profile_of(client: Any, region: str | None = None) -> RegionProfile:
+    """The profile a client's exports are judged by: the simulator's strict one, else its region's."""
+    if getattr(getattr(client, "settings", None), "is_simulator", False):
+        return SIMULATOR_PROFILE
+    return profile_for(region or getattr(client, "region", None))
 
 
 def preflight_summary(

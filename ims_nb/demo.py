@@ -1,0 +1,94 @@
+"""What the notebooks do on a simulator that they never do on a real account: sample picks and a sample history."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from ims_nb.exports import launch, plan_exports
+from ims_nb.jobs import jobs_frame, watch
+from ims_nb.ledger import Ledger
+from ims_nb.targets import bucket_choices
+from ims_nb.wire import FILE_FORMATS
+
+log = logging.getLogger("ims_nb")
+HISTORY_TEMPLATE = "history/{name}-{id8}.{ext}"
+
+
+def on_simulator(client: Any) -> bool:
+    return bool(getattr(getattr(client, "settings", None), "is_simulator", False))
+
+
+class SimulatedTime:
+    """A clock and a sleep for ``watch`` that move the simulator's clock instead of waiting (instant)."""
+
+    def __init__(self, endpoint: str, *, step: float = 1.0) -> None:
+        self._url = f"{endpoint}/_sim/clock"
+        self._http = httpx.Client(timeout=10.0)
+        self._step = step  # shorter sleeps are gathered into one move of the simulator's clock
+        self._owed = 0.0
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def close(self) -> None:
+        self._http.close()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        self.now += seconds
+        self._owed += seconds
+        if self._owed >= self._step:
+            self._http.post(self._url, json={"advance": self._owed}).raise_for_status()
+            self._owed = 0.0
+
+
+def ensure_history(client: Any, ledger: Ledger, *, exports: int = 24) -> str:
+    """On a simulator whose ledger has few finished exports, export a sample in every format and run the
+    simulator's clock through them, so the history charts have something to show. On a real account: nothing.
+
+    Returns:
+        What was done, in one sentence.
+    """
+    finished = int(jobs_frame(ledger)["duration_s"].notna().sum())
+    if not on_simulator(client):
+        return f"a real account: the history is the ledger's {finished} finished export(s); nothing was launched"
+    if finished >= exports:
+        return f"the ledger already holds {finished} finished exports"
+    usable = [c.name for c in bucket_choices(client) if c.problem is None]
+    if not usable:
+        return "the simulator has no usable bucket; nothing was launched"
+    images = client.images().sort_values("id").reset_index(drop=True)
+    time = SimulatedTime(client.settings.endpoints.ims)
+    launched = 0
+    for number, file_format in enumerate(FILE_FORMATS):
+        share = images.iloc[number :: len(FILE_FORMATS)]
+        plan = plan_exports(share, bucket=usable[0], key_template=HISTORY_TEMPLATE, file_format=file_format,
+                            client=client)  # fmt: skip
+        plan = plan[plan["exportable"].fillna(False).astype(bool)].head((exports - finished) // len(FILE_FORMATS) + 1)
+        launched += len(launch(plan, client=client, ledger=ledger, clock=time, sleep=time.sleep))
+    try:
+        watch(ledger, client=client, clock=time, sleep=time.sleep)
+    finally:
+        time.close()
+    done = int(jobs_frame(ledger)["duration_s"].notna().sum())
+    return f"exported {launched} sample image(s) on the simulator; the ledger now holds {done} finished exports"
+
+
+def sample_picks(
+    images: pd.DataFrame, exportable: pd.Series, client: Any, *, good: int = 2, refused: int = 1
+) -> list[str]:
+    """On a simulator: the ``good`` smallest exportable images and ``refused`` refused ones (ids); else none.
+
+    The notebooks' headless path exports these, so that running all cells on a real account sends nothing.
+    """
+    if not on_simulator(client):
+        return []
+    by_size = images.assign(_ok=exportable.to_numpy()).sort_values(["size_bytes", "id"])
+    chosen = by_size[by_size["_ok"]].head(good)["id"].tolist() + by_size[~by_size["_ok"]].head(refused)["id"].tolist()
+    return [str(i) for i in chosen]

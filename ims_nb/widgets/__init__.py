@@ -1,0 +1,26 @@
+"""ipywidgets views of the export workflow; each is a thin ``VBox`` over package functions.
+
+Imported lazily: ``import ims_nb.widgets`` loads ipywidgets only when a widget is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "ImagePicker": "ims_nb.widgets.picker",
+    "ViolationsPreview": "ims_nb.widgets.violations",
+    "ExportPanel": "ims_nb.widgets.panel",
+    "JobMonitor": "ims_nb.widgets.monitor",
+    "LogPanel": "ims_nb.widgets.log",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -1,0 +1,187 @@
+"""``ExportPanel``: target bucket, key template, format and fast export; the plan; Launch, with confirmation."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import traitlets
+
+from ims_nb.errors import ConfigError
+from ims_nb.exports import Review, launch, review
+from ims_nb.ledger import Ledger
+from ims_nb.targets import bucket_choices
+from ims_nb.widgets.log import LogPanel, reports_errors
+from ims_nb.wire import FILE_FORMATS
+
+QUICK_CHOICES = (("auto", "auto"), ("on", True), ("off", False))
+DEFAULT_TEMPLATE = "{name}-{id8}.{ext}"
+
+
+class ExportPanel(w.VBox):  # type: ignore[misc]
+    """Chooses where and how the picked images are exported, previews the plan, and launches it through the ledger.
+
+    Args:
+        client: an ``ImsClient``.
+        ledger: the ``Ledger`` every launch goes through (one export per image and target, ever).
+        picker: an ``ImagePicker`` whose picks are planned (or pass ``images``).
+        images: an images frame to plan instead of a picker's picks.
+        monitor: a ``JobMonitor`` told to follow what was launched.
+    """
+
+    review = traitlets.Any(None)  # the current Review, or None while nothing can be planned
+
+    def __init__(
+        self,
+        client: Any,
+        ledger: Ledger,
+        *,
+        picker: Any = None,
+        images: pd.DataFrame | None = None,
+        monitor: Any = None,
+        key_template: str = DEFAULT_TEMPLATE,
+        file_format: str = "qcow2",
+    ) -> None:
+        self._client, self._ledger, self._picker, self._images, self._monitor = client, ledger, picker, images, monitor
+        self.log_panel = LogPanel()
+        choices = bucket_choices(client)
+        self._bucket = w.Dropdown(options=[(c.label, c.name) for c in choices], description="bucket")
+        self._template = w.Text(value=key_template, description="object key", continuous_update=False)
+        self._format = w.Dropdown(options=list(FILE_FORMATS), value=file_format, description="format")
+        self._quick = w.ToggleButtons(options=list(QUICK_CHOICES), value="auto", description="fast export")
+        self._plan = w.HTML()
+        self._launch = w.Button(description="Launch", button_style="primary", disabled=True, icon="play")
+        self._question = w.HTML()
+        self._confirm = w.Button(description="Confirm", button_style="danger")
+        self._cancel = w.Button(description="Cancel")
+        self._confirmation = w.HBox([self._question, self._confirm, self._cancel], layout=w.Layout(display="none"))
+        self._report = w.HTML()
+        super().__init__([self._bucket, self._template, self._format, self._quick, self._plan, self._launch,
+                          self._confirmation, self._report, self.log_panel])  # fmt: skip
+        self._name_parts()
+        for control in (self._bucket, self._template, self._format, self._quick):
+            control.observe(self._on_target, names="value")
+        if picker is not None:
+            picker.observe(self._on_target, names="picked")
+        self._launch.on_click(self._on_launch)
+        self._confirm.on_click(self._on_confirm)
+        self._cancel.on_click(self._on_cancel)
+        self.launched: pd.DataFrame | None = None
+        self.refresh()
+
+    def _name_parts(self) -> None:
+        self.add_class("ims-nb-panel")
+        for part, name in ((self._bucket, "bucket"), (self._template, "template"), (self._format, "format"),
+                           (self._quick, "quick"), (self._plan, "plan"), (self._launch, "launch"),
+                           (self._confirm, "confirm"), (self._cancel, "cancel"), (self._report, "report")):  # fmt: skip
+            part.add_class(f"ims-nb-panel-{name}")
+
+    @property
+    def bucket(self) -> str | None:
+        return self._bucket.value  # type: ignore[no-any-return]
+
+    def images(self) -> pd.DataFrame | None:
+        """The images to plan: the picker's picks, else the frame given."""
+        return self._picker.selected if self._picker is not None else self._images
+
+    def refresh(self) -> Review | None:
+        """Plan the picked images for the chosen target again (the target objects are looked up anew)."""
+        images = self.images()
+        if images is None or not len(images) or self.bucket is None:
+            self.review = None
+        else:
+            self.review = review(images, bucket=self.bucket, key_template=self._template.value,
+                                 file_format=self._format.value, quick=self._quick.value,
+                                 client=self._client)  # fmt: skip
+        self._show_plan()
+        return self.review
+
+    def _show_plan(self) -> None:
+        plan = None if self.review is None else self.review.plan
+        self._plan.value = _plan_html(plan) if plan is not None else "<i>pick images to plan their export</i>"
+        self._launch.disabled = plan is None or not plan["exportable"].fillna(False).any()
+        self._confirmation.layout.display = "none"
+
+    @reports_errors("planning")
+    def _on_target(self, change: dict[str, Any]) -> None:
+        self.review = None
+        self._show_plan()
+        self.refresh()
+
+    @reports_errors("preparing the launch")
+    def _on_launch(self, button: Any = None) -> None:
+        self.ask()
+
+    def ask(self) -> str:
+        """What Launch asks before anything is sent (shown with Confirm and Cancel); returns the question."""
+        current = self.refresh()
+        if current is None:
+            raise ConfigError("nothing to launch: pick images first")
+        plan = current.plan
+        exportable = int(plan["exportable"].fillna(False).sum())
+        refused = len(plan) - exportable
+        question = f"Launch {exportable} export(s) to bucket <b>{self.bucket}</b>?"
+        if refused:
+            question += f" {refused} refused image(s) will be skipped."
+        self._question.value = question
+        self._confirmation.layout.display = "flex"
+        return question
+
+    @reports_errors("launching")
+    def _on_confirm(self, button: Any = None) -> None:
+        self.launch()
+
+    @reports_errors("cancelling")
+    def _on_cancel(self, button: Any = None) -> None:
+        self._confirmation.layout.display = "none"
+        self.log_panel.info("launch cancelled: nothing was sent")
+
+    def launch(self) -> pd.DataFrame:
+        """Launch the plan through the ledger (what Confirm does); report launched and skipped; start the monitor."""
+        self._confirmation.layout.display = "none"
+        current = self.refresh()
+        if current is None:
+            raise ConfigError("nothing to launch: pick images first")
+        launched = launch(current.plan, client=self._client, ledger=self._ledger)
+        self.launched = launched
+        self._report.value = _report_html(current.plan, launched)
+        if self._monitor is not None:
+            self._monitor.follow(launched)
+            self._monitor.start()
+        self.refresh()
+        return launched
+
+    def __repr__(self) -> str:
+        plan = None if self.review is None else self.review.plan
+        if plan is None:
+            return f"ExportPanel(to {self.bucket}, nothing planned)"
+        exportable = int(plan["exportable"].fillna(False).sum())
+        return f"ExportPanel(to {self.bucket}: {len(plan)} planned, {exportable} exportable)"
+
+
+def _plan_html(plan: pd.DataFrame) -> str:
+    head = "<tr><th>image</th><th>target</th><th>format</th><th>size</th><th>verdict</th></tr>"
+    rows = [
+        f"<tr><td>{_esc(r.name)}</td><td><code>{_esc(r.bucket_url)}</code></td>"
+        f"<td>{'fast (zvhd2)' if r.quick else _esc(r.file_format)}</td><td>{r.size_gb:.1f} GB</td>"
+        f"<td>{'exportable' if r.exportable else 'refused: ' + _esc(', '.join(r.blocking))}</td></tr>"
+        for r in plan.itertuples(index=False)
+    ]
+    return "<table class='ims-nb-plan'>" + head + "".join(rows) + "</table>"
+
+
+def _report_html(plan: pd.DataFrame, launched: pd.DataFrame) -> str:
+    sent = set(launched["image_id"])
+    lines = [f"<b>launched {len(launched)}</b>: " + ", ".join(_esc(n) for n in launched["image_name"])]
+    for row in plan.itertuples(index=False):
+        if row.image_id in sent:
+            continue
+        why = ("refused: " + ", ".join(row.blocking)) if not row.exportable else "already exported or running (ledger)"
+        lines.append(f"skipped {_esc(row.name)}: {_esc(why)}")
+    return "<br>".join(lines)
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None or value is pd.NA else str(value))

@@ -1,0 +1,181 @@
+"""No stored notebook output or metadata holds a secret: a simulator key or password, a signature or a token."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ims_nb.sim import Simulator
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+MASKED = "***"
+
+
+def _header_value(name: str) -> re.Pattern[str]:
+    """``Name: value``, ``"Name": "value"``, ``name=value`` or ``("name", "value")``, unless the value is masked."""
+    return re.compile(rf"""\b{name}(?:["']?[ \t]*[:=]|["'][ \t]*,)[ \t]*b?["']?[^\s"',*]""", re.IGNORECASE)
+
+
+#: What gives a secret away whatever its value, by name.
+LEAK_PATTERNS = {
+    "AK/SK signature": re.compile(r"SDK-HMAC-SHA256\s+Access="),
+    "Authorization header": _header_value("Authorization"),
+    "X-Auth-Token header": _header_value("X-Auth-Token"),
+    "X-Subject-Token header": _header_value("X-Subject-Token"),
+    "IAM token": re.compile(r"MII[A-Za-z0-9+/=_-]{40,}"),
+}
+
+
+@pytest.fixture(scope="module")
+def known_secrets() -> dict[str, str]:
+    """The seed-0 simulator's secrets by name: every user's SK and password.
+
+    They come from the seed alone (``inventory.make_accounts``), not the region, so every seed-0
+    simulator a notebook starts (``ims_nb.connect()`` with no credentials) has these.
+    """
+    with Simulator(seed=0, images=10, manual_clock=True) as sim:
+        users = httpx.get(f"{sim.endpoint}/_sim/credentials").raise_for_status().json()["users"]
+        operator_sk = sim.info.sk
+    found = {f"{user['name']} SK": user["sk"] for user in users}
+    found |= {f"{user['name']} password": user["password"] for user in users}
+    assert operator_sk in found.values() and {"ims-operator password", "ims-auditor password"} <= set(found)
+    return found
+
+
+# --- the scanner ------------------------------------------------------------------------------------
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value (keys too); a list of strings is one text, as nbformat splits them."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        yield "".join(value)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+
+
+def stored_texts(notebook: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, text) for the notebook's metadata, each cell's metadata and every output of every code cell."""
+    for text in _strings(notebook.get("metadata", {})):
+        yield "notebook metadata", text
+    for index, cell in enumerate(notebook.get("cells", [])):
+        for text in _strings(cell.get("metadata", {})):
+            yield f"cell {index} metadata", text
+        for number, output in enumerate(cell.get("outputs", [])):
+            for text in _strings(output):
+                yield f"cell {index} output {number} ({output.get('output_type')})", text
+
+
+def leaks(text: str, secrets: dict[str, str]) -> Iterator[str]:
+    """The names (never the values) of the secrets and secret-bearing shapes in ``text``."""
+    yield from (name for name, secret in secrets.items() if secret in text)
+    yield from (name for name, pattern in LEAK_PATTERNS.items() if pattern.search(text))
+
+
+def scan(notebook: dict[str, Any], secrets: dict[str, str]) -> list[str]:
+    """``where: what`` for each secret found in the stored outputs and metadata of ``notebook``."""
+    return [f"{where}: {name}" for where, text in stored_texts(notebook) for name in leaks(text, secrets)]
+
+
+# --- the notebooks ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
+def test_stored_outputs_hold_no_secret(path: Path, known_secrets: dict[str, str]) -> None:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert scan(notebook, known_secrets) == []
+
+
+# --- the scanner catches what it should, and only that ------------------------------------------------
+
+
+def a_notebook(outputs: list[dict[str, Any]] | None = None, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A one-code-cell nbformat 4 notebook with these outputs and notebook metadata."""
+    cell = {"cell_type": "code", "execution_count": 1, "metadata": {}, "source": ["x"], "outputs": outputs or []}
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata or {}, "cells": [cell]}
+
+
+def planted(tmp_path: Path, notebook: dict[str, Any]) -> dict[str, Any]:
+    """The notebook written to disk and read back, as the parametrized test reads a stored one."""
+    path = tmp_path / "planted.ipynb"
+    path.write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_an_sk_in_a_stream_output_is_found(tmp_path: Path, known_secrets: dict[str, str]) -> None:
+    sk = known_secrets["ims-operator SK"]
+    stream = {"output_type": "stream", "name": "stdout", "text": ["connected\n", f"sk = {sk}\n"]}
+    assert scan(planted(tmp_path, a_notebook([stream])), known_secrets) == ["cell 0 output 0 (stream): ims-operator SK"]
+
+
+def test_an_sk_in_display_data_html_is_found(tmp_path: Path, known_secrets: dict[str, str]) -> None:
+    sk = known_secrets["ims-operator SK"]
+    display = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"text/plain": ["<table>"], "text/html": ["<table>\n", f"<tr><td>{sk}</td></tr>\n", "</table>"]},
+    }
+    found = scan(planted(tmp_path, a_notebook([display])), known_secrets)
+    assert found == ["cell 0 output 0 (display_data): ims-operator SK"]
+
+
+def test_an_sk_in_widget_state_metadata_is_found(tmp_path: Path, known_secrets: dict[str, str]) -> None:
+    sk = known_secrets["ims-operator SK"]
+    state = {"model_name": "TextModel", "state": {"value": sk, "description": "SK"}}
+    widgets = {"application/vnd.jupyter.widget-state+json": {"state": {"0f3a": state}, "version_major": 2}}
+    found = scan(planted(tmp_path, a_notebook(metadata={"widgets": widgets})), known_secrets)
+    assert found == ["notebook metadata: ims-operator SK"]
+
+
+def test_passwords_and_tracebacks_are_scanned(known_secrets: dict[str, str]) -> None:
+    error = {
+        "output_type": "error",
+        "ename": "AuthError",
+        "evalue": "x",
+        "traceback": [known_secrets["ims-auditor password"]],
+    }
+    assert scan(a_notebook([error]), known_secrets) == ["cell 0 output 0 (error): ims-auditor password"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Authorization: SDK-HMAC-SHA256 Access=AK, SignedHeaders=host, Signature=***", "AK/SK signature"),
+        ("Headers({'authorization': 'OBS AKEXAMPLE:c2lnbmF0dXJl'})", "Authorization header"),
+        ('{"Authorization": "Bearer abc"}', "Authorization header"),
+        ('[("authorization", b"abc")]', "Authorization header"),
+        ("X-Auth-Token: gAAAAAB-token", "X-Auth-Token header"),
+        ("{'x-subject-token': 'abc'}", "X-Subject-Token header"),
+        (
+            "token MIIDtAYJKoZIhvcNAQcCoIIDpTCCA6ECAQExDTALBglghkgBZQMEAgEwggGlBgkqhkiG9w0BBwGgggGWBIIBknsidG9rZW4i",
+            "IAM token",
+        ),  # fmt: skip
+    ],
+)
+def test_secret_shapes_are_found(text: str, name: str) -> None:
+    assert name in set(leaks(text, {}))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "X-Auth-Token: ***",
+        "{'Authorization': '***', 'X-Subject-Token': '***'}",
+        "signed headers: host, Authorization, X-Sdk-Date",
+        "MIIsmall",
+    ],
+)
+def test_masked_and_harmless_text_is_not_flagged(text: str) -> None:
+    assert list(leaks(text, {})) == []
