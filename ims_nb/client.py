@@ -209,7 +209,14 @@ class ImsClient(BaseImsClient):
         """An ``AsyncImsClient`` with this client's endpoints, credentials and retry policy (for asyncio tasks).
 
         This client keeps owning an embedded simulator: close the async one first, or just let it go.
+
+        Raises:
+            ConfigError: this client was given a synchronous-only ``transport``, which an async client cannot use.
         """
+        transport = self.settings.transport
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            raise ConfigError(f"this client's transport ({type(transport).__name__}) is synchronous only; "
+                              "make the async client with connect_async(transport=...) instead")  # fmt: skip
         return AsyncImsClient(replace(self.settings, simulator=None))
 
     def __enter__(self) -> ImsClient:

@@ -11,6 +11,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb.exports import launch, plan_exports
 from ims_nb.jobs import jobs_frame, watch
 from ims_nb.ledger import Ledger
+from ims_nb.selection import exportability
 from ims_nb.targets import bucket_choices
 from ims_nb.wire import FILE_FORMATS
 
@@ -71,7 +72,7 @@ def ensure_history(client: Any, ledger: Ledger, *, exports: int = 24) -> str:
         plan = plan_exports(share, bucket=usable[0], key_template=HISTORY_TEMPLATE, file_format=file_format,
                             client=client)  # fmt: skip
         plan = plan[plan["exportable"].fillna(False).astype(bool)].head((exports - finished) // len(FILE_FORMATS) + 1)
-        launched += len(launch(plan, client=client, ledger=ledger, clock=time, sleep=time.sleep))
+        launched += len(launch(plan, client=client, ledger=ledger, concurrency=1, clock=time, sleep=time.sleep))
     try:
         watch(ledger, client=client, clock=time, sleep=time.sleep)
     finally:
@@ -80,15 +81,17 @@ def ensure_history(client: Any, ledger: Ledger, *, exports: int = 24) -> str:
     return f"exported {launched} sample image(s) on the simulator; the ledger now holds {done} finished exports"
 
 
-def sample_picks(
-    images: pd.DataFrame, exportable: pd.Series, client: Any, *, good: int = 2, refused: int = 1
-) -> list[str]:
-    """On a simulator: the ``good`` smallest exportable images and ``refused`` refused ones (ids); else none.
+def sample_picks(images: pd.DataFrame, client: Any, *, good: int = 2, refused: int = 1) -> list[str]:
+    """On a simulator: the ids of the ``good`` smallest exportable images and of ``refused`` refused ones (private
+    ones first, smallest first); on a real account, none.
 
-    The notebooks' headless path exports these, so that running all cells on a real account sends nothing.
+    The notebooks' headless path exports these, so that running every cell on a real account sends nothing.
     """
     if not on_simulator(client):
         return []
-    by_size = images.assign(_ok=exportable.to_numpy()).sort_values(["size_bytes", "id"])
-    chosen = by_size[by_size["_ok"]].head(good)["id"].tolist() + by_size[~by_size["_ok"]].head(refused)["id"].tolist()
+    ok = exportability(images, client=client).to_numpy()
+    by_size = images.assign(_ok=ok).sort_values(["size_bytes", "id"])
+    refusals = by_size[~by_size["_ok"]]
+    refusals = refusals.assign(_public=refusals["image_type"] != "private").sort_values(["_public", "size_bytes", "id"])
+    chosen = by_size[by_size["_ok"]].head(good)["id"].tolist() + refusals.head(refused)["id"].tolist()
     return [str(i) for i in chosen]

@@ -11,7 +11,7 @@ from ims_nb.errors import ConfigError
 from ims_nb.jobs import size_band
 from ims_nb.ledger import DONE
 
-__all__ = ["FIT_COLUMNS", "eta_fit", "eta_fit_summary"]
+__all__ = ["FIT_COLUMNS", "duration_summary", "eta_fit", "eta_fit_summary"]
 
 #: The columns of ``eta_fit``, in order, with their pandas dtypes.
 FIT_COLUMNS = {"row_id": "Int64", "image_name": "string", "format": "string", "size_gb": "float64",
@@ -94,5 +94,29 @@ def eta_fit_summary(fit: pd.DataFrame) -> dict[str, Any]:
     return {
         "jobs": len(fit),
         "predicted": int(fit["predicted_s"].notna().sum()),
-        "median_abs_error_pct": float(errors.median()) if len(errors) else None,
+        "median_abs_error_pct": round(float(errors.median()), 1) if len(errors) else None,
     }
+
+
+def duration_summary(history: pd.DataFrame) -> pd.DataFrame:
+    """Per format: exports finished, failed, median duration (minutes) and throughput (GB/h), rounded to whole units.
+
+    Args:
+        history: a ``jobs_frame(ledger)`` frame.
+    """
+    missing = [c for c in ("format", "state", "duration_s", "throughput_gb_h") if c not in history.columns]
+    if missing:
+        raise ConfigError(f"the history lacks column(s) {', '.join(missing)}; make it with ims_nb.jobs_frame()")
+    done = history[history["state"].isin([s.value for s in DONE]) & (history["duration_s"] > 0)]
+    failed = history[history["state"] == "failed"].groupby("format").size()
+    grouped = done.groupby("format")
+    summary = pd.DataFrame({
+        "finished": grouped.size(),
+        "median_minutes": (grouped["duration_s"].median() / 60).round(0),
+        "median_gb_per_hour": grouped["throughput_gb_h"].median().round(0),
+    })  # fmt: skip
+    summary["failed"] = failed.reindex(summary.index.union(failed.index)).fillna(0).astype(int)
+    summary = summary.reindex(summary.index.union(failed.index))
+    summary["finished"] = summary["finished"].fillna(0).astype(int)
+    summary["failed"] = failed.reindex(summary.index).fillna(0).astype(int)
+    return summary.rename_axis("format")

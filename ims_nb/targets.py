@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ims_nb.errors import ConfigError
 from ims_nb.wire import BucketInfo
 
 STANDARD = "STANDARD"
@@ -43,3 +44,18 @@ def bucket_choices(client: Any) -> list[BucketChoice]:
     region = getattr(client, "region", None)
     found = [judge_bucket(client.bucket(b.name), region) for b in client.buckets()]
     return sorted(found, key=lambda c: (c.problem is not None, c.name))
+
+
+def default_bucket(client: Any) -> str:
+    """The first usable bucket of the account (by name), for notebooks that need one to judge exports against.
+
+    Raises:
+        ConfigError: no bucket of the account can receive exports from the client's region.
+    """
+    choices = bucket_choices(client)
+    usable = [c.name for c in choices if c.problem is None]
+    if not usable:
+        seen = "; ".join(c.label for c in choices) or "none"
+        raise ConfigError(f"no bucket can receive exports from {getattr(client, 'region', '?')} (buckets: {seen}); "
+                          "create a Standard bucket in that region")  # fmt: skip
+    return usable[0]

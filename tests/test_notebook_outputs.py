@@ -74,8 +74,19 @@ def stored_texts(notebook: dict[str, Any]) -> Iterator[tuple[str, str]]:
         for text in _strings(cell.get("metadata", {})):
             yield f"cell {index} metadata", text
         for number, output in enumerate(cell.get("outputs", [])):
-            for text in _strings(output):
+            for text in _strings(_without_pictures(output)):
                 yield f"cell {index} output {number} ({output.get('output_type')})", text
+
+
+#: Base64 pictures: no text lives in them, and their random letters can look like a token (``MII...``).
+PICTURES = ("image/png", "image/jpeg", "image/gif")
+
+
+def _without_pictures(output: dict[str, Any]) -> dict[str, Any]:
+    data = output.get("data")
+    if not isinstance(data, dict):
+        return output
+    return {**output, "data": {mime: value for mime, value in data.items() if mime not in PICTURES}}
 
 
 def leaks(text: str, secrets: dict[str, str]) -> Iterator[str]:
@@ -179,3 +190,13 @@ def test_secret_shapes_are_found(text: str, name: str) -> None:
 )
 def test_masked_and_harmless_text_is_not_flagged(text: str) -> None:
     assert list(leaks(text, {})) == []
+
+
+def test_pictures_are_not_read_as_text_but_their_captions_are(known_secrets: dict[str, str]) -> None:
+    token_like = "MII" + "A" * 60
+    output = {"output_type": "display_data", "data": {"image/png": token_like, "text/plain": "<Figure>"}}
+    assert scan({"cells": [{"cell_type": "code", "outputs": [output]}]}, known_secrets) == []
+    output["data"]["text/plain"] = token_like
+    assert scan({"cells": [{"cell_type": "code", "outputs": [output]}]}, known_secrets) == [
+        "cell 0 output 0 (display_data): IAM token"
+    ]

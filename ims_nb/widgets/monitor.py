@@ -1,0 +1,257 @@
+"""A live view of a batch of exports: a progress bar per ledger row, updated by an asyncio task on the kernel loop."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from enum import StrEnum
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from ims_nb.client import AsyncImsClient, ImsClient
+from ims_nb.errors import ConfigError
+from ims_nb.jobs import Progress, jobs_frame, watch_async
+from ims_nb.ledger import DONE, LIVE, Ledger, State
+from ims_nb.pacing import Pacing, pacing_for
+from ims_nb.widgets.log import LogPanel, reports_errors, run_reporting
+
+#: Row states shown as a red bar: the export produced no usable file.
+FAILED = frozenset({State.FAILED, State.MISSING, State.REFUSED})
+NO_LOOP = (
+    "start() needs a running asyncio loop: call it from a notebook cell or a coroutine; "
+    "headless, use `await monitor.wait()`"
+)
+STALLED = "<b style='color:#b00020'>stalled</b>"
+SEPARATOR = " · "
+
+
+class BarStyle(StrEnum):
+    RUNNING = "info"
+    SUCCESS = "success"
+    FAILED = "danger"
+
+
+def bar_style(state: str) -> str:
+    """The progress bar's colour for a ledger state."""
+    if state in DONE:
+        return BarStyle.SUCCESS.value
+    return (BarStyle.FAILED if state in FAILED else BarStyle.RUNNING).value
+
+
+def human_eta(seconds: float) -> str:
+    """``ETA 12 min``, ``ETA 2 h 05 min``, ``ETA 3 d 4 h``: remaining time as a person reads it."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "ETA < 1 min"
+    if minutes < 60:
+        return f"ETA {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"ETA {hours} h {minutes:02d} min"
+    return f"ETA {hours // 24} d {hours % 24} h"
+
+
+def row_text(row: dict[str, Any], *, eta_seconds: float | None = None, stalled: bool = False) -> str:
+    """The HTML beside a bar: service status and percent, ledger state, then ETA and stall, or the error."""
+    state, percent = str(row["state"]), row.get("process_percent")
+    status = " ".join(p for p in (row.get("status") or "", "" if percent is None else f"{percent:.0f} %") if p)
+    parts = [html.escape(p) for p in (status, state) if p]
+    if state in FAILED:
+        reason = ": ".join(str(p) for p in (row.get("error_code"), row.get("fail_reason") or row.get("note")) if p)
+        parts += [html.escape(reason)] if reason else []
+    elif state in LIVE:
+        parts += [human_eta(eta_seconds)] if eta_seconds is not None else []
+        parts += [STALLED] if stalled else []
+    return SEPARATOR.join(parts)
+
+
+def summary(states: Iterable[str]) -> str:
+    """``3 exports: 1 running, 2 verified`` (states in their life order)."""
+    seen = [str(s) for s in states]
+    if not seen:
+        return "no exports"
+    counts = [f"{seen.count(s.value)} {s.value}" for s in State if s.value in seen]
+    return f"{len(seen)} export{'s' if len(seen) != 1 else ''}: {', '.join(counts)}"
+
+
+class _ExportRow:
+    """One followed export: name, bar and status text in an HBox."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.state = str(row["state"])
+        self._name = w.Label(value=str(row.get("image_name") or row["image_id"]), layout=w.Layout(width="16em"))
+        self._bar = w.FloatProgress(value=0.0, min=0.0, max=100.0, bar_style=BarStyle.RUNNING.value)
+        self._text = w.HTML()
+        self.box = w.HBox([self._name, self._bar, self._text])
+        self.show(row)
+
+    def show(self, row: dict[str, Any], *, eta_seconds: float | None = None, stalled: bool = False) -> None:
+        self.state = str(row["state"])
+        percent = 100.0 if self.state in DONE else float(row.get("process_percent") or 0.0)
+        self._bar.value = min(max(percent, 0.0), 100.0)
+        self._bar.bar_style = bar_style(self.state)
+        self._text.value = row_text(row, eta_seconds=eta_seconds, stalled=stalled)
+
+
+class JobMonitor(w.VBox):  # type: ignore[misc]
+    """Progress bars for a batch of exports of a ledger, followed by an asyncio task (never a thread).
+
+    ``start()`` runs ``watch_async`` as a task on the running loop (the kernel's, in Jupyter); ``stop()``
+    cancels it (the exports go on in the cloud); ``await monitor.wait()`` runs it to the end headless. The
+    watch records every live row of the ledger, but only the followed rows are shown: with ``follow()``'s
+    default (the ledger's live rows) rows that start reporting later (another launch) are added; with rows
+    given explicitly, other rows are recorded in the ledger but not shown (and the task runs until they end too).
+
+    Args:
+        client: an ``ImsClient`` (the task uses, then closes, ``client.to_async()``) or an ``AsyncImsClient``
+            (used as is, left open).
+        ledger: the export ledger the batch was launched into.
+        pacing: the polling cadence (default: ``pacing_for(client)``, read when the watch starts).
+        timeout: seconds before the watch gives up (a ``WaitTimeoutError`` in ``log_panel``); None waits on.
+        clock: the watch's clock.
+        sleep: the watch's awaitable sleep.
+    """
+
+    def __init__(
+        self,
+        client: ImsClient | AsyncImsClient,
+        ledger: Ledger,
+        *,
+        pacing: Pacing | None = None,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self._client, self._ledger, self._pacing, self._timeout = client, ledger, pacing, timeout
+        self._clock, self._sleep = clock, sleep
+        self._task: asyncio.Task[pd.DataFrame | None] | None = None
+        self._rows: dict[int, _ExportRow] = {}
+        self._follow_all = True
+        self._header = w.HTML()
+        self._stop = w.Button(description="Stop", icon="stop", disabled=True, tooltip="stop watching")
+        self._stop.on_click(self._on_stop)
+        self._bars = w.VBox()
+        self.log_panel = LogPanel()  # the last child; ``log`` stays the widget's logging.Logger trait
+        super().__init__([w.HBox([self._header, self._stop]), self._bars, self.log_panel])
+        self.add_class("ims-nb-monitor")
+        self.follow()
+
+    def __repr__(self) -> str:
+        return f"JobMonitor({summary(r.state for r in self._rows.values())})"
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def follow(self, rows: pd.DataFrame | Iterable[int] | None = None) -> JobMonitor:
+        """Show these exports: a frame from ``launch`` (its ``row_id``), ledger row ids, or (None) the live rows.
+
+        Each row shows its state in the ledger at once (finished rows: their final state).
+        """
+        self._follow_all = rows is None
+        if rows is None:
+            row_ids = [r["row_id"] for r in self._ledger.rows(LIVE)]
+        elif isinstance(rows, pd.DataFrame):
+            if "row_id" not in rows.columns:
+                raise ConfigError("follow() takes the frame launch() returns (with a row_id column), or row ids")
+            row_ids = list(rows["row_id"].dropna())
+        else:
+            row_ids = list(rows)
+        try:
+            ids = list(dict.fromkeys(int(i) for i in row_ids))
+        except (TypeError, ValueError):
+            raise ConfigError(f"follow() takes ledger row ids (integers), not {row_ids!r}") from None
+        self._rows = {i: _ExportRow(self._ledger.row(i)) for i in ids}
+        self._bars.children = [r.box for r in self._rows.values()]
+        self._show_header()
+        return self
+
+    def start(self) -> asyncio.Task[pd.DataFrame | None]:
+        """Start watching as a task on the running loop (or return the task already running).
+
+        Raises:
+            ConfigError: there is no running asyncio loop (see ``wait()`` for headless runs).
+        """
+        if self._task is not None and not self._task.done():
+            return self._task
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise ConfigError(NO_LOOP) from None
+        self._task = loop.create_task(self._run())
+        self._task.add_done_callback(self._on_done)
+        self._stop.disabled = False
+        self._show_header()
+        return self._task
+
+    def stop(self) -> None:
+        """Stop watching (the task is cancelled); the exports go on in the cloud."""
+        if self._task is None or self._task.done():
+            return
+        self._task.cancel()
+        self._stop.disabled = True
+        live = sum(r.state in LIVE for r in self._rows.values())
+        self.log_panel.info(f"stopped watching: {live} export(s) go on in the cloud; start() again to follow them")
+
+    async def wait(self) -> pd.DataFrame:
+        """Watch to the end (starting if needed) and return ``jobs_frame`` of the followed rows."""
+        task = self.start()
+        try:
+            await task  # cancelling the caller cancels the watch too
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # our caller was cancelled, not only the watch (stopped before it began)
+        frame = jobs_frame(self._ledger)
+        return frame[frame["row_id"].isin(list(self._rows))].reset_index(drop=True)
+
+    async def _run(self) -> pd.DataFrame | None:
+        return await run_reporting(self, "watching exports", self._watch())
+
+    async def _watch(self) -> pd.DataFrame:
+        if self._pacing is None:
+            self._pacing = pacing_for(self._client)  # one loopback call on a simulator
+        if isinstance(self._client, AsyncImsClient):
+            aclient, owned = self._client, False
+        else:
+            aclient, owned = self._client.to_async(), True
+        try:
+            return await watch_async(self._ledger, client=aclient, on_progress=self._on_progress,
+                                     timeout=self._timeout, clock=self._clock, sleep=self._sleep,
+                                     **self._pacing.as_kwargs())  # fmt: skip
+        finally:
+            if owned:
+                await aclient.aclose()
+
+    @reports_errors("showing progress")
+    def _on_progress(self, progress: Progress) -> None:
+        shown = self._rows.get(progress.row_id)
+        row = self._ledger.row(progress.row_id)
+        if shown is None:
+            if not self._follow_all:
+                return  # recorded in the ledger, not part of the followed batch
+            shown = self._rows[progress.row_id] = _ExportRow(row)
+            self._bars.children = [*self._bars.children, shown.box]
+        shown.show(row, eta_seconds=progress.eta_seconds, stalled=progress.stalled)
+        self._show_header()
+
+    @reports_errors("stopping")
+    def _on_stop(self, _button: Any) -> None:
+        self.stop()
+
+    @reports_errors("showing the final states")
+    def _on_done(self, _task: asyncio.Task[pd.DataFrame | None]) -> None:
+        self._stop.disabled = True
+        for row_id, shown in self._rows.items():
+            shown.show(self._ledger.row(row_id))
+        self._show_header()
+
+    def _show_header(self) -> None:
+        updated = time.strftime("%H:%M:%S")
+        parts = [f"<b>{html.escape(summary(r.state for r in self._rows.values()))}</b>",
+                 "watching" if self.running else "", f"updated {updated}"]  # fmt: skip
+        self._header.value = SEPARATOR.join(p for p in parts if p)

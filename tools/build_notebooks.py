@@ -1,0 +1,173 @@
+# ruff: noqa: E501  (the cells are notebook content, kept one source line per notebook line)
+"""Write the notebooks from their cell sources here, then run them to store their outputs (``--no-run`` skips that).
+
+Run with the project's venv: ``.venv/bin/python tools/build_notebooks.py [names...]``. The stored outputs are
+what ``pytest --nbval`` compares against, so rebuild after changing what a notebook shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+INVENTORY = [
+    (
+        "md",
+        "# Inventory\n\nWhat the account holds, and what of it could be exported. Runs against the embedded "
+        "simulator when no credentials are configured (or the one `make lab` started), against your account "
+        "when they are.",
+    ),
+    (
+        "code",
+        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.targets import bucket_choices, default_bucket\n\n"
+        'client = ims_nb.connect(simulator={"images": 200})\nclient',
+    ),
+    ("md", "## The images\n\nOne typed row per image: sizes in bytes and GiB, flags as booleans, times in UTC."),
+    (
+        "code",
+        'images = client.images()\nimages[["name", "platform", "status", "image_type", "size_gb", "whole_image"]].head(8)',
+    ),
+    ("code", 'images.groupby(["image_type", "status"]).size().unstack(fill_value=0)'),
+    ("code", "ax = charts.plot_inventory(images)"),
+    ("code", "ax = charts.plot_sizes(images)"),
+    ("md", "## Where exports can go\n\nOnly Standard buckets in the images' region receive exports."),
+    ("code", "[choice.label for choice in bucket_choices(client)]"),
+    (
+        "md",
+        "## Exportability of the whole inventory\n\nEvery image judged against the first usable bucket, "
+        "before anything is sent: whether it can be exported, the rules that block it, and the mode to use.",
+    ),
+    (
+        "code",
+        'summary = ims_nb.preflight_summary(images, bucket_url=default_bucket(client) + ":{name}-{id8}.{ext}", '
+        'file_format="qcow2", client=client)\nsummary["exportable"].value_counts()',
+    ),
+    ("code", 'summary["recommended"].value_counts(dropna=False)'),
+    (
+        "code",
+        'ims_nb.preflight(images, bucket_url=default_bucket(client) + ":{name}-{id8}.{ext}", file_format="qcow2", '
+        'client=client)["rule"].value_counts()',
+    ),
+]
+
+EXPORT = [
+    (
+        "md",
+        "# Export images\n\nPick images, see which exports would be refused and why, choose the target, launch, "
+        "and watch. The last section makes the same calls without clicks (that is what CI runs); on a real "
+        "account it sends nothing unless you picked images above.",
+    ),
+    (
+        "code",
+        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.demo import sample_picks\nfrom ims_nb.ledger import "
+        "ledger_for\nfrom ims_nb.widgets import ExportPanel, ImagePicker, JobMonitor, ViolationsPreview",
+    ),
+    ("code", 'client = ims_nb.connect(simulator={"time_scale": 3600})\nledger = ledger_for(client)'),
+    ("md", "## 1. Pick images\n\nSearch by name, id, platform or OS; filter; tick the images to export."),
+    ("code", "picker = ImagePicker(client)\npicker"),
+    (
+        "md",
+        "## 2. What the service would say\n\nFor the picked images and the target chosen below: each verdict, "
+        "the rules broken, and how to fix them.",
+    ),
+    (
+        "code",
+        "monitor = JobMonitor(client, ledger)\npanel = ExportPanel(client, ledger, picker=picker, monitor=monitor)\n"
+        "preview = ViolationsPreview(panel)\npreview",
+    ),
+    (
+        "md",
+        "## 3. Target and launch\n\nBucket, object key template, format and fast export; Launch asks before "
+        "sending, and every export goes through the ledger once.",
+    ),
+    ("code", "panel"),
+    ("md", "## 4. Watch\n\nOne bar per export, with its status, ETA and a stall flag."),
+    ("code", "monitor"),
+    (
+        "md",
+        "## Headless: the same calls, without clicks\n\nOn the simulator: two small exportable images and one the "
+        "service refuses. On a real account `sample_picks` picks nothing, so nothing is sent.",
+    ),
+    ("code", 'picker.pick(*sample_picks(picker.frame, client))\npreview.verdicts()[["name", "verdict", "rules"]]'),
+    ("code", "panel.ask()"),
+    ("code", 'launched = panel.launch()\nlaunched[["image_name", "state"]]'),
+    ("code", 'done = await monitor.wait()\ndone[["image_name", "format", "state", "status", "process_percent"]]'),
+    ("code", "monitor"),
+    ("code", "ax = charts.plot_durations(done)"),
+]
+
+DURATIONS = [
+    (
+        "md",
+        "# Job durations\n\nThe ledger's history of exports: how long they took, how fast they went, and how "
+        "well the ETA model predicts them. On the simulator, a sample batch is exported first (its clock is run "
+        "forward, so this takes seconds); on a real account nothing is launched.",
+    ),
+    (
+        "code",
+        "import ims_nb\nfrom ims_nb import charts, history\nfrom ims_nb.demo import ensure_history\n"
+        "from ims_nb.ledger import ledger_for",
+    ),
+    (
+        "code",
+        'client = ims_nb.connect(simulator={"time_scale": 3600})\nledger = ledger_for(client)\n'
+        "ensure_history(client, ledger)",
+    ),
+    ("code", 'jobs = ims_nb.jobs_frame(ledger)\njobs[["image_name", "format", "size_gb", "state"]].head(8)'),
+    ("code", "history.duration_summary(jobs)"),
+    ("code", "ax = charts.plot_durations(jobs)"),
+    ("code", "ax = charts.plot_throughput(jobs)"),
+    ("code", "ax = charts.plot_timeline(jobs)"),
+    (
+        "md",
+        "## The ETA model's fit\n\nEach finished export's duration against the model's prediction from all the "
+        "others (same format and size band).",
+    ),
+    ("code", "fit = history.eta_fit(jobs)\nhistory.eta_fit_summary(fit)"),
+    ("code", "ax = charts.plot_eta_fit(fit)"),
+]
+
+BOOKS = {"01_inventory.ipynb": INVENTORY, "02_export.ipynb": EXPORT, "03_job_durations.ipynb": DURATIONS}
+
+
+def build(name: str, cells: list[tuple[str, str]]) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    notebook.metadata["language_info"] = {"name": "python"}
+    notebook.cells = [nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
+                      for kind, src in cells]  # fmt: skip
+    path = NOTEBOOKS / name
+    nbformat.write(notebook, path)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help="notebooks to build (default: all)")
+    parser.add_argument("--no-run", action="store_true", help="write the cells only")
+    args = parser.parse_args()
+    for name in args.names or list(BOOKS):
+        path = build(name, BOOKS[name])
+        if not args.no_run:
+            subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+                            "--ExecutePreprocessor.timeout=300", str(path)], check=True, env=_clean_env())  # fmt: skip
+        print(path)
+    return 0
+
+
+def _clean_env() -> dict[str, str]:
+    """No credentials and no outside simulator: the notebooks start their own, as under nbval."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_SDK_", "IMS_NB_"))}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
