@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_options(lab)
     lab.add_argument("--lab-port", type=_non_negative, default=8888, help="JupyterLab port")
     lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
+    lab.add_argument("--lab-token", default=None, help="JupyterLab's token (default: a random one, in its log)")
     add_images_parser(verbs)
     add_preflight_parser(verbs)
     add_export_parser(verbs)

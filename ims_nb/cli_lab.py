@@ -43,7 +43,8 @@ def write_lab_settings(prefix: Path) -> Path:
     if not isinstance(current, dict):
         current = {}
     for plugin, values in LAB_OVERRIDES.items():
-        current[plugin] = {**current.get(plugin, {}), **values}
+        kept = current.get(plugin)
+        current[plugin] = {**(kept if isinstance(kept, dict) else {}), **values}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(current, indent=2) + "\n")
     return path
@@ -97,6 +98,7 @@ def run_lab(args: argparse.Namespace) -> int:
             f"--ServerApp.root_dir={args.notebooks}",
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *([f"--ServerApp.token={args.lab_token}"] if args.lab_token is not None else []),
         ],
         env=env,
     )

@@ -46,6 +46,7 @@ class ClientSettings:
     transport: Any = None
     page_size: int = wire.MAX_PAGE
     clock: Callable[[], float] = time.monotonic
+    announced: bool = False  # the SIMULATOR warning was logged for these settings
 
     @property
     def is_simulator(self) -> bool:
@@ -73,8 +74,10 @@ class BaseImsClient:
         self._buckets: dict[str, wire.BucketInfo] = {}
         self._exports: dict[str, str] = {}  # image id -> job id of the exports this client started
         register_secrets(*self._secrets)
-        if settings.is_simulator:
-            log.warning("SIMULATOR: ims-nb is talking to the embedded simulator at %s", self.endpoints.ims)
+        if settings.is_simulator and not settings.announced:  # once per connect(), not again for to_async()
+            kind = "an embedded simulator" if settings.simulator is not None else "the simulator"
+            log.warning("SIMULATOR: ims-nb is talking to %s at %s", kind, self.endpoints.ims)
+            settings.announced = True
 
     def _make_auth(self) -> httpx.Auth:
         settings = self.settings

@@ -65,6 +65,10 @@ SIMULATOR_OPTIONS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+#: The fastest clock the simulator keeps representable (its control plane's own bound).
+MAX_TIME_SCALE = 1e6
+
+
 def _simulator_options(options: Any) -> dict[str, Any]:
     if options is None:
         return {}
@@ -77,6 +81,12 @@ def _simulator_options(options: Any) -> dict[str, Any]:
         kind = SIMULATOR_OPTIONS[name]
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             raise ConfigError(f"simulator option {name} has the wrong type: {value!r}")
+    scale = options.get("time_scale", 1.0)
+    if not 0 < scale <= MAX_TIME_SCALE:  # NaN fails too
+        raise ConfigError(f"simulator option time_scale must be above 0 and at most {MAX_TIME_SCALE:g}, not {scale!r}")
+    for name in ("seed", "images"):
+        if options.get(name, 0) < 0:
+            raise ConfigError(f"simulator option {name} must not be negative, not {options[name]!r}")
     return dict(options)
 
 

@@ -82,12 +82,14 @@ def ensure_history(client: Any, ledger: Ledger, *, exports: int = 24) -> str:
 
 
 def sample_picks(images: pd.DataFrame, client: Any, *, good: int = 2, refused: int = 1) -> list[str]:
-    """On a simulator: the ids of the ``good`` smallest exportable images and of ``refused`` refused ones (private
-    ones first, smallest first); on a real account, none.
+    """On the client's own embedded simulator: the ids of the ``good`` smallest exportable images and of ``refused``
+    refused ones (private ones first, smallest first); otherwise none.
 
-    The notebooks' headless path exports these, so that running every cell on a real account sends nothing.
+    The notebooks' headless path exports these. Only a kernel that started its own simulator (nbval, CI) gets
+    picks: under ``make lab`` (a shared simulator, used by hand) and on a real account, running every cell sends
+    nothing that was not picked by hand.
     """
-    if not on_simulator(client):
+    if not on_simulator(client) or getattr(client.settings, "simulator", None) is None:
         return []
     ok = exportability(images, client=client).to_numpy()
     by_size = images.assign(_ok=ok).sort_values(["size_bytes", "id"])

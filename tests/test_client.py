@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ims_nb import ApiError, AuthError, ImsClient
+import ims_nb
+from ims_nb import ApiError, AsyncImsClient, AuthError, ImsClient, SimulatorWarning
 from ims_nb.errors import ConfigError
 from ims_nb.frames import IMAGE_COLUMNS
 from ims_nb.sim import Simulator
@@ -275,3 +277,53 @@ def test_object_keys_are_signed_as_sent(sim_client: ImsClient, control: httpx.Cl
     assert sim_client.object_size("ims-exports-scratch", key) is None
     control.post("/objects", json={"bucket": "ims-exports-scratch", "key": key, "size": 7}).raise_for_status()
     assert sim_client.object_size("ims-exports-scratch", key) == 7
+
+
+# --- to_async ---------------------------------------------------------------------------------------
+
+
+async def first_ids(client: AsyncImsClient, count: int) -> list[str]:
+    async with client:
+        return [i["id"] async for i in client.iter_images(max_items=count)]
+
+
+def test_the_async_twin_lists_the_same_images_from_the_simulator(connect_sim: Callable[..., ImsClient]) -> None:
+    client = connect_sim(transport=None)
+    twin = client.to_async()
+    assert isinstance(twin, AsyncImsClient)
+    assert (twin.region, twin.endpoints, twin.project_id) == (client.region, client.endpoints, client.project_id)
+    assert twin.settings.retry is client.settings.retry
+    assert asyncio.run(first_ids(twin, 5)) == [i["id"] for i in client.iter_images(max_items=5)]
+
+
+def test_the_async_twin_does_not_own_the_embedded_simulator() -> None:
+    with pytest.warns(SimulatorWarning), ims_nb.connect(simulator={"images": 3, "manual_clock": True}) as client:
+        embedded = client.settings.simulator
+        twin = client.to_async()
+        assert isinstance(embedded, Simulator) and twin.settings.simulator is None
+        assert twin.settings.is_simulator
+        assert len(asyncio.run(first_ids(twin, 3))) == 3  # and closes the twin
+        assert client.settings.simulator is embedded
+        assert next(client.iter_images(max_items=1))["id"]  # the simulator outlived the twin
+
+
+@pytest.mark.parametrize("transport", [httpx.HTTPTransport, None])
+def test_a_synchronous_only_transport_cannot_make_an_async_twin(
+    connect_sim: Callable[..., ImsClient], transport: type[httpx.BaseTransport] | None
+) -> None:
+    client = connect_sim(transport=transport()) if transport else connect_sim()  # None: the RecordingTransport
+    name = type(client.settings.transport).__name__
+    with pytest.raises(ConfigError, match=f"transport \\({name}\\) is synchronous only.*connect_async"):
+        client.to_async()
+
+
+def test_a_transport_that_is_also_async_carries_over_to_the_twin(connect_sim: Callable[..., ImsClient]) -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json={"images": [{"id": "mocked"}]})
+
+    twin = connect_sim(transport=httpx.MockTransport(answer)).to_async()
+    assert asyncio.run(first_ids(twin, 1)) == ["mocked"]
+    assert seen == ["/v2/cloudimages"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -15,20 +17,26 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import ims_nb
+from ims_nb import ImsClient, SimulatorWarning
 from ims_nb.errors import ConfigError
 from ims_nb.ledger import (
     BLOCKING,
     COLUMNS,
     DONE,
     ENV_LEDGER,
+    ENV_SIM_LEDGER,
     LIVE,
     TRANSIENT_REFUSALS,
     Ledger,
     State,
     current_owner,
     default_path,
+    ledger_for,
     owner_alive,
+    simulator_path,
 )
+from ims_nb.sim import Simulator
 
 TARGET = {
     "image_id": "img-1",
@@ -265,3 +273,78 @@ def test_repr_and_reopening_keeps_rows(tmp_path: Path) -> None:
         assert repr(first) == f"Ledger({str(path)!r})"
     with Ledger(path) as again:
         assert again.row(row_id)["state"] == "submitting"  # type: ignore[arg-type]
+
+
+# --- which ledger a client's exports go to ----------------------------------------------------------
+
+
+@pytest.fixture()
+def ledger_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Both ledger variables unset and the temporary folder in tmp_path; returns that folder."""
+    monkeypatch.delenv(ENV_LEDGER, raising=False)
+    monkeypatch.delenv(ENV_SIM_LEDGER, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    return tmp_path / "tmp"
+
+
+@pytest.fixture()
+def simulator_client(
+    ledger_env: Path, clean_env: Path, fresh_sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ImsClient]:
+    """A client flagged as simulator: the session simulator found through ``$IMS_NB_SIM``."""
+    monkeypatch.setenv("IMS_NB_SIM", json.dumps(fresh_sim.info.as_json_dict()))
+    with pytest.warns(SimulatorWarning), ims_nb.connect() as client:
+        yield client
+
+
+def test_a_real_accounts_exports_go_to_the_default_ledger(
+    ledger_env: Path, sim_client: ImsClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ENV_SIM_LEDGER, str(tmp_path / "sim.sqlite"))  # not for a real account
+    with ledger_for(sim_client) as ledger:
+        assert ledger.path == default_path() == tmp_path / "data" / "ims-nb" / "ledger.sqlite"
+    monkeypatch.setenv(ENV_LEDGER, str(tmp_path / "mine.sqlite"))
+    with ledger_for(sim_client) as ledger:
+        assert ledger.path == tmp_path / "mine.sqlite"
+    assert not (tmp_path / "sim.sqlite").exists()
+
+
+def test_a_simulators_exports_go_to_the_lab_ledger_when_set(
+    simulator_client: ImsClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ENV_LEDGER, str(tmp_path / "real.sqlite"))  # never the real account's ledger
+    monkeypatch.setenv(ENV_SIM_LEDGER, str(tmp_path / "lab" / "sim.sqlite"))
+    with ledger_for(simulator_client) as ledger:
+        assert ledger.path == tmp_path / "lab" / "sim.sqlite" and ledger.path.exists()
+    assert not (tmp_path / "real.sqlite").exists()
+
+
+def test_otherwise_a_simulators_exports_go_to_a_temporary_ledger_of_this_process_and_port(
+    simulator_client: ImsClient, ledger_env: Path, fresh_sim: Simulator
+) -> None:
+    port = fresh_sim.endpoint.rsplit(":", 1)[1]
+    with ledger_for(simulator_client) as ledger:
+        assert ledger.path == ledger_env / f"ims-nb-sim-{os.getpid()}-{port}.sqlite"
+        assert ledger.path.exists()
+    assert not default_path().exists()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "name"),
+    [
+        ("http://127.0.0.1:8123", "8123"),
+        ("http://127.0.0.1:8123/", "8123"),
+        ("http://[::1]:9000", "9000"),
+    ],
+)
+def test_simulator_path_names_the_process_and_the_port(ledger_env: Path, endpoint: str, name: str) -> None:
+    assert simulator_path(endpoint) == ledger_env / f"ims-nb-sim-{os.getpid()}-{name}.sqlite"
+
+
+def test_simulator_path_prefers_the_lab_ledger(
+    ledger_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ENV_SIM_LEDGER, str(tmp_path / "lab.sqlite"))
+    assert simulator_path("http://127.0.0.1:8123") == tmp_path / "lab.sqlite"

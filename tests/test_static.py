@@ -1,4 +1,4 @@
-"""House rules the suite enforces: ruff (lint and format) and mypy strict on the package."""
+"""House rules the suite enforces: ruff (lint and format, notebooks included) and mypy strict on the package."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ ROOT = Path(__file__).parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "ims_nb", "tests"],
-        ["ruff", "format", "--check", "ims_nb", "tests"],
+        ["ruff", "check", "ims_nb", "tests", "benchmarks", "tools", "notebooks"],
+        ["ruff", "format", "--check", "ims_nb", "tests", "benchmarks", "tools", "notebooks"],
         ["mypy"],
     ],
     ids=["ruff-check", "ruff-format", "mypy-strict"],

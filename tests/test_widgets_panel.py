@@ -11,7 +11,6 @@ import pytest
 from conftest import RequestLog
 
 from ims_nb.client import ImsClient
-from ims_nb.errors import ConfigError
 from ims_nb.ledger import Ledger
 from ims_nb.sim import Simulator
 from ims_nb.widgets import ExportPanel, ViolationsPreview
@@ -130,8 +129,10 @@ def test_nothing_picked_means_nothing_to_launch(sim_client: ImsClient, ledger: L
     panel = ExportPanel(sim_client, ledger)
     assert panel.review is None and panel._launch.disabled
     assert repr(panel) == f"ExportPanel(to {USABLE}, nothing planned)"
-    with pytest.raises(ConfigError, match="pick images first"):
-        panel.launch()
+    assert panel.ask() == "Nothing to launch: pick images first."
+    assert panel._confirmation.layout.display == "none"
+    assert panel.launch().empty and ledger.rows() == []
+    assert "Nothing to launch" in panel._report.value
 
 
 def test_the_preview_follows_the_panel_with_verdicts_rules_and_fixes(sim_client: ImsClient, three: pd.DataFrame,

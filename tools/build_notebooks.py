@@ -46,14 +46,15 @@ INVENTORY = [
     ),
     (
         "code",
-        'summary = ims_nb.preflight_summary(images, bucket_url=default_bucket(client) + ":{name}-{id8}.{ext}", '
-        'file_format="qcow2", client=client)\nsummary["exportable"].value_counts()',
+        'bucket_url = default_bucket(client) + ":{name}-{id8}.{ext}"\n'
+        'summary = ims_nb.preflight_summary(images, bucket_url=bucket_url, file_format="qcow2", client=client)\n'
+        'summary["exportable"].value_counts()',
     ),
     ("code", 'summary["recommended"].value_counts(dropna=False)'),
     (
         "code",
-        'ims_nb.preflight(images, bucket_url=default_bucket(client) + ":{name}-{id8}.{ext}", file_format="qcow2", '
-        'client=client)["rule"].value_counts()',
+        'violations = ims_nb.preflight(images, bucket_url=bucket_url, file_format="qcow2", client=client)\n'
+        'violations["rule"].value_counts()',
     ),
 ]
 
@@ -61,8 +62,7 @@ EXPORT = [
     (
         "md",
         "# Export images\n\nPick images, see which exports would be refused and why, choose the target, launch, "
-        "and watch. The last section makes the same calls without clicks (that is what CI runs); on a real "
-        "account it sends nothing unless you picked images above.",
+        "and watch. The last section makes the same calls without clicks (that is what CI runs).",
     ),
     (
         "code",
@@ -92,8 +92,10 @@ EXPORT = [
     ("code", "monitor"),
     (
         "md",
-        "## Headless: the same calls, without clicks\n\nOn the simulator: two small exportable images and one the "
-        "service refuses. On a real account `sample_picks` picks nothing, so nothing is sent.",
+        "## Headless: the same calls, without clicks\n\nWhat the buttons call, in order. When this notebook runs "
+        "against a simulator of its own (CI, nbval), `sample_picks` picks two small exportable images and one the "
+        "service refuses, and they are launched and watched to the end. Under `make lab` and on a real account it "
+        "picks nothing, so running every cell sends nothing you did not pick above.",
     ),
     ("code", 'picker.pick(*sample_picks(picker.frame, client))\npreview.verdicts()[["name", "verdict", "rules"]]'),
     ("code", "panel.ask()"),

@@ -87,6 +87,8 @@ class _ExportRow:
         self._bar = w.FloatProgress(value=0.0, min=0.0, max=100.0, bar_style=BarStyle.RUNNING.value)
         self._text = w.HTML()
         self.box = w.HBox([self._name, self._bar, self._text])
+        for part, name in ((self.box, "row"), (self._name, "name"), (self._bar, "bar"), (self._text, "status")):
+            part.add_class(f"ims-nb-monitor-{name}")
         self.show(row)
 
     def show(self, row: dict[str, Any], *, eta_seconds: float | None = None, stalled: bool = False) -> None:
@@ -138,6 +140,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self.log_panel = LogPanel()  # the last child; ``log`` stays the widget's logging.Logger trait
         super().__init__([w.HBox([self._header, self._stop]), self._bars, self.log_panel])
         self.add_class("ims-nb-monitor")
+        self._header.add_class("ims-nb-monitor-header")
+        self._stop.add_class("ims-nb-monitor-stop")
         self.follow()
 
     def __repr__(self) -> str:

@@ -9,15 +9,15 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
-from ims_nb.errors import ConfigError
 from ims_nb.exports import Review, launch, review
-from ims_nb.ledger import Ledger
+from ims_nb.ledger import COLUMNS, Ledger
 from ims_nb.targets import bucket_choices
 from ims_nb.widgets.log import LogPanel, reports_errors
 from ims_nb.wire import FILE_FORMATS
 
 QUICK_CHOICES = (("auto", "auto"), ("on", True), ("off", False))
 DEFAULT_TEMPLATE = "{name}-{id8}.{ext}"
+NOTHING = "Nothing to launch: pick images first."
 
 
 class ExportPanel(w.VBox):  # type: ignore[misc]
@@ -54,6 +54,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         self._plan = w.HTML()
         self._launch = w.Button(description="Launch", button_style="primary", disabled=True, icon="play")
         self._question = w.HTML()
+        self._question.add_class("ims-nb-panel-question")
         self._confirm = w.Button(description="Confirm", button_style="danger")
         self._cancel = w.Button(description="Cancel")
         self._confirmation = w.HBox([self._question, self._confirm, self._cancel], layout=w.Layout(display="none"))
@@ -115,10 +116,13 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         self.ask()
 
     def ask(self) -> str:
-        """What Launch asks before anything is sent (shown with Confirm and Cancel); returns the question."""
+        """What Launch asks before anything is sent (shown with Confirm and Cancel); returns the question.
+
+        With nothing planned, nothing is asked: returns ``NOTHING``.
+        """
         current = self.refresh()
         if current is None:
-            raise ConfigError("nothing to launch: pick images first")
+            return NOTHING
         plan = current.plan
         exportable = int(plan["exportable"].fillna(False).sum())
         refused = len(plan) - exportable
@@ -139,15 +143,20 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         self.log_panel.info("launch cancelled: nothing was sent")
 
     def launch(self) -> pd.DataFrame:
-        """Launch the plan through the ledger (what Confirm does); report launched and skipped; start the monitor."""
+        """Launch the plan through the ledger (what Confirm does); report launched and skipped; start the monitor.
+
+        Returns:
+            The ledger rows launched (as ``ims_nb.launch``); none when nothing is planned.
+        """
         self._confirmation.layout.display = "none"
         current = self.refresh()
         if current is None:
-            raise ConfigError("nothing to launch: pick images first")
+            self._report.value = html.escape(NOTHING)
+            return pd.DataFrame(columns=list(COLUMNS))
         launched = launch(current.plan, client=self._client, ledger=self._ledger)
         self.launched = launched
         self._report.value = _report_html(current.plan, launched)
-        if self._monitor is not None:
+        if self._monitor is not None and len(launched):
             self._monitor.follow(launched)
             self._monitor.start()
         self.refresh()

@@ -1,0 +1,183 @@
+"""The notebooks' simulator-only helpers against real simulators: the simulator test, the instant clock, a sample
+history and sample picks (and that a real account gets none of them)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+import ims_nb
+from ims_nb import ApiError, ImsClient, SimulatorWarning
+from ims_nb.demo import SimulatedTime, ensure_history, on_simulator, sample_picks
+from ims_nb.jobs import jobs_frame
+from ims_nb.ledger import DONE, Ledger, State
+from ims_nb.selection import exportability
+from ims_nb.sim import Simulator
+from ims_nb.wire import FILE_FORMATS
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+#: A small world on a manual clock: quick to start and to export from, and the same on every run.
+SMALL_WORLD = {"seed": 0, "images": 40, "manual_clock": True}
+HISTORY_EXPORTS = 4
+TERMINAL = {s.value for s in DONE} | {State.FAILED.value}
+
+
+def embedded() -> ImsClient:
+    """A simulator client with its own embedded ``SMALL_WORLD`` simulator (closing the client stops it)."""
+    with pytest.warns(SimulatorWarning):
+        return ims_nb.connect(simulator=SMALL_WORLD)
+
+
+@pytest.fixture()
+def small_world() -> Iterator[ImsClient]:
+    client = embedded()
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def line_client(fresh_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImsClient]:
+    """A simulator client of the reset session simulator, found through ``$IMS_NB_SIM`` (as under ``make lab``)."""
+    monkeypatch.setenv("IMS_NB_SIM", json.dumps(fresh_sim.info.as_json_dict()))
+    with pytest.warns(SimulatorWarning), ims_nb.connect() as client:
+        yield client
+
+
+def history_of_a_fresh_simulator(ledger_path: Path) -> pd.DataFrame:
+    """``ensure_history`` on a new embedded simulator into a new ledger; the ledger's jobs frame after it."""
+    with embedded() as client, Ledger(ledger_path) as ledger:
+        said = ensure_history(client, ledger, exports=HISTORY_EXPORTS)
+        assert said.startswith("exported ") and said.endswith("finished exports"), said
+        return jobs_frame(ledger)
+
+
+# --- on_simulator ---------------------------------------------------------------------------------
+
+
+def test_on_simulator_is_true_only_for_a_client_flagged_as_simulator(
+    line_client: ImsClient, sim_client: ImsClient
+) -> None:
+    assert on_simulator(line_client)
+    assert not on_simulator(sim_client)  # the simulator's endpoint, but explicit keys: treated as a real account
+    assert not on_simulator(None) and not on_simulator(object())
+
+
+# --- SimulatedTime --------------------------------------------------------------------------------
+
+
+def test_simulated_time_moves_the_simulators_clock_in_steps_and_never_waits(
+    fresh_sim: Simulator, control: httpx.Client
+) -> None:
+    def simulator_now() -> float:
+        return float(control.get("/clock").json()["timestamp"])
+
+    start = simulator_now()
+    clock = SimulatedTime(fresh_sim.endpoint, step=1.0)
+    try:
+        for seconds in (0.4, 0.4, 0.0, -3.0):
+            clock.sleep(seconds)
+        assert clock() == pytest.approx(0.8)
+        assert simulator_now() == start  # sleeps shorter than a step are gathered, not sent
+        clock.sleep(0.4)
+        assert clock() == pytest.approx(1.2)
+        assert simulator_now() == pytest.approx(start + 1.2)  # the whole debt moves at once
+        began = time.monotonic()
+        clock.sleep(3600.0)
+        assert time.monotonic() - began < 2.0
+        assert clock() == pytest.approx(3601.2)
+        assert simulator_now() == pytest.approx(start + 3601.2)
+    finally:
+        clock.close()
+
+
+# --- ensure_history -------------------------------------------------------------------------------
+
+
+def test_ensure_history_fills_the_ledger_with_finished_exports_in_every_format_once(tmp_path: Path) -> None:
+    with embedded() as client, Ledger(tmp_path / "ledger.sqlite") as ledger:
+        said = ensure_history(client, ledger, exports=HISTORY_EXPORTS)
+        jobs = jobs_frame(ledger)
+        finished = jobs[jobs["duration_s"].notna()]
+        assert len(finished) >= HISTORY_EXPORTS and (finished["duration_s"] > 0).all()
+        assert f"now holds {len(finished)} finished exports" in said
+        assert set(FILE_FORMATS) <= set(jobs["format"])  # and zvhd2 for an image that needs fast export
+        assert set(jobs["state"]) <= TERMINAL  # the clock was run until every job ended
+        assert jobs["bucket_url"].str.startswith("ims-exports-cn-north-4:history/").all()
+        rows = len(ledger.rows())
+
+        again = ensure_history(client, ledger, exports=HISTORY_EXPORTS)
+        assert again == f"the ledger already holds {len(finished)} finished exports"
+        assert len(ledger.rows()) == rows
+        assert client.exports_in_progress() == {}
+
+
+def test_ensure_history_gives_the_same_durations_on_two_fresh_simulators(tmp_path: Path) -> None:
+    first = history_of_a_fresh_simulator(tmp_path / "first.sqlite")
+    second = history_of_a_fresh_simulator(tmp_path / "second.sqlite")
+    columns = ["image_id", "format", "state", "duration_s"]
+    pd.testing.assert_frame_equal(first[columns], second[columns])
+
+
+def test_ensure_history_launches_nothing_for_a_real_account(sim_client: ImsClient, sent: Any, tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        said = ensure_history(sim_client, ledger, exports=HISTORY_EXPORTS)
+        assert "real account" in said and "nothing was launched" in said and "0 finished" in said
+        assert ledger.rows() == []
+    assert len(sent) == 0
+
+
+def test_ensure_history_on_a_simulator_without_a_usable_bucket_says_so(
+    fresh_sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # a simulator that claims eu-west-0: every bucket of its world is in cn-north-4 or ap-southeast-1
+    line = dict(fresh_sim.info.as_json_dict(), region="eu-west-0")
+    monkeypatch.setenv("IMS_NB_SIM", json.dumps(line))
+    with pytest.warns(SimulatorWarning), ims_nb.connect() as client, Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert ensure_history(client, ledger) == "the simulator has no usable bucket; nothing was launched"
+        assert ledger.rows() == []
+        assert client.exports_in_progress() == {}
+
+
+# --- sample_picks ---------------------------------------------------------------------------------
+
+
+def test_sample_picks_two_smallest_exportable_images_and_one_refused_private_one(small_world: ImsClient) -> None:
+    images = small_world.images()
+    picks = sample_picks(images, small_world)
+    assert len(picks) == 3 and len(set(picks)) == 3
+
+    ok = exportability(images, client=small_world)
+    smallest = images[ok].sort_values(["size_bytes", "id"])["id"].head(2).tolist()
+    assert picks[:2] == smallest
+    refused = images.set_index("id").loc[picks[2]]
+    assert not ok[images["id"] == picks[2]].any() and refused["image_type"] == "private"
+
+    # and the simulator agrees: it starts the first two and refuses the third
+    for image_id in picks[:2]:
+        assert small_world.export_image(image_id, f"ims-exports-cn-north-4:picks/{image_id}.qcow2", "qcow2")
+    with pytest.raises(ApiError) as refusal:
+        small_world.export_image(picks[2], f"ims-exports-cn-north-4:picks/{picks[2]}.qcow2", "qcow2")
+    assert refusal.value.code.startswith("IMG.")
+
+
+def test_sample_picks_puts_private_refusals_before_public_ones(small_world: ImsClient) -> None:
+    images = small_world.images()
+    refusals = int((~exportability(images, client=small_world)).sum())
+    picks = sample_picks(images, small_world, good=0, refused=refusals)
+    kinds = images.set_index("id").loc[picks, "image_type"].tolist()
+    assert len(picks) == refusals and "private" in kinds and len(set(kinds)) > 1
+    assert kinds == sorted(kinds, key=lambda kind: kind != "private")
+
+
+def test_sample_picks_picks_nothing_for_a_real_account(sim_client: ImsClient) -> None:
+    images = sim_client.images()
+    assert len(images) > 0
+    assert sample_picks(images, sim_client) == []
