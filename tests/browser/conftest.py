@@ -6,22 +6,18 @@ final page is saved as a screenshot under ``test-artifacts/`` whatever the outco
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
+from servers import TOKEN, Server, clean_env, free_port, sim_line, stop, wait_ready
 
 CHROMIUM = Path(os.environ.get("IMS_NB_CHROMIUM", "/usr/bin/chromium"))
 #: Flags for chromium as root in a sandbox with no network (stack-recipes.md, section 4).
@@ -30,66 +26,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-dev-shm-usage"]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-TOKEN = "ims-nb-browser-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """A server the tests started (``ims-nb lab`` or ``ims-nb app``) and what it announced."""
-
-    process: subprocess.Popen[str]
-    url: str
-    sim: dict[str, str]
-    ledger: Path
-    folder: Path
-    log: Path
-
-    def sim_state(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.sim['endpoint']}/_sim/state", timeout=10).raise_for_status().json())
-
-
-def _wait_ready(url: str, process: subprocess.Popen[str], log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def _sim_line(log: Path, process: subprocess.Popen[str], timeout: float = 30.0) -> dict[str, str]:
-    """The simulator's JSON line, which ``ims-nb lab``/``app`` pass to their child in ``$IMS_NB_SIM``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
-            if line.startswith("ims-nb ") and "SIMULATOR at " in line:
-                endpoint = line.split("SIMULATOR at ", 1)[1].split()[0]
-                return {"endpoint": endpoint}
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError(f"no simulator line from the server:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture()
@@ -99,7 +35,7 @@ def lab(tmp_path: Path) -> Iterator[Server]:
     shutil.copytree(NOTEBOOKS, folder)
     state = tmp_path / "sim-state.sqlite"
     port, log = free_port(), tmp_path / "lab.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_SDK_", "IMS_NB_"))}
+    env = clean_env()
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "ims_nb", "lab", "--port", "0", "--lab-port", str(port), "--lab-token", TOKEN,
@@ -107,12 +43,12 @@ def lab(tmp_path: Path) -> Iterator[Server]:
             stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
     try:
-        sim = _sim_line(log, process)
+        sim = sim_line(log, process)
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(f"{url}/api/status?token={TOKEN}", process, log)
+        wait_ready(f"{url}/api/status?token={TOKEN}", process, log)
         yield Server(process, url, sim, Path(f"{state}.ledger.sqlite"), folder, log)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @dataclass
@@ -172,7 +108,3 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[tuple[Pag
         finally:
             context.close()
     assert watch.problems == [], "\n".join(watch.problems)
-
-
-def sim_json(line: str) -> dict[str, str]:
-    return dict(json.loads(line))
