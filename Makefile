@@ -34,11 +34,14 @@ lab: install
 sim: install
 	$(BIN)/ims-nb sim --port 0
 
-bench: install
+bench: install $(CHROMIUM)
 	$(BIN)/python benchmarks/bench_listing.py
 	$(BIN)/python benchmarks/bench_preflight.py
 	$(BIN)/python benchmarks/bench_watch.py
 	$(BIN)/python benchmarks/bench_import.py
+	mkdir -p benchmarks/results
+	IMS_NB_BENCH_PICKER_OUT=benchmarks/results/picker_ui.json $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		tests/browser/test_picker_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

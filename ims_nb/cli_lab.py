@@ -1,4 +1,4 @@
-"""``ims-nb lab``: the simulator and JupyterLab on ``notebooks/``, pointed at it, with no pop-up in the way."""
+"""``ims-nb lab``: the simulator and JupyterLab on ``notebooks/``, pointed at it; the child handling ``app`` shares."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from ims_nb.ledger import ENV_SIM_LEDGER
+
+#: Seconds a child has to stop after SIGTERM before it is killed.
+STOP_TIMEOUT = 20.0
 
 #: JupyterLab settings ``ims-nb lab`` makes sure of: no news toast, no update check, no kernel dialog.
 LAB_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -50,69 +55,91 @@ def write_lab_settings(prefix: Path) -> Path:
     return path
 
 
-def run_lab(args: argparse.Namespace) -> int:
-    """The simulator in a child process, JupyterLab in another, both stopped together."""
-    sim_cmd = [
-        sys.executable,
-        "-m",
-        "ims_nb",
-        "sim",
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-        "--seed",
-        str(args.seed),
-        "--images",
-        str(args.images),
-        "--region",
-        args.region,
-    ]
-    sim_cmd += ["--manual-clock"] if args.manual_clock else ["--time-scale", str(args.time_scale)]
-    if args.state:
-        sim_cmd += ["--state", str(args.state)]
-    sim = subprocess.Popen(sim_cmd, stdout=subprocess.PIPE, text=True)
+def sim_command(args: argparse.Namespace) -> list[str]:
+    """``ims-nb sim`` with the simulator options of ``lab`` or ``app``."""
+    command = [sys.executable, "-m", "ims_nb", "sim", "--host", args.host, "--port", str(args.port),
+               "--seed", str(args.seed), "--images", str(args.images), "--region", args.region]  # fmt: skip
+    command += ["--manual-clock"] if args.manual_clock else ["--time-scale", str(args.time_scale)]
+    return command + (["--state", str(args.state)] if args.state else [])
+
+
+def lab_command(args: argparse.Namespace) -> list[str]:
+    """JupyterLab on ``--notebooks``, loopback only, with no news or update check."""
+    token = [f"--ServerApp.token={args.lab_token}"] if args.lab_token is not None else []
+    return [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+            f"--port={args.lab_port}", f"--ServerApp.root_dir={args.notebooks}", "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *token]  # fmt: skip
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the children as Ctrl-C does
+
+
+@contextmanager
+def stopped_together() -> Iterator[list[subprocess.Popen[str]]]:
+    """A list to put child processes in; on leaving (normally, by Ctrl-C or by SIGTERM) each is stopped, last first."""
+    children: list[subprocess.Popen[str]] = []
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        yield children
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stopping short
+        try:
+            for child in reversed(children):
+                stop_child(child)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def stop_child(child: subprocess.Popen[str], timeout: float = STOP_TIMEOUT) -> int:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit code."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            return child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return child.wait()
+
+
+def start_simulator(args: argparse.Namespace, children: list[subprocess.Popen[str]]) -> dict[str, str] | None:
+    """Start ``ims-nb sim`` (added to ``children``) and return its JSON line; None if it did not start."""
+    sim = subprocess.Popen(sim_command(args), stdout=subprocess.PIPE, text=True)
+    children.append(sim)
     assert sim.stdout is not None
     first = sim.stdout.readline()
     if not first:
         sim.wait()
-        print("ims-nb lab: the simulator did not start", file=sys.stderr)
-        return 1
-    line = json.loads(first)
-    env = lab_environment(line, args.state)
-    write_lab_settings(Path(sys.prefix))
-    print(
-        f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); JupyterLab on port {args.lab_port}; "
-        f"exports to the simulator are recorded in {env[ENV_SIM_LEDGER]}",
-        flush=True,
-    )
-    lab = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--port={args.lab_port}",
-            f"--ServerApp.root_dir={args.notebooks}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            *([f"--ServerApp.token={args.lab_token}"] if args.lab_token is not None else []),
-        ],
-        env=env,
-    )
+        return None
+    line: dict[str, str] = json.loads(first)
+    return line
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        lab.terminate()
 
-    signal.signal(signal.SIGTERM, stop)
+def exit_code(child: subprocess.Popen[str]) -> int:
+    """Wait for the main child; 0 when it ends normally, by SIGTERM, or when we are interrupted."""
     try:
-        code = lab.wait()
+        code = child.wait()
     except KeyboardInterrupt:
-        lab.terminate()
-        code = lab.wait()
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+        return 0
     return 0 if code in (0, -signal.SIGTERM) else code
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    """The simulator in a child process, JupyterLab in another, both stopped together."""
+    with stopped_together() as children:
+        try:
+            line = start_simulator(args, children)
+        except KeyboardInterrupt:
+            return 0
+        if line is None:
+            print("ims-nb lab: the simulator did not start", file=sys.stderr)
+            return 1
+        env = lab_environment(line, args.state)
+        write_lab_settings(Path(sys.prefix))
+        print(
+            f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); JupyterLab on port "
+            f"{args.lab_port}; exports to the simulator are recorded in {env[ENV_SIM_LEDGER]}",
+            flush=True,
+        )
+        children.append(subprocess.Popen(lab_command(args), env=env, text=True))
+        return exit_code(children[-1])

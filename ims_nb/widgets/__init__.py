@@ -14,6 +14,7 @@ _HOMES = {
     "ExportPanel": "ims_nb.widgets.panel",
     "JobMonitor": "ims_nb.widgets.monitor",
     "LogPanel": "ims_nb.widgets.log",
+    "ExportDashboard": "ims_nb.widgets.dashboard",
 }
 
 __all__ = sorted(_HOMES)

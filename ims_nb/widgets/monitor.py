@@ -11,6 +11,7 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import traitlets
 
 from ims_nb.client import AsyncImsClient, ImsClient
 from ims_nb.errors import ConfigError
@@ -117,6 +118,9 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         clock: the watch's clock.
         sleep: the watch's awaitable sleep.
     """
+
+    #: How many watches have ended (done, failed or stopped), counted after their final states are shown.
+    watches_ended = traitlets.Int(0, read_only=True)
 
     def __init__(
         self,
@@ -250,9 +254,12 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     @reports_errors("showing the final states")
     def _on_done(self, _task: asyncio.Task[pd.DataFrame | None]) -> None:
         self._stop.disabled = True
-        for row_id, shown in self._rows.items():
-            shown.show(self._ledger.row(row_id))
-        self._show_header()
+        try:
+            for row_id, shown in self._rows.items():
+                shown.show(self._ledger.row(row_id))
+            self._show_header()
+        finally:
+            self.set_trait("watches_ended", self.watches_ended + 1)
 
     def _show_header(self) -> None:
         updated = time.strftime("%H:%M:%S")

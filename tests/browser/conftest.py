@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,27 +29,40 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-@pytest.fixture()
-def lab(tmp_path: Path) -> Iterator[Server]:
+@contextmanager
+def running_lab(folder: Path, *, images: int = 200) -> Iterator[Server]:
     """``ims-nb lab`` (simulator at 600x + JupyterLab) on free ports over a copy of notebooks/; stopped after."""
-    folder = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS, folder)
-    state = tmp_path / "sim-state.sqlite"
-    port, log = free_port(), tmp_path / "lab.log"
-    env = clean_env()
+    shutil.copytree(NOTEBOOKS, folder / "notebooks")
+    state = folder / "sim-state.sqlite"
+    port, log = free_port(), folder / "lab.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "ims_nb", "lab", "--port", "0", "--lab-port", str(port), "--lab-token", TOKEN,
-             "--notebooks", str(folder), "--time-scale", "600", "--state", str(state)],
-            stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+             "--notebooks", str(folder / "notebooks"), "--time-scale", "600", "--state", str(state),
+             "--images", str(images)],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=clean_env(),
         )  # fmt: skip
     try:
         sim = sim_line(log, process)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/api/status?token={TOKEN}", process, log)
-        yield Server(process, url, sim, Path(f"{state}.ledger.sqlite"), folder, log)
+        yield Server(process, url, sim, Path(f"{state}.ledger.sqlite"), folder / "notebooks", log)
     finally:
         stop(process)
+
+
+@pytest.fixture()
+def lab(tmp_path: Path) -> Iterator[Server]:
+    """``ims-nb lab`` with the simulator's 200 seeded images."""
+    with running_lab(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture()
+def lab_10k(tmp_path: Path) -> Iterator[Server]:
+    """``ims-nb lab`` with a simulator holding 10,000 images."""
+    with running_lab(tmp_path, images=10_000) as server:
+        yield server
 
 
 @dataclass

@@ -31,7 +31,12 @@ def menu(page: Page, top: str, item: str) -> None:
 
 
 def run_all(page: Page, timeout: float = 240.0) -> None:
-    """Run > Run All Cells, then wait until no cell is queued or running and the kernel is idle."""
+    """Clear the stored outputs, Run > Run All Cells, then wait until every code cell ran and the kernel is idle.
+
+    Clearing first means that what the test sees afterwards was produced by this run, not stored in the file.
+    """
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    page.wait_for_function(f"{PROMPTS}.every(p => p === '[ ]:')")
     menu(page, "Run", "Run All Cells")
     page.wait_for_function(f"{PROMPTS}.some(p => p === '[*]:' || /^\\[\\d+\\]:$/.test(p))")
     deadline = time.monotonic() + timeout

@@ -1,0 +1,60 @@
+"""The export app: the notebook ``ims-nb app`` serves with Voilà, and the one call its cell makes."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ims_nb.connection import connect
+from ims_nb.errors import SimulatorWarning
+from ims_nb.ledger import ledger_for
+
+if TYPE_CHECKING:
+    from ims_nb.widgets.dashboard import ExportDashboard
+
+__all__ = ["NOTEBOOK", "open_dashboard", "simulator_notice_silenced"]
+
+#: The app's notebook (package data): an import and ``open_dashboard()``, stored with no outputs.
+NOTEBOOK: Final = Path(__file__).resolve().with_name("export_app.ipynb")
+#: The embedded simulator's options when the app runs with neither credentials nor ``ims-nb app``'s simulator.
+APP_SIMULATOR: Final = {"time_scale": 600}
+SIMULATOR_PREFIX: Final = "SIMULATOR:"
+
+
+class _DropSimulatorNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(SIMULATOR_PREFIX)
+
+
+@contextmanager
+def simulator_notice_silenced() -> Iterator[None]:
+    """Inside: no ``SimulatorWarning`` and no ``SIMULATOR:`` log line (a page says it with a banner instead)."""
+    logger, notice = logging.getLogger("ims_nb"), _DropSimulatorNotice()
+    logger.addFilter(notice)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SimulatorWarning)
+            yield
+    finally:
+        logger.removeFilter(notice)
+
+
+def open_dashboard(*, simulator: dict[str, Any] | None = None) -> ExportDashboard:
+    """Connect (your account, ``ims-nb app``'s simulator, or a new one), open the ledger, and build the dashboard.
+
+    Args:
+        simulator: options of an embedded simulator, started only when no credentials and no ``$IMS_NB_SIM`` are
+            found (default ``APP_SIMULATOR``).
+
+    Raises:
+        ConfigError: as ``ims_nb.connect``.
+    """
+    from ims_nb.widgets.dashboard import ExportDashboard
+
+    with simulator_notice_silenced():
+        client = connect(simulator=dict(APP_SIMULATOR if simulator is None else simulator))
+    return ExportDashboard(client, ledger_for(client))

@@ -1,0 +1,185 @@
+"""``ExportDashboard``: the whole export workflow in one view: picker, verdicts, target and launch, progress, charts."""
+
+from __future__ import annotations
+
+import html
+import io
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final
+
+import ipywidgets as w
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from ims_nb import charts
+from ims_nb.jobs import jobs_frame
+from ims_nb.ledger import Ledger
+from ims_nb.widgets.log import LogPanel, reports_errors
+from ims_nb.widgets.monitor import JobMonitor
+from ims_nb.widgets.panel import ExportPanel
+from ims_nb.widgets.picker import ImagePicker
+from ims_nb.widgets.violations import ViolationsPreview
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["CssClass", "ExportDashboard", "chart_png", "connection_html"]
+
+#: Size (inches) and resolution of each chart: 720 x 405 pixels, two side by side.
+CHART_SIZE: Final = (7.2, 4.05)
+CHART_DPI: Final = 100
+AMBER, INK, MUTED, RULE = "#fff4ce", "#5c4400", "#555555", "#d0d7de"
+SIMULATOR_BANNER: Final = (
+    "SIMULATOR: not a real account. Images, buckets and exports are simulated by ims-nb's embedded simulator; "
+    "nothing is sent to Huawei Cloud. Configure credentials (HUAWEICLOUD_SDK_AK / _SK) to work on your account."
+)
+
+
+class CssClass(StrEnum):
+    """The CSS classes a browser test can find the dashboard's own parts by."""
+
+    DASHBOARD = "ims-nb-dashboard"
+    HEADER = "ims-nb-dashboard-header"
+    SIMULATOR = "ims-nb-dashboard-simulator"
+    SECTION = "ims-nb-dashboard-section"
+    CHARTS = "ims-nb-dashboard-charts"
+    DURATIONS = "ims-nb-dashboard-durations"
+    TIMELINE = "ims-nb-dashboard-timeline"
+    CHARTS_NOTE = "ims-nb-dashboard-charts-note"
+    REFRESH = "ims-nb-dashboard-refresh"
+
+
+def chart_png(plot: Callable[..., Axes], jobs: pd.DataFrame, *, size: tuple[float, float] = CHART_SIZE) -> bytes:
+    """A chart of ``ims_nb.charts`` (``plot(jobs, ax=...)``) drawn on a matplotlib ``Figure`` (not pyplot), as PNG."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=CHART_DPI, layout="constrained")
+    plot(jobs, ax=figure.subplots())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def connection_html(client: Any, ledger: Ledger) -> str:
+    """The header: what the dashboard is connected to (region, endpoint, project, credentials) and its ledger."""
+    settings = client.settings
+    who = settings.credentials if settings.credentials is not None else f"password login as {settings.password}"
+    facts = [("region", client.region), ("endpoint", client.endpoints.ims), ("project", client.project_id or "?"),
+             ("signed with", who), ("ledger", ledger.path)]  # fmt: skip
+    where = "the simulator" if settings.is_simulator else "Huawei Cloud"
+    lines = "".join(f"<span style='margin-right:1.5em'><span style='color:{MUTED}'>{name}</span> "
+                    f"<code>{html.escape(str(value))}</code></span>" for name, value in facts)  # fmt: skip
+    return (f"<div style='font-size:1.5em;font-weight:600'>IMS image export to OBS "
+            f"<span style='font-weight:400;color:{MUTED}'>· connected to {where}</span></div>"
+            f"<div style='margin-top:4px;line-height:1.8'>{lines}</div>")  # fmt: skip
+
+
+def _section(title: str, body: Any) -> Any:
+    heading = w.HTML(f"<div style='font-size:1.2em;font-weight:600;border-bottom:1px solid {RULE};"
+                     f"padding-bottom:2px;margin-top:14px'>{html.escape(title)}</div>")  # fmt: skip
+    box = w.VBox([heading, body])
+    box.add_class(CssClass.SECTION.value)
+    return box
+
+
+class ExportDashboard(w.VBox):  # type: ignore[misc]
+    """``ImagePicker`` → ``ViolationsPreview`` → ``ExportPanel`` → ``JobMonitor``, with the ledger's charts below.
+
+    A header says what it is connected to (with a SIMULATOR banner on a simulator). The duration and timeline
+    charts of the ledger's exports are redrawn when a watch ends and by Refresh.
+
+    Args:
+        client: an ``ImsClient``.
+        ledger: the ``Ledger`` exports are launched into and charted from.
+        images: the images frame to pick from (default: ``client.images()``).
+        page_size: picker rows per page.
+        monitor: the ``JobMonitor`` to use (default: a new one on ``client`` and ``ledger``).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        ledger: Ledger,
+        *,
+        images: pd.DataFrame | None = None,
+        page_size: int = 20,
+        monitor: JobMonitor | None = None,
+    ) -> None:
+        self._client, self._ledger = client, ledger
+        self._picker = ImagePicker(client, images=images, page_size=page_size)
+        self._monitor = monitor if monitor is not None else JobMonitor(client, ledger)
+        self._panel = ExportPanel(client, ledger, picker=self._picker, monitor=self._monitor)
+        self._preview = ViolationsPreview(self._panel)
+        self._header = w.HTML(connection_html(client, ledger))
+        self._header.add_class(CssClass.HEADER.value)
+        self._banner = w.HTML(f"<div style='background:{AMBER};color:{INK};border:1px solid #e0b400;"
+                              f"padding:8px 12px;border-radius:4px'><b>{html.escape(SIMULATOR_BANNER)}</b></div>",
+                              layout=w.Layout(display="block" if client.settings.is_simulator else "none"))  # fmt: skip
+        self._banner.add_class(CssClass.SIMULATOR.value)
+        self._durations, self._timeline = (self._chart(css) for css in (CssClass.DURATIONS, CssClass.TIMELINE))
+        self._charts_note = w.HTML()
+        self._charts_note.add_class(CssClass.CHARTS_NOTE.value)
+        self._refresh = w.Button(description="Refresh charts", icon="refresh", tooltip="redraw from the ledger")
+        self._refresh.add_class(CssClass.REFRESH.value)
+        self._refresh.on_click(self._on_refresh)
+        charts_box = w.VBox([w.HBox([self._refresh, self._charts_note]), w.HBox([self._durations, self._timeline])])
+        charts_box.add_class(CssClass.CHARTS.value)
+        self.log_panel = LogPanel()  # the last child; ``log`` stays the widget's logging.Logger trait
+        super().__init__([self._header, self._banner,
+                          _section("1 · Pick images", self._picker),
+                          _section("2 · What the service would say", self._preview),
+                          _section("3 · Target and launch", self._panel),
+                          _section("4 · Exports", self._monitor),
+                          _section("5 · History of the ledger", charts_box),
+                          self.log_panel], layout=w.Layout(padding="8px 16px"))  # fmt: skip
+        self.add_class(CssClass.DASHBOARD.value)
+        self._charted = 0
+        self._monitor.observe(self._on_watch_ended, names="watches_ended")
+        self.refresh_charts()
+
+    @staticmethod
+    def _chart(css: CssClass) -> Any:
+        image = w.Image(format="png", layout=w.Layout(width="50%", max_width="720px", height="auto"))
+        image.add_class(css.value)
+        return image
+
+    @property
+    def picker(self) -> ImagePicker:
+        return self._picker
+
+    @property
+    def preview(self) -> ViolationsPreview:
+        return self._preview
+
+    @property
+    def panel(self) -> ExportPanel:
+        return self._panel
+
+    @property
+    def monitor(self) -> JobMonitor:
+        return self._monitor
+
+    def refresh_charts(self) -> pd.DataFrame:
+        """Redraw the duration and timeline charts from the ledger (what Refresh does); returns the jobs charted."""
+        jobs = jobs_frame(self._ledger)
+        self._durations.value = chart_png(charts.plot_durations, jobs)
+        self._timeline.value = chart_png(charts.plot_timeline, jobs)
+        finished = int(pd.to_numeric(jobs["duration_s"], errors="coerce").notna().sum())
+        self._charted = len(jobs)
+        self._charts_note.value = (f"<span style='color:{MUTED}'>{len(jobs)} export(s) in the ledger, {finished} "
+                                   f"finished · charts drawn at {time.strftime('%H:%M:%S')}</span>")  # fmt: skip
+        return jobs
+
+    @reports_errors("refreshing the charts")
+    def _on_refresh(self, _button: Any) -> None:
+        self.refresh_charts()
+
+    @reports_errors("charting the finished batch")
+    def _on_watch_ended(self, _change: dict[str, Any]) -> None:
+        self.refresh_charts()
+
+    def __repr__(self) -> str:
+        where = "SIMULATOR" if self._client.settings.is_simulator else "account"
+        return (f"ExportDashboard({where} {self._client.region}: {len(self._picker.frame)} images, "
+                f"{len(self._picker.picked)} picked, {self._charted} export(s) charted)")  # fmt: skip
