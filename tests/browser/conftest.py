@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
-from servers import TOKEN, Server, clean_env, free_port, sim_line, stop, wait_ready
+
+from .servers import TOKEN, Server, clean_env, free_port, sim_line, stop, wait_ready
 
 CHROMIUM = Path(os.environ.get("IMS_NB_CHROMIUM", "/usr/bin/chromium"))
 #: Flags for chromium as root in a sandbox with no network (stack-recipes.md, section 4).

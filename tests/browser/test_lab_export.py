@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from jupyterlab import errors, images_rendered, open_notebook, rerun_cell, run_all, shut_down_kernel
 from playwright.sync_api import Page
 
 import ims_nb
 from ims_nb.rules import SIMULATOR_PROFILE
+
+from .lab_page import errors, images_rendered, open_notebook, rerun_cell, run_all, shut_down_kernel
 
 pytestmark = pytest.mark.filterwarnings("ignore::ims_nb.SimulatorWarning")
 

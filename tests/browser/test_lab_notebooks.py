@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from jupyterlab import errors, images_rendered, open_notebook, run_all, shut_down_kernel
 from playwright.sync_api import Page
+
+from .lab_page import errors, images_rendered, open_notebook, run_all, shut_down_kernel
 
 #: Each notebook and the charts it draws (one figure per chart cell).
 CHARTS = {"01_inventory.ipynb": 2, "03_job_durations.ipynb": 4}

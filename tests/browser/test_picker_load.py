@@ -8,8 +8,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from jupyterlab import code_cell, errors, open_notebook, run_all, shut_down_kernel
 from playwright.sync_api import Page
+
+from .lab_page import code_cell, errors, open_notebook, run_all, shut_down_kernel
 
 #: The generous bound; the measured figure is printed (and written for ``make bench``).
 BOUND_S = 5.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from playwright.sync_api import Locator, Page
-from servers import TOKEN
+
+from .servers import TOKEN
 
 IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
 #: The prompts of the open notebook's code cells ("[ ]:", "[*]:", "[3]:"), as a JS expression.
