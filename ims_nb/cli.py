@@ -1,5 +1,5 @@
-"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it, ``images`` lists,
-``preflight`` says which exports would be refused."""
+"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it, ``app`` the export
+dashboard, ``images`` lists, ``preflight`` says which exports would be refused."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from ims_nb.cli_app import add_app_options, run_app
 from ims_nb.cli_export import add_export_parser
 from ims_nb.cli_images import add_images_parser
 from ims_nb.cli_jobs import add_jobs_parser
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--lab-port", type=_non_negative, default=8888, help="JupyterLab port")
     lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
     lab.add_argument("--lab-token", default=None, help="JupyterLab's token (default: a random one, in its log)")
+    app = verbs.add_parser("app", help="the export dashboard in Voilà, on a simulator it starts (or your account)")
+    _add_sim_options(app)
+    add_app_options(app)
     add_images_parser(verbs)
     add_preflight_parser(verbs)
     add_export_parser(verbs)
@@ -104,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.verb == "sim":
             return run_sim(args)
+        if args.verb == "app":
+            return run_app(args)
         return run_lab(args)
     except (ValueError, OSError) as exc:
         print(f"ims-nb {args.verb}: {exc}", file=sys.stderr)

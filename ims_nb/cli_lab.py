@@ -102,9 +102,9 @@ def stop_child(child: subprocess.Popen[str], timeout: float = STOP_TIMEOUT) -> i
     return child.wait()
 
 
-def start_simulator(args: argparse.Namespace, children: list[subprocess.Popen[str]]) -> dict[str, str] | None:
-    """Start ``ims-nb sim`` (added to ``children``) and return its JSON line; None if it did not start."""
-    sim = subprocess.Popen(sim_command(args), stdout=subprocess.PIPE, text=True)
+def start_simulator(command: list[str], children: list[subprocess.Popen[str]]) -> dict[str, str] | None:
+    """Start the simulator (``sim_command``; added to ``children``); its JSON line, or None if it did not start."""
+    sim = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     children.append(sim)
     assert sim.stdout is not None
     first = sim.stdout.readline()
@@ -128,7 +128,7 @@ def run_lab(args: argparse.Namespace) -> int:
     """The simulator in a child process, JupyterLab in another, both stopped together."""
     with stopped_together() as children:
         try:
-            line = start_simulator(args, children)
+            line = start_simulator(sim_command(args), children)
         except KeyboardInterrupt:
             return 0
         if line is None:

@@ -29,9 +29,11 @@ __all__ = ["CssClass", "ExportDashboard", "chart_png", "connection_html"]
 #: Size (inches) and resolution of each chart: 720 x 405 pixels, two side by side.
 CHART_SIZE: Final = (7.2, 4.05)
 CHART_DPI: Final = 100
+#: The page: centred, at most 1280 pixels wide.
+PAGE_LAYOUT: Final = {"padding": "8px 16px", "max_width": "1280px", "margin": "0 auto"}
 AMBER, INK, MUTED, RULE = "#fff4ce", "#5c4400", "#555555", "#d0d7de"
 SIMULATOR_BANNER: Final = (
-    "SIMULATOR: not a real account. Images, buckets and exports are simulated by ims-nb's embedded simulator; "
+    "SIMULATOR: not a real account. Images, buckets and exports come from ims-nb's simulator at {endpoint}; "
     "nothing is sent to Huawei Cloud. Configure credentials (HUAWEICLOUD_SDK_AK / _SK) to work on your account."
 )
 
@@ -67,7 +69,7 @@ def connection_html(client: Any, ledger: Ledger) -> str:
     who = settings.credentials if settings.credentials is not None else f"password login as {settings.password}"
     facts = [("region", client.region), ("endpoint", client.endpoints.ims), ("project", client.project_id or "?"),
              ("signed with", who), ("ledger", ledger.path)]  # fmt: skip
-    where = "the simulator" if settings.is_simulator else "Huawei Cloud"
+    where = "the simulator" if settings.is_simulator else "an account"
     lines = "".join(f"<span style='margin-right:1.5em'><span style='color:{MUTED}'>{name}</span> "
                     f"<code>{html.escape(str(value))}</code></span>" for name, value in facts)  # fmt: skip
     return (f"<div style='font-size:1.5em;font-weight:600'>IMS image export to OBS "
@@ -87,7 +89,8 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
     """``ImagePicker`` → ``ViolationsPreview`` → ``ExportPanel`` → ``JobMonitor``, with the ledger's charts below.
 
     A header says what it is connected to (with a SIMULATOR banner on a simulator). The duration and timeline
-    charts of the ledger's exports are redrawn when a watch ends and by Refresh.
+    charts of the ledger's exports are redrawn when a watch ends (and the picked images planned again) and by
+    Refresh.
 
     Args:
         client: an ``ImsClient``.
@@ -113,8 +116,9 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
         self._preview = ViolationsPreview(self._panel)
         self._header = w.HTML(connection_html(client, ledger))
         self._header.add_class(CssClass.HEADER.value)
+        banner = SIMULATOR_BANNER.format(endpoint=client.endpoints.ims)
         self._banner = w.HTML(f"<div style='background:{AMBER};color:{INK};border:1px solid #e0b400;"
-                              f"padding:8px 12px;border-radius:4px'><b>{html.escape(SIMULATOR_BANNER)}</b></div>",
+                              f"padding:8px 12px;border-radius:4px'><b>{html.escape(banner)}</b></div>",
                               layout=w.Layout(display="block" if client.settings.is_simulator else "none"))  # fmt: skip
         self._banner.add_class(CssClass.SIMULATOR.value)
         self._durations, self._timeline = (self._chart(css) for css in (CssClass.DURATIONS, CssClass.TIMELINE))
@@ -132,7 +136,7 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
                           _section("3 · Target and launch", self._panel),
                           _section("4 · Exports", self._monitor),
                           _section("5 · History of the ledger", charts_box),
-                          self.log_panel], layout=w.Layout(padding="8px 16px"))  # fmt: skip
+                          self.log_panel], layout=w.Layout(**PAGE_LAYOUT))  # fmt: skip
         self.add_class(CssClass.DASHBOARD.value)
         self._charted = 0
         self._monitor.observe(self._on_watch_ended, names="watches_ended")
@@ -140,7 +144,8 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
 
     @staticmethod
     def _chart(css: CssClass) -> Any:
-        image = w.Image(format="png", layout=w.Layout(width="50%", max_width="720px", height="auto"))
+        image = w.Image(format="png", layout=w.Layout(flex="1 1 0", min_width="0", max_width="720px", height="auto",
+                                                      object_fit="contain"))  # fmt: skip
         image.add_class(css.value)
         return image
 
@@ -178,6 +183,7 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
     @reports_errors("charting the finished batch")
     def _on_watch_ended(self, _change: dict[str, Any]) -> None:
         self.refresh_charts()
+        self._panel.refresh()  # the verdicts of the picked images change once their exports have ended
 
     def __repr__(self) -> str:
         where = "SIMULATOR" if self._client.settings.is_simulator else "account"

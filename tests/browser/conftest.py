@@ -89,7 +89,9 @@ def _ours(url: str) -> bool:
     return url.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync API runs an event loop of its own while it is open, and the rest of the
+# suite's asyncio.run() calls must not find one running.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
@@ -97,7 +99,7 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
     yield browser

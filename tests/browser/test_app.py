@@ -1,0 +1,91 @@
+"""``ims-nb app`` in Debian's chromium, driven only through the page: pick three images (one refused), see why, launch,
+watch two exports reach SUCCESS, see the charts redrawn; then the ledger and the simulator hold exactly two exports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from .servers import Server, clean_env, free_port, sim_line, stop, wait_ready
+from .test_lab_export import ledger_rows, pick, three_images
+
+pytestmark = pytest.mark.filterwarnings("ignore::ims_nb.SimulatorWarning")
+
+BUCKET = "ims-exports-cn-north-4 (STANDARD, cn-north-4)"
+DURATIONS = "img.ims-nb-dashboard-durations"
+#: The durations chart's ``src`` once a PNG other than ``old`` has loaded with a real size, else null.
+NEW_CHART = ("([sel, old]) => { const img = document.querySelector(sel); return img && img.src !== old"
+             " && img.complete && img.naturalWidth > 300 && img.naturalHeight > 150 ? img.src : null; }")  # fmt: skip
+
+
+@pytest.fixture()
+def app(tmp_path: Path) -> Iterator[Server]:
+    """``ims-nb app`` (simulator at 600x + Voilà) on free ports, its state in ``tmp_path``; stopped after."""
+    state = tmp_path / "sim-state.sqlite"
+    port, log = free_port(), tmp_path / "app.log"
+    env = clean_env() | {"HUAWEICLOUD_SDK_CREDENTIALS_FILE": str(tmp_path / "no-credentials")}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ims_nb", "app", "--port", "0", "--app-port", str(port), "--time-scale", "600",
+             "--state", str(state)],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+    try:
+        sim = sim_line(log, process)
+        url = f"http://127.0.0.1:{port}/"
+        wait_ready(f"{url}voila/static/voila.js", process, log)  # not `/`: each GET of it runs the notebook anew
+        yield Server(process, url, sim, Path(f"{state}.ledger.sqlite"), tmp_path, log)
+    finally:
+        stop(process)
+
+
+def test_pick_three_launch_and_watch_two_exports_in_the_app(app: Any, page: tuple[Page, Any]) -> None:
+    browser, _ = page
+    names, rule = three_images(app.sim["endpoint"])
+    browser.goto(app.url)  # answers once the notebook has run: the dashboard is in the page
+    browser.locator(".ims-nb-dashboard").wait_for()
+    assert browser.locator(".ims-nb-dashboard-simulator").is_visible()
+    assert "SIMULATOR" in browser.locator(".ims-nb-dashboard-simulator").inner_text()
+    assert app.sim["endpoint"] in browser.locator(".ims-nb-dashboard-header").inner_text()
+    assert "open_dashboard" not in browser.content() and browser.locator(".jp-InputArea").count() == 0
+    before = browser.wait_for_function(NEW_CHART, arg=[DURATIONS, None]).json_value()  # the empty ledger's chart
+
+    for name in names:
+        pick(browser, name)
+    browser.wait_for_selector(".ims-nb-picker-summary:has-text('3 picked (1 not exportable)')", timeout=10_000)
+    refused = browser.locator(".ims-nb-verdicts tr.ims-nb-verdict-error")
+    refused.wait_for()
+    assert names[2] in refused.inner_text()
+    assert rule in browser.locator(".ims-nb-verdicts").inner_text()
+    browser.locator(".ims-nb-panel-bucket select").select_option(label=BUCKET)
+    browser.locator(".ims-nb-panel-format select").select_option(label="vhd")
+    browser.wait_for_selector(".ims-nb-plan:has-text('vhd')")
+    browser.click(".ims-nb-panel-launch")
+    browser.wait_for_selector(".ims-nb-panel-confirm:visible")
+    assert "1 refused image(s) will be skipped" in browser.locator(".ims-nb-panel-question").inner_text()
+    browser.click(".ims-nb-panel-confirm")
+    browser.wait_for_selector(".ims-nb-panel-report:has-text('launched 2')")
+    assert f"skipped {names[2]}" in browser.locator(".ims-nb-panel-report").inner_text()
+
+    browser.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.ims-nb-monitor .ims-nb-monitor-status'))"
+        ".filter(e => e.innerText.startsWith('SUCCESS 100 %')).length === 2", timeout=120_000)  # fmt: skip
+    assert browser.locator(".ims-nb-monitor .ims-nb-monitor-row").count() == 2
+    browser.wait_for_selector(".ims-nb-monitor-header:has-text('2 exports: 2 verified')")
+    browser.wait_for_selector(".ims-nb-dashboard-charts-note:has-text('2 export(s) in the ledger, 2 finished')")
+    after = browser.wait_for_function(NEW_CHART, arg=[DURATIONS, before]).json_value()  # redrawn when the watch ended
+    assert after != before and browser.locator("img.ims-nb-dashboard-timeline").is_visible()
+    assert browser.locator(".ims-nb-log:visible").count() == 0  # no widget logged a note or an error
+    height = browser.evaluate("document.querySelector('.ims-nb-dashboard').scrollHeight")
+    browser.set_viewport_size({"width": 1400, "height": int(height) + 40})  # Voilà's body scrolls: show it all
+
+    rows = ledger_rows(app.ledger)
+    assert sorted(rows["image_name"]) == sorted(names[:2]) and set(rows["status"]) == {"SUCCESS"}
+    jobs = app.sim_state()["jobs"]
+    assert sorted(j["entities"]["image_name"] for j in jobs) == sorted(names[:2])
