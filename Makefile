@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: lab test install sim clean bench
+.PHONY: lab test install sim clean bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ bench: install $(CHROMIUM)
 	mkdir -p benchmarks/results
 	IMS_NB_BENCH_PICKER_OUT=benchmarks/results/picker_ui.json $(BIN)/python -m pytest -q -s -p no:cacheprovider \
 		tests/browser/test_picker_load.py
+
+# The README's pictures, taken by the browser tests (test-artifacts/ holds every test's last page).
+screenshots: install $(CHROMIUM)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+	mkdir -p docs/screenshots
+	cp test-artifacts/test_pick_three_launch_and_watch_two_exports_in_the_app.png docs/screenshots/app-export.png
+	cp test-artifacts/test_pick_three_launch_and_watch_two_exports_in_jupyterlab.png docs/screenshots/lab-02-export.png
+	cp "test-artifacts/test_every_chart_renders_and_no_cell_raises[01_inventory.ipynb].png" \
+		docs/screenshots/lab-01-inventory.png
+	cp "test-artifacts/test_every_chart_renders_and_no_cell_raises[03_job_durations.ipynb].png" \
+		docs/screenshots/lab-03-job-durations.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache

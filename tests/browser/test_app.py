@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
+from .flow import ledger_rows, pick_three_and_launch_two, three_images
 from .servers import Server, clean_env, free_port, sim_line, stop, wait_ready
-from .test_lab_export import ledger_rows, pick, three_images
 
 pytestmark = pytest.mark.filterwarnings("ignore::ims_nb.SimulatorWarning")
 
-BUCKET = "ims-exports-cn-north-4 (STANDARD, cn-north-4)"
 DURATIONS = "img.ims-nb-dashboard-durations"
 #: The durations chart's ``src`` once a PNG other than ``old`` has loaded with a real size, else null.
 NEW_CHART = ("([sel, old]) => { const img = document.querySelector(sel); return img && img.src !== old"
@@ -56,22 +55,7 @@ def test_pick_three_launch_and_watch_two_exports_in_the_app(app: Any, page: tupl
     assert "open_dashboard" not in browser.content() and browser.locator(".jp-InputArea").count() == 0
     before = browser.wait_for_function(NEW_CHART, arg=[DURATIONS, None]).json_value()  # the empty ledger's chart
 
-    for name in names:
-        pick(browser, name)
-    browser.wait_for_selector(".ims-nb-picker-summary:has-text('3 picked (1 not exportable)')", timeout=10_000)
-    refused = browser.locator(".ims-nb-verdicts tr.ims-nb-verdict-error")
-    refused.wait_for()
-    assert names[2] in refused.inner_text()
-    assert rule in browser.locator(".ims-nb-verdicts").inner_text()
-    browser.locator(".ims-nb-panel-bucket select").select_option(label=BUCKET)
-    browser.locator(".ims-nb-panel-format select").select_option(label="vhd")
-    browser.wait_for_selector(".ims-nb-plan:has-text('vhd')")
-    browser.click(".ims-nb-panel-launch")
-    browser.wait_for_selector(".ims-nb-panel-confirm:visible")
-    assert "1 refused image(s) will be skipped" in browser.locator(".ims-nb-panel-question").inner_text()
-    browser.click(".ims-nb-panel-confirm")
-    browser.wait_for_selector(".ims-nb-panel-report:has-text('launched 2')")
-    assert f"skipped {names[2]}" in browser.locator(".ims-nb-panel-report").inner_text()
+    pick_three_and_launch_two(browser, names, rule)
 
     browser.wait_for_function(
         "() => Array.from(document.querySelectorAll('.ims-nb-monitor .ims-nb-monitor-status'))"
