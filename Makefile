@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: lab test install sim clean bench screenshots
+.PHONY: lab test install sim clean bench screenshots soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: install $(CHROMIUM)
 	mkdir -p benchmarks/results
 	IMS_NB_BENCH_PICKER_OUT=benchmarks/results/picker_ui.json $(BIN)/python -m pytest -q -s -p no:cacheprovider \
 		tests/browser/test_picker_load.py
+
+# The long runs behind the README's Reliability figures (`make test` runs reduced versions).
+soak: install
+	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python benchmarks/fault_matrix.py
 
 # The README's pictures, taken by the browser tests (test-artifacts/ holds every test's last page).
 screenshots: install $(CHROMIUM)

@@ -33,7 +33,7 @@ class AkSkAuth(httpx.Auth):
         secret_key: the SK (never shown in ``repr``).
         project_id: sent as ``X-Project-Id`` (regional services such as IMS) when given.
         security_token: temporary-credential token, sent as ``X-Security-Token``.
-        clock: returns the current UTC time; injectable for tests.
+        clock: returns the current UTC time (default: the system clock); injectable for tests.
     """
 
     requires_request_body = True
@@ -45,13 +45,13 @@ class AkSkAuth(httpx.Auth):
         *,
         project_id: str | None = None,
         security_token: str | None = None,
-        clock: Clock = _utc_now,
+        clock: Clock | None = None,
     ) -> None:
         self.access_key = access_key
         self._secret_key = secret_key
         self.project_id = project_id
         self._security_token = security_token
-        self._clock = clock
+        self._clock = clock or _utc_now
 
     def __repr__(self) -> str:
         return (
@@ -110,7 +110,7 @@ class ObsAuth(httpx.Auth):
         *,
         security_token: str | None = None,
         signature_type: str = "obs",
-        clock: Clock = _utc_now,
+        clock: Clock | None = None,
     ) -> None:
         if signature_type not in signing.OBS_AUTH_PREFIX:
             raise ValueError(f"signature_type must be 'obs' or 'v2', not {signature_type!r}")
@@ -118,7 +118,7 @@ class ObsAuth(httpx.Auth):
         self._secret_key = secret_key
         self._security_token = security_token
         self.signature_type = signature_type
-        self._clock = clock
+        self._clock = clock or _utc_now
 
     def __repr__(self) -> str:
         return f"ObsAuth(access_key={self.access_key!r}, secret_key='***', signature_type={self.signature_type!r})"

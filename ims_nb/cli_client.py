@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from ims_nb import config
 from ims_nb.client import ImsClient
-from ims_nb.connection import connect
-from ims_nb.errors import ApiError, ConfigError, ImsNbError, SimulatorWarning, mask_secrets
+from ims_nb.connection import INSECURE_PREFIX, connect
+from ims_nb.errors import ApiError, ConfigError, ImsNbError, InsecureTransportWarning, SimulatorWarning, mask_secrets
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the service or the network failed (ApiError, TransportError, ...)
@@ -32,7 +32,9 @@ CONNECTION_HELP = (
     "[basic] section of the SDK credentials file ($HUAWEICLOUD_SDK_CREDENTIALS_FILE, default "
     "~/.huaweicloud/credentials). Without --ak the chain is: $HUAWEICLOUD_SDK_AK/_SK, the credentials file, "
     "$IMS_NB_SIM, else an embedded simulator (announced by a SIMULATOR: line on stderr). --sim uses a running "
-    "`ims-nb sim` and its credentials instead of all of these."
+    "`ims-nb sim` and its credentials instead of all of these. TLS certificates are always verified: --ca-bundle "
+    "trusts a private CA; only --insecure turns verification off (and allows plain HTTP to a host that is not "
+    "loopback), with a warning line."
 )
 
 
@@ -64,6 +66,12 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         "--sim",
         metavar="LINE",
         help="the JSON line a running `ims-nb sim` printed, or - to read that line from stdin",
+    )
+    group.add_argument("--ca-bundle", metavar="PEM", help="verify TLS certificates against this CA bundle")
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates, and allow plain HTTP to any host (prints a warning)",
     )
 
 
@@ -129,6 +137,7 @@ def connect_from_args(
             without its SK, or anything ``connect`` refuses.
     """
     console.keep_secret(os.environ.get(config.ENV_SK), os.environ.get(config.ENV_SECURITY_TOKEN))
+    options = {**_transport_options(args), **options}
     if args.region:
         config.check_region(args.region)  # before any fallback to a simulator, which would play any name
     line = _simulator_line(args.sim, stdin or sys.stdin) if args.sim is not None else None
@@ -149,6 +158,16 @@ def connect_from_args(
     if client.settings.credentials is not None:
         console.keep_secret(*client.settings.credentials.secrets)
     return client
+
+
+def _transport_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``insecure`` and ``ca_bundle`` for ``connect``, from ``--insecure`` and ``--ca-bundle`` when given."""
+    options: dict[str, Any] = {}
+    if getattr(args, "insecure", False):
+        options["insecure"] = True
+    if getattr(args, "ca_bundle", None):
+        options["ca_bundle"] = args.ca_bundle
+    return options
 
 
 def _simulator_line(value: str, stdin: TextIO) -> dict[str, str]:
@@ -189,7 +208,8 @@ def _secret_of(ak: str) -> tuple[str, str | None]:
 
 @contextmanager
 def _notices(console: Console) -> Iterator[None]:
-    """Each distinct ``SimulatorWarning`` becomes one notice line; ims_nb's log warnings become notice lines."""
+    """Each distinct ``SimulatorWarning`` becomes one notice line, an ``InsecureTransportWarning`` one warning line;
+    ims_nb's log warnings become notice lines."""
     shown: set[str] = set()
     original = warnings.showwarning
 
@@ -201,16 +221,18 @@ def _notices(console: Console) -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        if not issubclass(category, SimulatorWarning):
+        if not issubclass(category, SimulatorWarning | InsecureTransportWarning):
             original(message, category, filename, lineno, file, line)
         elif str(message) not in shown:
             shown.add(str(message))
-            console.notice(str(message))
+            insecure = issubclass(category, InsecureTransportWarning)
+            console.notice(f"ims-nb {console.verb}: warning: {message}" if insecure else str(message))
 
     handler = _LogNotices(console)
     logger = logging.getLogger("ims_nb")
     with warnings.catch_warnings():
         warnings.simplefilter("always", SimulatorWarning)
+        warnings.simplefilter("always", InsecureTransportWarning)
         warnings.showwarning = show
         logger.addHandler(handler)
         try:
@@ -228,7 +250,7 @@ class _LogNotices(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
-        if not text.startswith(SIMULATOR_PREFIX):
+        if not text.startswith((SIMULATOR_PREFIX, INSECURE_PREFIX)):  # each already has its line
             self._console.notice(f"ims-nb {self._console.verb}: warning: {text}")
 
 

@@ -278,6 +278,13 @@ def read_plan(path: Path) -> list[PlanRow]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"--plan {path}: {reason}") from None
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _plan_rows(path, reader)
+    except csv.Error as exc:  # a cell over csv.field_size_limit(), a broken quote in strict mode, ...
+        raise ConfigError(f"--plan {path}, line {reader.line_num}: not readable as CSV ({exc})") from None
+
+
+def _plan_rows(path: Path, reader: csv.DictReader[str]) -> list[PlanRow]:
     columns = [name.strip() for name in reader.fieldnames or ()]
     missing = [name for name in PLAN_FIELDS if name not in columns]
     if missing:

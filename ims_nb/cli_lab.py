@@ -57,10 +57,10 @@ def write_lab_settings(prefix: Path) -> Path:
 
 def sim_command(args: argparse.Namespace) -> list[str]:
     """``ims-nb sim`` with the simulator options of ``lab`` or ``app``."""
-    command = [sys.executable, "-m", "ims_nb", "sim", "--host", args.host, "--port", str(args.port),
-               "--seed", str(args.seed), "--images", str(args.images), "--region", args.region]  # fmt: skip
-    command += ["--manual-clock"] if args.manual_clock else ["--time-scale", str(args.time_scale)]
-    return command + (["--state", str(args.state)] if args.state else [])
+    command = [sys.executable, "-m", "ims_nb", "sim", f"--host={args.host}", f"--port={args.port}",
+               f"--seed={args.seed}", f"--images={args.images}", f"--region={args.region}"]  # fmt: skip
+    command += ["--manual-clock"] if args.manual_clock else [f"--time-scale={args.time_scale}"]
+    return command + ([f"--state={args.state}"] if args.state else [])  # one word each: a value may start with "-"
 
 
 def lab_command(args: argparse.Namespace) -> list[str]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -15,7 +17,10 @@ from ims_nb import wire
 from ims_nb.auth import AkSkAuth, ObsAuth, PasswordAuth
 from ims_nb.config import Credentials, Endpoints, Password
 from ims_nb.errors import (
+    ApiError,
+    AuthError,
     ConfigError,
+    MalformedAnswerError,
     OutcomeUnknownError,
     TransportError,
     WaitTimeoutError,
@@ -23,12 +28,14 @@ from ims_nb.errors import (
     register_secrets,
 )
 from ims_nb.polling import PollPlan, ProgressCallback
+from ims_nb.refusals import CredentialGuard
 from ims_nb.retry import RETRY_STATUSES, RetryPolicy, never_sent, retry_after_seconds, retryable_transport
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger("ims_nb")
+T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -47,6 +54,8 @@ class ClientSettings:
     page_size: int = wire.MAX_PAGE
     clock: Callable[[], float] = time.monotonic
     announced: bool = False  # the SIMULATOR warning was logged for these settings
+    verify: ssl.SSLContext | bool = True  # False only through connect(insecure=True)
+    signing_clock: Callable[[], datetime] | None = None  # the time signatures are made at (tests inject a skew)
 
     @property
     def is_simulator(self) -> bool:
@@ -71,6 +80,7 @@ class BaseImsClient:
         self.region = settings.region
         self.endpoints = settings.endpoints
         self._auth = self._make_auth()
+        self._guard = CredentialGuard(settings.credentials.ak if settings.credentials else None)
         self._buckets: dict[str, wire.BucketInfo] = {}
         self._exports: dict[str, str] = {}  # image id -> job id of the exports this client started
         register_secrets(*self._secrets)
@@ -90,13 +100,14 @@ class BaseImsClient:
         if settings.credentials is None:
             raise ConfigError("no credentials: give ak/sk, a password login, or use the simulator")
         c = settings.credentials
-        return AkSkAuth(c.ak, c.sk, project_id=c.project_id, security_token=c.security_token)
+        return AkSkAuth(c.ak, c.sk, project_id=c.project_id, security_token=c.security_token,
+                        clock=settings.signing_clock)  # fmt: skip
 
     def _obs_auth(self) -> httpx.Auth:
         c = self.settings.credentials
         if c is None:
             raise ConfigError("OBS calls need AK/SK credentials (a password login has none)")
-        return ObsAuth(c.ak, c.sk, security_token=c.security_token)
+        return ObsAuth(c.ak, c.sk, security_token=c.security_token, clock=self.settings.signing_clock)
 
     @property
     def project_id(self) -> str | None:
@@ -130,6 +141,8 @@ class BaseImsClient:
         if error is not None:
             if not isinstance(error, httpx.TransportError):  # e.g. an undecodable body: answered, but unreadable
                 return _Decision("fail" if repeatable else "unknown")
+            if certificate_problem(error) is not None:  # no retry mends a certificate; nothing was sent
+                return _Decision("fail")
             if repeatable and retryable_transport(error) or never_sent(error):
                 delay = policy.delay(attempt, elapsed)
                 return _Decision("fail") if delay is None else _Decision("retry", delay)
@@ -143,8 +156,22 @@ class BaseImsClient:
             return _Decision("unknown")
         return _Decision("return")
 
+    def _reread_delay(self, attempt: int, started: float, error: TransportError) -> float:
+        """How long to wait before asking a safe GET again whose answer was unreadable; raises when out of tries."""
+        delay = self.settings.retry.delay(attempt, self.settings.clock() - started)
+        if delay is None:
+            raise error
+        log.info("unreadable answer to %s (%s); asking again in %.2f s (try %d)", error.url, error, delay, attempt)
+        return delay
+
     def _transport_error(self, request: httpx.Request, error: Exception) -> TransportError:
-        message = mask_secrets(f"{type(error).__name__} on {request.method} {request.url.path}: {error}", self._secrets)
+        message = f"{type(error).__name__} on {request.method} {request.url.path}: {error}"
+        problem = certificate_problem(error)
+        if problem is not None:
+            message = (f"the TLS certificate of {request.url.host} could not be verified ({problem}); give "
+                       "ca_bundle=PATH (CLI --ca-bundle) for a private CA, or insecure=True (--insecure) to skip "
+                       "the check")  # fmt: skip
+        message = mask_secrets(message, self._secrets)
         return TransportError(
             message, method=request.method, url=str(request.url.copy_with(query=None)), sent=not never_sent(error)
         )
@@ -164,6 +191,10 @@ class BaseImsClient:
     ) -> tuple[httpx.Request, dict[str, Any]]:
         body = wire.export_body(bucket_url, file_format, quick)
         return wire.export_request(self.endpoints.ims, image_id, body), body
+
+    def _probe_request(self) -> httpx.Request:
+        """The cheapest signed read: one private image."""
+        return wire.list_images_request(self.endpoints.ims, [("__imagetype", "private")], None, 1)
 
     def _job_request(self, job_id: str) -> httpx.Request:
         if self.project_id is None:
@@ -186,6 +217,18 @@ class BaseImsClient:
         return images_frame(records, raw=raw)
 
 
+def certificate_problem(error: BaseException) -> str | None:
+    """The reason when ``error`` (or what it wraps) is a failed TLS certificate verification, else None."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _check_max_items(max_items: int | None) -> None:
     if max_items is not None and (not isinstance(max_items, int) or max_items < 0):
         raise ConfigError(f"max_items must be a non-negative integer, not {max_items!r}")
@@ -200,7 +243,7 @@ class ImsClient(BaseImsClient):
     def __init__(self, settings: ClientSettings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(settings)
         self._sleep = sleep
-        self._http = httpx.Client(timeout=settings.timeout, transport=settings.transport)
+        self._http = httpx.Client(timeout=settings.timeout, transport=settings.transport, verify=settings.verify)
 
     def close(self) -> None:
         self._http.close()
@@ -211,7 +254,8 @@ class ImsClient(BaseImsClient):
     def to_async(self) -> AsyncImsClient:
         """An ``AsyncImsClient`` with this client's endpoints, credentials and retry policy (for asyncio tasks).
 
-        This client keeps owning an embedded simulator: close the async one first, or just let it go.
+        This client keeps owning an embedded simulator: close the async one first, or just let it go. Credentials
+        this client saw refused for good are not sent again by the async one either.
 
         Raises:
             ConfigError: this client was given a synchronous-only ``transport``, which an async client cannot use.
@@ -220,7 +264,9 @@ class ImsClient(BaseImsClient):
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             raise ConfigError(f"this client's transport ({type(transport).__name__}) is synchronous only; "
                               "make the async client with connect_async(transport=...) instead")  # fmt: skip
-        return AsyncImsClient(replace(self.settings, simulator=None))
+        twin = AsyncImsClient(replace(self.settings, simulator=None))
+        twin._guard.inherit(self._guard)  # credentials refused here are refused there, unsent
+        return twin
 
     def __enter__(self) -> ImsClient:
         return self
@@ -236,6 +282,22 @@ class ImsClient(BaseImsClient):
         auth: httpx.Auth | None = None,
         on_unknown: Callable[[str], Exception] | None = None,
     ) -> httpx.Response:
+        """Send with retries; until an answer proves the credentials, one request at a time (see ``refusals``)."""
+        self._guard.check()
+        if self._guard.confirmed:
+            return self._send_retrying(request, repeatable=repeatable, auth=auth, on_unknown=on_unknown)
+        with self._guard.lock:
+            self._guard.check()
+            return self._send_retrying(request, repeatable=repeatable, auth=auth, on_unknown=on_unknown)
+
+    def _send_retrying(
+        self,
+        request: httpx.Request,
+        *,
+        repeatable: bool,
+        auth: httpx.Auth | None,
+        on_unknown: Callable[[str], Exception] | None,
+    ) -> httpx.Response:
         started, attempt = self.settings.clock(), 0
         while True:
             attempt += 1
@@ -244,6 +306,10 @@ class ImsClient(BaseImsClient):
                 response = self._http.send(request, auth=auth or self._auth)
             except httpx.RequestError as exc:  # TransportError, and DecodingError (a body that cannot be decoded)
                 error = exc
+            except AuthError as exc:  # an IAM password login, refused inside the auth flow
+                raise self._guard.refuse(exc, login=True) from None
+            if response is not None:
+                self._guard.screen(response)
             decision = self._decide(attempt, started, repeatable=repeatable, response=response, error=error)
             if decision.action == "return" and response is not None:
                 return response
@@ -259,12 +325,40 @@ class ImsClient(BaseImsClient):
             assert response is not None
             return response
 
+    def _read(self, request: httpx.Request, parse: Callable[[httpx.Response], T], auth: httpx.Auth | None = None) -> T:
+        """A safe GET and its parsed answer; an unreadable answer (a cut-off or malformed body) is asked again."""
+        started, attempt = self.settings.clock(), 0
+        while True:
+            attempt += 1
+            try:
+                return parse(self._send(request, auth=auth))
+            except MalformedAnswerError as exc:
+                self._sleep(self._reread_delay(attempt, started, exc))
+
     def _ensure_project(self) -> str:
         if self.project_id is None:
             response = self._send(wire.projects_request(self.endpoints.iam, self.region))
             self._set_project(wire.parse_project_id(response, self.region))
         assert self.project_id is not None
         return self.project_id
+
+    def check_credentials(self) -> None:
+        """Prove the credentials with one cheap signed read, unless an answer did already (``launch`` calls it
+        before it claims any ledger row). Only a refusal raises: an outage is left to the calls that follow.
+
+        Raises:
+            AuthError: the service refused the credentials.
+        """
+        if self._guard.confirmed:
+            return
+        try:
+            self._ensure_project()
+            if not self._guard.confirmed:
+                self._send(self._probe_request())
+        except AuthError:
+            raise
+        except (ApiError, TransportError) as exc:
+            log.info("the credentials check got no verdict (%s); going on", exc)
 
     # --- images -----------------------------------------------------------------------------------
 
@@ -282,7 +376,7 @@ class ImsClient(BaseImsClient):
         marker, remaining = None, max_items
         while remaining is None or remaining > 0:
             request = self._page_request(pairs, marker, remaining)
-            page = wire.parse_images_page(self._send(request))
+            page = self._read(request, wire.parse_images_page)
             limit = int(request.url.params["limit"])
             yield from page[: remaining if remaining is not None else None]
             remaining = None if remaining is None else remaining - len(page)
@@ -297,7 +391,7 @@ class ImsClient(BaseImsClient):
     def image(self, image_id: str) -> dict[str, Any]:
         """One image record (``GET /v2/images/{id}``)."""
         self._ensure_project()
-        return wire.parse_object(self._send(wire.show_image_request(self.endpoints.ims, image_id)))
+        return self._read(wire.show_image_request(self.endpoints.ims, image_id), wire.parse_object)
 
     # --- exports and jobs -------------------------------------------------------------------------
 
@@ -333,12 +427,12 @@ class ImsClient(BaseImsClient):
     def job(self, job_id: str) -> dict[str, Any]:
         """The job record (``GET /v1/{project_id}/jobs/{job_id}``)."""
         self._ensure_project()
-        return wire.parse_object(self._send(self._job_request(job_id)))
+        return self._read(self._job_request(job_id), wire.parse_object)
 
     def job_progress(self, job_id: str) -> dict[str, Any]:
         """The job record with ``entities.process_percent`` (``GET /v1/cloudimages/job/{job_id}``)."""
         self._ensure_project()
-        return wire.parse_object(self._send(wire.job_progress_request(self.endpoints.ims, job_id)))
+        return self._read(wire.job_progress_request(self.endpoints.ims, job_id), wire.parse_object)
 
     def wait(
         self,
@@ -402,8 +496,7 @@ class ImsClient(BaseImsClient):
 
     def buckets(self) -> list[wire.BucketInfo]:
         """Every bucket of the account with its region (storage classes via ``bucket(name)``)."""
-        response = self._send(wire.list_buckets_request(self.endpoints.obs), auth=self._obs_auth())
-        return wire.parse_buckets(response)
+        return self._read(wire.list_buckets_request(self.endpoints.obs), wire.parse_buckets, auth=self._obs_auth())
 
 
 class AsyncImsClient(BaseImsClient):
@@ -412,7 +505,8 @@ class AsyncImsClient(BaseImsClient):
     def __init__(self, settings: ClientSettings, *, sleep: Callable[[float], Any] = asyncio.sleep) -> None:
         super().__init__(settings)
         self._sleep = sleep
-        self._http = httpx.AsyncClient(timeout=settings.timeout, transport=settings.transport)
+        self._http = httpx.AsyncClient(timeout=settings.timeout, transport=settings.transport,
+                                       verify=settings.verify)  # fmt: skip
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -426,6 +520,17 @@ class AsyncImsClient(BaseImsClient):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    async def _read(
+        self, request: httpx.Request, parse: Callable[[httpx.Response], T], auth: httpx.Auth | None = None
+    ) -> T:
+        started, attempt = self.settings.clock(), 0
+        while True:
+            attempt += 1
+            try:
+                return parse(await self._send(request, auth=auth))
+            except MalformedAnswerError as exc:
+                await self._sleep(self._reread_delay(attempt, started, exc))
+
     async def _send(
         self,
         request: httpx.Request,
@@ -433,6 +538,22 @@ class AsyncImsClient(BaseImsClient):
         repeatable: bool = True,
         auth: httpx.Auth | None = None,
         on_unknown: Callable[[str], Exception] | None = None,
+    ) -> httpx.Response:
+        """Send with retries; until an answer proves the credentials, one request at a time (see ``refusals``)."""
+        self._guard.check()
+        if self._guard.confirmed:
+            return await self._send_retrying(request, repeatable=repeatable, auth=auth, on_unknown=on_unknown)
+        async with self._guard.async_lock:
+            self._guard.check()
+            return await self._send_retrying(request, repeatable=repeatable, auth=auth, on_unknown=on_unknown)
+
+    async def _send_retrying(
+        self,
+        request: httpx.Request,
+        *,
+        repeatable: bool,
+        auth: httpx.Auth | None,
+        on_unknown: Callable[[str], Exception] | None,
     ) -> httpx.Response:
         started, attempt = self.settings.clock(), 0
         while True:
@@ -442,6 +563,10 @@ class AsyncImsClient(BaseImsClient):
                 response = await self._http.send(request, auth=auth or self._auth)
             except httpx.RequestError as exc:  # TransportError, and DecodingError (a body that cannot be decoded)
                 error = exc
+            except AuthError as exc:  # an IAM password login, refused inside the auth flow
+                raise self._guard.refuse(exc, login=True) from None
+            if response is not None:
+                self._guard.screen(response)
             decision = self._decide(attempt, started, repeatable=repeatable, response=response, error=error)
             if decision.action == "return" and response is not None:
                 return response
@@ -464,6 +589,19 @@ class AsyncImsClient(BaseImsClient):
         assert self.project_id is not None
         return self.project_id
 
+    async def check_credentials(self) -> None:
+        """Prove the credentials with one cheap signed read, unless an answer did already (see ``ImsClient``)."""
+        if self._guard.confirmed:
+            return
+        try:
+            await self._ensure_project()
+            if not self._guard.confirmed:
+                await self._send(self._probe_request())
+        except AuthError:
+            raise
+        except (ApiError, TransportError) as exc:
+            log.info("the credentials check got no verdict (%s); going on", exc)
+
     async def iter_images(self, *, max_items: int | None = None, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Image records, fetched page by page as you iterate (see ``ImsClient.iter_images``)."""
         _check_max_items(max_items)
@@ -472,7 +610,7 @@ class AsyncImsClient(BaseImsClient):
         marker, remaining = None, max_items
         while remaining is None or remaining > 0:
             request = self._page_request(pairs, marker, remaining)
-            page = wire.parse_images_page(await self._send(request))
+            page = await self._read(request, wire.parse_images_page)
             limit = int(request.url.params["limit"])
             for record in page[: remaining if remaining is not None else None]:
                 yield record
@@ -487,7 +625,7 @@ class AsyncImsClient(BaseImsClient):
 
     async def image(self, image_id: str) -> dict[str, Any]:
         await self._ensure_project()
-        return wire.parse_object(await self._send(wire.show_image_request(self.endpoints.ims, image_id)))
+        return await self._read(wire.show_image_request(self.endpoints.ims, image_id), wire.parse_object)
 
     async def export_image(
         self, image_id: str, bucket_url: str, file_format: str | None = None, quick: bool = False
@@ -505,11 +643,11 @@ class AsyncImsClient(BaseImsClient):
 
     async def job(self, job_id: str) -> dict[str, Any]:
         await self._ensure_project()
-        return wire.parse_object(await self._send(self._job_request(job_id)))
+        return await self._read(self._job_request(job_id), wire.parse_object)
 
     async def job_progress(self, job_id: str) -> dict[str, Any]:
         await self._ensure_project()
-        return wire.parse_object(await self._send(wire.job_progress_request(self.endpoints.ims, job_id)))
+        return await self._read(wire.job_progress_request(self.endpoints.ims, job_id), wire.parse_object)
 
     async def wait(
         self,
@@ -563,5 +701,5 @@ class AsyncImsClient(BaseImsClient):
         return wire.parse_object_size(response)
 
     async def buckets(self) -> list[wire.BucketInfo]:
-        response = await self._send(wire.list_buckets_request(self.endpoints.obs), auth=self._obs_auth())
-        return wire.parse_buckets(response)
+        return await self._read(wire.list_buckets_request(self.endpoints.obs), wire.parse_buckets,
+                                auth=self._obs_auth())  # fmt: skip

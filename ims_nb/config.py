@@ -62,10 +62,20 @@ class Endpoints:
         )
 
     @classmethod
-    def override(cls, endpoint: str) -> Endpoints:
-        """One URL for IMS, IAM and OBS (the simulator, or a private deployment)."""
-        base = check_endpoint(endpoint)
+    def override(cls, endpoint: str, *, insecure: bool = False) -> Endpoints:
+        """One URL for IMS, IAM and OBS (the simulator, or a private deployment); see ``check_endpoint``."""
+        base = check_endpoint(endpoint, insecure=insecure)
         return cls(ims=base, iam=base, obs=base)
+
+    @property
+    def plain_remote_hosts(self) -> list[str]:
+        """Hosts reached over plain HTTP that are not loopback (allowed only with ``insecure=True``)."""
+        hosts = []
+        for url in (self.ims, self.iam, self.obs):
+            parts = urlsplit(url)
+            if parts.scheme == "http" and parts.hostname and not is_loopback_host(parts.hostname):
+                hosts.append(parts.hostname)
+        return sorted(set(hosts))
 
 
 @dataclass(frozen=True)
@@ -88,9 +98,23 @@ class Credentials:
             f"security_token={token}, source={self.source!r})"
         )
 
+    def __post_init__(self) -> None:
+        for what, value in (("AK", self.ak), ("SK", self.sk), ("project id", self.project_id),
+                            ("security token", self.security_token)):  # fmt: skip
+            if value is not None and not header_safe(value):
+                raise ConfigError(
+                    f"the {what} from {self.source} has a character an HTTP header cannot carry "
+                    "(a space, a newline or a non-ASCII letter); check how it was written or read"
+                )
+
     @property
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.sk, self.security_token) if s)
+
+
+def header_safe(value: str) -> bool:
+    """Printable ASCII without spaces: what a credential sent in a header may hold (the value is never shown)."""
+    return value.isascii() and value.isprintable() and " " not in value
 
 
 @dataclass(frozen=True)
@@ -112,13 +136,24 @@ def check_region(region: str) -> str:
     return region
 
 
-def check_endpoint(endpoint: str) -> str:
-    """An endpoint URL without a trailing slash; plain HTTP is accepted only for loopback hosts."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+def check_endpoint(endpoint: str, *, insecure: bool = False) -> str:
+    """An endpoint URL without a trailing slash.
+
+    Plain HTTP is accepted for loopback hosts, and for others only with ``insecure=True`` (requests, signatures
+    and answers then cross the network in the clear).
+    """
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigError(f"endpoint must be an http(s) URL with a host, not {endpoint!r}") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise ConfigError(f"endpoint must be an http(s) URL with a host, not {endpoint!r}")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ConfigError(f"plain HTTP is only allowed to loopback addresses, not {parts.hostname!r}; use https")
+    if parts.scheme == "http" and not insecure and not is_loopback_host(host):
+        raise ConfigError(
+            f"plain HTTP is only allowed to loopback addresses, not {host!r}: use https, or pass insecure=True "
+            f"(CLI --insecure) to send requests and signatures to {host} in the clear"
+        )
     return endpoint.rstrip("/")
 
 

@@ -5,14 +5,18 @@
     ImsNbError                      anything ims-nb raises on purpose
     ├── ConfigError                 bad region, missing or unreadable credentials, bad argument
     ├── ApiError                    the service answered with an error (status, code, message, request id)
-    │   ├── AuthError               401/403 from the gateway or IAM: credentials refused, not permitted
+    │   ├── AuthError               401/403 from the gateway, IAM or OBS: credentials refused, not permitted;
+    │   │                           ``reason`` says why, and a final one (wrong SK, unknown or locked AK, clock
+    │   │                           skew, wrong password) stops the client from sending anything more
     │   ├── ThrottledError          429: the gateway's flow control (APIGW.0308)
     │   └── ServerError             5xx: the service failed
     ├── TransportError              the request did not get a usable answer (connect, timeout, protocol, bad body)
+    │   └── MalformedAnswerError    a 2xx answer whose body cannot be read (cut off, not JSON, missing fields)
     ├── OutcomeUnknownError         an export was sent but its answer was lost: the job may or may not exist
     └── WaitTimeoutError            a wait reached its deadline with jobs still live (their last records kept)
 
     SimulatorWarning                ims-nb fell back to the embedded simulator (no real credentials)
+    InsecureTransportWarning        ``insecure=True``: certificates are not verified, or plain HTTP leaves the machine
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from enum import StrEnum
 from typing import Any
 
 #: Values that look like secrets in free text (signatures, tokens), masked before any message is shown.
 _SECRET_PATTERNS = (
     re.compile(r"(Signature=)[0-9a-f]+"),
     re.compile(r"(X-Auth-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+", re.IGNORECASE),
+    re.compile(r"(Authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,]+", re.IGNORECASE),  # the whole value
     re.compile(r"(X-Subject-Token[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+", re.IGNORECASE),
     re.compile(r"\bMII[A-Za-z0-9_\-+/=]{40,}"),
+    re.compile(r"(\b(?:OBS|AWS) [A-Za-z0-9]{8,}:)[A-Za-z0-9+/=]{16,}"),  # an OBS/V2 Authorization's signature
 )
 
 
@@ -108,15 +115,81 @@ class ApiError(ImsNbError):
         super().__init__(f"{status} {code}: {self.message}{where}{rid}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            self.__class__,
-            (self.status, self.code, self.message, self.request_id),
-            {"method": self.method, "url": self.url},
-        )
+        where = {"method": self.method, "url": self.url}
+        return (_rebuild, (self.__class__, (self.status, self.code, self.message, self.request_id), where))
+
+
+def _rebuild(cls: type[ApiError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> ApiError:
+    """Unpickle an ``ApiError`` with its keyword-only fields (its message names the request)."""
+    return cls(*args, **kwargs)
+
+
+class AuthReason(StrEnum):
+    """Why the service refused the credentials (``AuthError.reason``)."""
+
+    WRONG_SECRET_KEY = "wrong-secret-key"  # the signature did not verify: the SK is not the AK's
+    UNKNOWN_ACCESS_KEY = "unknown-access-key"
+    CLOCK_SKEW = "clock-skew"  # the signing time is more than 15 minutes from the service's
+    ACCESS_KEY_LOCKED = "access-key-locked"  # after repeated failed signatures, for 5 minutes
+    WRONG_PASSWORD = "wrong-password"  # an IAM password login was refused
+    TOKEN_EXPIRED = "token-expired"
+    NOT_PERMITTED = "not-permitted"  # 403: valid credentials, not allowed to do this
+    OTHER = "other"
+
+
+#: Refusals that sending again cannot fix: after the first, a client sends nothing more (each refused signature
+#: counts towards the gateway's lockout of the AK, and failed logins towards the IAM user's).
+FINAL_REASONS = frozenset({AuthReason.WRONG_SECRET_KEY, AuthReason.UNKNOWN_ACCESS_KEY, AuthReason.CLOCK_SKEW,
+                           AuthReason.ACCESS_KEY_LOCKED, AuthReason.WRONG_PASSWORD})  # fmt: skip
 
 
 class AuthError(ApiError):
-    """Raised on 401/403: the credentials were refused or do not permit the operation."""
+    """Raised on 401/403: the credentials were refused or do not permit the operation.
+
+    Attributes (besides ``ApiError``'s):
+        reason: an ``AuthReason``.
+        hint: what to do about it, in words (the start of the message when known).
+        skew_seconds: for ``CLOCK_SKEW``, this machine's clock minus the service's (``Date`` header), when measured.
+        sent: False when the client refused to send the request because its credentials were refused before.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        request_id: str | None = None,
+        reason: str = AuthReason.OTHER,
+        hint: str | None = None,
+        skew_seconds: float | None = None,
+        sent: bool = True,
+        *,
+        method: str = "",
+        url: str = "",
+    ) -> None:
+        super().__init__(status, code, message, request_id, method=method, url=url)
+        self.reason = AuthReason(reason)
+        self.hint = None if hint is None else mask_secrets(hint)
+        self.skew_seconds = skew_seconds
+        self.sent = sent
+        if self.hint:
+            self.args = (f"{self.hint}. {self.args[0]}",)
+
+    @property
+    def final(self) -> bool:
+        """True when sending again cannot help: fix the credentials or the clock, then connect again."""
+        return self.reason in FINAL_REASONS
+
+    def again(self) -> AuthError:
+        """The error for a request not sent because these credentials were refused already."""
+        hint = f"not sent: this client's credentials were refused already ({self.hint or self.reason})"
+        return AuthError(self.status, self.code, self.message, self.request_id, self.reason, hint, self.skew_seconds,
+                         False, method=self.method, url=self.url)  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = (self.status, self.code, self.message, self.request_id, self.reason, self.hint, self.skew_seconds,
+                  self.sent)  # fmt: skip
+        return (_rebuild, (self.__class__, fields, {"method": self.method, "url": self.url}))
 
 
 class ThrottledError(ApiError):
@@ -138,6 +211,13 @@ class TransportError(ImsNbError):
         self.url = url
         self.sent = sent  # False when the request provably never left (connect error)
         super().__init__(mask_secrets(message))
+
+
+class MalformedAnswerError(TransportError):
+    """Raised when a successful answer's body cannot be read (cut off, not JSON, lacking what it must hold).
+
+    A safe GET that gets one is asked again (within the retry policy) before this is raised.
+    """
 
 
 class OutcomeUnknownError(ImsNbError):
@@ -169,6 +249,10 @@ class WaitTimeoutError(ImsNbError, TimeoutError):
 
 class SimulatorWarning(UserWarning):
     """Emitted when ims-nb talks to the embedded simulator because no real credentials are configured."""
+
+
+class InsecureTransportWarning(UserWarning):
+    """Emitted by ``connect(insecure=True)``: certificates are not verified, or plain HTTP goes to a remote host."""
 
 
 def api_error(

@@ -12,10 +12,18 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.errors import ApiError, ConfigError, OutcomeUnknownError, TransportError
+from ims_nb.errors import ApiError, AuthError, ConfigError, OutcomeUnknownError, TransportError
 from ims_nb.flow import Flow, call, drive
 from ims_nb.ledger import COLUMNS, LIVE, TRANSIENT_REFUSALS, Ledger, State, owner_alive
-from ims_nb.preflight import VIOLATION_COLUMNS, as_images_frame, build_plan, evaluate, lookup_targets, profile_of
+from ims_nb.preflight import (
+    VIOLATION_COLUMNS,
+    as_images_frame,
+    build_plan,
+    check_profile,
+    evaluate,
+    lookup_targets,
+    profile_of,
+)
 from ims_nb.retry import RateLimiter
 from ims_nb.rules import NORMAL_EXPORT_LIMIT, RegionProfile, Severity
 
@@ -82,6 +90,7 @@ def review(
     round of bucket and object lookups. Arguments as for ``plan_exports``."""
     if quick not in ("auto", True, False):
         raise ConfigError(f"quick must be 'auto', True or False, not {quick!r}")
+    check_profile(profile)
     frame = as_images_frame(images, client)
     if quick == "auto":
         big = (frame["size_bytes"].fillna(0) > NORMAL_EXPORT_LIMIT).astype(bool)
@@ -195,6 +204,12 @@ def _submit_flow(ledger: Ledger, row_id: int, row: dict[str, Any], *, reconcilin
                                  quick=bool(row["quick"]))  # fmt: skip
     except OutcomeUnknownError as exc:
         ledger.update(row_id, state=State.UNKNOWN, note=note_for(row, f"outcome unknown: {exc.reason}"))
+    except AuthError as exc:  # the credentials, not the export: record it, and stop the batch
+        if not reconciling:  # a doubtful row stays in doubt: nothing was learnt about it
+            code = exc.code if exc.sent else "TRANSPORT"  # never sent: a new launch may send it
+            ledger.update(row_id, state=State.REFUSED, error_code=code, fail_reason=exc.message,
+                          note=None if exc.sent else "not sent: the credentials were refused")  # fmt: skip
+        raise
     except ApiError as exc:
         yield from _refused(ledger, row_id, row, exc, reconciling=reconciling)
     except TransportError as exc:
@@ -247,6 +262,8 @@ def launch(
 
     Rows with a live or successful export in the ledger are skipped (``force=True`` exports again); doubtful
     rows are reconciled first. At most ``concurrency`` POSTs are in flight and ``max_rate`` start per second.
+    The credentials are proven before any row is claimed (``check_credentials``); an ``AuthError`` stops the
+    batch: no further row is claimed, and it is raised.
 
     Returns:
         The ledger rows this call launched (or settled), one per row.
@@ -257,11 +274,17 @@ def launch(
     if missing:
         raise ConfigError(f"the plan lacks column(s) {', '.join(missing)}; make it with plan_exports()")
     settled = reconcile(ledger, client)
+    check_credentials = getattr(client, "check_credentials", None)
+    if check_credentials is not None:
+        check_credentials()
     limiter = RateLimiter(max_rate, clock=clock)
     claimed: list[int] = []
     lock = threading.Lock()
+    refused = threading.Event()
 
     def one(row: dict[str, Any]) -> None:
+        if refused.is_set():
+            return
         row_id = ledger.claim(
             image_id=row["image_id"],
             bucket_url=row["bucket_url"],
@@ -277,7 +300,11 @@ def launch(
         with lock:
             claimed.append(row_id)
         sleep(limiter.reserve())
-        _submit(ledger, client, row_id, {**row, "file_format": _text(row["file_format"])})
+        try:
+            _submit(ledger, client, row_id, {**row, "file_format": _text(row["file_format"])})
+        except AuthError:
+            refused.set()
+            raise
 
     rows = plan[plan["exportable"].fillna(False).astype(bool)].to_dict("records")
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ims-nb-launch") as pool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError, WaitTimeoutError
 from ims_nb.flow import Flow, call, drive, drive_async
-from ims_nb.ledger import LIVE, Ledger, State, owner_alive
+from ims_nb.ledger import DONE, LIVE, Ledger, State, owner_alive
 from ims_nb.polling import PollPlan
 from ims_nb.retry import RateLimiter
 
@@ -95,17 +96,27 @@ def size_band(size_gb: float) -> int:
 class EtaModel:
     """Remaining time from the median throughput of finished jobs of the same format and size band.
 
-    Without such history, a running job's own pace (elapsed time over progress) is used.
+    Without such history, a running job's own pace (elapsed time over progress) is used. A job that succeeds
+    while the model is in use joins it with ``add`` (no rebuild from the whole ledger).
     """
 
     def __init__(self, history: pd.DataFrame) -> None:
         done = history[(history["state"].isin([State.SUCCEEDED.value, State.VERIFIED.value]))
                        & (history["duration_s"] > 0)]  # fmt: skip
         keys = zip(done["format"].fillna(""), [size_band(s) for s in done["size_gb"]], strict=True)
-        rates: dict[tuple[str, int], list[float]] = {}
+        self._samples: dict[tuple[str, int], list[float]] = {}
         for key, seconds, size in zip(keys, done["duration_s"], done["size_gb"], strict=True):
-            rates.setdefault(key, []).append(size / seconds)
-        self.rates = {key: float(np.median(values)) for key, values in rates.items()}
+            self._samples.setdefault(key, []).append(size / seconds)
+        self.rates = {key: float(np.median(values)) for key, values in self._samples.items()}
+
+    def add(self, *, file_format: str, size_gb: float, duration_s: float) -> None:
+        """One more successful job: the model becomes what it would be if built with it in the history."""
+        if not duration_s > 0:
+            return
+        key = (file_format, size_band(size_gb))
+        samples = self._samples.setdefault(key, [])
+        samples.append(size_gb / duration_s)
+        self.rates[key] = float(np.median(samples))
 
     def eta(
         self,
@@ -162,10 +173,12 @@ def watch(
     ``max_interval`` seconds, and exports whose job id was lost are followed by their target object until it
     appears (or the service says they ended: see ``ims_nb.exports.send_again``). A job whose progress has not
     moved for ``stall_after`` seconds is reported as stalled. On ``SUCCESS`` the target object is checked
-    (``verified``, or ``missing``). Ctrl-C stops watching and says that the remote jobs go on.
+    (``verified``, or ``missing``). Ctrl-C stops watching and says that the remote jobs go on. A watch of a
+    ledger keeps nothing of a job once it is final (the ledger has it), so its memory stays flat for hours.
 
     Raises:
-        WaitTimeoutError: ``timeout`` passed with jobs still running (they go on remotely).
+        WaitTimeoutError: ``timeout`` passed with jobs still running (they go on remotely; with a ledger, the
+            error's ``records`` are those of the jobs still running).
     """
     ledger, job_ids = _targets(target)
     if ledger is None:
@@ -345,7 +358,8 @@ class _LedgerWatch:
     ) -> None:
         self.ledger, self.stall_after, self.on_progress, self.clock = ledger, stall_after, on_progress, clock
         self.check_every = check_every
-        self.eta_model: EtaModel | None = None  # built when first needed, rebuilt as jobs finish
+        self.eta_model: EtaModel | None = None  # built when first needed, then added to as jobs succeed
+        self.in_model: set[int] = set()  # the rows the model was built from (done when it was built)
         self.by_job: dict[str, dict[str, Any]] = {}
         self.moved_at: dict[str, float] = {}
         self.first_seen: dict[str, tuple[float, float]] = {}  # job id -> (time, percent) of this watch's first look
@@ -391,12 +405,20 @@ class _LedgerWatch:
             if isinstance(exc, ApiError) and exc.status < 500 and exc.status != 429:
                 self.ledger.update(row["row_id"], state=State.FAILED, error_code=exc.code, fail_reason=exc.message)
                 plan.observe(job_id, {"status": "FAIL"}, self.clock())
+                self._forget(plan, job_id)
                 return
             log.info("poll of job %s failed (%s); trying again later", job_id, exc)
             plan.postpone(job_id, self.clock())
             return
         yield from self._record(row, record)
-        plan.observe(job_id, record, self.clock())
+        if plan.observe(job_id, record, self.clock()):
+            self._forget(plan, job_id)
+
+    def _forget(self, plan: PollPlan, job_id: str) -> None:
+        """A final job's state leaves memory (the ledger has it), so that a watch of many hours stays flat."""
+        for known in (self.by_job, self.moved_at, self.first_seen):
+            known.pop(job_id, None)
+        plan.forget(job_id)
 
     def _record(self, row: dict[str, Any], record: dict[str, Any]) -> Flow[None]:
         status = str(record.get("status"))
@@ -419,18 +441,36 @@ class _LedgerWatch:
             fields.update(state=State.RUNNING)
         self.ledger.update(row["row_id"], **fields)
         self.by_job[job_id] = {**row, **fields}
-        if status in ("SUCCESS", "FAIL"):
-            self.eta_model = None  # the history grew
         if status == "SUCCESS":
             yield from self._verify(self.ledger.row(row["row_id"]))
-        self._report(self.ledger.row(row["row_id"]), now)
+        final = self.ledger.row(row["row_id"])
+        if status == "SUCCESS":
+            self._learn(final)
+        self._report(final, now)
+
+    def _learn(self, row: dict[str, Any]) -> None:
+        """A job that succeeded joins the ETA model's history (built once per watch, then kept up to date)."""
+        if self.eta_model is None or row["state"] not in DONE or row["row_id"] in self.in_model:
+            return  # no model yet (the first is built from the ledger), no file, or in the model already
+        try:
+            duration = (pd.Timestamp(row["end_time"]) - pd.Timestamp(row["begin_time"])).total_seconds()
+        except (TypeError, ValueError):
+            return
+        self.eta_model.add(file_format="zvhd2" if row["quick"] else (row["file_format"] or ""),
+                           size_gb=math.nan if row["size_bytes"] is None else row["size_bytes"] / GiB,
+                           duration_s=duration)  # fmt: skip
 
     def _verify(self, row: dict[str, Any]) -> Flow[bool]:
         """Check a finished export's object: ``verified``, or ``missing``; False when there is nothing to judge."""
         from ims_nb.exports import note_for
 
         bucket, _, key = row["bucket_url"].partition(":")
-        size = yield from call("object_size", bucket, key)
+        try:
+            size = yield from call("object_size", bucket, key)
+        except ConfigError as exc:  # no OBS credentials (a password login): the job's word stands, unverified
+            if row["job_id"] and row["state"] == State.SUCCEEDED and not row["note"]:
+                self.ledger.update(row["row_id"], note=note_for(row, f"not verified: {exc}"))
+            return bool(row["job_id"])
         expected = row["size_bytes"] or 0
         if size is not None and 0 < size <= max(expected, 1) * MAX_OBJECT_RATIO:
             self.ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS")
@@ -452,7 +492,9 @@ class _LedgerWatch:
         eta = None
         if row["state"] in (State.RUNNING, State.SUBMITTED):
             if self.eta_model is None:
-                self.eta_model = EtaModel(jobs_frame(self.ledger))
+                history = jobs_frame(self.ledger)
+                self.eta_model = EtaModel(history)
+                self.in_model = set(history.loc[history["state"].isin(list(DONE)), "row_id"].astype(int))
             seen_at, seen_percent = self.first_seen.get(job_id, (now, 0.0))
             eta = self.eta_model.eta(file_format="zvhd2" if row["quick"] else (row["file_format"] or ""),
                                      size_gb=(row["size_bytes"] or 0) / GiB, percent=percent, elapsed=now - seen_at,

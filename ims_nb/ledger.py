@@ -56,8 +56,9 @@ DONE = frozenset({State.SUCCEEDED, State.VERIFIED})
 #: Rows that block a new launch of the same export unless forced (a refusal blocks too: sending the same
 #: export again gets the same answer, except for the transient refusals below).
 BLOCKING = LIVE | DONE | {State.REFUSED}
-#: Refusals worth another launch without force: flow control, throttling, a request that never left.
-TRANSIENT_REFUSALS = ("IMG.0060", "APIGW.0308", "TRANSPORT")
+#: Refusals worth another launch without force: flow control, throttling, a request that never left, and
+#: refused credentials (the export itself was never judged: fix the keys and launch again).
+TRANSIENT_REFUSALS = ("IMG.0060", "APIGW.0308", "TRANSPORT", "APIGW.0301", "APIGW.0307")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS exports (

@@ -103,6 +103,11 @@ class PollPlan:
             return None
         return (100.0 - percent) * (now - since) / (percent - before)
 
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job's last record (a ledger watch keeps it in the ledger instead)."""
+        if job_id not in self._live:
+            self.records.pop(job_id, None)
+
     def postpone(self, job_id: str, now: float) -> None:
         """A poll failed transiently: try that job again after its current interval."""
         schedule = self._live[job_id]

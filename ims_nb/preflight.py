@@ -150,6 +150,12 @@ def build_plan(
     return plan
 
 
+def check_profile(profile: Any) -> None:
+    """ConfigError unless ``profile`` is None or a ``RegionProfile`` (``rules.STRICT``, ``SIMULATOR_PROFILE``, ...)."""
+    if profile is not None and not isinstance(profile, RegionProfile):
+        raise ConfigError(f"profile must be a RegionProfile, not {type(profile).__name__}")
+
+
 def _check_arguments(bucket_url: Any, file_format: Any, quick: Any, region: Any) -> None:
     if not isinstance(bucket_url, str):
         raise ConfigError(f"bucket_url must be a string 'bucket:key-or-template', not {type(bucket_url).__name__}")
@@ -263,8 +269,7 @@ def _prepare(
     client: Any,
     profile: RegionProfile | None,
 ) -> tuple[pd.DataFrame, RegionProfile]:
-    if profile is not None and not isinstance(profile, RegionProfile):
-        raise ConfigError(f"profile must be a RegionProfile, not {type(profile).__name__}")
+    check_profile(profile)
     _check_arguments(bucket_url, file_format, quick, region)
     frame = as_images_frame(images, client)
     region = region or getattr(client, "region", None)

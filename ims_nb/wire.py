@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from ims_nb import signing
-from ims_nb.errors import ApiError, ConfigError, TransportError, api_error, register_secrets
+from ims_nb.errors import ApiError, ConfigError, MalformedAnswerError, TransportError, api_error, register_secrets
 
 FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAIL"})
@@ -162,12 +162,12 @@ def _xml_error(content: bytes) -> dict[str, str] | None:
 
 
 def json_body(response: httpx.Response) -> Any:
-    """The JSON body of a successful answer; an unreadable one is a ``TransportError``."""
+    """The JSON body of a successful answer; an unreadable one is a ``MalformedAnswerError``."""
     try:
         return response.json()
     except ValueError:
         request = response.request
-        raise TransportError(
+        raise MalformedAnswerError(
             f"the answer to {request.method} {request.url.path} is not valid JSON",
             method=request.method,
             url=str(request.url),
@@ -178,7 +178,9 @@ def parse_images_page(response: httpx.Response) -> list[dict[str, Any]]:
     body = json_body(check(response))
     images = body.get("images") if isinstance(body, dict) else None
     if not isinstance(images, list):
-        raise TransportError("the image listing has no 'images' list", method="GET", url=str(response.request.url))
+        raise MalformedAnswerError(
+            "the image listing has no 'images' list", method="GET", url=str(response.request.url)
+        )
     return [image for image in images if isinstance(image, dict)]
 
 
@@ -186,14 +188,16 @@ def parse_job_id(response: httpx.Response) -> str:
     body = json_body(check(response))
     job_id = body.get("job_id") if isinstance(body, dict) else None
     if not isinstance(job_id, str) or not job_id:
-        raise TransportError("the export answer has no job_id", method="POST", url=str(response.request.url))
+        raise MalformedAnswerError("the export answer has no job_id", method="POST", url=str(response.request.url))
     return job_id
 
 
 def parse_object(response: httpx.Response) -> dict[str, Any]:
     body = json_body(check(response))
     if not isinstance(body, dict):
-        raise TransportError("expected a JSON object", method=response.request.method, url=str(response.request.url))
+        raise MalformedAnswerError(
+            "expected a JSON object", method=response.request.method, url=str(response.request.url)
+        )
     return body
 
 
@@ -292,7 +296,7 @@ def parse_buckets(response: httpx.Response) -> list[BucketInfo]:
     try:
         root = ET.fromstring(response.content)
     except ET.ParseError:
-        raise TransportError(
+        raise MalformedAnswerError(
             "the bucket listing is not valid XML", method="GET", url=str(response.request.url)
         ) from None
     found = []

@@ -17,6 +17,7 @@ from ims_nb import (
     AuthError,
     ImsClient,
     ImsNbError,
+    MalformedAnswerError,
     OutcomeUnknownError,
     RetryPolicy,
     ServerError,
@@ -126,20 +127,34 @@ GZIP = {"Content-Encoding": "gzip"}
     ids=["html", "truncated-json", "no-images-list", "not-an-object", "undecodable", "undecodable-obs"],
 )
 def test_an_unreadable_success_body_is_a_transport_error(
-    sim_client: ImsClient,
+    connect_sim: Callable[..., ImsClient],
     control: httpx.Client,
     path: str,
     body: str,
     headers: dict[str, str],
     call: Callable[[ImsClient], Any],
 ) -> None:
-    fault = {"kind": "response", "path": path, "status": 200, "body": body, "headers": headers}
+    fault = {"kind": "response", "path": path, "status": 200, "body": body, "headers": headers, "count": None}
     control.post("/faults", json=fault).raise_for_status()
     with pytest.raises(TransportError) as raised:
-        call(sim_client)
+        call(connect_sim(retry=fast_retry(3)))
     assert raised.value.sent and raised.value.method in ("GET", "HEAD")
     assert isinstance(raised.value, ImsNbError)  # never a bare httpx exception
-    assert not headers or isinstance(raised.value.__cause__, httpx.DecodingError)
+    hits = control.get("/faults").json()["faults"][0]["hits"]
+    if headers:  # a body httpx cannot even decode
+        assert isinstance(raised.value.__cause__, httpx.DecodingError)
+    else:  # a readable body that is not what was asked: a safe GET is asked again, up to the policy's tries
+        assert isinstance(raised.value, MalformedAnswerError) and hits == 3
+
+
+def test_one_malformed_answer_is_asked_again_and_the_listing_completes(
+    connect_sim: Callable[..., ImsClient], control: httpx.Client
+) -> None:
+    clean = connect_sim().images()
+    control.post("/faults", json={"kind": "response", "path": LIST, "status": 200, "body": '{"images": [tru'})
+    again = connect_sim(retry=fast_retry(3)).images()
+    assert control.get("/faults").json()["faults"] == [] or control.get("/faults").json()["faults"][0]["hits"] == 1
+    assert list(again["id"]) == list(clean["id"])
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from ims_nb.exports import launch, plan_exports
 from ims_nb.frames import JOB_COLUMNS
 from ims_nb.jobs import HISTORY_COLUMNS, EtaModel, Progress, jobs_frame, size_band, watch
 from ims_nb.ledger import LIVE, Ledger, State
+from ims_nb.polling import PollPlan
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim.jobs import plan_job
 
@@ -266,6 +267,92 @@ def test_watch_reports_etas_from_its_pace_then_from_history(
         size_gb = by_row[report.row_id]["size_bytes"] / GiB
         assert report.eta_seconds == pytest.approx(size_gb / model.rates[("qcow2", 0)])
     assert all(p.eta_seconds is None for p in second if p.state == "verified")
+
+
+def test_adding_jobs_to_the_eta_model_equals_building_it_with_them() -> None:
+    jobs = [("verified", "qcow2", 10.0, 100.0), ("verified", "qcow2", 12.0, 60.0), ("succeeded", "qcow2", 8.0, 20.0),
+            ("verified", "qcow2", 100.0, 1000.0), ("verified", "zvhd2", 10.0, 10.0),
+            ("verified", "vmdk", 3.0, 30.0)]  # fmt: skip
+    model = EtaModel(history(jobs[:2]))
+    for _, file_format, size_gb, duration_s in jobs[2:]:
+        model.add(file_format=file_format, size_gb=size_gb, duration_s=duration_s)
+    model.add(file_format="vmdk", size_gb=3.0, duration_s=0.0)  # no duration: says nothing
+
+    assert model.rates == pytest.approx(EtaModel(history(jobs)).rates)
+
+
+class _Recorded:
+    """Every ``_LedgerWatch`` and ``PollPlan`` that ``watch`` makes, to look at what they hold afterwards."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import ims_nb.jobs as jobs_module
+
+        self.watchers: list[Any] = []
+        self.plans: list[Any] = []
+        self.history_builds = 0
+        recorded, real_frame = self, jobs_module.jobs_frame
+
+        class Watcher(jobs_module._LedgerWatch):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                recorded.watchers.append(self)
+
+        class Plan(jobs_module.PollPlan):
+            def __post_init__(self) -> None:
+                super().__post_init__()
+                recorded.plans.append(self)
+
+        def frame(ledger: Ledger) -> pd.DataFrame:
+            recorded.history_builds += 1
+            return real_frame(ledger)
+
+        monkeypatch.setattr(jobs_module, "_LedgerWatch", Watcher)
+        monkeypatch.setattr(jobs_module, "PollPlan", Plan)
+        monkeypatch.setattr(jobs_module, "jobs_frame", frame)
+
+
+def test_a_watch_keeps_nothing_of_a_job_once_it_is_final(
+    rows: pd.DataFrame, client: ImsClient, ledger: Ledger, sim_time: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = first_failing_sequences(0, len(rows))[0]  # one job fails part-way, the others succeed
+    launch(rows.head(failing + 1), client=client, ledger=ledger, max_rate=1000)
+    recorded = _Recorded(monkeypatch)
+
+    run(ledger, client, sim_time, on_progress=lambda report: None)
+
+    assert {r["state"] for r in ledger.rows()} == {"verified", "failed"}
+    (watcher,) = recorded.watchers
+    assert watcher.by_job == {} and watcher.moved_at == {} and watcher.first_seen == {}
+    assert recorded.plans and all(plan.records == {} and plan.done for plan in recorded.plans)
+
+
+def test_the_eta_model_is_built_once_per_watch_and_kept_up_to_date(
+    rows: pd.DataFrame, client: ImsClient, ledger: Ledger, sim_time: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = rows[rows["size_gb"] < 16].reset_index(drop=True)
+    launch(small.head(8), client=client, ledger=ledger, max_rate=1000)
+    recorded = _Recorded(monkeypatch)
+    seen: list[Progress] = []
+
+    run(ledger, client, sim_time, interval=30.0, max_interval=60.0, on_progress=seen.append)
+
+    # one history for the model and one for the frame watch returns, however many jobs ended in between
+    assert recorded.history_builds == 2
+    assert sum(p.state == "verified" for p in seen) == 8
+    (watcher,) = recorded.watchers
+    assert watcher.eta_model is not None
+    assert watcher.eta_model.rates == pytest.approx(EtaModel(jobs_frame(ledger)).rates)
+
+
+def test_a_poll_plan_forgets_the_record_of_a_finished_job_only() -> None:
+    plan = PollPlan(["a", "b"], 0.0)
+    plan.observe("a", {"status": "SUCCESS"}, 1.0)
+    plan.observe("b", {"status": "RUNNING", "entities": {"process_percent": 5.0}}, 1.0)
+
+    plan.forget("a")
+    plan.forget("b")  # still live: kept
+
+    assert set(plan.records) == {"b"} and plan.live == ["b"]
 
 
 # --- stopping and resuming ----------------------------------------------------------------------

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from secret_scan import leaks, scan
 
 from ims_nb.sim import Simulator
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
-MASKED = "***"
-
-
-def _header_value(name: str) -> re.Pattern[str]:
-    """``Name: value``, ``"Name": "value"``, ``name=value`` or ``("name", "value")``, unless the value is masked."""
-    return re.compile(rf"""\b{name}(?:["']?[ \t]*[:=]|["'][ \t]*,)[ \t]*b?["']?[^\s"',*]""", re.IGNORECASE)
-
-
-#: What gives a secret away whatever its value, by name.
-LEAK_PATTERNS = {
-    "AK/SK signature": re.compile(r"SDK-HMAC-SHA256\s+Access="),
-    "Authorization header": _header_value("Authorization"),
-    "X-Auth-Token header": _header_value("X-Auth-Token"),
-    "X-Subject-Token header": _header_value("X-Subject-Token"),
-    "IAM token": re.compile(r"MII[A-Za-z0-9+/=_-]{40,}"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -46,58 +29,6 @@ def known_secrets() -> dict[str, str]:
     found |= {f"{user['name']} password": user["password"] for user in users}
     assert operator_sk in found.values() and {"ims-operator password", "ims-auditor password"} <= set(found)
     return found
-
-
-# --- the scanner ------------------------------------------------------------------------------------
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string in a JSON value (keys too); a list of strings is one text, as nbformat splits them."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list) and value and all(isinstance(item, str) for item in value):
-        yield "".join(value)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from _strings(item)
-
-
-def stored_texts(notebook: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(where, text) for the notebook's metadata, each cell's metadata and every output of every code cell."""
-    for text in _strings(notebook.get("metadata", {})):
-        yield "notebook metadata", text
-    for index, cell in enumerate(notebook.get("cells", [])):
-        for text in _strings(cell.get("metadata", {})):
-            yield f"cell {index} metadata", text
-        for number, output in enumerate(cell.get("outputs", [])):
-            for text in _strings(_without_pictures(output)):
-                yield f"cell {index} output {number} ({output.get('output_type')})", text
-
-
-#: Base64 pictures: no text lives in them, and their random letters can look like a token (``MII...``).
-PICTURES = ("image/png", "image/jpeg", "image/gif")
-
-
-def _without_pictures(output: dict[str, Any]) -> dict[str, Any]:
-    data = output.get("data")
-    if not isinstance(data, dict):
-        return output
-    return {**output, "data": {mime: value for mime, value in data.items() if mime not in PICTURES}}
-
-
-def leaks(text: str, secrets: dict[str, str]) -> Iterator[str]:
-    """The names (never the values) of the secrets and secret-bearing shapes in ``text``."""
-    yield from (name for name, secret in secrets.items() if secret in text)
-    yield from (name for name, pattern in LEAK_PATTERNS.items() if pattern.search(text))
-
-
-def scan(notebook: dict[str, Any], secrets: dict[str, str]) -> list[str]:
-    """``where: what`` for each secret found in the stored outputs and metadata of ``notebook``."""
-    return [f"{where}: {name}" for where, text in stored_texts(notebook) for name in leaks(text, secrets)]
 
 
 # --- the notebooks ------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def _number(name: str, value: Any, high: float) -> float:
 
 
 def _add_fault(sim: Simulation, body: dict[str, Any]) -> Any:
-    allowed = {"kind", "method", "path", "count", "status", "body", "headers", "delay"}
+    allowed = {"kind", "method", "path", "count", "status", "body", "headers", "delay", "every", "burst"}
     unknown = set(body) - allowed
     if unknown:
         raise _bad(f"unknown fault field(s): {', '.join(sorted(unknown))}")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("response", "latency", "drop", "throttle")
+#: The longest period ``every`` may give a rule.
+MAX_EVERY = 1_000_000
 
 
 @dataclass
@@ -17,6 +19,11 @@ class Fault:
     ``response`` answers ``status`` with ``body`` (raw text, sent as is: malformed JSON is fine);
     ``latency`` delays the real answer by ``delay`` seconds; ``drop`` closes the connection without
     answering; ``throttle`` answers 429 APIGW.0308. ``count`` None means until cleared.
+
+    ``every`` and ``burst`` spread the rule over a run: of each ``every`` matching requests, the last
+    ``burst`` are taken (``every=20``: the 20th, the 40th, ...) and the others pass, to later rules or to
+    the service. The defaults (1 and 1) take every matching request; ``hits`` counts the requests taken,
+    ``seen`` those that matched.
     """
 
     kind: str
@@ -27,7 +34,10 @@ class Fault:
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    every: int = 1
+    burst: int = 1
     hits: int = 0
+    seen: int = 0
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -41,6 +51,8 @@ class Fault:
             raise ValueError(f"a {self.status} answer has no body")
         if not 0 <= self.delay <= 600:
             raise ValueError(f"fault delay must be 0 to 600 seconds, not {self.delay}")
+        if not 1 <= self.burst <= self.every <= MAX_EVERY:
+            raise ValueError(f"need 1 <= burst <= every <= {MAX_EVERY}, not burst {self.burst} and every {self.every}")
         try:
             self._pattern = re.compile(self.path)
         except (re.error, TypeError) as exc:
@@ -48,6 +60,14 @@ class Fault:
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and bool(self._pattern.search(path))
+
+    def takes(self) -> bool:
+        """Count one matching request; True when it falls in this rule's burst (and is taken)."""
+        self.seen += 1
+        if (self.seen - 1) % self.every < self.every - self.burst:
+            return False
+        self.hits += 1
+        return True
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -57,7 +77,10 @@ class Fault:
             "count": self.count,
             "status": self.status,
             "delay": self.delay,
+            "every": self.every,
+            "burst": self.burst,
             "hits": self.hits,
+            "seen": self.seen,
         }
 
 
@@ -81,6 +104,8 @@ def _check_types(fault: Fault) -> None:
             ("status", is_int(fault.status)),
             ("body", isinstance(fault.body, str)),
             ("delay", isinstance(fault.delay, (int, float)) and not isinstance(fault.delay, bool)),
+            ("every", is_int(fault.every)),
+            ("burst", is_int(fault.burst)),
         )
         if not ok
     ]
@@ -119,8 +144,7 @@ class FaultPlan:
     def take(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
-                    fault.hits += 1
+                if fault.matches(method, path) and fault.takes():
                     if fault.count is not None and fault.hits >= fault.count:
                         self._faults.remove(fault)
                     return fault
