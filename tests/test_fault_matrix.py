@@ -10,6 +10,7 @@ starts with FINDING.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import socket
 import sys
 from collections.abc import Iterator
@@ -201,3 +202,25 @@ def test_the_judge_sees_a_duplicate_a_lost_job_and_a_row_without_a_job() -> None
         "1 row(s) without a job id or a 'job id unknown' note",
         "2 job(s) missing from the ledger, 0 row(s) noted lost",
     ]
+
+
+# --- what the matrix leaves behind ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["token expiry", "500"])
+def test_a_faulty_run_leaves_no_secret_in_logs_results_or_ledger(
+    name: str, embedded: Any, setup: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Passwords, keys and IAM tokens (planted by the simulator) appear in no DEBUG record, result or ledger byte."""
+    from secret_scan import scan_files, scan_text
+
+    users = embedded.control.get("/credentials").json()["users"]
+    secrets = {f"{u['name']} SK": u["sk"] for u in users} | {f"{u['name']} password": u["password"] for u in users}
+    scenario = bench.BY_NAME[name]
+    caplog.set_level(logging.DEBUG)  # every logger, ims_nb's, httpx's and httpcore's included
+    with bench.world_for(scenario, embedded, IMAGES, tmp_path) as world:
+        result = bench.run_batch(world, scenario, setup.chosen, tmp_path)
+    assert result["problems"] == []
+    found = scan_text("DEBUG log", caplog.text, secrets) + scan_text("result", repr(result), secrets)
+    assert found + scan_files(sorted(p for p in tmp_path.rglob("*") if p.is_file()), secrets) == []
+    assert any(r.name.startswith("httpcore") for r in caplog.records)  # the HTTP stack's DEBUG lines were read
