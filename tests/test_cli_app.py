@@ -53,9 +53,9 @@ def test_bad_app_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture
 def test_on_a_simulator_the_app_runs_ims_nb_sim_and_voila_on_its_notebook() -> None:
     args = build_parser().parse_args(["app", "--app-port", "9100", "--time-scale", "600", "--state", "w.sqlite"])
     commands = app_commands(args, account=False)
-    assert commands.simulator == [sys.executable, "-m", "ims_nb", "sim", "--host", "127.0.0.1", "--port", "0",
-                                  "--seed", "0", "--images", "200", "--region", "cn-north-4", "--time-scale", "600.0",
-                                  "--state", "w.sqlite"]  # fmt: skip
+    assert commands.simulator == [sys.executable, "-m", "ims_nb", "sim", "--host=127.0.0.1", "--port=0", "--seed=0",
+                                  "--images=200", "--region=cn-north-4", "--time-scale=600.0",
+                                  "--state=w.sqlite"]  # fmt: skip
     assert commands.voila == voila_command(9100)
     assert commands.voila[:5] == [sys.executable, "-m", "voila", str(NOTEBOOK), "--port=9100"]
     for option in ("--no-browser", "--Voila.ip=127.0.0.1", "--VoilaConfiguration.strip_sources=True"):
