@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ims_nb.errors import ConfigError
@@ -232,3 +233,8 @@ def resolve_credentials(
 
 def resolve_region(region: str | None) -> str:
     return check_region(region or os.environ.get(ENV_REGION) or DEFAULT_REGION)
+
+
+def on_simulator(client: Any) -> bool:
+    """Whether a client (anything with ``settings``) talks to a simulator rather than a real account."""
+    return bool(getattr(getattr(client, "settings", None), "is_simulator", False))

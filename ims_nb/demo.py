@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from ims_nb.config import on_simulator
 from ims_nb.exports import launch, plan_exports
 from ims_nb.jobs import jobs_frame, watch
 from ims_nb.ledger import Ledger
@@ -17,10 +18,6 @@ from ims_nb.wire import FILE_FORMATS
 
 log = logging.getLogger("ims_nb")
 HISTORY_TEMPLATE = "history/{name}-{id8}.{ext}"
-
-
-def on_simulator(client: Any) -> bool:
-    return bool(getattr(getattr(client, "settings", None), "is_simulator", False))
 
 
 class SimulatedTime:

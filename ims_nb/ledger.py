@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from ims_nb.config import on_simulator
 from ims_nb.errors import ConfigError
 
 #: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
@@ -131,9 +132,8 @@ def simulator_path(endpoint: str) -> Path:
 
 def ledger_for(client: Any) -> Ledger:
     """The ledger for a client's exports: ``default_path()`` for a real account, ``simulator_path`` for a simulator."""
-    settings = getattr(client, "settings", None)
-    if getattr(settings, "is_simulator", False):
-        return Ledger(simulator_path(settings.endpoints.ims))  # type: ignore[union-attr]
+    if on_simulator(client):
+        return Ledger(simulator_path(client.settings.endpoints.ims))
     return Ledger()
 
 

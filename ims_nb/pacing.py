@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from ims_nb.config import on_simulator
+
 log = logging.getLogger("ims_nb")
 #: The shortest gap between polls, whatever the simulator's speed: keeps a fast clock from flooding it.
 MIN_INTERVAL = 0.05
@@ -35,11 +37,10 @@ SERVICE = Pacing()
 
 def pacing_for(client: Any) -> Pacing:
     """The service's pacing, or for a simulator its clock's scale applied to it (asked once, over loopback)."""
-    settings = getattr(client, "settings", None)
-    if not getattr(settings, "is_simulator", False):
+    if not on_simulator(client):
         return SERVICE
     try:
-        response = httpx.post(f"{settings.endpoints.ims}/_sim/clock", json={}, timeout=5.0)  # type: ignore[union-attr]
+        response = httpx.post(f"{client.settings.endpoints.ims}/_sim/clock", json={}, timeout=5.0)
         clock = response.raise_for_status().json()
     except (httpx.HTTPError, ValueError) as exc:
         log.info("the simulator's clock could not be read (%s); polling at the service's pace", exc)

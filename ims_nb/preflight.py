@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from ims_nb.config import on_simulator
 from ims_nb.errors import ConfigError
 from ims_nb.frames import IMAGE_COLUMNS, images_frame
 from ims_nb.rules import (
@@ -283,7 +284,7 @@ def _prepare(
 
 def profile_of(client: Any, region: str | None = None) -> RegionProfile:
     """The profile a client's exports are judged by: the simulator's strict one, else its region's."""
-    if getattr(getattr(client, "settings", None), "is_simulator", False):
+    if on_simulator(client):
         return SIMULATOR_PROFILE
     return profile_for(region or getattr(client, "region", None))
 
