@@ -9,7 +9,7 @@ before the next starts (untimed). Every run must return every image, so a broken
 
 (a) ``huaweicloudsdkims``: ``ListImagesRequest(limit=1000, marker=...)`` page by page, then
     ``pd.DataFrame`` of ``[img.to_dict() for img in response.images]`` over all pages.
-(b) the raw floor: ``httpx`` GETs of the same pages signed with ``ims_nb.auth.AkSkAuth`` and ``json.loads``,
+(b) the raw floor: ``httpx`` GETs of the same pages signed with ``ims_nb.client.auth.AkSkAuth`` and ``json.loads``,
     the records kept in one list, no conversion.
 (c) ``ims_nb.connect(...).images()``: the typed DataFrame.
 (d) ``await ims_nb.connect_async(...).images()`` on one event loop kept for the whole run.
@@ -39,7 +39,7 @@ import httpx
 import pandas as pd
 
 import ims_nb
-from ims_nb.auth import AkSkAuth
+from ims_nb.client.auth import AkSkAuth
 from ims_nb.sim import SimInfo, Simulator
 
 PAGE_SIZE = 1000

@@ -46,11 +46,12 @@ import httpx
 import pandas as pd
 
 import ims_nb
-from ims_nb.exports import launch, plan_exports
-from ims_nb.jobs import watch
-from ims_nb.ledger import Ledger, State
+from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import SimInfo, Simulator
+from ims_nb.vocab import State
 
 BUCKET = "ims-exports-cn-north-4"
 KEY_TEMPLATE = "bench-watch/{name}-{id8}.{ext}"

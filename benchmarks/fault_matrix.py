@@ -48,15 +48,16 @@ import httpx
 import pandas as pd
 
 import ims_nb
-from ims_nb.exports import JOB_ID_UNKNOWN, launch, plan_exports
-from ims_nb.jobs import watch
-from ims_nb.ledger import LIVE, Ledger, State
-from ims_nb.retry import RetryPolicy
+from ims_nb.client.retry import RetryPolicy
+from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.plan import JOB_ID_UNKNOWN, launch, plan_exports
+from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
+from ims_nb.vocab import LIVE, State
 
 #: A world whose first 260 export jobs all succeed, so that "exported once" means one job per image, each ending
-#: verified (a job whose id was lost and which then failed is sent again, by design: see ``ims_nb.exports``).
+#: verified (a job whose id was lost and which then failed is sent again, by design: see ``ims_nb.exports.plan``).
 SEED = 30581
 BUCKET = "ims-exports-cn-north-4"
 KEY_TEMPLATE = "fault-matrix/{id8}.{ext}"

@@ -54,10 +54,11 @@ import httpx
 import pandas as pd
 
 import ims_nb
-from ims_nb.exports import launch, plan_exports
-from ims_nb.jobs import Progress, watch
-from ims_nb.ledger import LIVE, Ledger, State
+from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.watch import Progress, watch
 from ims_nb.rules import SIMULATOR_PROFILE
+from ims_nb.vocab import LIVE, State
 
 BUCKET = "ims-exports-cn-north-4"
 KEY_TEMPLATE = "soak/{name}-{id}.{ext}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ims_nb.client import AsyncImsClient, ImsClient
-from ims_nb.connection import connect, connect_async
+from ims_nb.client.connection import connect, connect_async
+from ims_nb.client.drivers import AsyncImsClient, ImsClient
+from ims_nb.client.retry import RetryPolicy
+from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import (
     ApiError,
     AuthError,
@@ -18,12 +20,10 @@ from ims_nb.errors import (
     TransportError,
     WaitTimeoutError,
 )
-from ims_nb.exports import launch, plan_exports
-from ims_nb.jobs import jobs_frame, watch, watch_async
-from ims_nb.ledger import Ledger
+from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.watch import jobs_frame, watch, watch_async
 from ims_nb.preflight import preflight, preflight_summary
-from ims_nb.retry import RetryPolicy
-from ims_nb.wire import BucketInfo
 
 __version__ = "0.1.0"
 

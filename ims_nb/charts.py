@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ConfigError
-from ims_nb.history import eta_fit_summary
-from ims_nb.ledger import DONE, State
-from ims_nb.rules import NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB
+from ims_nb.exports.history import eta_fit_summary
+from ims_nb.vocab import DONE, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB, State
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -183,7 +182,7 @@ def plot_timeline(jobs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def plot_eta_fit(fit: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Predicted against actual export duration (hours) from ``ims_nb.history.eta_fit``, with the line y = x.
+    """Predicted against actual export duration (hours) from ``ims_nb.exports.history.eta_fit``, with the line y = x.
 
     The title gives the median absolute error of the predictions.
 

@@ -8,13 +8,13 @@ from typing import Any
 import httpx
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.config import on_simulator
-from ims_nb.exports import launch, plan_exports
-from ims_nb.jobs import jobs_frame, watch
-from ims_nb.ledger import Ledger
+from ims_nb.client.config import on_simulator
+from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.watch import jobs_frame, watch
 from ims_nb.selection import exportability
 from ims_nb.targets import bucket_choices
-from ims_nb.wire import FILE_FORMATS
+from ims_nb.vocab import FILE_FORMATS
 
 log = logging.getLogger("ims_nb")
 HISTORY_TEMPLATE = "history/{name}-{id8}.{ext}"

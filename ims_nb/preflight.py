@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.config import on_simulator
+from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
 from ims_nb.frames import IMAGE_COLUMNS, images_frame
 from ims_nb.rules import (
-    NORMAL_EXPORT_LIMIT,
     RULES,
     SIMULATOR_PROFILE,
     RegionProfile,
@@ -23,6 +22,7 @@ from ims_nb.rules import (
     fill,
     profile_for,
 )
+from ims_nb.vocab import FAST_EXPORT_EXTENSION, NORMAL_EXPORT_LIMIT
 
 VIOLATION_COLUMNS = ("image_id", "rule", "severity", "message", "code", "fix")
 SUMMARY_COLUMNS = ("image_id", "name", "bucket_url", "exportable", "blocking", "warnings", "recommended")
@@ -129,7 +129,7 @@ def build_plan(
     plan = frame.copy()
     plan["quick"] = bool(quick) if isinstance(quick, bool | np.bool_) else _per_row_quick(quick, len(plan))
     plan["file_format"] = pd.Series(file_format, index=plan.index, dtype="string")
-    extension = plan["file_format"].where(~plan["quick"], "zvhd2").fillna("").astype(str)
+    extension = plan["file_format"].where(~plan["quick"], FAST_EXPORT_EXTENSION).fillna("").astype(str)
     bucket, sep, template = bucket_url.partition(":")
     plan["bucket"] = pd.Series(bucket, index=plan.index, dtype="string")
     plan["key"] = expand_keys(plan, template, extension) if sep else pd.Series(pd.NA, index=plan.index, dtype="string")

@@ -19,10 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-GiB = 1024**3
-NORMAL_EXPORT_LIMIT = 128 * GiB
-SIZE_LIMIT = 1024 * GiB
-FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
+from ims_nb.vocab import FAST_EXPORT_EXTENSION, FILE_FORMATS, NORMAL_EXPORT_LIMIT, SIZE_LIMIT
+
 RESTRICTED_PLATFORMS = ("Windows", "SUSE", "Red Hat", "RedHat", "Ubuntu", "Oracle Linux")
 SOURCE_EXPORT_PAGE = "API reference, Exporting an Image (constraints)"
 SOURCE_ERROR_CODES = "API reference, Error Codes"
@@ -166,7 +164,7 @@ def _format_codes(plan: pd.DataFrame) -> pd.Series:
 
 
 def _object_extension_mismatch(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
-    expected = plan["file_format"].where(~plan["quick"], "zvhd2").fillna("")
+    expected = plan["file_format"].where(~plan["quick"], FAST_EXPORT_EXTENSION).fillna("")
     keys = plan["key"].fillna("").str.lower()
     mismatch = pd.Series(False, index=plan.index)
     for extension in expected.unique():  # one vectorised pass per distinct extension (one or two)

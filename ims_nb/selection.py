@@ -13,7 +13,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ConfigError
 from ims_nb.preflight import preflight_summary, profile_of
-from ims_nb.rules import NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB
+from ims_nb.vocab import NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB
 
 __all__ = ["SEARCH_COLUMNS", "SIZE_BANDS", "exportability", "filter_images", "page", "page_count"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import ConfigError
-from ims_nb.wire import BucketInfo
 
 STANDARD = "STANDARD"
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +11,10 @@ import httpx
 import pytest
 
 import ims_nb
-from ims_nb.auth import AkSkAuth, ObsAuth
-from ims_nb.client import ImsClient
+from ims_nb.client.auth import AkSkAuth, ObsAuth
+from ims_nb.client.drivers import ImsClient
 from ims_nb.sim import Simulator
+from tests.helpers import AsyncRecordingTransport, RecordingTransport, RequestLog, SimTime, is_exportable
 
 
 @pytest.fixture(scope="session")
@@ -77,61 +74,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return path
 
 
-class RequestLog:
-    """The requests a client sent, in order; ``clock`` (when set) stamps each one."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-        self.times: list[float] = []
-        self.clock: Callable[[], float] | None = None
-
-    def add(self, request: httpx.Request) -> None:
-        # a copy: an auth flow may change the headers of the same request object and send it again
-        self.requests.append(httpx.Request(request.method, request.url, headers=request.headers.copy()))
-        self.times.append(self.clock() if self.clock is not None else 0.0)
-
-    def matching(self, method: str | None = None, path: str = "") -> list[httpx.Request]:
-        """Requests with this method whose path matches the regex ``path``."""
-        return [r for r in self.requests if method in (None, r.method) and re.search(path, r.url.path)]
-
-    def clear(self) -> None:
-        self.requests.clear()
-        self.times.clear()
-
-    def __len__(self) -> int:
-        return len(self.requests)
-
-
-class RecordingTransport(httpx.BaseTransport):
-    """Records each request into a ``RequestLog``, then sends it for real."""
-
-    def __init__(self, log: RequestLog, inner: httpx.BaseTransport | None = None) -> None:
-        self.log = log
-        self.inner = inner or httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.log.add(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class AsyncRecordingTransport(httpx.AsyncBaseTransport):
-    """The async twin of ``RecordingTransport`` (wraps an ``ASGITransport`` or a real one)."""
-
-    def __init__(self, log: RequestLog, inner: httpx.AsyncBaseTransport | None = None) -> None:
-        self.log = log
-        self.inner = inner or httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.log.add(request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 @pytest.fixture()
 def sent() -> RequestLog:
     """Where the clients of ``connect_sim`` record what they send."""
@@ -187,53 +129,10 @@ def sim_users(control: httpx.Client) -> dict[str, Any]:
     return dict(control.get("/credentials").json())
 
 
-class SimTime:
-    """A test clock that also moves the simulator's manual clock: ``sleep`` advances both, instantly."""
-
-    def __init__(self, control: httpx.Client) -> None:
-        self._control = control
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0, seconds
-        self.sleeps.append(seconds)
-        if seconds > 0:
-            self.now += seconds
-            self._control.post("/clock", json={"advance": seconds}).raise_for_status()
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
 @pytest.fixture()
 def sim_time(control: httpx.Client) -> SimTime:
     """A clock and a sleep for ``wait()`` that run the simulated clock instead of real time."""
     return SimTime(control)
-
-
-#: Platforms whose derived images the simulator refuses to export (its strict region profile).
-RESTRICTED_PLATFORMS = ("Windows", "SUSE", "Red Hat", "RedHat", "Ubuntu", "Oracle Linux")
-
-
-def is_exportable(image: dict[str, Any], project_id: str) -> bool:
-    """Whether the service exports this image normally and fast (read from its listing record)."""
-    size = int(image.get("__image_size") or 0)
-    derived = bool(image.get("__originalimagename"))
-    return (
-        image.get("owner") == project_id
-        and image.get("__imagetype") == "private"
-        and image.get("status") == "active"
-        and image.get("__whole_image") is not True
-        and image.get("virtual_env_type") != "IsoImage"
-        and not image.get("__productcode")
-        and not (derived and image.get("__platform") in RESTRICTED_PLATFORMS)
-        and not image.get("__system__cmkid")
-        and size < 128 * 1024**3
-    )
 
 
 @pytest.fixture()
@@ -242,20 +141,3 @@ def exportable(fresh_sim: Simulator, ims: httpx.Client) -> list[dict[str, Any]]:
     images = ims.get("/v2/cloudimages", params={"__imagetype": "private", "limit": 1000}).json()["images"]
     found = [i for i in images if is_exportable(i, fresh_sim.info.project_id)]
     return sorted(found, key=lambda i: (int(i["__image_size"]), i["id"]))
-
-
-@contextmanager
-def cli_simulator(*options: str) -> Iterator[str]:
-    """``ims-nb sim --port 0 --seed 0 OPTIONS`` in a subprocess; yields its JSON line, stops it after."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ims_nb", "sim", "--port", "0", "--seed", "0", *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)

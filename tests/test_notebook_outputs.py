@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from secret_scan import leaks, scan
 
 from ims_nb.sim import Simulator
+from tests.secret_scan import leaks, scan
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 

@@ -26,17 +26,17 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import cli_simulator, is_exportable
-from secret_scan import LEAK_PATTERNS, leaks, scan, scan_files, scan_text
 
 import ims_nb
-from ims_nb import config
-from ims_nb.auth import AkSkAuth, ObsAuth, TokenAuth
-from ims_nb.config import Credentials, Password
+from ims_nb.client import config
+from ims_nb.client.auth import AkSkAuth, ObsAuth, TokenAuth
+from ims_nb.client.config import Credentials, Password
+from ims_nb.client.retry import RetryPolicy
+from ims_nb.client.wire import Token
 from ims_nb.errors import ApiError, AuthError, ConfigError, ImsNbError, OutcomeUnknownError, ServerError, TransportError
-from ims_nb.retry import RetryPolicy
 from ims_nb.sim import Simulator
-from ims_nb.wire import Token
+from tests.helpers import cli_simulator, is_exportable
+from tests.secret_scan import LEAK_PATTERNS, leaks, scan, scan_files, scan_text
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted([*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "ims_nb" / "app").glob("*.ipynb")])
@@ -48,7 +48,7 @@ WRONG_PASSWORD = "PLANTED-WRONG-PASSWORD-7e6d5c4b"
 DEBUG_MAIN = (
     "import logging, os, sys; "
     "logging.basicConfig(level=1, filename=os.environ['SCAN_LOG'], format='%(name)s %(levelname)s %(message)s'); "
-    "from ims_nb.cli import main; sys.exit(main(sys.argv[1:]))"
+    "from ims_nb.cli._main import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

@@ -13,8 +13,8 @@ from ims_nb import ImsClient
 from ims_nb.errors import ConfigError
 from ims_nb.frames import images_frame
 from ims_nb.preflight import preflight_summary
-from ims_nb.rules import NORMAL_EXPORT_LIMIT, SIZE_LIMIT
 from ims_nb.selection import SIZE_BANDS, exportability, filter_images, page, page_count
+from ims_nb.vocab import NORMAL_EXPORT_LIMIT, SIZE_LIMIT
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ims_nb import ImsClient
+from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import ConfigError
 from ims_nb.targets import BucketChoice, bucket_choices, default_bucket, judge_bucket
-from ims_nb.wire import BucketInfo
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

@@ -66,7 +66,7 @@ EXPORT = [
     ),
     (
         "code",
-        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.demo import sample_picks\nfrom ims_nb.ledger import "
+        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.demo import sample_picks\nfrom ims_nb.exports.ledger import "
         "ledger_for\nfrom ims_nb.widgets import ExportPanel, ImagePicker, JobMonitor, ViolationsPreview",
     ),
     ("code", 'client = ims_nb.connect(simulator={"time_scale": 3600})\nledger = ledger_for(client)'),
@@ -114,8 +114,8 @@ DURATIONS = [
     ),
     (
         "code",
-        "import ims_nb\nfrom ims_nb import charts, history\nfrom ims_nb.demo import ensure_history\n"
-        "from ims_nb.ledger import ledger_for",
+        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.exports import history\nfrom ims_nb.demo import ensure_history\n"
+        "from ims_nb.exports.ledger import ledger_for",
     ),
     (
         "code",

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ims_nb.connection import connect
+from ims_nb.client.connection import connect
 from ims_nb.errors import SimulatorWarning
-from ims_nb.ledger import ledger_for
+from ims_nb.exports.ledger import ledger_for
 
 if TYPE_CHECKING:
     from ims_nb.widgets.dashboard import ExportDashboard

@@ -13,11 +13,12 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
-from ims_nb.client import AsyncImsClient, ImsClient
+from ims_nb.client.drivers import AsyncImsClient, ImsClient
+from ims_nb.client.pacing import Pacing, pacing_for
 from ims_nb.errors import ConfigError
-from ims_nb.jobs import Progress, jobs_frame, watch_async
-from ims_nb.ledger import DONE, LIVE, Ledger, State
-from ims_nb.pacing import Pacing, pacing_for
+from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.watch import Progress, jobs_frame, watch_async
+from ims_nb.vocab import DONE, LIVE, State
 from ims_nb.widgets.log import LogPanel, reports_errors, run_reporting
 
 #: Row states shown as a red bar: the export produced no usable file.

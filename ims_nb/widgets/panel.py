@@ -9,14 +9,13 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
-from ims_nb.exports import Review, launch, review
-from ims_nb.ledger import COLUMNS, Ledger
+from ims_nb.exports.ledger import COLUMNS, Ledger
+from ims_nb.exports.plan import Review, launch, review
 from ims_nb.targets import bucket_choices
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS
 from ims_nb.widgets.log import LogPanel, reports_errors
-from ims_nb.wire import FILE_FORMATS
 
 QUICK_CHOICES = (("auto", "auto"), ("on", True), ("off", False))
-DEFAULT_TEMPLATE = "{name}-{id8}.{ext}"
 NOTHING = "Nothing to launch: pick images first."
 
 
@@ -41,7 +40,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         picker: Any = None,
         images: pd.DataFrame | None = None,
         monitor: Any = None,
-        key_template: str = DEFAULT_TEMPLATE,
+        key_template: str = DEFAULT_KEY_TEMPLATE,
         file_format: str = "qcow2",
     ) -> None:
         self._client, self._ledger, self._picker, self._images, self._monitor = client, ledger, picker, images, monitor

@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.exports import Review
+from ims_nb.exports.plan import Review
 from ims_nb.rules import Severity
 from ims_nb.widgets.log import LogPanel, reports_errors
 
@@ -18,7 +18,7 @@ VERDICTS = {Severity.ERROR.value: "refused", Severity.WARNING.value: "exportable
 
 
 class ViolationsPreview(w.VBox):  # type: ignore[misc]
-    """Shows a ``Review`` (``ims_nb.exports.review``): per image its verdict, each broken rule, message and fix.
+    """Shows a ``Review`` (``ims_nb.exports.plan.review``): per image its verdict, each broken rule, message and fix.
 
     Args:
         panel: an ``ExportPanel`` (or anything with a ``review`` trait) to follow; None to call ``show`` by hand.

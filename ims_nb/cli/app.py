@@ -1,0 +1,83 @@
+"""``ims-nb app``: the export dashboard served by Voilà, on a simulator it starts or, with credentials, your account."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final, NamedTuple
+
+from ims_nb.app import NOTEBOOK
+from ims_nb.cli.lab import exit_code, lab_environment, sim_command, start_simulator, stopped_together
+from ims_nb.client.config import resolve_credentials, resolve_region
+from ims_nb.exports.ledger import ENV_SIM_LEDGER, default_path
+
+DEFAULT_APP_PORT: Final = 8866
+#: Voilà's options besides the notebook and port: loopback only, no code shown, a failing cell says why.
+VOILA_OPTIONS: Final = ("--no-browser", "--Voila.ip=127.0.0.1", "--VoilaConfiguration.strip_sources=True",
+                        "--VoilaConfiguration.show_tracebacks=True")  # fmt: skip
+
+
+class AppCommands(NamedTuple):
+    """The child processes ``ims-nb app`` runs: the simulator's command (None on a real account) and Voilà's."""
+
+    simulator: list[str] | None
+    voila: list[str]
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text}")
+    return value
+
+
+def add_app_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``app`` has besides the simulator's (``--app-port``)."""
+    parser.add_argument("--app-port", type=_port, default=DEFAULT_APP_PORT,
+                        help=f"the app's port on 127.0.0.1 (default {DEFAULT_APP_PORT})")  # fmt: skip
+
+
+def app_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/"
+
+
+def voila_command(port: int, notebook: Path = NOTEBOOK) -> list[str]:
+    """Voilà serving ``notebook`` (the app's) at ``app_url(port)``."""
+    return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
+
+
+def on_account() -> bool:
+    """Whether real credentials are configured (environment or the SDK's credentials file): then no simulator."""
+    return resolve_credentials(None, None, None, None) is not None
+
+
+def app_commands(args: argparse.Namespace, *, account: bool) -> AppCommands:
+    """What ``ims-nb app`` runs: a simulator unless on a real ``account``, and Voilà on the app's notebook."""
+    return AppCommands(None if account else sim_command(args), voila_command(args.app_port))
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """The simulator (unless credentials are configured) and Voilà in child processes, stopped together."""
+    commands = app_commands(args, account=on_account())
+    url = app_url(args.app_port)
+    with stopped_together() as children:
+        if commands.simulator is None:
+            env = dict(os.environ)
+            where = f"on your account (region {resolve_region(None)}); exports are recorded in {default_path()}"
+        else:
+            try:
+                line = start_simulator(commands.simulator, children)
+            except KeyboardInterrupt:
+                return 0
+            if line is None:
+                print("ims-nb app: the simulator did not start", file=sys.stderr)
+                return 1
+            env = lab_environment(line, args.state)
+            where = (f"on the SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
+                     f"are recorded in {env[ENV_SIM_LEDGER]}")  # fmt: skip
+        children.append(subprocess.Popen(commands.voila, env=env, text=True))
+        print(f"ims-nb app: {url} {where}", flush=True)
+        return exit_code(children[-1])

@@ -1,0 +1,49 @@
+"""How often to poll export jobs: the service's cadence, or the same cadence on a simulator's faster clock."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ims_nb.client.config import on_simulator
+from ims_nb.vocab import STALL_AFTER
+
+log = logging.getLogger("ims_nb")
+#: The shortest gap between polls, whatever the simulator's speed: keeps a fast clock from flooding it.
+MIN_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The ``interval``, ``max_interval`` and ``stall_after`` (seconds) of ``watch`` and ``JobMonitor``."""
+
+    interval: float = 5.0
+    max_interval: float = 60.0
+    stall_after: float = STALL_AFTER
+
+    def scaled(self, scale: float) -> Pacing:
+        """The same cadence in simulated time, on a clock running ``scale`` times faster than real time."""
+        interval = max(MIN_INTERVAL, self.interval / scale)
+        return Pacing(interval, max(interval, self.max_interval / scale), max(interval, self.stall_after / scale))
+
+    def as_kwargs(self) -> dict[str, float]:
+        return {"interval": self.interval, "max_interval": self.max_interval, "stall_after": self.stall_after}
+
+
+SERVICE = Pacing()
+
+
+def pacing_for(client: Any) -> Pacing:
+    """The service's pacing, or for a simulator its clock's scale applied to it (asked once, over loopback)."""
+    if not on_simulator(client):
+        return SERVICE
+    try:
+        response = httpx.post(f"{client.settings.endpoints.ims}/_sim/clock", json={}, timeout=5.0)
+        clock = response.raise_for_status().json()
+    except (httpx.HTTPError, ValueError) as exc:
+        log.info("the simulator's clock could not be read (%s); polling at the service's pace", exc)
+        return SERVICE
+    return SERVICE if clock.get("manual") else SERVICE.scaled(float(clock.get("scale") or 1.0))

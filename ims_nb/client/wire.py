@@ -1,0 +1,306 @@
+"""Request building and response parsing for IMS, IAM and OBS: no I/O, shared by the sync and async clients."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ims_nb import signing
+from ims_nb.errors import ApiError, ConfigError, MalformedAnswerError, TransportError, api_error, register_secrets
+from ims_nb.vocab import FILE_FORMATS
+
+MAX_PAGE = 1000
+JSON_HEADERS = {"Content-Type": "application/json"}
+POST_HEADERS = {"Content-Type": "application/json;charset=utf-8"}
+
+#: Friendly filter names (the official SDK's attribute names) and the wire names they stand for.
+FILTER_ALIASES = {
+    "imagetype": "__imagetype", "image_type": "__imagetype", "isregistered": "__isregistered",
+    "os_bit": "__os_bit", "os_type": "__os_type", "platform": "__platform", "whole_image": "__whole_image",
+    "kms_key_id": "__system__cmkid", "system_cmkid": "__system__cmkid",
+    **{f"support_{s}": f"__support_{s}" for s in (
+        "diskintensive", "highperformance", "kvm", "kvm_gpu_type", "kvm_infiniband", "largememory", "xen",
+        "xen_gpu_type", "xen_hana")},
+}  # fmt: skip
+WIRE_FILTERS = frozenset(FILTER_ALIASES.values()) | frozenset({
+    "container_format", "disk_format", "enterprise_project_id", "id", "member_status", "min_disk", "min_ram",
+    "name", "owner", "protected", "sort_dir", "sort_key", "status", "tag", "virtual_env_type", "visibility",
+    "flavor_id", "created_at", "updated_at", "architecture",
+})  # fmt: skip
+
+
+def wire_filters(filters: dict[str, Any]) -> list[tuple[str, str]]:
+    """Validate listing filters and spell them as the service does (booleans as ``true``/``false``)."""
+    pairs = []
+    for name, value in filters.items():
+        if value is None:
+            continue
+        wire = FILTER_ALIASES.get(name, name)
+        if wire in ("limit", "marker"):
+            raise ConfigError(f"{name!r} is managed by the client's paging; use max_items to cap a listing")
+        if wire not in WIRE_FILTERS:
+            known = sorted(set(FILTER_ALIASES) | {w for w in WIRE_FILTERS if not w.startswith("__")})
+            raise ConfigError(f"unknown image filter {name!r}; known filters: {', '.join(known)}")
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int | float | str):
+            text = str(value)
+        else:
+            raise ConfigError(f"filter {name!r} takes a string, number or boolean, not {type(value).__name__}")
+        pairs.append((wire, text))
+    return pairs
+
+
+def url(base: str, path: str, query: list[tuple[str, str]] | None = None) -> httpx.URL:
+    """``base + path`` with the query encoded and ordered exactly as the official SDK sends it."""
+    encoded = signing.canonical_query(query or [])
+    return httpx.URL(base + path, query=encoded.encode("ascii")) if encoded else httpx.URL(base + path)
+
+
+def list_images_request(base: str, filters: list[tuple[str, str]], marker: str | None, limit: int) -> httpx.Request:
+    query = [*filters, ("limit", str(limit))] + ([("marker", marker)] if marker else [])
+    return httpx.Request("GET", url(base, "/v2/cloudimages", query), headers=JSON_HEADERS)
+
+
+def show_image_request(base: str, image_id: str) -> httpx.Request:
+    return httpx.Request("GET", url(base, f"/v2/images/{_segment(image_id, 'image_id')}"), headers=JSON_HEADERS)
+
+
+def export_body(bucket_url: str, file_format: str | None, quick: bool) -> dict[str, Any]:
+    """The documented body: ``file_format`` for a normal export, ``is_quick_export`` and no format for fast export."""
+    if not isinstance(bucket_url, str) or ":" not in bucket_url:
+        raise ConfigError(f"bucket_url must be 'bucket:object', not {bucket_url!r}")
+    if quick:
+        if file_format is not None:
+            raise ConfigError("file_format cannot be given with fast export (quick=True): the file is ZVHD2")
+        return {"bucket_url": bucket_url, "is_quick_export": True}
+    if file_format not in FILE_FORMATS:
+        raise ConfigError(
+            f"file_format must be one of {', '.join(FILE_FORMATS)} (or use quick=True), not {file_format!r}"
+        )
+    return {"bucket_url": bucket_url, "file_format": file_format}
+
+
+def export_request(base: str, image_id: str, body: dict[str, Any]) -> httpx.Request:
+    content = json.dumps(body).encode("utf-8")
+    path = f"/v1/cloudimages/{_segment(image_id, 'image_id')}/file"
+    return httpx.Request("POST", url(base, path), headers=POST_HEADERS, content=content)
+
+
+def job_request(base: str, project_id: str, job_id: str) -> httpx.Request:
+    path = f"/v1/{_segment(project_id, 'project_id')}/jobs/{_segment(job_id, 'job_id')}"
+    return httpx.Request("GET", url(base, path), headers=JSON_HEADERS)
+
+
+def job_progress_request(base: str, job_id: str) -> httpx.Request:
+    return httpx.Request("GET", url(base, f"/v1/cloudimages/job/{_segment(job_id, 'job_id')}"), headers=JSON_HEADERS)
+
+
+def projects_request(iam_base: str, region: str) -> httpx.Request:
+    return httpx.Request("GET", url(iam_base, "/v3/projects", [("name", region)]), headers=JSON_HEADERS)
+
+
+def token_request(iam_base: str, username: str, password: str, domain: str, region: str) -> httpx.Request:
+    body = {"auth": {
+        "identity": {"methods": ["password"],
+                     "password": {"user": {"name": username, "password": password, "domain": {"name": domain}}}},
+        "scope": {"project": {"name": region}},
+    }}  # fmt: skip
+    headers = {"Content-Type": "application/json;charset=utf8"}
+    return httpx.Request("POST", url(iam_base, "/v3/auth/tokens"), headers=headers, content=json.dumps(body).encode())
+
+
+def _segment(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value or value in (".", ".."):
+        raise ConfigError(f"{name} must be a non-empty string, not {value!r}")
+    return quote(value, safe="")
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    """Return a successful answer; raise the matching ``ApiError`` for any other."""
+    if response.is_success:
+        return response
+    raise error_for(response)
+
+
+def error_for(response: httpx.Response) -> ApiError:
+    body: Any = None
+    if response.content:
+        try:
+            body = response.json()
+        except ValueError:
+            body = _xml_error(response.content)
+    headers = response.headers
+    if body is None and "x-obs-error-code" in headers:  # OBS answers HEAD (and some errors) without a body
+        body = {"code": headers["x-obs-error-code"], "message": headers.get("x-obs-error-message", "")}
+    request = response.request
+    return api_error(
+        response.status_code,
+        body,
+        response.text,
+        headers.get("X-Request-Id") or headers.get("x-obs-request-id"),
+        method=request.method,
+        url=str(request.url.copy_with(query=None)),
+    )
+
+
+def _xml_error(content: bytes) -> dict[str, str] | None:
+    """OBS errors: ``<Error><Code>NoSuchBucket</Code><Message>...</Message></Error>``."""
+    try:
+        root = ET.fromstring(content)
+    except ET.ParseError:
+        return None
+    fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in root}
+    return {"code": fields["Code"], "message": fields.get("Message", "")} if "Code" in fields else None
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body of a successful answer; an unreadable one is a ``MalformedAnswerError``."""
+    try:
+        return response.json()
+    except ValueError:
+        request = response.request
+        raise MalformedAnswerError(
+            f"the answer to {request.method} {request.url.path} is not valid JSON",
+            method=request.method,
+            url=str(request.url),
+        ) from None
+
+
+def parse_images_page(response: httpx.Response) -> list[dict[str, Any]]:
+    body = json_body(check(response))
+    images = body.get("images") if isinstance(body, dict) else None
+    if not isinstance(images, list):
+        raise MalformedAnswerError(
+            "the image listing has no 'images' list", method="GET", url=str(response.request.url)
+        )
+    return [image for image in images if isinstance(image, dict)]
+
+
+def parse_job_id(response: httpx.Response) -> str:
+    body = json_body(check(response))
+    job_id = body.get("job_id") if isinstance(body, dict) else None
+    if not isinstance(job_id, str) or not job_id:
+        raise MalformedAnswerError("the export answer has no job_id", method="POST", url=str(response.request.url))
+    return job_id
+
+
+def parse_object(response: httpx.Response) -> dict[str, Any]:
+    body = json_body(check(response))
+    if not isinstance(body, dict):
+        raise MalformedAnswerError(
+            "expected a JSON object", method=response.request.method, url=str(response.request.url)
+        )
+    return body
+
+
+def parse_project_id(response: httpx.Response, region: str) -> str:
+    projects = parse_object(response).get("projects")
+    ids = [p.get("id") for p in projects if isinstance(p, dict)] if isinstance(projects, list) else []
+    if len(ids) != 1 or not isinstance(ids[0], str):
+        raise ConfigError(f"cannot discover the project id of region {region!r} ({len(ids)} projects); "
+                          "pass project_id= or set HUAWEICLOUD_SDK_PROJECT_ID")  # fmt: skip
+    return ids[0]
+
+
+@dataclass(frozen=True)
+class Token:
+    """An IAM token, its expiry (POSIX seconds) and the project it is scoped to (never shown in reprs)."""
+
+    value: str
+    expires_at: float
+    project_id: str | None
+
+    def __repr__(self) -> str:
+        return f"Token(value='***', expires_at={self.expires_at}, project_id={self.project_id!r})"
+
+
+def parse_token(response: httpx.Response) -> Token:
+    body = parse_object(response)
+    value = response.headers.get("X-Subject-Token")
+    found = body.get("token")
+    token: dict[str, Any] = found if isinstance(found, dict) else {}
+    try:
+        expires = datetime.fromisoformat(str(token["expires_at"]).replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        raise TransportError(
+            "the IAM token answer has no valid expires_at", method="POST", url=str(response.request.url)
+        ) from None
+    if not value:
+        raise TransportError("the IAM answer has no X-Subject-Token", method="POST", url=str(response.request.url))
+    register_secrets(value)
+    project = token.get("project")
+    return Token(value, expires, project.get("id") if isinstance(project, dict) else None)
+
+
+# --- OBS ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BucketInfo:
+    """What an export needs to know of a bucket."""
+
+    name: str
+    exists: bool
+    region: str | None = None
+    storage_class: str | None = None
+
+
+#: V2 (S3) storage-class names and the OBS names they stand for.
+S3_CLASS_NAMES = {"STANDARD_IA": "WARM", "GLACIER": "COLD"}
+
+
+def bucket_request(obs_base: str, bucket: str) -> httpx.Request:
+    return httpx.Request("HEAD", url(obs_base, f"/{_segment(bucket, 'bucket')}"))
+
+
+def parse_bucket(bucket: str, response: httpx.Response) -> BucketInfo:
+    """HEAD bucket: 404 means no such bucket; an absent storage-class header means STANDARD."""
+    if response.status_code == 404:
+        return BucketInfo(bucket, False)
+    check(response)
+    headers = response.headers
+    region = headers.get("x-obs-bucket-location") or headers.get("x-amz-bucket-region")
+    storage = headers.get("x-obs-storage-class") or headers.get("x-default-storage-class") or "STANDARD"
+    return BucketInfo(bucket, True, region, S3_CLASS_NAMES.get(storage, storage))
+
+
+def object_request(obs_base: str, bucket: str, key: str) -> httpx.Request:
+    if not key:
+        raise ConfigError("the object key must not be empty")
+    return httpx.Request("HEAD", url(obs_base, f"/{_segment(bucket, 'bucket')}/{quote(key, safe='/~')}"))
+
+
+def parse_object_size(response: httpx.Response) -> int | None:
+    """HEAD object: its size, or None when it does not exist."""
+    if response.status_code == 404:
+        return None
+    check(response)
+    return int(response.headers.get("Content-Length", "0"))
+
+
+def list_buckets_request(obs_base: str) -> httpx.Request:
+    return httpx.Request("GET", url(obs_base, "/"), headers={"x-obs-location": "true"})
+
+
+def parse_buckets(response: httpx.Response) -> list[BucketInfo]:
+    if not response.is_success:
+        raise error_for(response)
+    try:
+        root = ET.fromstring(response.content)
+    except ET.ParseError:
+        raise MalformedAnswerError(
+            "the bucket listing is not valid XML", method="GET", url=str(response.request.url)
+        ) from None
+    found = []
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == "Bucket":
+            fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in element}
+            found.append(BucketInfo(fields.get("Name", ""), True, fields.get("Location") or None))
+    return found

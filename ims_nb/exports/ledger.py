@@ -1,0 +1,229 @@
+"""The export ledger: one SQLite file (WAL) that records every launch before it is sent and all that follows.
+
+Row states::
+
+    submitting ──> submitted ──> running ──> succeeded ──> verified
+        │              │            │            └──────> missing   (SUCCESS, but no object in the bucket)
+        │              └────────────┴──────────> failed             (FAIL, with error code and reason)
+        ├──> unknown   (the POST was sent and its answer lost: reconciled before anything is resubmitted)
+        └──> refused   (the service answered with an IMG/APIGW error: nothing was started)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from ims_nb.client.config import on_simulator
+from ims_nb.errors import ConfigError
+from ims_nb.vocab import BLOCKING, TRANSIENT_REFUSALS, State
+
+#: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
+ENV_SIM_LEDGER = "IMS_NB_SIM_LEDGER"
+ENV_LEDGER = "IMS_NB_LEDGER"
+
+
+def current_owner() -> str:
+    """Who writes a ``submitting`` row: a row whose owner process is gone was cut off mid-POST."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS exports (
+    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id TEXT NOT NULL,
+    image_name TEXT,
+    bucket_url TEXT NOT NULL,
+    file_format TEXT,
+    quick INTEGER NOT NULL,
+    size_bytes INTEGER,
+    region TEXT,
+    state TEXT NOT NULL,
+    job_id TEXT UNIQUE,
+    status TEXT,
+    process_percent REAL,
+    begin_time TEXT,
+    end_time TEXT,
+    error_code TEXT,
+    fail_reason TEXT,
+    object_size INTEGER,
+    note TEXT,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    progress_at REAL
+);
+CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket_url);
+CREATE INDEX IF NOT EXISTS exports_state ON exports (state);
+"""
+COLUMNS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "region", "state",
+           "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
+           "object_size", "note", "owner", "created_at", "updated_at", "progress_at")  # fmt: skip
+UPDATABLE = frozenset(COLUMNS) - {"row_id", "image_id", "bucket_url", "created_at"}
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process that wrote a row still runs (only knowable on this host)."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def default_path() -> Path:
+    """``$IMS_NB_LEDGER``, else ``ims-nb/ledger.sqlite`` under the user's data directory."""
+    if os.environ.get(ENV_LEDGER):
+        return Path(os.environ[ENV_LEDGER])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ims-nb" / "ledger.sqlite"
+
+
+def simulator_path(endpoint: str) -> Path:
+    """A ledger for exports to a simulator: ``$IMS_NB_SIM_LEDGER`` (set by ``ims-nb lab``), else a file in the
+    temporary folder for this process and simulator (its state dies with it, so does this ledger)."""
+    if os.environ.get(ENV_SIM_LEDGER):
+        return Path(os.environ[ENV_SIM_LEDGER])
+    port = endpoint.rsplit(":", 1)[-1].strip("/")
+    return Path(tempfile.gettempdir()) / f"ims-nb-sim-{os.getpid()}-{port}.sqlite"
+
+
+def ledger_for(client: Any) -> Ledger:
+    """The ledger for a client's exports: ``default_path()`` for a real account, ``simulator_path`` for a simulator."""
+    if on_simulator(client):
+        return Ledger(simulator_path(client.settings.endpoints.ims))
+    return Ledger()
+
+
+class Ledger:
+    """The durable record of every export launch (safe for several processes on one file).
+
+    Args:
+        path: the SQLite file (default: ``default_path()``); its folder is created.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the ledger {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that takes the file's write lock at once (other processes wait)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def claim(
+        self,
+        *,
+        image_id: str,
+        bucket_url: str,
+        image_name: str | None,
+        file_format: str | None,
+        quick: bool,
+        size_bytes: int | None,
+        region: str | None,
+        force: bool = False,
+    ) -> int | None:
+        """Write a ``submitting`` row before the POST, unless this export is live or done already.
+
+        Returns the new row id, or None when an earlier row blocks it (and ``force`` is False). The
+        check and the insert are one transaction, so two processes cannot both claim one export.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            if not force:
+                blocking = db.execute(
+                    f"SELECT row_id FROM exports WHERE image_id = ? AND bucket_url = ? AND state IN "
+                    f"({','.join('?' * len(BLOCKING))}) AND NOT (state = ? AND COALESCE(error_code, '') IN "
+                    f"({','.join('?' * len(TRANSIENT_REFUSALS))})) LIMIT 1",
+                    (image_id, bucket_url, *sorted(BLOCKING), State.REFUSED.value, *TRANSIENT_REFUSALS),
+                ).fetchone()
+                if blocking is not None:
+                    return None
+            cursor = db.execute(
+                "INSERT INTO exports (image_id, image_name, bucket_url, file_format, quick, size_bytes, region, "
+                "state, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (image_id, image_name, bucket_url, file_format, int(quick), size_bytes, region,
+                 State.SUBMITTING.value, current_owner(), now, now),
+            )  # fmt: skip
+            return int(cursor.lastrowid or 0)
+
+    def update(self, row_id: int, **fields: Any) -> None:
+        """Change a row's fields (state, job_id, status, progress, times, errors, note)."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise ConfigError(f"cannot update ledger field(s) {', '.join(sorted(unknown))}")
+        fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in fields.items()}
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._transaction() as db:
+            db.execute(f"UPDATE exports SET {assignments} WHERE row_id = ?", (*fields.values(), row_id))  # noqa: S608
+
+    def row(self, row_id: int) -> dict[str, Any]:
+        with self._lock:
+            found = self._db.execute("SELECT * FROM exports WHERE row_id = ?", (row_id,)).fetchone()
+        if found is None:
+            raise ConfigError(f"no ledger row {row_id}")
+        return dict(found)
+
+    def rows(self, states: frozenset[State] | set[State] | None = None) -> list[dict[str, Any]]:
+        """Every row (or those in ``states``), oldest first."""
+        query, args = "SELECT * FROM exports", tuple[str, ...]()
+        if states:
+            query += f" WHERE state IN ({','.join('?' * len(states))})"
+            args = tuple(sorted(s.value for s in states))
+        with self._lock:
+            return [dict(r) for r in self._db.execute(query + " ORDER BY row_id", args)]
+
+    def frame(self) -> pd.DataFrame:
+        """Every row as a DataFrame (the raw ledger; ``ims_nb.jobs_frame`` adds durations and throughput)."""
+        rows = self.rows()
+        return pd.DataFrame(rows, columns=list(COLUMNS))
