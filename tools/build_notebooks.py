@@ -114,7 +114,7 @@ DURATIONS = [
     ),
     (
         "code",
-        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.exports import history\nfrom ims_nb.demo import ensure_history\n"
+        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.demo import ensure_history\nfrom ims_nb.exports import history\n"
         "from ims_nb.exports.ledger import ledger_for",
     ),
     (
