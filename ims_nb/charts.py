@@ -12,7 +12,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ConfigError
 from ims_nb.exports.history import eta_fit_summary
-from ims_nb.vocab import DONE, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB, State
+from ims_nb.vocab import DONE, FAST_EXPORT_FORMAT, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB, State
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -23,7 +23,7 @@ __all__ = ["FORMAT_COLOURS", "STATE_COLOURS", "STATUS_COLOURS", "plot_durations"
 GREEN, RED, BLUE, GREY = "#2ca02c", "#d62728", "#1f77b4", "#7f7f7f"
 #: Colours of export formats (``zvhd2`` is a fast export), and for any other format, in sorted order.
 FORMAT_COLOURS: Final = {"qcow2": "#1f77b4", "vmdk": "#ff7f0e", "vhd": "#2ca02c", "zvhd": "#9467bd",
-                         "zvhd2": "#8c564b"}  # fmt: skip
+                         FAST_EXPORT_FORMAT: "#8c564b"}  # fmt: skip
 #: Colours of image statuses (``ImageInfo.status``).
 STATUS_COLOURS: Final = {"active": GREEN, "queued": "#bcbd22", "saving": BLUE, "deleted": GREY, "killed": RED}
 #: Colours of ledger states on the timeline; any other state is grey.
