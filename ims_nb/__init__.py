@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ims_nb.client.connection import connect, connect_async
 from ims_nb.client.drivers import AsyncImsClient, ImsClient
 from ims_nb.client.retry import RetryPolicy
@@ -20,12 +23,27 @@ from ims_nb.errors import (
     TransportError,
     WaitTimeoutError,
 )
-from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
-from ims_nb.exports.watch import jobs_frame, watch, watch_async
-from ims_nb.preflight import preflight, preflight_summary
+
+if TYPE_CHECKING:
+    from ims_nb.exports.ledger import Ledger
+    from ims_nb.exports.plan import launch, plan_exports
+    from ims_nb.exports.watch import jobs_frame, watch, watch_async
+    from ims_nb.preflight import preflight, preflight_summary
 
 __version__ = "0.1.0"
+
+#: The public names that need pandas, and their modules: loaded on first use, so that the ``ims-nb`` command
+#: (whose package this is) starts without pandas.
+_LAZY = {
+    "Ledger": "ims_nb.exports.ledger",
+    "launch": "ims_nb.exports.plan",
+    "plan_exports": "ims_nb.exports.plan",
+    "jobs_frame": "ims_nb.exports.watch",
+    "watch": "ims_nb.exports.watch",
+    "watch_async": "ims_nb.exports.watch",
+    "preflight": "ims_nb.preflight",
+    "preflight_summary": "ims_nb.preflight",
+}
 
 __all__ = [
     "ApiError",
@@ -56,3 +74,16 @@ __all__ = [
     "watch",
     "watch_async",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ims_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import math
@@ -34,6 +35,10 @@ class OutputFormat(StrEnum):
     PARQUET = "parquet"
 
 
+#: The formats of verbs that write text only (no Parquet).
+TEXT_FORMATS = (OutputFormat.TABLE, OutputFormat.CSV, OutputFormat.JSON)
+
+
 @dataclass(frozen=True)
 class TableColumn:
     """One column of the text table.
@@ -53,6 +58,23 @@ class TableColumn:
     min_width: int | None = None
     right: bool = False
     show: Callable[[Any], str] = str
+
+
+def add_output_options(group: argparse._ArgumentGroup, format_help: str) -> None:
+    """``--output-format`` (a text format, or the extension of ``-o``) and ``-o FILE``."""
+    group.add_argument(
+        "--output-format", choices=[f.value for f in TEXT_FORMATS], default=None,
+        help=format_help + "; with -o FILE.csv or FILE.json, the extension chooses",
+    )  # fmt: skip
+    group.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+
+
+def output_format_of(args: argparse.Namespace) -> OutputFormat:
+    """``--output-format``, else the extension of ``-o`` (``.csv``, ``.json``), else the table."""
+    if args.output_format:
+        return OutputFormat(args.output_format)
+    suffix = args.output.suffix.lower() if args.output is not None else ""
+    return {".csv": OutputFormat.CSV, ".json": OutputFormat.JSON}.get(suffix, OutputFormat.TABLE)
 
 
 def check_output(file_format: OutputFormat, output: Path | None) -> None:

@@ -10,10 +10,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol, TextIO
 
+import httpx
+
+from ims_nb.vocab import LIVE
+
 #: Seconds between redraws.
 REDRAW_INTERVAL = 0.2
 #: On a terminal (without ``--progress``) the line appears only once an operation has taken this long.
 TERMINAL_DELAY = 0.5
+#: The path of the image listing, whose pages a progress line counts.
+LISTING_PATH = "/v2/cloudimages"
 
 
 def add_progress_options(parser: argparse.ArgumentParser, drawn: str = "the progress line") -> None:
@@ -111,6 +117,24 @@ class ProgressLine:
             self._stream.flush()
 
 
+class CountingTransport(httpx.HTTPTransport):
+    """The default transport, counting on a progress line the listing pages that arrive (and with ``requests``,
+    every request as an item)."""
+
+    def __init__(self, progress: ProgressLine, *, requests: bool = False) -> None:
+        super().__init__()
+        self._progress = progress
+        self._requests = requests
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if self._requests:
+            self._progress.add()
+        if request.method == "GET" and request.url.path.endswith(LISTING_PATH) and response.is_success:
+            self._progress.page()
+        return response
+
+
 # --- one line per export job ----------------------------------------------------------------------
 
 #: Characters of a job's bar (between the brackets).
@@ -119,8 +143,6 @@ BAR_WIDTH = 20
 NAME_WIDTH = 32
 #: Without a terminal, a job's line is written again each time its percent crosses a multiple of this.
 APPEND_STEP = 10.0
-#: Job states after which nothing changes any more (``ims_nb.exports.ledger``'s final states).
-FINAL_JOB_STATES = ("verified", "succeeded", "failed", "missing", "refused")
 
 
 class JobReport(Protocol):
@@ -176,7 +198,7 @@ def job_line(job: JobReport, name_width: int = NAME_WIDTH) -> str:
     bar = "#" * filled + "." * (BAR_WIDTH - filled)
     shown = "    ?%" if percent is None else f"{percent:5.1f}%"
     text = f"{job.row_id:>3}  {name:<{name_width}}  [{bar}] {shown}  {job.state:<10}"
-    if job.state not in FINAL_JOB_STATES:
+    if job.state in LIVE:
         text += f"  ETA {duration_text(job.eta_seconds)}"
     if job.stalled:
         text += "  STALLED"
@@ -257,7 +279,7 @@ class JobBars:
 
     def lines(self) -> list[str]:
         """The block: live jobs first (oldest first), then finished ones, at most ``max_lines`` lines."""
-        ordered = sorted(self.jobs.values(), key=lambda j: (j.state in FINAL_JOB_STATES, j.row_id))
+        ordered = sorted(self.jobs.values(), key=lambda j: (j.state not in LIVE, j.row_id))
         width = self._name_width()
         if len(ordered) > self._max_lines:
             shown, rest = ordered[: self._max_lines - 1], ordered[self._max_lines - 1 :]

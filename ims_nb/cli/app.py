@@ -7,12 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
-from ims_nb.app import NOTEBOOK
-from ims_nb.cli.lab import exit_code, lab_environment, sim_command, start_simulator, stopped_together
+from ims_nb.cli._children import exit_code, lab_environment, sim_command, start_simulator, stopped_together
+from ims_nb.cli._options import add_simulator_options, fixed_port
 from ims_nb.client.config import resolve_credentials, resolve_region
-from ims_nb.exports.ledger import ENV_SIM_LEDGER, default_path
 
 DEFAULT_APP_PORT: Final = 8866
 #: Voilà's options besides the notebook and port: loopback only, no code shown, a failing cell says why.
@@ -27,25 +26,27 @@ class AppCommands(NamedTuple):
     voila: list[str]
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text}")
-    return value
-
-
-def add_app_options(parser: argparse.ArgumentParser) -> None:
-    """The options ``app`` has besides the simulator's (``--app-port``)."""
-    parser.add_argument("--app-port", type=_port, default=DEFAULT_APP_PORT,
-                        help=f"the app's port on 127.0.0.1 (default {DEFAULT_APP_PORT})")  # fmt: skip
+def add_app_parser(verbs: Any) -> None:
+    """Register ``app`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
+    app: argparse.ArgumentParser = verbs.add_parser(
+        "app", help="the export dashboard in Voilà, on a simulator it starts (or your account)"
+    )
+    add_simulator_options(app)
+    app.add_argument("--app-port", type=fixed_port, default=DEFAULT_APP_PORT,
+                     help=f"the app's port on 127.0.0.1 (default {DEFAULT_APP_PORT})")  # fmt: skip
+    app.set_defaults(run=run_app)
 
 
 def app_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/"
 
 
-def voila_command(port: int, notebook: Path = NOTEBOOK) -> list[str]:
-    """Voilà serving ``notebook`` (the app's) at ``app_url(port)``."""
+def voila_command(port: int, notebook: Path | None = None) -> list[str]:
+    """Voilà serving ``notebook`` (default: the app's) at ``app_url(port)``."""
+    if notebook is None:
+        from ims_nb.app import NOTEBOOK
+
+        notebook = NOTEBOOK
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
 
 
@@ -61,6 +62,8 @@ def app_commands(args: argparse.Namespace, *, account: bool) -> AppCommands:
 
 def run_app(args: argparse.Namespace) -> int:
     """The simulator (unless credentials are configured) and Voilà in child processes, stopped together."""
+    from ims_nb.exports.ledger import ENV_SIM_LEDGER, default_path
+
     commands = app_commands(args, account=on_account())
     url = app_url(args.app_port)
     with stopped_together() as children:
@@ -69,11 +72,10 @@ def run_app(args: argparse.Namespace) -> int:
             where = f"on your account (region {resolve_region(None)}); exports are recorded in {default_path()}"
         else:
             try:
-                line = start_simulator(commands.simulator, children)
+                line = start_simulator(args, children)
             except KeyboardInterrupt:
                 return 0
             if line is None:
-                print("ims-nb app: the simulator did not start", file=sys.stderr)
                 return 1
             env = lab_environment(line, args.state)
             where = (f"on the SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "

@@ -11,23 +11,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    Console,
+from ims_nb.cli._connect import LookupOnce, connect_from_args, images_by_id
+from ims_nb.cli._console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, Console, run_client_verb
+from ims_nb.cli._follow import follow, state_counts
+from ims_nb.cli._options import (
     HelpFormatter,
-    LookupOnce,
     add_connection_options,
-    connect_from_args,
-    images_by_id,
-    run_client_verb,
+    add_filter_options,
+    add_ledger_option,
+    add_watch_options,
+    filters_from_args,
+    ledger_path,
+    positive_seconds,
 )
 from ims_nb.cli._output import (
     OutputFormat,
     TableColumn,
+    add_output_options,
     check_output,
     ellipsis_for,
+    output_format_of,
     replace_file,
     table_lines,
     table_width,
@@ -35,21 +38,9 @@ from ims_nb.cli._output import (
     yes_no,
 )
 from ims_nb.cli._progress import add_progress_options
-from ims_nb.cli.images import add_filter_options, filters_from_args
-from ims_nb.cli.jobs import (
-    LIVE_STATES,
-    add_ledger_option,
-    add_output_options,
-    add_watch_options,
-    follow,
-    ledger_path,
-    output_format_of,
-    positive_seconds,
-    state_counts,
-)
-from ims_nb.cli.preflight import EXIT_REFUSED
 from ims_nb.errors import ConfigError
 from ims_nb.vocab import BLOCKING, DEFAULT_KEY_TEMPLATE, FAST_EXPORT_FORMAT, FILE_FORMATS, TRANSIENT_REFUSALS
+from ims_nb.vocab import LIVE as LIVE_STATES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -3,46 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    Console,
-    HelpFormatter,
-    add_connection_options,
-    connect_from_args,
-    run_client_verb,
+from ims_nb.cli._connect import connect_from_args
+from ims_nb.cli._console import EXIT_INTERRUPTED, EXIT_OK, Console, run_client_verb
+from ims_nb.cli._follow import follow, state_counts
+from ims_nb.cli._options import HelpFormatter, add_connection_options, add_ledger_option, add_watch_options, ledger_path
+from ims_nb.cli._output import (
+    OutputFormat,
+    TableColumn,
+    add_output_options,
+    check_output,
+    output_format_of,
+    write_frame,
 )
-from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
-from ims_nb.cli._progress import JobBars, add_progress_options, duration_text, job_bars
-from ims_nb.errors import ConfigError
-from ims_nb.vocab import LIVE, STALL_AFTER
+from ims_nb.cli._progress import add_progress_options, duration_text
+from ims_nb.vocab import DONE, LIVE, State
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ims_nb.exports.ledger import Ledger
-
-#: ``ims_nb.exports.ledger.State``, ``LIVE`` and ``DONE`` (a test keeps them equal): the ledger needs pandas, which
-#: ``ims-nb --help`` must not import.
-STATES = ("submitting", "submitted", "unknown", "refused", "running", "succeeded", "verified", "missing", "failed")
-LIVE_STATES = ("submitting", "submitted", "unknown", "running")
-DONE_STATES = ("succeeded", "verified")
 #: ``--state`` also takes these groups.
-STATE_GROUPS = {"live": LIVE_STATES, "done": DONE_STATES}
-OUTPUT_FORMATS = (OutputFormat.TABLE, OutputFormat.CSV, OutputFormat.JSON)
-#: The start of the warning ``ims_nb.watch`` logs when Ctrl-C stops it; the verbs say it their own way.
-WATCH_STOPPED = "stopped watching"
+STATE_GROUPS = {"live": LIVE, "done": DONE}
 
 DESCRIPTION = """\
 Show the export ledger: one row per export launched through it (by ims-nb export or ims_nb.launch), with \
@@ -75,19 +60,10 @@ Exit codes: 0 done, 130 Ctrl-C stopped watching (the jobs go on), 1 the service 
 
 
 def _state(text: str) -> str:
-    if text not in STATES and text not in STATE_GROUPS:
-        raise argparse.ArgumentTypeError(f"invalid state {text!r}: choose from {', '.join((*STATES, *STATE_GROUPS))}")
+    if text not in tuple(State) and text not in STATE_GROUPS:
+        names = ", ".join((*State, *STATE_GROUPS))
+        raise argparse.ArgumentTypeError(f"invalid state {text!r}: choose from {names}")
     return text
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
 
 
 def _percent(value: Any) -> str:
@@ -134,55 +110,10 @@ def add_jobs_parser(verbs: Any) -> None:
     parser.set_defaults(run=run_jobs)
 
 
-def add_ledger_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument(
-        "--ledger", type=Path, metavar="PATH",
-        help="the ledger file (default: $IMS_NB_LEDGER, else ims-nb/ledger.sqlite under $XDG_DATA_HOME)",
-    )  # fmt: skip
-
-
-def add_watch_options(group: argparse._ArgumentGroup, watch_help: str) -> None:
-    group.add_argument("--watch", action="store_true", help=watch_help)
-    group.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
-                       help="with --watch: stop after SECONDS (exit 1); the jobs go on")  # fmt: skip
-    group.add_argument(
-        "--stall-after", type=positive_seconds, default=STALL_AFTER, metavar="SECONDS",
-        help=f"with --watch: flag a job STALLED when its progress has not moved for SECONDS (default {STALL_AFTER:g})",
-    )  # fmt: skip
-
-
-def add_output_options(group: argparse._ArgumentGroup, format_help: str) -> None:
-    group.add_argument(
-        "--output-format", choices=[f.value for f in OUTPUT_FORMATS], default=None,
-        help=format_help + "; with -o FILE.csv or FILE.json, the extension chooses",
-    )  # fmt: skip
-    group.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
-
-
-def output_format_of(args: argparse.Namespace) -> OutputFormat:
-    """``--output-format``, else the extension of ``-o`` (``.csv``, ``.json``), else the table."""
-    if args.output_format:
-        return OutputFormat(args.output_format)
-    suffix = args.output.suffix.lower() if args.output is not None else ""
-    return {".csv": OutputFormat.CSV, ".json": OutputFormat.JSON}.get(suffix, OutputFormat.TABLE)
-
-
-def ledger_path(args: argparse.Namespace) -> Path:
-    """``--ledger``, else ``ims_nb.exports.ledger.default_path()`` (``$IMS_NB_LEDGER``, else the user's data folder)."""
-    if args.ledger is not None:
-        path: Path = args.ledger
-        if path.is_dir():
-            raise ConfigError(f"--ledger {path}: is a folder; give the ledger's file")
-        return path
-    from ims_nb.exports.ledger import default_path
-
-    return default_path()
-
-
 def states_of(args: argparse.Namespace) -> list[str]:
-    """The states ``--state`` names, groups expanded, in ``STATES`` order."""
+    """The states ``--state`` names, groups expanded, in their life order (``ims_nb.vocab.State``)."""
     wanted = {state for name in args.states for state in STATE_GROUPS.get(name, (name,))}
-    return [state for state in STATES if state in wanted]
+    return [state.value for state in State if state in wanted]
 
 
 def run_jobs(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
@@ -191,11 +122,9 @@ def run_jobs(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 
 
 def _jobs(args: argparse.Namespace, console: Console) -> int:
-    try:
-        from ims_nb.exports.ledger import Ledger
-        from ims_nb.exports.watch import jobs_frame
-    except ImportError as exc:
-        raise ConfigError(f"ims-nb jobs needs {exc.name}: pip install 'ims-nb[lab]'") from None
+    from ims_nb.exports.ledger import Ledger
+    from ims_nb.exports.watch import jobs_frame
+
     output_format = output_format_of(args)
     check_output(output_format, args.output)
     path = ledger_path(args)
@@ -229,113 +158,3 @@ def _details(frame: pd.DataFrame) -> list[str | None]:
 
 def _text(value: Any) -> str | None:
     return None if value is None or type(value).__name__ == "NAType" or value != value else str(value)
-
-
-def state_counts(frame: pd.DataFrame, noun: str) -> str:
-    """``3 jobs: 2 verified, 1 failed`` (states in ledger order)."""
-    counts = frame["state"].value_counts()
-    parts = [f"{int(counts[state])} {state}" for state in STATES if state in counts.index]
-    nouns = noun if len(frame) == 1 else noun + "s"
-    return f"{len(frame)} {nouns}" + (": " + ", ".join(parts) if parts else "")
-
-
-# --- watching -------------------------------------------------------------------------------------
-
-
-def follow(ledger: Ledger, client: Any, args: argparse.Namespace, console: Console) -> tuple[pd.DataFrame, bool]:
-    """``ims_nb.watch`` with one bar per job on the console's stream; returns ``jobs_frame`` and whether Ctrl-C
-    stopped the watch (the verb then says that the jobs go on, once, and exits 130).
-
-    Raises:
-        WaitTimeoutError: ``--timeout`` passed with jobs still running.
-    """
-    from ims_nb.exports.watch import Progress, jobs_frame, watch
-
-    bars = job_bars(args, console.stream)
-    seeds = [Progress(row["row_id"], row["job_id"], row["image_name"], row["state"], row["process_percent"], None,
-                      False) for row in ledger.rows(LIVE)]  # fmt: skip
-    interrupted = threading.Event()
-    with bars, _notices_above(console, bars), _sigint_sets(interrupted), _watch_stop_sets(interrupted):
-        bars.seed(seeds)
-        try:
-            frame = watch(ledger, client=client, timeout=args.timeout, on_progress=bars.update,
-                          stall_after=args.stall_after)  # fmt: skip
-        except KeyboardInterrupt:
-            interrupted.set()
-            frame = jobs_frame(ledger)
-    if interrupted.is_set():
-        live = int(frame["state"].isin(LIVE_STATES).sum())
-        console.notice(f"ims-nb {console.verb}: stopped watching (Ctrl-C): {live} export job(s) go on in the cloud; "
-                       "`ims-nb jobs --watch` follows them again")  # fmt: skip
-    return frame, interrupted.is_set()
-
-
-@contextmanager
-def _sigint_sets(flag: threading.Event) -> Iterator[None]:
-    """Ctrl-C still raises KeyboardInterrupt (``watch`` catches it and returns), and also sets ``flag``."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        flag.set()
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: no handler, only the KeyboardInterrupt that escapes watch
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
-
-
-@contextmanager
-def _watch_stop_sets(flag: threading.Event) -> Iterator[None]:
-    """The "stopped watching" warning of ``ims_nb.watch`` sets ``flag`` instead of being shown: ``follow`` says
-    it, with the way to resume."""
-
-    def keep(record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith(WATCH_STOPPED):
-            flag.set()
-            return False
-        return True
-
-    logger = logging.getLogger("ims_nb")
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
-
-
-@contextmanager
-def _notices_above(console: Console, bars: JobBars) -> Iterator[None]:
-    """While the bars are drawn, the console's notices go above them."""
-    original = console.stream
-    console.stream = cast(TextIO, _AboveBars(bars, original))
-    try:
-        yield
-    finally:
-        console.stream = original
-
-
-class _AboveBars:
-    """A text stream that hands each complete line to ``JobBars.print_above``."""
-
-    def __init__(self, bars: JobBars, stream: TextIO) -> None:
-        self._bars = bars
-        self._stream = stream
-        self._pending = ""
-
-    def write(self, text: str) -> int:
-        self._pending += text
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            self._bars.print_above(line)
-        return len(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return self._stream.isatty()

@@ -1,24 +1,19 @@
-"""``ims-nb lab``: the simulator and JupyterLab on ``notebooks/``, pointed at it; the child handling ``app`` shares."""
+"""``ims-nb lab``: the simulator and JupyterLab on ``notebooks/``, pointed at it, in child processes."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from ims_nb.exports.ledger import ENV_SIM_LEDGER
+from ims_nb.cli._children import exit_code, lab_environment, start_simulator, stopped_together
+from ims_nb.cli._options import add_simulator_options, port
 
-#: Seconds a child has to stop after SIGTERM before it is killed.
-STOP_TIMEOUT = 20.0
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+DEFAULT_LAB_PORT = 8888
 
 #: JupyterLab settings ``ims-nb lab`` makes sure of: no news toast, no update check, no kernel dialog.
 LAB_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -27,15 +22,16 @@ LAB_OVERRIDES: dict[str, dict[str, Any]] = {
 }
 
 
-def lab_environment(line: dict[str, str], state: Path | None) -> dict[str, str]:
-    """JupyterLab's environment: the simulator's JSON line, its region, and the ledger of its exports.
-
-    With ``--state`` the ledger lives beside the simulator's state (both survive a restart); without, in a
-    fresh temporary folder (both end with the session).
-    """
-    ledger = Path(f"{state}.ledger.sqlite") if state else Path(tempfile.mkdtemp(prefix="ims-nb-lab-")) / "ledger.sqlite"
-    return dict(os.environ, IMS_NB_SIM=json.dumps(line), HUAWEICLOUD_SDK_REGION=line["region"],
-                **{ENV_SIM_LEDGER: str(ledger)})  # fmt: skip
+def add_lab_parser(verbs: Any) -> None:
+    """Register ``lab`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
+    lab: argparse.ArgumentParser = verbs.add_parser(
+        "lab", help="start the simulator and JupyterLab on notebooks/, pointed at it"
+    )
+    add_simulator_options(lab)
+    lab.add_argument("--lab-port", type=port, default=DEFAULT_LAB_PORT, help="JupyterLab port")
+    lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
+    lab.add_argument("--lab-token", default=None, help="JupyterLab's token (default: a random one, in its log)")
+    lab.set_defaults(run=run_lab)
 
 
 def write_lab_settings(prefix: Path) -> Path:
@@ -55,14 +51,6 @@ def write_lab_settings(prefix: Path) -> Path:
     return path
 
 
-def sim_command(args: argparse.Namespace) -> list[str]:
-    """``ims-nb sim`` with the simulator options of ``lab`` or ``app``."""
-    command = [sys.executable, "-m", "ims_nb", "sim", f"--host={args.host}", f"--port={args.port}",
-               f"--seed={args.seed}", f"--images={args.images}", f"--region={args.region}"]  # fmt: skip
-    command += ["--manual-clock"] if args.manual_clock else [f"--time-scale={args.time_scale}"]
-    return command + ([f"--state={args.state}"] if args.state else [])  # one word each: a value may start with "-"
-
-
 def lab_command(args: argparse.Namespace) -> list[str]:
     """JupyterLab on ``--notebooks``, loopback only, with no news or update check."""
     token = [f"--ServerApp.token={args.lab_token}"] if args.lab_token is not None else []
@@ -71,68 +59,16 @@ def lab_command(args: argparse.Namespace) -> list[str]:
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *token]  # fmt: skip
 
 
-def _interrupted(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the children as Ctrl-C does
-
-
-@contextmanager
-def stopped_together() -> Iterator[list[subprocess.Popen[str]]]:
-    """A list to put child processes in; on leaving (normally, by Ctrl-C or by SIGTERM) each is stopped, last first."""
-    children: list[subprocess.Popen[str]] = []
-    previous = signal.signal(signal.SIGTERM, _interrupted)
-    try:
-        yield children
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stopping short
-        try:
-            for child in reversed(children):
-                stop_child(child)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def stop_child(child: subprocess.Popen[str], timeout: float = STOP_TIMEOUT) -> int:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit code."""
-    if child.poll() is None:
-        child.terminate()
-        try:
-            return child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return child.wait()
-
-
-def start_simulator(command: list[str], children: list[subprocess.Popen[str]]) -> dict[str, str] | None:
-    """Start the simulator (``sim_command``; added to ``children``); its JSON line, or None if it did not start."""
-    sim = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    children.append(sim)
-    assert sim.stdout is not None
-    first = sim.stdout.readline()
-    if not first:
-        sim.wait()
-        return None
-    line: dict[str, str] = json.loads(first)
-    return line
-
-
-def exit_code(child: subprocess.Popen[str]) -> int:
-    """Wait for the main child; 0 when it ends normally, by SIGTERM, or when we are interrupted."""
-    try:
-        code = child.wait()
-    except KeyboardInterrupt:
-        return 0
-    return 0 if code in (0, -signal.SIGTERM) else code
-
-
 def run_lab(args: argparse.Namespace) -> int:
     """The simulator in a child process, JupyterLab in another, both stopped together."""
+    from ims_nb.exports.ledger import ENV_SIM_LEDGER
+
     with stopped_together() as children:
         try:
-            line = start_simulator(sim_command(args), children)
+            line = start_simulator(args, children)
         except KeyboardInterrupt:
             return 0
         if line is None:
-            print("ims-nb lab: the simulator did not start", file=sys.stderr)
             return 1
         env = lab_environment(line, args.state)
         write_lab_settings(Path(sys.prefix))

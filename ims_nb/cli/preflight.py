@@ -8,19 +8,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import httpx
-
-from ims_nb.cli._connect import (
-    EXIT_OK,
-    Console,
-    HelpFormatter,
-    LookupOnce,
-    add_connection_options,
-    connect_from_args,
-    images_by_id,
-    run_client_verb,
-)
+from ims_nb.cli._connect import LookupOnce, connect_from_args, images_by_id
+from ims_nb.cli._console import EXIT_OK, EXIT_REFUSED, Console, run_client_verb
+from ims_nb.cli._options import HelpFormatter, add_connection_options, add_filter_options, filters_from_args
 from ims_nb.cli._output import (
+    TEXT_FORMATS,
     OutputFormat,
     TableColumn,
     check_output,
@@ -33,18 +25,12 @@ from ims_nb.cli._output import (
     write_frame,
     yes_no,
 )
-from ims_nb.cli._progress import ProgressLine, add_progress_options, progress_line
-from ims_nb.cli.images import LISTING_PATH, add_filter_options, filters_from_args
+from ims_nb.cli._progress import CountingTransport, add_progress_options, progress_line
 from ims_nb.errors import ConfigError
 from ims_nb.vocab import FILE_FORMATS
 
 if TYPE_CHECKING:
     import pandas as pd
-
-#: Some selected image would be refused (1 stays for service and network failures, 2 for bad arguments).
-EXIT_REFUSED = 3
-#: ``ims_nb.rules.FILE_FORMATS`` (a test keeps them equal): rules needs pandas, which ``ims-nb --help`` must not.
-OUTPUT_FORMATS = (OutputFormat.TABLE, OutputFormat.CSV, OutputFormat.JSON)
 
 DESCRIPTION = """\
 Check, before anything is sent, which exports (POST /v1/cloudimages/{image_id}/file) the service would \
@@ -120,7 +106,7 @@ def add_preflight_parser(verbs: Any) -> None:
     add_filter_options(parser, "filters (without IMAGE_IDs; documented listing filters, all optional)")
     output = parser.add_argument_group("output")
     output.add_argument(
-        "--output-format", choices=[f.value for f in OUTPUT_FORMATS], default=OutputFormat.TABLE.value,
+        "--output-format", choices=[f.value for f in TEXT_FORMATS], default=OutputFormat.TABLE.value,
         help="table (summary, then violations; default), csv (the summary) or json (records with their violations)",
     )  # fmt: skip
     output.add_argument(
@@ -139,11 +125,9 @@ def run_preflight(args: argparse.Namespace, stderr: TextIO | None = None) -> int
 
 
 def _preflight(args: argparse.Namespace, console: Console) -> int:
-    try:
-        from ims_nb.preflight import check_key_template, preflight, preflight_summary
-        from ims_nb.rules import SIMULATOR_PROFILE
-    except ImportError as exc:
-        raise ConfigError(f"ims-nb preflight needs {exc.name}: pip install 'ims-nb[lab]'") from None
+    from ims_nb.preflight import check_key_template, preflight, preflight_summary
+    from ims_nb.rules import SIMULATOR_PROFILE
+
     check_key_template(args.bucket_url.partition(":")[2])
     filters = filters_from_args(args)
     image_ids = list(dict.fromkeys(args.image_ids))
@@ -152,7 +136,7 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
     output_format = OutputFormat(args.output_format)
     check_output(output_format, args.output)
     progress = progress_line(args, console.stream, "ims-nb preflight", "requests")
-    options: dict[str, Any] = {"transport": _RequestCounter(progress)} if progress.enabled else {}
+    options: dict[str, Any] = {"transport": CountingTransport(progress, requests=True)} if progress.enabled else {}
     with connect_from_args(args, console, **options) as client, progress:
         if image_ids:
             records = images_by_id(client, image_ids)
@@ -242,18 +226,3 @@ def _json_text(summary: pd.DataFrame, violations: pd.DataFrame, *, ascii_only: b
     records = [{**record, "violations": found.get(record["image_id"], [])} for record in json_records(summary)]
     lines = [json.dumps(record, ensure_ascii=ascii_only) for record in records]
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
-
-
-class _RequestCounter(httpx.HTTPTransport):
-    """The default transport, counting every request (and the listing pages) for the progress line."""
-
-    def __init__(self, progress: ProgressLine) -> None:
-        super().__init__()
-        self._progress = progress
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        self._progress.add()
-        if request.method == "GET" and request.url.path.endswith(LISTING_PATH) and response.is_success:
-            self._progress.page()
-        return response

@@ -202,17 +202,29 @@ def credentials_from_file(path: Path) -> Credentials | None:
     return Credentials(ak, sk, section.get("project_id") or None, section.get("security_token") or None, SOURCE_FILE)
 
 
+#: The fields of the JSON line ``ims-nb sim`` prints.
+SIMULATOR_LINE_FIELDS = ("endpoint", "region", "project_id", "ak", "sk")
+
+
+def parse_simulator_line(text: str, source: str) -> dict[str, str]:
+    """The fields of a simulator's JSON line; ``source`` names where ``text`` came from in the error.
+
+    Raises:
+        ConfigError: ``text`` is not a JSON object with every field of ``SIMULATOR_LINE_FIELDS``.
+    """
+    try:
+        line = json.loads(text)
+        return {key: str(line[key]) for key in SIMULATOR_LINE_FIELDS}
+    except (ValueError, KeyError, TypeError):
+        fields = ", ".join(SIMULATOR_LINE_FIELDS)
+        raise ConfigError(f"{source} is not the JSON line `ims-nb sim` prints (with {fields})") from None
+
+
 def simulator_line(environ: dict[str, str] | None = None) -> dict[str, str] | None:
     """The JSON line of the simulator ``make lab`` started, if any."""
     env = os.environ if environ is None else environ
     raw = env.get(ENV_SIMULATOR)
-    if not raw:
-        return None
-    try:
-        line = json.loads(raw)
-        return {key: str(line[key]) for key in ("endpoint", "region", "project_id", "ak", "sk")}
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"${ENV_SIMULATOR} is not a simulator JSON line") from None
+    return parse_simulator_line(raw, f"${ENV_SIMULATOR}") if raw else None
 
 
 def resolve_credentials(

@@ -37,11 +37,13 @@ WIRE_FILTERS = frozenset(FILTER_ALIASES.values()) | frozenset({
 
 def wire_filters(filters: dict[str, Any]) -> list[tuple[str, str]]:
     """Validate listing filters and spell them as the service does (booleans as ``true``/``false``)."""
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for name, value in filters.items():
         if value is None:
             continue
         wire = FILTER_ALIASES.get(name, name)
+        if any(given == wire for given, _ in pairs):  # two names of one filter (imagetype and __imagetype)
+            raise ConfigError(f"filter {name!r} is given twice (as {wire!r} under another name)")
         if wire in ("limit", "marker"):
             raise ConfigError(f"{name!r} is managed by the client's paging; use max_items to cap a listing")
         if wire not in WIRE_FILTERS:

@@ -23,9 +23,8 @@ import ims_nb
 from ims_nb.cli._main import build_parser, main
 from ims_nb.cli._progress import JobBars, duration_text, job_line
 from ims_nb.cli.export import _template_of
-from ims_nb.cli.jobs import DONE_STATES, LIVE_STATES, STATES
 from ims_nb.exports.watch import HISTORY_COLUMNS
-from ims_nb.vocab import DONE, LIVE, State
+from ims_nb.vocab import LIVE as LIVE_STATES
 from tests.helpers import cli_simulator
 
 GiB = 1024**3
@@ -495,11 +494,6 @@ def test_job_bars_append_a_line_only_when_a_job_changes_without_a_terminal() -> 
     lines = stream.getvalue().splitlines()
     assert [line.split()[3] for line in lines] == ["1.0%", "12.0%", "12.0%"] and lines[-1].endswith("STALLED")
     assert "\x1b" not in stream.getvalue()
-
-
-def test_the_state_names_are_the_ledgers() -> None:
-    assert tuple(s.value for s in State) == STATES
-    assert set(LIVE_STATES) == {s.value for s in LIVE} and set(DONE_STATES) == {s.value for s in DONE}
 
 
 def test_help_texts_document_the_verbs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,15 +30,15 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from ims_nb.cli._main import MAX_PORT, build_parser, main
-from ims_nb.cli.images import FILTER_OPTIONS, TIME_OPS
-from ims_nb.cli.jobs import STATE_GROUPS, STATES
-from ims_nb.cli.lab import sim_command
+from ims_nb.cli._children import sim_command
+from ims_nb.cli._main import build_parser, main
+from ims_nb.cli._options import FILTER_OPTIONS, MAX_PORT, TIME_OPS
+from ims_nb.cli.jobs import STATE_GROUPS
 from ims_nb.client import config, wire
 from ims_nb.sim import Simulator
 from ims_nb.sim.control import MAX_CLOCK_SCALE
 from ims_nb.sim.server import bind, check_host
-from ims_nb.vocab import FILE_FORMATS
+from ims_nb.vocab import FILE_FORMATS, State
 from tests.helpers import is_exportable
 
 SCALE = max(1, int(os.environ.get("IMS_NB_FUZZ_SCALE", "1") or 1))
@@ -552,7 +552,7 @@ def jobs_argv(draw: st.DrawFn, world: World) -> tuple[list[str], str]:
         )
         | path_text,
     )
-    states = st.lists(valid(*STATES, *STATE_GROUPS), min_size=1, max_size=3)
+    states = st.lists(valid(*State, *STATE_GROUPS), min_size=1, max_size=3)
     options = [
         option("--ledger", ledgers),
         states.map(lambda names: ["--state", *names]),

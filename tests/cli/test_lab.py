@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ims_nb.cli.lab import LAB_OVERRIDES, lab_environment, write_lab_settings
+from ims_nb.cli._children import lab_environment
+from ims_nb.cli.lab import LAB_OVERRIDES, write_lab_settings
 from ims_nb.exports.ledger import ENV_SIM_LEDGER
 
 OVERRIDES = Path("share", "jupyter", "lab", "settings", "overrides.json")

@@ -21,7 +21,6 @@ import ims_nb
 from ims_nb import rules
 from ims_nb.cli._main import main
 from ims_nb.preflight import SUMMARY_COLUMNS, preflight
-from ims_nb.vocab import FILE_FORMATS
 from tests.helpers import cli_simulator
 
 GiB = 1024**3
@@ -459,7 +458,3 @@ def test_help_documents_the_exit_codes_and_the_template(capsys: pytest.CaptureFi
                  "(--format {qcow2,vhd,zvhd,vmdk} | --quick)", "{id8}", "--filter NAME=VALUE", "--sim LINE",
                  "N images: X exportable, Y refused, Z with warnings"):  # fmt: skip
         assert part in text, part
-
-
-def test_the_format_choices_are_the_rules_formats() -> None:
-    assert FILE_FORMATS == rules.FILE_FORMATS

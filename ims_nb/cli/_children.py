@@ -1,0 +1,101 @@
+"""Child processes of ``lab`` and ``app``: the simulator they start, its environment, and stopping them together."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from ims_nb.client import config
+
+#: Seconds a child has to stop after SIGTERM before it is killed.
+STOP_TIMEOUT = 20.0
+
+
+def sim_command(args: argparse.Namespace) -> list[str]:
+    """``ims-nb sim`` with the simulator options of ``lab`` or ``app`` (``--allow-remote`` too)."""
+    command = [sys.executable, "-m", "ims_nb", "sim", f"--host={args.host}", f"--port={args.port}",
+               f"--seed={args.seed}", f"--images={args.images}", f"--region={args.region}"]  # fmt: skip
+    command += ["--manual-clock"] if args.manual_clock else [f"--time-scale={args.time_scale}"]
+    command += [f"--state={args.state}"] if args.state else []  # one word each: a value may start with "-"
+    return command + (["--allow-remote"] if args.allow_remote else [])
+
+
+def sim_ledger(state: Path | None) -> Path:
+    """Where the exports to a simulator ``lab`` or ``app`` started are recorded.
+
+    With ``--state`` the ledger lives beside the simulator's state (both survive a restart); without, in a
+    fresh temporary folder (both end with the session).
+    """
+    return Path(f"{state}.ledger.sqlite") if state else Path(tempfile.mkdtemp(prefix="ims-nb-lab-")) / "ledger.sqlite"
+
+
+def lab_environment(line: dict[str, str], state: Path | None) -> dict[str, str]:
+    """A child's environment: the simulator's JSON line, its region, and the ledger of its exports."""
+    from ims_nb.exports.ledger import ENV_SIM_LEDGER
+
+    return dict(os.environ, **{config.ENV_SIMULATOR: json.dumps(line), config.ENV_REGION: line["region"],
+                               ENV_SIM_LEDGER: str(sim_ledger(state))})  # fmt: skip
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the children as Ctrl-C does
+
+
+@contextmanager
+def stopped_together() -> Iterator[list[subprocess.Popen[str]]]:
+    """A list to put child processes in; on leaving (normally, by Ctrl-C or by SIGTERM) each is stopped, last first."""
+    children: list[subprocess.Popen[str]] = []
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        yield children
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stopping short
+        try:
+            for child in reversed(children):
+                stop_child(child)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def stop_child(child: subprocess.Popen[str], timeout: float = STOP_TIMEOUT) -> int:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit code."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            return child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return child.wait()
+
+
+def start_simulator(args: argparse.Namespace, children: list[subprocess.Popen[str]]) -> dict[str, str] | None:
+    """Start ``sim_command(args)`` (added to ``children``); its JSON line, or None if it did not start (said on
+    stderr, under the verb's name; the child has said why)."""
+    sim = subprocess.Popen(sim_command(args), stdout=subprocess.PIPE, text=True)
+    children.append(sim)
+    assert sim.stdout is not None
+    first = sim.stdout.readline()
+    if not first:
+        sim.wait()
+        print(f"ims-nb {args.verb}: the simulator did not start", file=sys.stderr)
+        return None
+    line: dict[str, str] = json.loads(first)
+    return line
+
+
+def exit_code(child: subprocess.Popen[str]) -> int:
+    """Wait for the main child; 0 when it ends normally, by SIGTERM, or when we are interrupted."""
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        return 0
+    return 0 if code in (0, -signal.SIGTERM) else code
