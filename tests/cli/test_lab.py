@@ -1,4 +1,5 @@
-"""``ims-nb lab``'s setup: JupyterLab's settings overrides (merged, never lost) and the environment it runs in."""
+"""``ims-nb lab``'s setup: JupyterLab's settings overrides (merged, never lost), the environment it runs in, and the
+simulator it starts (with ``app``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ims_nb.cli._children import lab_environment
+from ims_nb.cli._children import lab_environment, sim_command, start_simulator, stopped_together
+from ims_nb.cli._main import build_parser
 from ims_nb.cli.lab import LAB_OVERRIDES, write_lab_settings
 from ims_nb.exports.ledger import ENV_SIM_LEDGER
 
@@ -94,3 +96,31 @@ def test_lab_environment_without_state_puts_the_ledger_in_a_fresh_temporary_fold
     for ledger in (first, second):
         assert ledger.parent.parent == tmp_path and ledger.parent.name.startswith("ims-nb-lab-")
         assert ledger.parent.is_dir() and list(ledger.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("verb", ["lab", "app"])
+def test_allow_remote_reaches_the_child_simulator(verb: str) -> None:
+    remote = build_parser().parse_args([verb, "--host", "0.0.0.0", "--allow-remote"])
+    assert sim_command(remote)[-1] == "--allow-remote"
+    assert build_parser().parse_args(sim_command(remote)[3:]).allow_remote
+    local = build_parser().parse_args([verb])
+    assert "--allow-remote" not in sim_command(local)
+
+
+@pytest.mark.parametrize("verb", ["lab", "app"])
+def test_the_child_simulator_binds_a_remote_host_only_with_allow_remote(
+    verb: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``check_host`` runs in the child: without ``--allow-remote`` it refuses in one line, with it it serves."""
+    with stopped_together() as children:
+        line = start_simulator(build_parser().parse_args([verb, "--host", "0.0.0.0", "--images", "0"]), children)
+    assert line is None
+    err = capfd.readouterr().err
+    assert "refusing to bind 0.0.0.0" in err and "--allow-remote" in err
+    assert err.rstrip().endswith(f"ims-nb {verb}: the simulator did not start")
+    args = build_parser().parse_args([verb, "--host", "0.0.0.0", "--allow-remote", "--images", "0"])
+    with stopped_together() as children:
+        line = start_simulator(args, children)
+        assert line is not None and set(line) == set(LINE)
+        [child] = children
+    assert child.returncode is not None  # stopped on leaving
