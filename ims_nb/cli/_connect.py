@@ -7,13 +7,18 @@ import os
 import sys
 from typing import Any, TextIO
 
+import httpx
+
 from ims_nb.cli._console import SIMULATOR_PREFIX, Console
+from ims_nb.cli._progress import ProgressLine
 from ims_nb.client import config
 from ims_nb.client.connection import connect
 from ims_nb.client.drivers import ImsClient
 from ims_nb.errors import ApiError, ConfigError
 
 READ_STDIN = "-"
+#: The path of the image listing, whose pages a progress line counts.
+LISTING_PATH = "/v2/cloudimages"
 
 
 def connect_from_args(
@@ -47,6 +52,24 @@ def connect_from_args(
     if client.settings.credentials is not None:
         console.keep_secret(*client.settings.credentials.secrets)
     return client
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """The default transport, counting on a progress line the listing pages that arrive (and with ``requests``,
+    every request as an item)."""
+
+    def __init__(self, progress: ProgressLine, *, requests: bool = False) -> None:
+        super().__init__()
+        self._progress = progress
+        self._requests = requests
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if self._requests:
+            self._progress.add()
+        if request.method == "GET" and request.url.path.endswith(LISTING_PATH) and response.is_success:
+            self._progress.page()
+        return response
 
 
 def _transport_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,16 +10,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol, TextIO
 
-import httpx
-
 from ims_nb.vocab import LIVE
 
 #: Seconds between redraws.
 REDRAW_INTERVAL = 0.2
 #: On a terminal (without ``--progress``) the line appears only once an operation has taken this long.
 TERMINAL_DELAY = 0.5
-#: The path of the image listing, whose pages a progress line counts.
-LISTING_PATH = "/v2/cloudimages"
 
 
 def add_progress_options(parser: argparse.ArgumentParser, drawn: str = "the progress line") -> None:
@@ -115,24 +111,6 @@ class ProgressLine:
             self._width = len(text)
             self._stream.write("\r" + text + padding + ("\n" if final else ""))
             self._stream.flush()
-
-
-class CountingTransport(httpx.HTTPTransport):
-    """The default transport, counting on a progress line the listing pages that arrive (and with ``requests``,
-    every request as an item)."""
-
-    def __init__(self, progress: ProgressLine, *, requests: bool = False) -> None:
-        super().__init__()
-        self._progress = progress
-        self._requests = requests
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if self._requests:
-            self._progress.add()
-        if request.method == "GET" and request.url.path.endswith(LISTING_PATH) and response.is_success:
-            self._progress.page()
-        return response
 
 
 # --- one line per export job ----------------------------------------------------------------------

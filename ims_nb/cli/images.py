@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ims_nb.cli._connect import connect_from_args
+from ims_nb.cli._connect import CountingTransport, connect_from_args
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
 from ims_nb.cli._options import HelpFormatter, add_connection_options, add_filter_options, filters_from_args
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
-from ims_nb.cli._progress import CountingTransport, add_progress_options, progress_line
+from ims_nb.cli._progress import add_progress_options, progress_line
 
 DESCRIPTION = "List images (GET /v2/cloudimages, every page) with the documented filters."
 EPILOG = """\

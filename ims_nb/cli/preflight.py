@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import LookupOnce, connect_from_args, images_by_id
+from ims_nb.cli._connect import CountingTransport, LookupOnce, connect_from_args, images_by_id
 from ims_nb.cli._console import EXIT_OK, EXIT_REFUSED, Console, run_client_verb
 from ims_nb.cli._options import HelpFormatter, add_connection_options, add_filter_options, filters_from_args
 from ims_nb.cli._output import (
@@ -25,7 +25,7 @@ from ims_nb.cli._output import (
     write_frame,
     yes_no,
 )
-from ims_nb.cli._progress import CountingTransport, add_progress_options, progress_line
+from ims_nb.cli._progress import add_progress_options, progress_line
 from ims_nb.errors import ConfigError
 from ims_nb.vocab import FILE_FORMATS
 
