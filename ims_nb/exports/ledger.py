@@ -11,6 +11,8 @@ Row states::
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
 import socket
 import sqlite3
@@ -27,7 +29,10 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
+from ims_nb.exports.identity import Identity
 from ims_nb.vocab import BLOCKING, TRANSIENT_REFUSALS, State
+
+log = logging.getLogger("ims_nb")
 
 #: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
 ENV_SIM_LEDGER = "IMS_NB_SIM_LEDGER"
@@ -99,20 +104,36 @@ def default_path() -> Path:
     return Path(base) / "ims-nb" / "ledger.sqlite"
 
 
-def simulator_path(endpoint: str) -> Path:
+def simulator_path(endpoint: str, *, shared: bool = False) -> Path:
     """A ledger for exports to a simulator: ``$IMS_NB_SIM_LEDGER`` (set by ``ims-nb lab``), else a file in the
-    temporary folder for this process and simulator (its state dies with it, so does this ledger)."""
+    temporary folder for this process and simulator (its state dies with it, so does this ledger), or with
+    ``shared`` for the simulator alone (one that runs apart, used by several processes)."""
     if os.environ.get(ENV_SIM_LEDGER):
         return Path(os.environ[ENV_SIM_LEDGER])
     port = endpoint.rsplit(":", 1)[-1].strip("/")
-    return Path(tempfile.gettempdir()) / f"ims-nb-sim-{os.getpid()}-{port}.sqlite"
+    name = f"ims-nb-sim-{port}" if shared else f"ims-nb-sim-{os.getpid()}-{port}"
+    return Path(tempfile.gettempdir()) / f"{name}.sqlite"
 
 
-def ledger_for(client: Any) -> Ledger:
-    """The ledger for a client's exports: ``default_path()`` for a real account, ``simulator_path`` for a simulator."""
-    if on_simulator(client):
-        return Ledger(simulator_path(client.settings.endpoints.ims))
-    return Ledger()
+def ledger_for(client: Any, path: str | Path | None = None, *, simulator: bool | None = None) -> Ledger:
+    """The ledger for a client's exports, bound to its account (``Ledger.bound_to``): ``path`` when given, else
+    ``default_path()`` for a real account and ``simulator_path`` for a simulator (``simulator``: whether the client
+    talks to one, when the caller knows better than ``on_simulator``, as ``ims-nb --sim`` does)."""
+    from ims_nb.exports.identity import identity_of
+
+    return Ledger(path if path is not None else path_for(client, simulator=simulator)).bound_to(identity_of(client))
+
+
+def path_for(client: Any, *, simulator: bool | None = None) -> Path:
+    """Where ``ledger_for`` keeps a client's exports: a simulator's never go to the real default ledger.
+
+    A simulator this process runs gets a file of this process; one running apart (``ims-nb sim``) a file of its
+    endpoint, shared by the processes that use it (``ims-nb export --sim`` then ``ims-nb jobs --watch --sim``).
+    """
+    if not (on_simulator(client) if simulator is None else simulator):
+        return default_path()
+    embedded = getattr(client.settings, "simulator", None) is not None
+    return simulator_path(client.settings.endpoints.ims, shared=not embedded)
 
 
 class Ledger:
@@ -131,9 +152,11 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
             self._db.executescript(SCHEMA)
+            add_identity_columns(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the ledger {self.path}: {exc}") from None
         self._lock = threading.RLock()
+        self.identity: Identity | None = None  # see bound_to
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -178,13 +201,14 @@ class Ledger:
         check and the insert are one transaction, so two processes cannot both claim one export.
         """
         now = time.time()
+        scope, scope_args = self._scope()
         with self._transaction() as db:
             if not force:
                 blocking = db.execute(
                     f"SELECT row_id FROM exports WHERE image_id = ? AND bucket_url = ? AND state IN "
                     f"({','.join('?' * len(BLOCKING))}) AND NOT (state = ? AND COALESCE(error_code, '') IN "
-                    f"({','.join('?' * len(TRANSIENT_REFUSALS))})) LIMIT 1",
-                    (image_id, bucket_url, *sorted(BLOCKING), State.REFUSED.value, *TRANSIENT_REFUSALS),
+                    f"({','.join('?' * len(TRANSIENT_REFUSALS))})){scope} LIMIT 1",
+                    (image_id, bucket_url, *sorted(BLOCKING), State.REFUSED.value, *TRANSIENT_REFUSALS, *scope_args),
                 ).fetchone()
                 if blocking is not None:
                     return None
@@ -194,6 +218,7 @@ class Ledger:
                 (image_id, image_name, bucket_url, file_format, int(quick), size_bytes, region,
                  State.SUBMITTING.value, current_owner(), now, now),
             )  # fmt: skip
+            self._stamp(db, int(cursor.lastrowid or 0))
             return int(cursor.lastrowid or 0)
 
     def update(self, row_id: int, **fields: Any) -> None:
@@ -204,8 +229,12 @@ class Ledger:
         fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in fields.items()}
         fields["updated_at"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in fields)
+        scope, scope_args = self._scope()
         with self._transaction() as db:
-            db.execute(f"UPDATE exports SET {assignments} WHERE row_id = ?", (*fields.values(), row_id))  # noqa: S608
+            changed = db.execute(f"UPDATE exports SET {assignments} WHERE row_id = ?{scope}",  # noqa: S608
+                                 (*fields.values(), row_id, *scope_args)).rowcount  # fmt: skip
+        if not changed and self.identity is not None:
+            self._refuse_foreign(row_id)
 
     def row(self, row_id: int) -> dict[str, Any]:
         with self._lock:
@@ -214,12 +243,18 @@ class Ledger:
             raise ConfigError(f"no ledger row {row_id}")
         return dict(found)
 
-    def rows(self, states: frozenset[State] | set[State] | None = None) -> list[dict[str, Any]]:
-        """Every row (or those in ``states``), oldest first."""
-        query, args = "SELECT * FROM exports", tuple[str, ...]()
+    def rows(
+        self, states: frozenset[State] | set[State] | None = None, *, every_account: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every row (or those in ``states``), oldest first; on a bound ledger only its account's rows, unless
+        ``every_account``."""
+        query, args = "SELECT * FROM exports WHERE 1 = 1", tuple[str, ...]()
         if states:
-            query += f" WHERE state IN ({','.join('?' * len(states))})"
+            query += f" AND state IN ({','.join('?' * len(states))})"
             args = tuple(sorted(s.value for s in states))
+        if not every_account:
+            scope, scope_args = self._scope()
+            query, args = query + scope, (*args, *scope_args)
         with self._lock:
             return [dict(r) for r in self._db.execute(query + " ORDER BY row_id", args)]
 
@@ -227,3 +262,82 @@ class Ledger:
         """Every row as a DataFrame (the raw ledger; ``ims_nb.jobs_frame`` adds durations and throughput)."""
         rows = self.rows()
         return pd.DataFrame(rows, columns=list(COLUMNS))
+
+    # --- identity: whose rows are whose (issue 12, item 8) ------------------------------------------------------
+
+    def bound_to(self, identity: Identity | None) -> Ledger:
+        """This ledger as one account sees it (the same file and connection; closing either closes both).
+
+        ``rows`` lists only the account's rows (``rows(every_account=True)`` all), ``claim`` stamps new rows with
+        the account and blocks only on its rows, and ``update`` refuses another account's row. Rows written
+        before the ledger kept identities are claimed, with a note, by the first real account bound in their
+        region (a simulator claims none). ``bound_to(None)`` is the whole ledger, unbound.
+        """
+        view = copy.copy(self)
+        view.identity = identity
+        if identity is not None and not identity.simulator:
+            view._adopt()
+        return view
+
+    def _scope(self) -> tuple[str, tuple[str, ...]]:
+        """The SQL condition (`` AND ...``) and arguments that keep a query to the bound account's rows."""
+        if self.identity is None:
+            return "", ()
+        return " AND endpoint = ? AND COALESCE(project_id, '') = ?", (self.identity.endpoint,
+                                                                        self.identity.project_id or "")
+
+    def _stamp(self, db: sqlite3.Connection, row_id: int) -> None:
+        """A claimed row records the account that launched it (endpoint, project, access key id or user)."""
+        if self.identity is not None:
+            who = self.identity
+            db.execute("UPDATE exports SET endpoint = ?, project_id = ?, launched_by = ? WHERE row_id = ?",
+                       (who.endpoint, who.project_id, who.principal, row_id))  # fmt: skip
+
+    def _refuse_foreign(self, row_id: int) -> None:
+        row = self.row(row_id)
+        from ims_nb.exports.identity import belongs_to
+
+        raise ConfigError(f"ledger row {row_id} belongs to another account ({belongs_to(row)}); it was not changed, "
+                          f"as {self.identity} cannot know its job")  # fmt: skip
+
+    def _adopt(self) -> None:
+        """Rows without identity in this account's region become its rows, each with a note that says so."""
+        assert self.identity is not None
+        note = f"claimed by {self.identity}: recorded before the ledger kept identities"
+        with self._transaction() as db:
+            claimed = db.execute(
+                "UPDATE exports SET endpoint = ?, project_id = ?, adopted_at = ?, "
+                "note = ? || COALESCE('; ' || note, '') WHERE endpoint IS NULL AND region = ?",
+                (self.identity.endpoint, self.identity.project_id, time.time(), note, self.identity.region),
+            ).rowcount
+        if claimed:
+            log.info("the ledger %s: %d row(s) without identity claimed by %s", self.path, claimed, self.identity)
+
+    def disown(self, row_id: int, reason: str) -> None:
+        """Give a claimed row (``bound_to``) back: its account is unknown again, and its note says why."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE exports SET endpoint = NULL, project_id = NULL, adopted_at = NULL, note = ?, updated_at = ? "
+                "WHERE row_id = ? AND adopted_at IS NOT NULL",
+                (reason, time.time(), row_id),
+            )
+
+
+#: The columns that say whose a row is (added to older files by ``add_identity_columns``).
+IDENTITY_COLUMNS = {"endpoint": "TEXT", "project_id": "TEXT", "launched_by": "TEXT", "adopted_at": "REAL"}
+
+
+def add_identity_columns(db: sqlite3.Connection) -> None:
+    """Migration step (idempotent, one transaction): the identity columns, added where missing; old rows keep
+    NULL there until an account claims them (``Ledger.bound_to``)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        present = {row[1] for row in db.execute("PRAGMA table_info(exports)")}
+        for name, kind in IDENTITY_COLUMNS.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE exports ADD COLUMN {name} {kind}")
+        db.execute("CREATE INDEX IF NOT EXISTS exports_identity ON exports (endpoint, project_id)")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

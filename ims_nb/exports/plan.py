@@ -15,6 +15,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb.client.retry import RateLimiter
 from ims_nb.errors import ApiError, AuthError, ConfigError, OutcomeUnknownError, TransportError
 from ims_nb.exports.flows import Flow, call, drive
+from ims_nb.exports.identity import scoped
 from ims_nb.exports.ledger import COLUMNS, Ledger, owner_alive
 from ims_nb.preflight import (
     VIOLATION_COLUMNS,
@@ -150,7 +151,7 @@ def reconcile(ledger: Ledger, client: Any) -> pd.DataFrame:
     follows the target object, its job id lost). Returns the rows it settled, with a note each; a row whose
     job id will never be known says ``JOB_ID_UNKNOWN`` in its note, for good.
     """
-    return drive(reconcile_flow(ledger), client)
+    return drive(reconcile_flow(scoped(ledger, client)), client)  # only the rows of the client's account
 
 
 def reconcile_flow(ledger: Ledger) -> Flow[pd.DataFrame]:
@@ -274,6 +275,7 @@ def launch(
     missing = [c for c in ("image_id", "bucket_url", "file_format", "quick", "exportable") if c not in plan.columns]
     if missing:
         raise ConfigError(f"the plan lacks column(s) {', '.join(missing)}; make it with plan_exports()")
+    ledger = scoped(ledger, client)  # claims stamp the client's account; only its rows block or are reconciled
     settled = reconcile(ledger, client)
     check_credentials = getattr(client, "check_credentials", None)
     if check_credentials is not None:

@@ -17,6 +17,7 @@ from ims_nb.client.polling import PollPlan
 from ims_nb.client.retry import RateLimiter
 from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError, WaitTimeoutError
 from ims_nb.exports.flows import Flow, call, drive, drive_async
+from ims_nb.exports.identity import belongs_to, scoped, scoped_async
 from ims_nb.exports.ledger import Ledger, owner_alive
 from ims_nb.vocab import DONE, FAST_EXPORT_FORMAT, LIVE, STALL_AFTER, GiB, State, written_format
 
@@ -31,7 +32,7 @@ MAX_OBJECT_RATIO = 1.2
 TIME_DTYPE = "datetime64[ns, UTC]"
 HISTORY_COLUMNS = ("row_id", "job_id", "image_id", "image_name", "bucket_url", "format", "quick", "size_gb", "state",
                    "status", "process_percent", "begin_time", "end_time", "duration_s", "throughput_gb_h",
-                   "error_code", "fail_reason", "object_size", "note")  # fmt: skip
+                   "error_code", "fail_reason", "object_size", "note", "belongs_to")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,9 @@ ProgressCallback = Callable[[Progress], None]
 
 def jobs_frame(ledger: Ledger) -> pd.DataFrame:
     """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome."""
-    rows = ledger.rows()
+    rows = ledger.rows(every_account=True)
     frame = pd.DataFrame(rows, columns=[c for c in _LEDGER_FIELDS])
+    whose = pd.Series([belongs_to(row, ledger.identity) for row in rows], index=frame.index, dtype="string")
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=_HISTORY_DTYPES.get(c, "string")) for c in HISTORY_COLUMNS})
     times = {name: pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601").astype(TIME_DTYPE)
@@ -75,7 +77,7 @@ def jobs_frame(ledger: Ledger) -> pd.DataFrame:
         "throughput_gb_h": (size_gb / (duration / 3600)).where(duration > 0).astype(float),
         "error_code": frame["error_code"].astype("string"), "fail_reason": frame["fail_reason"].astype("string"),
         "object_size": pd.to_numeric(frame["object_size"], errors="coerce").astype("Int64"),
-        "note": frame["note"].astype("string"),
+        "note": frame["note"].astype("string"), "belongs_to": whose,
     })  # fmt: skip
     return out[list(HISTORY_COLUMNS)]
 
@@ -183,6 +185,7 @@ def watch(
     ledger, job_ids = _targets(target)
     if ledger is None:
         return _watch_ids(job_ids, client, timeout, on_progress, interval, max_interval, max_rate, clock, sleep)
+    ledger = scoped(ledger, client)  # only the rows of the account the client is connected as
     watcher = _LedgerWatch(ledger, stall_after, on_progress, clock, check_every=max_interval)
     plan = PollPlan(drive(watcher.settle(clock()), client), clock(), interval, max_interval, timeout)
     limiter = RateLimiter(max_rate, clock=clock)
@@ -229,6 +232,7 @@ async def watch_async(
     if ledger is None:
         return await _watch_ids_async(job_ids, client, timeout, on_progress, interval, max_interval, max_rate,
                                       clock, sleep)  # fmt: skip
+    ledger = await scoped_async(ledger, client)  # only the rows of the account the client is connected as
     watcher = _LedgerWatch(ledger, stall_after, on_progress, clock, check_every=max_interval)
     plan = PollPlan(await drive_async(watcher.settle(clock()), client), clock(), interval, max_interval, timeout)
     limiter = RateLimiter(max_rate, clock=clock)
@@ -402,6 +406,12 @@ class _LedgerWatch:
         except AuthError:
             raise  # the credentials, not the job: nothing to record
         except (TransportError, ApiError) as exc:
+            if isinstance(exc, ApiError) and exc.status < 500 and exc.status != 429 and row.get("adopted_at"):
+                # a row claimed from before identities: this endpoint never proved it accepted the job
+                self.ledger.disown(row["row_id"], f"{exc.code} from {self.ledger.identity}: not its job; "
+                                                  "left for the endpoint that accepted it")  # fmt: skip
+                self._forget(plan, job_id)
+                return
             if isinstance(exc, ApiError) and exc.status < 500 and exc.status != 429:
                 self.ledger.update(row["row_id"], state=State.FAILED, error_code=exc.code, fail_reason=exc.message)
                 plan.observe(job_id, {"status": "FAIL"}, self.clock())

@@ -317,12 +317,12 @@ def test_a_simulators_exports_go_to_the_lab_ledger_when_set(
     assert not (tmp_path / "real.sqlite").exists()
 
 
-def test_otherwise_a_simulators_exports_go_to_a_temporary_ledger_of_this_process_and_port(
+def test_otherwise_a_simulators_exports_go_to_a_temporary_ledger_of_its_port(
     simulator_client: ImsClient, ledger_env: Path, fresh_sim: Simulator
 ) -> None:
-    port = fresh_sim.endpoint.rsplit(":", 1)[1]
+    port = fresh_sim.endpoint.rsplit(":", 1)[1]  # a simulator running apart: the processes using it share the file
     with ledger_for(simulator_client) as ledger:
-        assert ledger.path == ledger_env / f"ims-nb-sim-{os.getpid()}-{port}.sqlite"
+        assert ledger.path == ledger_env / f"ims-nb-sim-{port}.sqlite"
         assert ledger.path.exists()
     assert not default_path().exists()
 
