@@ -267,16 +267,17 @@ def add_ledger_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
     )  # fmt: skip
 
 
-def ledger_path(args: argparse.Namespace) -> Path:
-    """``--ledger``, else ``ims_nb.exports.ledger.default_path()`` (``$IMS_NB_LEDGER``, else the user's data folder)."""
+def ledger_path(args: argparse.Namespace, client: Any = None) -> Path:
+    """``--ledger``, else the client's ledger (``ims_nb.exports.ledger.path_for``: a simulator's is its own, never
+    the real one), else ``default_path()`` (``$IMS_NB_LEDGER``, else the user's data folder)."""
     if args.ledger is not None:
         path: Path = args.ledger
         if path.is_dir():
             raise ConfigError(f"--ledger {path}: is a folder; give the ledger's file")
         return path
-    from ims_nb.exports.ledger import default_path
+    from ims_nb.exports.ledger import default_path, path_for
 
-    return default_path()
+    return default_path() if client is None else path_for(client, simulator=args.sim is not None or None)
 
 
 def add_watch_options(group: argparse._ArgumentGroup, watch_help: str) -> None:

@@ -329,7 +329,7 @@ def _plan_row(path: Path, line: int, record: dict[str | Any, str | Any]) -> Plan
 
 def _export(args: argparse.Namespace, console: Console) -> int:
     try:
-        from ims_nb.exports.ledger import Ledger
+        from ims_nb.exports.ledger import ledger_for
         from ims_nb.preflight import check_key_template
         from ims_nb.rules import SIMULATOR_PROFILE
     except ImportError as exc:
@@ -342,21 +342,22 @@ def _export(args: argparse.Namespace, console: Console) -> int:
         check_key_template(key_template)
     output_format = output_format_of(args)
     check_output(output_format, args.output)
-    path = ledger_path(args)
+    ledger_path(args)  # a bad --ledger is refused before connecting
     # the embedded simulator plays the strict rules; --sim connects with explicit keys, so say so here
     profile = SIMULATOR_PROFILE if args.sim is not None else None
     with connect_from_args(args, console) as client:
+        path = ledger_path(args, client)  # a simulator's exports go to its own ledger, never the real one
         if plan_rows is not None:
             plan = _plan_of_rows(client, plan_rows, profile)
         else:
             plan = _plan_of_selection(client, args, filters, key_template, profile)
         if args.dry_run:
-            prior = _ledger_rows(path) if path.exists() else []
+            prior = _ledger_rows(path, client) if path.exists() else []
             report = _dry_run(plan, prior, args.force)
             _write(report, PLAN_TABLE, output_format, args.output, all_messages=True)
             console.notice(_dry_run_totals(report))
             return EXIT_REFUSED if (report["action"] == REFUSED).any() else EXIT_OK
-        with Ledger(path) as ledger:
+        with ledger_for(client, path) as ledger:
             try:
                 report = _launch(plan, client, ledger, args)
             except KeyboardInterrupt:
@@ -451,10 +452,10 @@ def _template_of(key: str, values: dict[str, str]) -> str:
 # --- deciding, launching ----------------------------------------------------------------------------
 
 
-def _ledger_rows(path: Path) -> list[dict[str, Any]]:
-    from ims_nb.exports.ledger import Ledger
+def _ledger_rows(path: Path, client: Any) -> list[dict[str, Any]]:
+    from ims_nb.exports.ledger import ledger_for
 
-    with Ledger(path) as ledger:
+    with ledger_for(client, path) as ledger:  # the rows of the client's account
         return ledger.rows()
 
 

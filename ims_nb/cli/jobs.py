@@ -86,6 +86,7 @@ JOBS_TABLE = (
     TableColumn("throughput_gb_h", "GB/H", drop_order=2, right=True, show=_one_decimal),
     TableColumn("job_id", "JOB", drop_order=1),
     TableColumn("detail", "ERROR / NOTE", min_width=20),
+    TableColumn("belongs_to", "ACCOUNT", drop_order=0),
 )
 
 
@@ -122,31 +123,52 @@ def run_jobs(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 
 
 def _jobs(args: argparse.Namespace, console: Console) -> int:
-    from ims_nb.exports.ledger import Ledger
-    from ims_nb.exports.watch import jobs_frame
-
     output_format = output_format_of(args)
     check_output(output_format, args.output)
-    path = ledger_path(args)
-    code = EXIT_OK
-    if not path.exists():
-        console.notice(f"ims-nb jobs: no ledger at {path} yet: nothing was exported with it")
-        with tempfile.TemporaryDirectory() as folder, Ledger(Path(folder) / "empty.sqlite") as empty:
-            frame = jobs_frame(empty)
-    elif args.watch:
-        with connect_from_args(args, console) as client, Ledger(path) as ledger:
-            frame, interrupted = follow(ledger, client, args, console)
-        code = EXIT_INTERRUPTED if interrupted else EXIT_OK
+    ledger_path(args)  # a bad --ledger is refused before connecting
+    if args.watch or args.sim is not None:  # the connection's ledger, its account's rows (the others: belongs_to)
+        with connect_from_args(args, console) as client:
+            frame, interrupted = _listed(ledger_path(args, client), client, args, console)
     else:
-        with Ledger(path) as ledger:
-            frame = jobs_frame(ledger)
+        frame, interrupted = _listed(ledger_path(args), None, args, console)
+    code = EXIT_INTERRUPTED if interrupted else EXIT_OK
     states = states_of(args)
     if states:
         frame = frame[frame["state"].isin(states)].reset_index(drop=True)
     shown = frame.assign(detail=_details(frame)) if output_format is OutputFormat.TABLE else frame
     write_frame(shown, output_format, args.output, sys.stdout, JOBS_TABLE)
     console.notice(state_counts(frame, "job"))
+    elsewhere = accounts_note(frame)
+    if elsewhere:
+        console.notice(elsewhere)
     return code
+
+
+def _listed(path: Path, client: Any, args: argparse.Namespace, console: Console) -> tuple[pd.DataFrame, bool]:
+    """The ledger's jobs frame (bound to ``client``'s account when given; followed with ``--watch``), and whether
+    Ctrl-C stopped the watch."""
+    from ims_nb.exports.ledger import Ledger, ledger_for
+    from ims_nb.exports.watch import jobs_frame
+
+    if not path.exists():
+        console.notice(f"ims-nb jobs: no ledger at {path} yet: nothing was exported with it")
+        with tempfile.TemporaryDirectory() as folder, Ledger(Path(folder) / "empty.sqlite") as empty:
+            return jobs_frame(empty), False
+    with Ledger(path) if client is None else ledger_for(client, path) as ledger:
+        return follow(ledger, client, args, console) if args.watch else (jobs_frame(ledger), False)
+
+
+def accounts_note(frame: pd.DataFrame) -> str | None:
+    """``2 jobs belong to other accounts and were left alone: 2 of http://...``, when some do."""
+    from ims_nb.exports.identity import ELSEWHERE
+
+    prefix = f"{ELSEWHERE}: "
+    elsewhere = frame.loc[frame["belongs_to"].fillna("").str.startswith(prefix), "belongs_to"].value_counts()
+    if elsewhere.empty:
+        return None
+    parts = [f"{int(count)} of {str(whose).removeprefix(prefix)}" for whose, count in elsewhere.items()]
+    total = int(elsewhere.sum())
+    return f"{total} job{'s' if total != 1 else ''} belong to other accounts and were left alone: " + "; ".join(parts)
 
 
 def _details(frame: pd.DataFrame) -> list[str | None]:

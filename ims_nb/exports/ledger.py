@@ -283,8 +283,8 @@ class Ledger:
         """The SQL condition (`` AND ...``) and arguments that keep a query to the bound account's rows."""
         if self.identity is None:
             return "", ()
-        return " AND endpoint = ? AND COALESCE(project_id, '') = ?", (self.identity.endpoint,
-                                                                        self.identity.project_id or "")
+        who = self.identity
+        return " AND endpoint = ? AND COALESCE(project_id, '') = ?", (who.endpoint, who.project_id or "")
 
     def _stamp(self, db: sqlite3.Connection, row_id: int) -> None:
         """A claimed row records the account that launched it (endpoint, project, access key id or user)."""

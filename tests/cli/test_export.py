@@ -83,6 +83,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
     monkeypatch.setenv("IMS_NB_LEDGER", str(tmp_path / "ledger.sqlite"))
+    monkeypatch.setenv("IMS_NB_SIM_LEDGER", str(tmp_path / "ledger.sqlite"))  # --sim exports: the simulators' ledger
     return dict(os.environ)
 
 
