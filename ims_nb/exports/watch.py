@@ -410,6 +410,7 @@ class _LedgerWatch:
                 # a row claimed from before identities: this endpoint never proved it accepted the job
                 self.ledger.disown(row["row_id"], f"{exc.code} from {self.ledger.identity}: not its job; "
                                                   "left for the endpoint that accepted it")  # fmt: skip
+                plan.observe(job_id, {"status": "FAIL"}, self.clock())  # no more polls here; its state stays
                 self._forget(plan, job_id)
                 return
             if isinstance(exc, ApiError) and exc.status < 500 and exc.status != 429:

@@ -16,6 +16,7 @@ import traitlets
 from ims_nb.client.drivers import AsyncImsClient, ImsClient
 from ims_nb.client.pacing import Pacing, pacing_for
 from ims_nb.errors import ConfigError
+from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import Progress, jobs_frame, watch_async
 from ims_nb.vocab import DONE, LIVE, State
@@ -134,6 +135,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self._client, self._ledger, self._pacing, self._timeout = client, ledger, pacing, timeout
+        self._ledger = ledger.bound_to(identity_of(client))  # only the rows of the account the client is on
         self._clock, self._sleep = clock, sleep
         self._task: asyncio.Task[pd.DataFrame | None] | None = None
         self._rows: dict[int, _ExportRow] = {}

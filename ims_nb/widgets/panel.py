@@ -9,6 +9,7 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
+from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import COLUMNS, Ledger
 from ims_nb.exports.plan import Review, launch, review
 from ims_nb.targets import bucket_choices
@@ -44,6 +45,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         file_format: str = "qcow2",
     ) -> None:
         self._client, self._ledger, self._picker, self._images, self._monitor = client, ledger, picker, images, monitor
+        self._ledger = ledger.bound_to(identity_of(client))  # only the rows of the account the client is on
         self.log_panel = LogPanel()
         choices = bucket_choices(client)
         self._bucket = w.Dropdown(options=[(c.label, c.name) for c in choices], description="bucket")

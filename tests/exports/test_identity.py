@@ -1,0 +1,173 @@
+"""Whose rows are whose (issue 12, point 8): exports launched on one endpoint are never polled, reconciled or changed
+by a watch connected elsewhere; old ledger files migrate, and their rows are claimed only with a note."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import ims_nb
+from ims_nb.client.drivers import ImsClient
+from ims_nb.errors import ApiError, ConfigError
+from ims_nb.exports.identity import ELSEWHERE, UNKNOWN_ACCOUNT, Identity, belongs_to, identity_of
+from ims_nb.exports.ledger import SCHEMA, Ledger
+from ims_nb.exports.plan import launch, plan_exports, reconcile
+from ims_nb.exports.watch import jobs_frame, watch, watch_async
+from ims_nb.rules import SIMULATOR_PROFILE
+from ims_nb.sim import Simulator
+from ims_nb.vocab import LIVE, State
+
+BUCKET = "ims-exports-cn-north-4"
+REAL = Identity("https://ims.cn-north-4.myhuaweicloud.com", "cn-north-4", "0a1b2c", "AK REALKEY")
+
+
+@pytest.fixture(scope="module")
+def other_sim() -> Iterator[Simulator]:
+    """Another simulator: same seed, so the same project id and access key; only its endpoint differs."""
+    with Simulator(seed=0, images=20, manual_clock=True) as simulator:
+        yield simulator
+
+
+@pytest.fixture()
+def other_client(other_sim: Simulator, clean_env: Path) -> Iterator[ImsClient]:
+    info = other_sim.info
+    with ims_nb.connect(ak=info.ak, sk=info.sk, project_id=info.project_id, endpoint=info.endpoint) as client:
+        yield client
+
+
+@pytest.fixture()
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "ledger.sqlite") as opened:
+        yield opened
+
+
+@pytest.fixture()
+def launched(sim_client: ImsClient, ledger: Ledger) -> list[dict[str, Any]]:
+    """Three exports running on the session simulator (manual clock: they stay live), in ``ledger``."""
+    plan = plan_exports(sim_client.images(imagetype="private"), bucket=BUCKET, key_template="who/{id8}.{ext}",
+                        quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
+    exportable = plan[plan["exportable"].fillna(False).astype(bool)].head(3)
+    frame = launch(exportable, client=sim_client, ledger=ledger, max_rate=1000)
+    rows = ledger.rows(every_account=True)
+    assert len(frame) == 3 and {r["state"] for r in rows} <= {s.value for s in LIVE}
+    return rows
+
+
+def test_identity_names_endpoint_project_and_access_key_never_a_secret(sim_client: ImsClient) -> None:
+    who = identity_of(sim_client)
+    info = sim_client.settings
+    assert who is not None and who.endpoint == sim_client.endpoints.ims and who.project_id == sim_client.project_id
+    assert who.principal == f"AK {info.credentials.ak}"  # type: ignore[union-attr]
+    secret = info.credentials.sk  # type: ignore[union-attr]
+    assert secret not in str(who) and secret not in repr(who)
+    assert identity_of(object()) is None  # a double that cannot say where it points: the ledger stays unbound
+
+
+def test_each_row_records_the_account_that_launched_it(
+    launched: list[dict[str, Any]], sim_client: ImsClient, ledger: Ledger
+) -> None:
+    who = identity_of(sim_client)
+    assert who is not None
+    assert {(r["endpoint"], r["project_id"], r["launched_by"]) for r in launched} == {
+        (who.endpoint, who.project_id, who.principal)
+    }
+    assert all(r["adopted_at"] is None for r in launched)
+    assert set(jobs_frame(ledger)["belongs_to"]) == {str(belongs_to(launched[0]))}
+
+
+def test_a_watch_connected_elsewhere_leaves_every_row_unchanged_and_says_whose_they_are(
+    launched: list[dict[str, Any]], other_client: ImsClient, ledger: Ledger
+) -> None:
+    frame = watch(ledger, client=other_client, timeout=30)
+    assert ledger.rows(every_account=True) == launched  # nothing polled, reconciled or changed
+    assert len(frame) == 3 and all(w.startswith(f"{ELSEWHERE}: {launched[0]['endpoint']}") for w in frame["belongs_to"])
+    assert reconcile(ledger, other_client).empty
+    assert ledger.rows(every_account=True) == launched
+
+
+def test_an_async_watch_connected_elsewhere_leaves_every_row_unchanged(
+    launched: list[dict[str, Any]], other_sim: Simulator, ledger: Ledger, clean_env: Path
+) -> None:
+    info = other_sim.info
+
+    async def main() -> pd.DataFrame:
+        async with ims_nb.connect_async(ak=info.ak, sk=info.sk, project_id=info.project_id,
+                                        endpoint=info.endpoint) as aclient:  # fmt: skip
+            return await watch_async(ledger, client=aclient, timeout=30)
+
+    frame = asyncio.run(main())
+    assert ledger.rows(every_account=True) == launched
+    assert frame["belongs_to"].str.startswith(ELSEWHERE).all()
+
+
+def test_a_launch_elsewhere_is_not_blocked_by_another_accounts_rows_and_cannot_change_them(
+    launched: list[dict[str, Any]], other_client: ImsClient, ledger: Ledger
+) -> None:
+    here = ledger.bound_to(identity_of(other_client))
+    first = launched[0]
+    claimed = here.claim(image_id=first["image_id"], bucket_url=first["bucket_url"], image_name=None,
+                         file_format="qcow2", quick=False, size_bytes=None, region=first["region"])  # fmt: skip
+    assert claimed is not None  # the same image id on another endpoint is another image
+    with pytest.raises(ConfigError, match="belongs to another account"):
+        here.update(first["row_id"], state=State.FAILED)
+    assert ledger.row(first["row_id"]) == first
+
+
+# --- old ledger files ---------------------------------------------------------------------------------------
+
+
+def _old_file(path: Path, state: str = "running") -> None:
+    """A ledger written before identities: no identity columns, one live row with a job id."""
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA)
+        db.execute("INSERT INTO exports (image_id, bucket_url, quick, region, state, job_id, created_at, updated_at) "
+                   "VALUES ('img-1', 'b:k.qcow2', 0, 'cn-north-4', ?, 'job-1', 1.0, 1.0)", (state,))  # fmt: skip
+        assert "endpoint" not in {column[1] for column in db.execute("PRAGMA table_info(exports)")}
+
+
+class _Elsewhere:
+    """A client of a real-looking endpoint whose service does not know the old row's job (IMG.0086)."""
+
+    def __init__(self) -> None:
+        self.endpoints = type("E", (), {"ims": REAL.endpoint})()
+        self.region, self.project_id, self.polls = REAL.region, REAL.project_id, 0
+
+    def job_progress(self, job_id: str) -> dict[str, Any]:
+        self.polls += 1
+        raise ApiError(404, "IMG.0086", "The job does not exist.")
+
+
+def test_an_old_file_migrates_and_its_rows_wait_for_an_account_of_their_region(tmp_path: Path) -> None:
+    _old_file(tmp_path / "old.sqlite")
+    with Ledger(tmp_path / "old.sqlite") as ledger:
+        (row,) = ledger.rows()
+        assert row["image_id"] == "img-1" and row["endpoint"] is None and row["state"] == "running"
+        assert jobs_frame(ledger)["belongs_to"].tolist() == [UNKNOWN_ACCOUNT]
+        simulator = Identity("http://127.0.0.1:1", "cn-north-4", "0a1b2c", "AK SIM", simulator=True)
+        assert ledger.bound_to(simulator).rows() == [] and ledger.rows() == [row]  # a simulator claims nothing
+        assert ledger.bound_to(Identity(REAL.endpoint.replace("north-4", "east-3"), "cn-east-3")).rows() == []
+        (claimed,) = ledger.bound_to(REAL).rows()
+        assert claimed["endpoint"] == REAL.endpoint and claimed["adopted_at"] is not None
+        assert claimed["note"].startswith(f"claimed by {REAL}") and claimed["state"] == "running"
+    Ledger(tmp_path / "old.sqlite").close()  # the migration is idempotent
+
+
+def test_a_claimed_row_is_never_failed_on_the_word_of_an_endpoint_that_does_not_know_its_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _old_file(tmp_path / "old.sqlite")
+    client = _Elsewhere()
+    clock: list[float] = [0.0]
+    sleep: Callable[[float], None] = lambda seconds: clock.__setitem__(0, clock[0] + seconds)  # noqa: E731
+    with Ledger(tmp_path / "old.sqlite") as ledger:
+        watch(ledger, client=client, timeout=600, clock=lambda: clock[0], sleep=sleep)
+        (row,) = ledger.rows()
+    assert client.polls == 1
+    assert row["state"] == "running" and row["error_code"] is None and row["endpoint"] is None
+    assert "IMG.0086" in row["note"] and "left for the endpoint that accepted it" in row["note"]
