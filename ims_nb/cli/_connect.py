@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from ims_nb.client import config
-from ims_nb.client.connection import INSECURE_PREFIX, connect
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient, config
+from ims_nb.client.connection import INSECURE_PREFIX, connect, connect_simulator
 from ims_nb.errors import ApiError, ConfigError, ImsNbError, InsecureTransportWarning, SimulatorWarning, mask_secrets
 
 EXIT_OK = 0
@@ -24,7 +23,7 @@ EXIT_USAGE = 2  # bad arguments or configuration (argparse errors, ConfigError)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 SIMULATOR_PREFIX = "SIMULATOR:"
-SIM_FIELDS = ("endpoint", "region", "project_id", "ak", "sk")
+SIM_FIELDS = config.SIMULATOR_FIELDS
 READ_STDIN = "-"
 
 CONNECTION_HELP = (
@@ -185,10 +184,7 @@ def _connect_simulator(args: argparse.Namespace, line: dict[str, str], options: 
         raise ConfigError("--sim brings its own endpoint and credentials: leave out --ak, --endpoint and --project-id")
     if args.region and args.region != line["region"]:
         raise ConfigError(f"the simulator plays region {line['region']!r}, not {args.region!r}")
-    return connect(
-        line["region"], ak=line["ak"], sk=line["sk"], project_id=line["project_id"], endpoint=line["endpoint"],
-        **options,
-    )  # fmt: skip
+    return connect_simulator(line, **options)
 
 
 def _secret_of(ak: str) -> tuple[str, str | None]:

@@ -141,7 +141,6 @@ def run_preflight(args: argparse.Namespace, stderr: TextIO | None = None) -> int
 def _preflight(args: argparse.Namespace, console: Console) -> int:
     try:
         from ims_nb.preflight import check_key_template, preflight, preflight_summary
-        from ims_nb.rules import SIMULATOR_PROFILE
     except ImportError as exc:
         raise ConfigError(f"ims-nb preflight needs {exc.name}: pip install 'ims-nb[lab]'") from None
     check_key_template(args.bucket_url.partition(":")[2])
@@ -161,8 +160,6 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
         judged: dict[str, Any] = {
             "bucket_url": args.bucket_url, "file_format": args.file_format, "quick": args.quick,
             "client": LookupOnce(client),
-            # the embedded simulator plays the strict rules; --sim connects with explicit keys, so say so here
-            "profile": SIMULATOR_PROFILE if args.sim is not None else None,
         }  # fmt: skip
         summary = preflight_summary(records, **judged)
         violations = preflight(records, **judged)

@@ -210,9 +210,21 @@ def simulator_line(environ: dict[str, str] | None = None) -> dict[str, str] | No
         return None
     try:
         line = json.loads(raw)
-        return {key: str(line[key]) for key in ("endpoint", "region", "project_id", "ak", "sk")}
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         raise ConfigError(f"${ENV_SIMULATOR} is not a simulator JSON line") from None
+    return simulator_info(line, f"${ENV_SIMULATOR}")
+
+
+#: What the JSON line of ``ims-nb sim`` holds (its ``sk`` is a secret).
+SIMULATOR_FIELDS = ("endpoint", "region", "project_id", "ak", "sk")
+
+
+def simulator_info(found: Any, source: str) -> dict[str, str]:
+    """The fields of a simulator's line from a parsed JSON object, or a ConfigError naming ``source``."""
+    try:
+        return {key: str(found[key]) for key in SIMULATOR_FIELDS}
+    except (KeyError, TypeError, IndexError):
+        raise ConfigError(f"{source} is not a simulator JSON line (with {', '.join(SIMULATOR_FIELDS)})") from None
 
 
 def resolve_credentials(

@@ -9,6 +9,7 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
+from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.ledger import COLUMNS, Ledger
 from ims_nb.exports.plan import Review, launch, review
 from ims_nb.targets import bucket_choices
@@ -34,7 +35,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: Any,
+        client: ClientLike,
         ledger: Ledger,
         *,
         picker: Any = None,

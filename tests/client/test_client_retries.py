@@ -21,8 +21,8 @@ from ims_nb import (
     ThrottledError,
     TransportError,
 )
+from ims_nb.client.base import ClientSettings
 from ims_nb.client.config import Credentials, Endpoints
-from ims_nb.client.drivers import ClientSettings
 from ims_nb.sim import Simulator
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -297,11 +297,6 @@ def test_a_throttled_export_is_retried(
     assert faults(control)[0]["hits"] == 4 and len(jobs(control)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: a password login that gets 429/5xx raises at once: the IAM login runs inside the auth flow, "
-    "outside the retry decisions, so the GET it serves is not retried",
-)
 @pytest.mark.parametrize("fault", [{"kind": "throttle"}, {"kind": "response", "status": 503, "body": ""}])
 def test_a_throttled_password_login_is_retried_like_the_get_it_serves(
     connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any], control: httpx.Client, fault: dict[str, Any]
