@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ims_nb.client import AsyncImsClient, ImsClient
 from ims_nb.client.connection import connect, connect_async
-from ims_nb.client.drivers import AsyncImsClient, ImsClient
 from ims_nb.client.retry import RetryPolicy
 from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import (

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import httpx
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.config import on_simulator
+from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports
 from ims_nb.exports.watch import jobs_frame, watch
@@ -21,11 +20,10 @@ HISTORY_TEMPLATE = "history/{name}-{id8}.{ext}"
 
 
 class SimulatedTime:
-    """A clock and a sleep for ``watch`` that move the simulator's clock instead of waiting (instant)."""
+    """A clock and a sleep for ``watch`` that move a simulator client's clock instead of waiting (instant)."""
 
-    def __init__(self, endpoint: str, *, step: float = 1.0) -> None:
-        self._url = f"{endpoint}/_sim/clock"
-        self._http = httpx.Client(timeout=10.0)
+    def __init__(self, client: ClientLike, *, step: float = 1.0) -> None:
+        self._client = client
         self._step = step  # shorter sleeps are gathered into one move of the simulator's clock
         self._owed = 0.0
         self.now = 0.0
@@ -33,20 +31,17 @@ class SimulatedTime:
     def __call__(self) -> float:
         return self.now
 
-    def close(self) -> None:
-        self._http.close()
-
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
         self.now += seconds
         self._owed += seconds
         if self._owed >= self._step:
-            self._http.post(self._url, json={"advance": self._owed}).raise_for_status()
+            self._client.simulator_clock(advance=self._owed)
             self._owed = 0.0
 
 
-def ensure_history(client: Any, ledger: Ledger, *, exports: int = 24) -> str:
+def ensure_history(client: ClientLike, ledger: Ledger, *, exports: int = 24) -> str:
     """On a simulator whose ledger has few finished exports, export a sample in every format and run the
     simulator's clock through them, so the history charts have something to show. On a real account: nothing.
 
@@ -62,7 +57,7 @@ def ensure_history(client: Any, ledger: Ledger, *, exports: int = 24) -> str:
     if not usable:
         return "the simulator has no usable bucket; nothing was launched"
     images = client.images().sort_values("id").reset_index(drop=True)
-    time = SimulatedTime(client.settings.endpoints.ims)
+    time = SimulatedTime(client)
     launched = 0
     for number, file_format in enumerate(FILE_FORMATS):
         share = images.iloc[number :: len(FILE_FORMATS)]
@@ -70,15 +65,12 @@ def ensure_history(client: Any, ledger: Ledger, *, exports: int = 24) -> str:
                             client=client)  # fmt: skip
         plan = plan[plan["exportable"].fillna(False).astype(bool)].head((exports - finished) // len(FILE_FORMATS) + 1)
         launched += len(launch(plan, client=client, ledger=ledger, concurrency=1, clock=time, sleep=time.sleep))
-    try:
-        watch(ledger, client=client, clock=time, sleep=time.sleep)
-    finally:
-        time.close()
+    watch(ledger, client=client, clock=time, sleep=time.sleep)
     done = int(jobs_frame(ledger)["duration_s"].notna().sum())
     return f"exported {launched} sample image(s) on the simulator; the ledger now holds {done} finished exports"
 
 
-def sample_picks(images: pd.DataFrame, client: Any, *, good: int = 2, refused: int = 1) -> list[str]:
+def sample_picks(images: pd.DataFrame, client: ClientLike, *, good: int = 2, refused: int = 1) -> list[str]:
     """On the client's own embedded simulator: the ids of the ``good`` smallest exportable images and of ``refused``
     refused ones (private ones first, smallest first); otherwise none.
 

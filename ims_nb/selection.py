@@ -11,6 +11,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.preflight import preflight_summary, profile_of
 from ims_nb.vocab import NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB
@@ -58,7 +59,7 @@ class _ImageRulesOnly:
         raise AssertionError("exportability looks nothing up")
 
 
-def exportability(images: pd.DataFrame, *, client: Any = None, region: str | None = None) -> pd.Series:
+def exportability(images: pd.DataFrame, *, client: ClientLike | None = None, region: str | None = None) -> pd.Series:
     """Whether each image could be exported at all, judged by the image-level rules only.
 
     An image is exportable when ``preflight_summary`` recommends some mode for it: it is private and the

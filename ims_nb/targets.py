@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from ims_nb.client.protocol import ClientLike
 from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import ConfigError
 
@@ -39,14 +39,14 @@ def judge_bucket(bucket: BucketInfo, region: str | None) -> BucketChoice:
     return BucketChoice(bucket, None)
 
 
-def bucket_choices(client: Any) -> list[BucketChoice]:
+def bucket_choices(client: ClientLike) -> list[BucketChoice]:
     """Every bucket of the account with its verdict, usable ones first, then by name."""
     region = getattr(client, "region", None)
     found = [judge_bucket(client.bucket(b.name), region) for b in client.buckets()]
     return sorted(found, key=lambda c: (c.problem is not None, c.name))
 
 
-def default_bucket(client: Any) -> str:
+def default_bucket(client: ClientLike) -> str:
     """The first usable bucket of the account (by name), for notebooks that need one to judge exports against.
 
     Raises:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 import ims_nb
+from ims_nb.client import ImsClient
 from ims_nb.client.auth import AkSkAuth, ObsAuth
-from ims_nb.client.drivers import ImsClient
 from ims_nb.sim import Simulator
 from tests.helpers import AsyncRecordingTransport, RecordingTransport, RequestLog, SimTime, is_exportable
 

@@ -20,7 +20,7 @@ from matplotlib.container import BarContainer
 from matplotlib.dates import ConciseDateFormatter
 
 from ims_nb import charts
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.errors import ConfigError, WaitTimeoutError
 from ims_nb.exports.history import eta_fit, eta_fit_summary
 from ims_nb.exports.ledger import Ledger

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import ims_nb
-from ims_nb import ApiError, ImsClient, SimulatorWarning
+from ims_nb import ApiError, ConfigError, ImsClient, SimulatorWarning
 from ims_nb.demo import SimulatedTime, ensure_history, on_simulator, sample_picks
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import jobs_frame
@@ -74,28 +74,30 @@ def test_on_simulator_is_true_only_for_a_client_flagged_as_simulator(
 
 
 def test_simulated_time_moves_the_simulators_clock_in_steps_and_never_waits(
-    fresh_sim: Simulator, control: httpx.Client
+    line_client: ImsClient, control: httpx.Client
 ) -> None:
     def simulator_now() -> float:
         return float(control.get("/clock").json()["timestamp"])
 
     start = simulator_now()
-    clock = SimulatedTime(fresh_sim.endpoint, step=1.0)
-    try:
-        for seconds in (0.4, 0.4, 0.0, -3.0):
-            clock.sleep(seconds)
-        assert clock() == pytest.approx(0.8)
-        assert simulator_now() == start  # sleeps shorter than a step are gathered, not sent
-        clock.sleep(0.4)
-        assert clock() == pytest.approx(1.2)
-        assert simulator_now() == pytest.approx(start + 1.2)  # the whole debt moves at once
-        began = time.monotonic()
-        clock.sleep(3600.0)
-        assert time.monotonic() - began < 2.0
-        assert clock() == pytest.approx(3601.2)
-        assert simulator_now() == pytest.approx(start + 3601.2)
-    finally:
-        clock.close()
+    clock = SimulatedTime(line_client, step=1.0)
+    for seconds in (0.4, 0.4, 0.0, -3.0):
+        clock.sleep(seconds)
+    assert clock() == pytest.approx(0.8)
+    assert simulator_now() == start  # sleeps shorter than a step are gathered, not sent
+    clock.sleep(0.4)
+    assert clock() == pytest.approx(1.2)
+    assert simulator_now() == pytest.approx(start + 1.2)  # the whole debt moves at once
+    began = time.monotonic()
+    clock.sleep(3600.0)
+    assert time.monotonic() - began < 2.0
+    assert clock() == pytest.approx(3601.2)
+    assert simulator_now() == pytest.approx(start + 3601.2)
+
+
+def test_simulated_time_refuses_a_client_of_a_real_account_before_sending(sim_client: ImsClient) -> None:
+    with pytest.raises(ConfigError, match="only a simulator has a clock"):
+        SimulatedTime(sim_client, step=1.0).sleep(5.0)
 
 
 # --- ensure_history -------------------------------------------------------------------------------

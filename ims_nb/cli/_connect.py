@@ -11,9 +11,8 @@ import httpx
 
 from ims_nb.cli._console import SIMULATOR_PREFIX, Console
 from ims_nb.cli._progress import ProgressLine
-from ims_nb.client import config
-from ims_nb.client.connection import connect
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient, config
+from ims_nb.client.connection import connect, connect_simulator
 from ims_nb.errors import ApiError, ConfigError
 
 READ_STDIN = "-"
@@ -93,10 +92,7 @@ def _connect_simulator(args: argparse.Namespace, line: dict[str, str], options: 
         raise ConfigError("--sim brings its own endpoint and credentials: leave out --ak, --endpoint and --project-id")
     if args.region and args.region != line["region"]:
         raise ConfigError(f"the simulator plays region {line['region']!r}, not {args.region!r}")
-    return connect(
-        line["region"], ak=line["ak"], sk=line["sk"], project_id=line["project_id"], endpoint=line["endpoint"],
-        **options,
-    )  # fmt: skip
+    return connect_simulator(line, **options)
 
 
 def _secret_of(ak: str) -> tuple[str, str | None]:

@@ -331,7 +331,6 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     try:
         from ims_nb.exports.ledger import ledger_for
         from ims_nb.preflight import check_key_template
-        from ims_nb.rules import SIMULATOR_PROFILE
     except ImportError as exc:
         raise ConfigError(f"ims-nb export needs {exc.name}: pip install 'ims-nb[lab]'") from None
     filters = filters_from_args(args)
@@ -343,14 +342,12 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     output_format = output_format_of(args)
     check_output(output_format, args.output)
     ledger_path(args)  # a bad --ledger is refused before connecting
-    # the embedded simulator plays the strict rules; --sim connects with explicit keys, so say so here
-    profile = SIMULATOR_PROFILE if args.sim is not None else None
     with connect_from_args(args, console) as client:
         path = ledger_path(args, client)  # a simulator's exports go to its own ledger, never the real one
         if plan_rows is not None:
-            plan = _plan_of_rows(client, plan_rows, profile)
+            plan = _plan_of_rows(client, plan_rows)
         else:
-            plan = _plan_of_selection(client, args, filters, key_template, profile)
+            plan = _plan_of_selection(client, args, filters, key_template)
         if args.dry_run:
             prior = _ledger_rows(path, client) if path.exists() else []
             report = _dry_run(plan, prior, args.force)
@@ -379,7 +376,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
 
 
 def _plan_of_selection(
-    client: Any, args: argparse.Namespace, filters: dict[str, Any], key_template: str, profile: Any
+    client: Any, args: argparse.Namespace, filters: dict[str, Any], key_template: str
 ) -> pd.DataFrame:
     from ims_nb.exports.plan import plan_exports
 
@@ -389,10 +386,10 @@ def _plan_of_selection(
         records = list(client.iter_images(max_items=args.max_items, **filters))
     quick: bool | str = True if args.quick else "auto" if args.auto else False
     return plan_exports(records, bucket=args.bucket, key_template=key_template, file_format=args.file_format or "qcow2",
-                        quick=quick, client=LookupOnce(client), profile=profile)  # fmt: skip
+                        quick=quick, client=LookupOnce(client))  # fmt: skip
 
 
-def _plan_of_rows(client: Any, rows: list[PlanRow], profile: Any) -> pd.DataFrame:
+def _plan_of_rows(client: Any, rows: list[PlanRow]) -> pd.DataFrame:
     """The plan of a plan file, each row judged now as ``plan_exports`` judges it.
 
     Rows that share a bucket and a mode, and whose keys one key template gives (as a --dry-run plan's do),
@@ -422,7 +419,7 @@ def _plan_of_rows(client: Any, rows: list[PlanRow], profile: Any) -> pd.DataFram
             pending = [row for row, key in zip(pending, keys, strict=True) if key != row.key]
             plans.append(plan_exports([records[row.image_id] for row in batch], bucket=bucket,
                                       key_template=template, file_format=file_format or "qcow2", quick=quick,
-                                      client=lookups, profile=profile))  # fmt: skip
+                                      client=lookups))  # fmt: skip
     order = {row.bucket_url: position for position, row in enumerate(rows)}
     plan = pd.concat(plans, ignore_index=True)
     return plan.iloc[plan["bucket_url"].map(order).argsort(kind="stable")].reset_index(drop=True)

@@ -126,7 +126,6 @@ def run_preflight(args: argparse.Namespace, stderr: TextIO | None = None) -> int
 
 def _preflight(args: argparse.Namespace, console: Console) -> int:
     from ims_nb.preflight import check_key_template, preflight, preflight_summary
-    from ims_nb.rules import SIMULATOR_PROFILE
 
     check_key_template(args.bucket_url.partition(":")[2])
     filters = filters_from_args(args)
@@ -145,8 +144,6 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
         judged: dict[str, Any] = {
             "bucket_url": args.bucket_url, "file_format": args.file_format, "quick": args.quick,
             "client": LookupOnce(client),
-            # the embedded simulator plays the strict rules; --sim connects with explicit keys, so say so here
-            "profile": SIMULATOR_PROFILE if args.sim is not None else None,
         }  # fmt: skip
         summary = preflight_summary(records, **judged)
         violations = preflight(records, **judged)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ims_nb.client.connection import connect, connect_async
-from ims_nb.client.drivers import AsyncImsClient, ImsClient
+from ims_nb.client.aio import AsyncImsClient
+from ims_nb.client.connection import connect, connect_async, connect_simulator
+from ims_nb.client.sync import ImsClient
 
-__all__ = ["AsyncImsClient", "ImsClient", "connect", "connect_async"]
+__all__ = ["AsyncImsClient", "ImsClient", "connect", "connect_async", "connect_simulator"]

@@ -202,21 +202,29 @@ def credentials_from_file(path: Path) -> Credentials | None:
     return Credentials(ak, sk, section.get("project_id") or None, section.get("security_token") or None, SOURCE_FILE)
 
 
-#: The fields of the JSON line ``ims-nb sim`` prints.
-SIMULATOR_LINE_FIELDS = ("endpoint", "region", "project_id", "ak", "sk")
+#: The fields of the JSON line ``ims-nb sim`` prints (its ``sk`` is a secret).
+SIMULATOR_FIELDS = ("endpoint", "region", "project_id", "ak", "sk")
 
 
 def parse_simulator_line(text: str, source: str) -> dict[str, str]:
     """The fields of a simulator's JSON line; ``source`` names where ``text`` came from in the error.
 
     Raises:
-        ConfigError: ``text`` is not a JSON object with every field of ``SIMULATOR_LINE_FIELDS``.
+        ConfigError: ``text`` is not a JSON object with every field of ``SIMULATOR_FIELDS``.
     """
     try:
-        line = json.loads(text)
-        return {key: str(line[key]) for key in SIMULATOR_LINE_FIELDS}
-    except (ValueError, KeyError, TypeError):
-        fields = ", ".join(SIMULATOR_LINE_FIELDS)
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    return simulator_info(found, source)
+
+
+def simulator_info(found: Any, source: str) -> dict[str, str]:
+    """The fields of a simulator's line from a parsed JSON object, or a ConfigError naming ``source``."""
+    try:
+        return {key: str(found[key]) for key in SIMULATOR_FIELDS}
+    except (KeyError, TypeError, IndexError):
+        fields = ", ".join(SIMULATOR_FIELDS)
         raise ConfigError(f"{source} is not the JSON line `ims-nb sim` prints (with {fields})") from None
 
 

@@ -6,15 +6,18 @@ import logging
 import os
 import ssl
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ims_nb.client import config
+from ims_nb.client.aio import AsyncImsClient
+from ims_nb.client.base import DEFAULT_TIMEOUT, ClientSettings
 from ims_nb.client.config import Credentials, Endpoints, Password
-from ims_nb.client.drivers import DEFAULT_TIMEOUT, AsyncImsClient, ClientSettings, ImsClient
 from ims_nb.client.retry import RetryPolicy
+from ims_nb.client.sync import ImsClient
 from ims_nb.errors import ConfigError, InsecureTransportWarning, SimulatorWarning
 
 log = logging.getLogger("ims_nb")
@@ -34,20 +37,8 @@ def _settings(
     domain: str | None,
     options: dict[str, Any],
 ) -> ClientSettings:
-    timeout = options.pop("timeout", DEFAULT_TIMEOUT)
-    verify, insecure = _tls_verification(options)
-    extra: dict[str, Any] = {
-        "timeout": timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-        "retry": options.pop("retry", None) or RetryPolicy(),
-        "transport": _checked_transport(options.pop("transport", None), insecure),
-        "verify": verify,
-        "signing_clock": _signing_clock(options.pop("signing_clock", None)),
-    }
-    if "page_size" in options:
-        extra["page_size"] = options.pop("page_size")
     simulator = _simulator_options(options.pop("simulator", None))
-    if options:
-        raise ConfigError(f"unknown option(s): {', '.join(sorted(options))}")
+    extra, insecure = _transport_settings(options)
     if username or password:
         if not (username and password and domain):
             raise ConfigError("a password login needs username, password and domain")
@@ -62,6 +53,24 @@ def _settings(
         endpoints = Endpoints.override(endpoint, insecure=insecure) if endpoint else Endpoints.for_region(region)
         return ClientSettings(region, endpoints, credentials, **extra)
     return _simulator_settings(region, endpoint, extra, simulator, insecure)
+
+
+def _transport_settings(options: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(the ``ClientSettings`` fields every connection takes, insecure) from ``options``; none may be left over."""
+    timeout = options.pop("timeout", DEFAULT_TIMEOUT)
+    verify, insecure = _tls_verification(options)
+    extra: dict[str, Any] = {
+        "timeout": timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        "retry": options.pop("retry", None) or RetryPolicy(),
+        "transport": _checked_transport(options.pop("transport", None), insecure),
+        "verify": verify,
+        "signing_clock": _signing_clock(options.pop("signing_clock", None)),
+    }
+    if "page_size" in options:
+        extra["page_size"] = options.pop("page_size")
+    if options:
+        raise ConfigError(f"unknown option(s): {', '.join(sorted(options))}")
+    return extra, insecure
 
 
 #: Why ``verify`` is no option: certificate checks are turned off in one visible way only.
@@ -188,14 +197,43 @@ def _simulator_settings(
         line = simulator.info.as_json_dict()
     if region and region != line["region"]:
         raise ConfigError(f"the simulator plays region {line['region']!r}, not {region!r}")
-    credentials = Credentials(line["ak"], line["sk"], line["project_id"], None, config.SOURCE_SIMULATOR)
     message = (
         f"SIMULATOR: no credentials configured (arguments, {config.ENV_AK}/{config.ENV_SK}, or the SDK "
         f"credentials file); using the simulator at {line['endpoint']}"
     )
     warnings.warn(message, SimulatorWarning, stacklevel=4)
+    return _simulator_line_settings(line, extra, insecure, simulator)
+
+
+def _simulator_line_settings(
+    line: dict[str, str], extra: dict[str, Any], insecure: bool, simulator: Any = None
+) -> ClientSettings:
+    """The settings of a connection to a simulator from its info: flagged as a simulator, once, here."""
+    credentials = Credentials(line["ak"], line["sk"], line["project_id"], None, config.SOURCE_SIMULATOR)
     endpoints = Endpoints.override(line["endpoint"], insecure=insecure)
-    return ClientSettings(line["region"], endpoints, credentials, simulator=simulator, **extra)
+    return ClientSettings(line["region"], endpoints, credentials, simulator=simulator, is_simulator=True, **extra)
+
+
+def connect_simulator(info: Mapping[str, Any], **options: Any) -> ImsClient:
+    """A client of a running simulator, from the info its ``ims-nb sim`` line holds.
+
+    The client knows it talks to a simulator (``settings.is_simulator``): the simulator's strict rules, its
+    clock's pacing and a simulator ledger apply, as they do to the embedded simulator and ``$IMS_NB_SIM``.
+
+    Args:
+        info: ``endpoint``, ``region``, ``project_id``, ``ak`` and ``sk`` (the JSON line, parsed).
+        **options: the transport options of ``connect`` (``timeout``, ``retry``, ``transport``, ``page_size``,
+            ``ca_bundle``, ``insecure``, ``signing_clock``).
+
+    Raises:
+        ConfigError: ``info`` lacks a field, or an option is unknown or wrong.
+    """
+    line = config.simulator_info(info, "the simulator info")
+    extra, insecure = _transport_settings(dict(options))
+    settings = _simulator_line_settings(line, extra, insecure)
+    if settings.verify is False:
+        _warn_insecure(settings)
+    return ImsClient(settings)
 
 
 def connect(

@@ -6,9 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ims_nb.client.config import on_simulator
+from ims_nb.errors import ImsNbError
 from ims_nb.vocab import STALL_AFTER
 
 log = logging.getLogger("ims_nb")
@@ -41,9 +40,8 @@ def pacing_for(client: Any) -> Pacing:
     if not on_simulator(client):
         return SERVICE
     try:
-        response = httpx.post(f"{client.settings.endpoints.ims}/_sim/clock", json={}, timeout=5.0)
-        clock = response.raise_for_status().json()
-    except (httpx.HTTPError, ValueError) as exc:
+        clock = client.simulator_clock()
+    except ImsNbError as exc:
         log.info("the simulator's clock could not be read (%s); polling at the service's pace", exc)
         return SERVICE
     return SERVICE if clock.get("manual") else SERVICE.scaled(float(clock.get("scale") or 1.0))

@@ -306,3 +306,18 @@ def parse_buckets(response: httpx.Response) -> list[BucketInfo]:
             fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in element}
             found.append(BucketInfo(fields.get("Name", ""), True, fields.get("Location") or None))
     return found
+
+
+# --- a simulator's control plane ------------------------------------------------------------------
+
+#: The control-plane path of a simulator's clock (read with ``{}``, moved with ``{"advance": seconds}``).
+SIM_CLOCK_PATH = "/_sim/clock"
+#: How long a control-plane call may take (seconds): it is one loopback request.
+CONTROL_TIMEOUT = 5.0
+
+
+def clock_request(base: str, advance: float | None = None) -> httpx.Request:
+    """Read a simulator's clock, after moving it on by ``advance`` seconds when given (unsigned: loopback only)."""
+    body: dict[str, float] = {} if advance is None else {"advance": advance}
+    timeout = httpx.Timeout(CONTROL_TIMEOUT).as_dict()
+    return httpx.Request("POST", url(base, SIM_CLOCK_PATH), json=body, extensions={"timeout": timeout})

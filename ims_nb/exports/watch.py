@@ -22,7 +22,7 @@ from ims_nb.exports.ledger import Ledger, owner_alive
 from ims_nb.vocab import DONE, FAST_EXPORT_FORMAT, LIVE, STALL_AFTER, GiB, State, written_format
 
 if TYPE_CHECKING:
-    from ims_nb.client.drivers import AsyncImsClient
+    from ims_nb.client import AsyncImsClient
 
 log = logging.getLogger("ims_nb")
 #: Size bands (GiB) within which past job durations predict new ones.

@@ -13,6 +13,7 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb import charts
+from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import jobs_frame
 from ims_nb.widgets.log import LogPanel, reports_errors
@@ -63,7 +64,7 @@ def chart_png(plot: Callable[..., Axes], jobs: pd.DataFrame, *, size: tuple[floa
     return buffer.getvalue()
 
 
-def connection_html(client: Any, ledger: Ledger) -> str:
+def connection_html(client: ClientLike, ledger: Ledger) -> str:
     """The header: what the dashboard is connected to (region, endpoint, project, credentials) and its ledger."""
     settings = client.settings
     who = settings.credentials if settings.credentials is not None else f"password login as {settings.password}"
@@ -102,7 +103,7 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: Any,
+        client: ClientLike,
         ledger: Ledger,
         *,
         images: pd.DataFrame | None = None,

@@ -13,8 +13,9 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
-from ims_nb.client.drivers import AsyncImsClient, ImsClient
+from ims_nb.client import AsyncImsClient
 from ims_nb.client.pacing import Pacing, pacing_for
+from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import Ledger
@@ -126,7 +127,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: ImsClient | AsyncImsClient,
+        client: ClientLike | AsyncImsClient,
         ledger: Ledger,
         *,
         pacing: Pacing | None = None,
@@ -226,6 +227,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     async def _watch(self) -> pd.DataFrame:
         if self._pacing is None:
             self._pacing = pacing_for(self._client)  # one loopback call on a simulator
+        aclient: AsyncImsClient
         if isinstance(self._client, AsyncImsClient):
             aclient, owned = self._client, False
         else:

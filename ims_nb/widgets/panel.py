@@ -9,6 +9,7 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
+from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import COLUMNS, Ledger
 from ims_nb.exports.plan import Review, launch, review
@@ -35,7 +36,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: Any,
+        client: ClientLike,
         ledger: Ledger,
         *,
         picker: Any = None,

@@ -11,6 +11,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
 from ims_nb import selection
+from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.widgets.log import LogPanel, reports_errors
 
@@ -68,15 +69,19 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
     #: The picked image ids, in pick order (not synced to the browser); set it to pick programmatically.
     picked = traitlets.List(traitlets.Unicode())
 
-    def __init__(self, client: Any = None, *, images: pd.DataFrame | None = None, page_size: int = 20) -> None:
+    def __init__(
+        self, client: ClientLike | None = None, *, images: pd.DataFrame | None = None, page_size: int = 20
+    ) -> None:
         """Show ``images`` (default: ``client.images()``, fetched once); ``client`` also gives project and region.
 
         Raises:
             ConfigError: neither a client nor images, a frame without unique ids, or a bad ``page_size``.
         """
-        if images is None and client is None:
-            raise ConfigError("ImagePicker needs a client or images=client.images()")
-        frame = client.images() if images is None else images
+        if images is None:
+            if client is None:
+                raise ConfigError("ImagePicker needs a client or images=client.images()")
+            images = client.images()
+        frame = images
         selection.page_count(0, page_size)  # validates page_size
         if not isinstance(frame, pd.DataFrame) or "id" not in frame.columns or not _unique(frame):
             raise ConfigError("images must be the images frame (client.images()): one row per image id, unique index")

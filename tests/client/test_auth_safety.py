@@ -24,8 +24,8 @@ import pytest
 import ims_nb
 from ims_nb.cli import _connect as cli_client
 from ims_nb.cli._main import main
+from ims_nb.client import AsyncImsClient, ImsClient
 from ims_nb.client.auth import AkSkAuth
-from ims_nb.client.drivers import AsyncImsClient, ImsClient
 from ims_nb.client.refusals import MAX_CLOCK_SKEW, auth_reason, clock_skew, describe_skew
 from ims_nb.errors import AuthError, AuthReason
 from ims_nb.exports.ledger import Ledger
@@ -333,14 +333,16 @@ def test_an_auth_error_survives_pickling() -> None:
 
 @pytest.fixture()
 def recorded_cli(monkeypatch: pytest.MonkeyPatch, clean_env: Path, sent: RequestLog) -> dict[str, Any]:
-    """The CLI's ``connect`` records into ``sent``; ``extra`` adds options (a skewed signing clock)."""
+    """The CLI's ``connect`` (and ``connect_simulator``, for ``--sim``) record into ``sent``; ``extra`` adds options
+    (a skewed signing clock)."""
     extra: dict[str, Any] = {}
-    original = cli_client.connect
+    for name in ("connect", "connect_simulator"):
+        original = getattr(cli_client, name)
 
-    def recording_connect(*args: Any, **options: Any) -> ImsClient:
-        return original(*args, **options, **extra, transport=RecordingTransport(sent))
+        def recording(*args: Any, _original: Any = original, **options: Any) -> ImsClient:
+            return _original(*args, **options, **extra, transport=RecordingTransport(sent))
 
-    monkeypatch.setattr(cli_client, "connect", recording_connect)
+        monkeypatch.setattr(cli_client, name, recording)
     return extra
 
 

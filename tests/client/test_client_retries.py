@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import socket
@@ -21,8 +22,8 @@ from ims_nb import (
     ThrottledError,
     TransportError,
 )
+from ims_nb.client.base import ClientSettings
 from ims_nb.client.config import Credentials, Endpoints
-from ims_nb.client.drivers import ClientSettings
 from ims_nb.sim import Simulator
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -297,11 +298,6 @@ def test_a_throttled_export_is_retried(
     assert faults(control)[0]["hits"] == 4 and len(jobs(control)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: a password login that gets 429/5xx raises at once: the IAM login runs inside the auth flow, "
-    "outside the retry decisions, so the GET it serves is not retried",
-)
 @pytest.mark.parametrize("fault", [{"kind": "throttle"}, {"kind": "response", "status": 503, "body": ""}])
 def test_a_throttled_password_login_is_retried_like_the_get_it_serves(
     connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any], control: httpx.Client, fault: dict[str, Any]
@@ -318,3 +314,42 @@ def test_a_throttled_password_login_is_retried_like_the_get_it_serves(
     )
     add_fault(control, method="POST", path="^/v3/auth/tokens$", count=1, **fault)
     assert len(list(client.iter_images(max_items=2))) == 2
+
+
+def password_client(
+    connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any], **options: Any
+) -> tuple[ImsClient, FakeClock]:
+    """A password-login client of the simulator whose retries sleep on a fake clock."""
+    operator, clock = sim_users["users"][0], FakeClock()
+    client = connect_sim(ak=None, sk=None, project_id=None, username=operator["name"], password=operator["password"],
+                         domain=sim_users["domain_name"], retry=policy(), **options)  # fmt: skip
+    client._sleep = clock.sleep
+    return client, clock
+
+
+def test_a_password_login_throttled_for_good_stops_within_the_retry_policy(
+    connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any], control: httpx.Client, sent: Any
+) -> None:
+    client, clock = password_client(connect_sim, sim_users)
+    add_fault(control, kind="throttle", method="POST", path="^/v3/auth/tokens$", count=None)
+    with pytest.raises(ThrottledError):
+        list(client.iter_images(max_items=2))
+    assert len(sent.matching("POST", "/v3/auth/tokens")) == 4 and clock.sleeps == expected_delays(3)
+    assert sent.matching("GET", "/v2/cloudimages") == []
+
+
+def test_an_export_whose_token_refresh_fails_once_starts_one_job(
+    connect_sim: Callable[..., ImsClient],
+    sim_users: dict[str, Any],
+    control: httpx.Client,
+    sent: Any,
+    exportable: list[dict[str, Any]],
+) -> None:
+    client, clock = password_client(connect_sim, sim_users)
+    assert client.image(exportable[0]["id"])["id"] == exportable[0]["id"]  # logged in
+    expired = json.dumps({"error_code": "APIGW.0307", "error_msg": "The token expires."})
+    add_fault(control, kind="response", status=401, body=expired, method="POST", path=EXPORT, count=1)
+    add_fault(control, kind="response", status=502, body="", method="POST", path="^/v3/auth/tokens$", count=1)
+    job_id = client.export_image(exportable[0]["id"], f"{REGION_BUCKET}:after-login.qcow2", "qcow2")
+    assert [j["job_id"] for j in jobs(control)] == [job_id]  # the refused POST started nothing; one job
+    assert len(sent.matching("POST", "/v3/auth/tokens")) == 2 and len(clock.sleeps) == 1

@@ -9,7 +9,6 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 import ims_nb
@@ -51,10 +50,10 @@ def test_scaled_keeps_max_interval_at_least_interval_whatever_it_started_from() 
 def test_a_real_client_gets_the_service_pacing_without_a_request(
     sim_client: ImsClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_request(*args: Any, **kwargs: Any) -> httpx.Response:
+    def no_request(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise AssertionError("pacing_for asked something of a real account")
 
-    monkeypatch.setattr(httpx, "post", no_request)
+    monkeypatch.setattr(sim_client, "simulator_clock", no_request)
     assert not sim_client.settings.is_simulator
     assert pacing_for(sim_client) is SERVICE
     assert pacing_for(object()) is SERVICE

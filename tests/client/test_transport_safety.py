@@ -24,7 +24,7 @@ import uvicorn
 
 import ims_nb
 from ims_nb.cli._main import main
-from ims_nb.client.drivers import AsyncImsClient, ImsClient
+from ims_nb.client import AsyncImsClient, ImsClient
 from ims_nb.client.retry import RetryPolicy
 from ims_nb.errors import ConfigError, InsecureTransportWarning, TransportError
 from ims_nb.sim import Simulator

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import ims_nb
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.errors import ApiError, ConfigError
 from ims_nb.exports.identity import ELSEWHERE, UNKNOWN_ACCOUNT, Identity, belongs_to, identity_of
 from ims_nb.exports.ledger import SCHEMA, Ledger

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import ims_nb
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.client.retry import RetryPolicy
 from ims_nb.errors import ConfigError, SimulatorWarning
 from ims_nb.exports.ledger import Ledger

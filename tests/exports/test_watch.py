@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.client.polling import PollPlan
 from ims_nb.errors import ConfigError, WaitTimeoutError
 from ims_nb.exports.ledger import Ledger

@@ -14,7 +14,7 @@ import pytest
 
 from ims_nb import charts
 from ims_nb.app import open_dashboard
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.exports.ledger import ENV_SIM_LEDGER, Ledger
 from ims_nb.sim import Simulator
 from ims_nb.widgets import ExportDashboard, JobMonitor

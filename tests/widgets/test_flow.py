@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.exports.ledger import Ledger
 from ims_nb.sim import Simulator
 from ims_nb.widgets import ExportPanel, ImagePicker, JobMonitor, ViolationsPreview

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import ims_nb
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.exports.identity import ELSEWHERE
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports

@@ -14,7 +14,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.client.pacing import Pacing
 from ims_nb.errors import ConfigError
 from ims_nb.exports.ledger import Ledger

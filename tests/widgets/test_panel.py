@@ -9,7 +9,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from ims_nb.client.drivers import ImsClient
+from ims_nb.client import ImsClient
 from ims_nb.exports.ledger import Ledger
 from ims_nb.sim import Simulator
 from ims_nb.widgets import ExportPanel, ViolationsPreview
