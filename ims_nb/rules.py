@@ -127,7 +127,8 @@ def _public(plan: pd.DataFrame) -> pd.Series:
 
 def _not_private(plan: pd.DataFrame, profile: RegionProfile) -> pd.Series:
     other_owner = plan["project_id"].notna() & ~_is(plan["owner"], plan["project_id"])
-    return _public(plan) | _is(plan["image_type"], "market") | _flag(other_owner)
+    shared = _is(plan["image_type"], "shared")  # shared with you: another tenant's, project id known or not
+    return _public(plan) | _is(plan["image_type"], "market") | shared | _flag(other_owner)
 
 
 def _not_private_codes(plan: pd.DataFrame) -> pd.Series:

@@ -420,3 +420,21 @@ def test_empty_input(empties: list[Any], client: ImsClient, sent: Any) -> None:
             summary = preflight_summary(images, bucket_url=TEMPLATE, file_format="qcow2", client=with_client)
             assert summary.empty and list(summary.columns) == list(SUMMARY_COLUMNS)
     assert not object_heads(sent)  # no targets, no object lookups
+
+
+# --- an image shared with you ---------------------------------------------------------------------
+
+
+def test_an_image_shared_with_you_is_not_private_with_or_without_a_client(
+    client: ImsClient, frame: pd.DataFrame
+) -> None:
+    """Its own record says so (``__imagetype`` shared): no project id is needed to refuse it (IMG.0106)."""
+    shared = frame[frame["image_type"] == "shared"]
+    assert not shared.empty
+    for with_client in (None, client):
+        violations = preflight(shared, bucket_url=TEMPLATE, file_format="qcow2", client=with_client)
+        refused = violations[violations["rule"] == "image-not-private"]
+        assert set(refused["image_id"]) == set(shared["id"]), with_client
+        assert set(refused["severity"]) == {"error"} and set(refused["code"]) == {"IMG.0106"}
+        summary = preflight_summary(shared, bucket_url=TEMPLATE, file_format="qcow2", client=with_client)
+        assert not summary["exportable"].any()
