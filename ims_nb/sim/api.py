@@ -12,6 +12,7 @@ from typing import Any
 from starlette.responses import Response
 
 from ims_nb import signing
+from ims_nb.sim import sts
 from ims_nb.sim.backend import Principal, SimBackend
 from ims_nb.sim.errors import SimError, iam_error, ims_error
 from ims_nb.sim.gateway import Gateway, SignedRequest, not_found
@@ -181,6 +182,32 @@ def verify_token(backend: SimBackend, request: ApiRequest) -> Response:
     return json_response(body, request_id=request.request_id, headers={"X-Subject-Token": subject})
 
 
+def create_security_token(backend: SimBackend, request: ApiRequest) -> Response:
+    """POST /v3.0/OS-CREDENTIAL/securitytokens with the token method: 201, a temporary AK/SK and its token."""
+    assert request.principal is not None
+    duration = _token_duration(request.signed.body)
+    key, security_token = backend.issue_temporary_key(backend.accounts[request.principal.user], duration)
+    credential = {"access": key.access, "secret": key.secret, "securitytoken": security_token,
+                  "expires_at": _iam_time(key.expires_at)}  # fmt: skip
+    return json_response({"credential": credential}, 201, request.request_id)
+
+
+def _token_duration(raw_body: bytes) -> int:
+    """``auth.identity.token.duration_seconds`` (default 900) of a token-method body, within 900..86400."""
+    try:
+        identity = json.loads(raw_body or b"null")["auth"]["identity"]
+        methods, token = identity["methods"], identity.get("token", {})
+        duration = token.get("duration_seconds", sts.DEFAULT_DURATION_SECONDS)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise iam_error(400, "The request body is invalid: expected auth.identity {methods, token}.") from None
+    if methods != ["token"]:
+        raise iam_error(400, 'Only the token method is supported: auth.identity.methods must be ["token"].')
+    limits = (sts.MIN_DURATION_SECONDS, sts.MAX_DURATION_SECONDS)
+    if type(duration) is not int or not limits[0] <= duration <= limits[1]:
+        raise iam_error(400, f"token.duration_seconds must be an integer from {limits[0]} to {limits[1]}.")
+    return duration
+
+
 def _iam_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -200,6 +227,7 @@ ROUTES = (
     _route("POST", "/v3/auth/tokens", create_token, auth="none"),
     _route("GET", "/v3/auth/tokens", verify_token, auth="user"),
     _route("GET", "/v3/projects", list_projects, auth="user"),
+    _route("POST", "/v3.0/OS-CREDENTIAL/securitytokens", create_security_token, auth="user"),
 )
 #: First path segments that belong to the gateway rather than to OBS path-style buckets.
 API_PREFIXES = frozenset({"v1", "v2", "v2.1", "v3", "v3.0"})

@@ -16,6 +16,7 @@ from ims_nb.sim.errors import ims_error
 from ims_nb.sim.inventory import Account, build_inventory
 from ims_nb.sim.jobs import JobPlan, plan_job
 from ims_nb.sim.store import Store
+from ims_nb.sim.sts import TemporaryKey, TemporaryKeys, TokenProblem, token_hash
 
 TOKEN_TTL_SECONDS = 24 * 3600
 
@@ -28,6 +29,17 @@ class Principal:
     project_id: str | None
     access_key: str | None
     obs_write: bool
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Whose key signed a request and its SK: a permanent AK, or a temporary one (``problem`` says why its security
+    token is refused, if it is)."""
+
+    account: Account
+    secret_key: str
+    temporary: bool = False
+    problem: TokenProblem | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class SimBackend:
             self._clear_jobs()
             self.job_sequence = 0
             self.tokens: dict[str, dict[str, Any]] = {}
+            self.temporary = TemporaryKeys()
             if self.clock.manual:
                 self.clock.restore(SimClock(manual=True).state)
             if self.store is not None:
@@ -119,6 +132,7 @@ class SimBackend:
             self._index_job(JobPlan.from_dict(raw))
         self.job_sequence = meta["job_sequence"]
         self.tokens = data["tokens"]
+        self.temporary = TemporaryKeys()  # temporary AKs are not persisted: clients ask for new ones
         saved = ClockState(**meta["clock"])
         if saved.manual == self.clock.manual:
             self.clock.restore(ClockState(saved.sim_anchor, saved.real_anchor, self.clock.scale, saved.manual))
@@ -136,6 +150,17 @@ class SimBackend:
 
     def account_by_ak(self, access_key: str) -> Account | None:
         return next((a for a in self.accounts.values() if a.ak == access_key), None)
+
+    def signer(self, access_key: str, security_token: str | None, now: float) -> Signer | None:
+        """The key behind ``access_key`` (permanent, or temporary checked with its security token at ``now``, real
+        time); None when IAM never issued it. A permanent AK ignores a security token, as the services do."""
+        account = self.account_by_ak(access_key)
+        if account is not None:
+            return Signer(account, account.sk)
+        key = self.temporary.get(access_key)
+        if key is None:
+            return None
+        return Signer(self.accounts[key.user], key.secret, True, key.problem(security_token, now))
 
     # --- IMS --------------------------------------------------------------------------------
 
@@ -265,9 +290,14 @@ class SimBackend:
     def token(self, token: str) -> dict[str, Any] | None:
         return self.tokens.get(token_hash(token))
 
+    def issue_temporary_key(self, account: Account, duration_seconds: int) -> tuple[TemporaryKey, str]:
+        """A temporary AK/SK for ``account`` and its security token, valid ``duration_seconds`` of real time."""
+        return self.temporary.issue(account.name, duration_seconds, time.time())
+
     def expire_tokens(self) -> int:
-        """Control plane: make every issued token expire now."""
+        """Control plane: make every issued token (and temporary AK) expire now; returns how many tokens."""
         with self.lock:
+            self.temporary.expire(time.time() - 1)
             for digest, record in self.tokens.items():
                 record["expires_at"] = time.time() - 1
                 if self.store is not None:
@@ -291,10 +321,6 @@ class SimBackend:
                     for job in self.jobs.values()
                 ],
             }
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _job_object(job: JobPlan) -> dict[str, Any]:

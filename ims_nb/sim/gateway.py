@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from ims_nb import signing
-from ims_nb.sim.backend import Principal, SimBackend
+from ims_nb.sim.backend import Principal, Signer, SimBackend
 from ims_nb.sim.errors import SimError, gateway_error, unauthorized
+from ims_nb.sim.sts import TokenProblem
 
 MAX_SKEW_SECONDS = 15 * 60
 LOCKOUT_FAILURES = 5
@@ -109,15 +110,16 @@ class Gateway:
             parsed = signing.parse_authorization(request.headers["authorization"])
         except ValueError as exc:
             raise unauthorized(f"verify aksk signature fail, {exc}") from None
-        account = self.backend.account_by_ak(parsed.access_key)
-        if account is None:
-            raise unauthorized("Get secretKey failed, ak not exist")
         now = self.real_time()
+        signer = self.backend.signer(parsed.access_key, request.headers.get("x-security-token"), now)
+        if signer is None:
+            raise unauthorized("Get secretKey failed, ak not exist")
+        _check_security_token(signer)
         with self._lock:
             record = self._aks.setdefault(parsed.access_key, _AkRecord())
             if record.locked_until > now:
                 raise unauthorized("AK access failed to reach the limit,forbidden")
-        problem = self._signature_problem(request, parsed, account.sk, now)
+        problem = self._signature_problem(request, parsed, signer.secret_key, now)
         with self._lock:
             if problem is None:
                 record.failures = 0
@@ -128,7 +130,7 @@ class Gateway:
                     record.failures = 0
         if problem is not None:
             raise unauthorized(problem)
-        return Principal(account.name, None, account.ak, account.obs_write)
+        return Principal(signer.account.name, None, parsed.access_key, signer.account.obs_write)
 
     def _signature_problem(
         self, request: SignedRequest, parsed: signing.ParsedAuthorization, secret_key: str, now: float
@@ -183,6 +185,14 @@ class Gateway:
                 f"The throttling threshold has been reached: policy user over ratelimit,limit:{throttle.rate:g}",
                 429,
             )
+
+
+def _check_security_token(signer: Signer) -> None:
+    """A temporary AK comes with its own, unexpired ``X-Security-Token`` (signed like any other header)."""
+    if signer.problem is TokenProblem.EXPIRED:
+        raise gateway_error("APIGW.0307", "The token must be updated: security token expires", 401)
+    if signer.problem is not None:
+        raise unauthorized(f"verify security token fail, the security token is {signer.problem}")
 
 
 def not_found() -> SimError:

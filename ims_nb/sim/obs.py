@@ -64,9 +64,12 @@ def authenticate(backend: SimBackend, request: ObsRequest, real_now: float) -> s
         raise obs_error(403, "AccessDenied", "Anonymous access is not allowed; sign the request.")
     mode = _signature_type(authorization)
     access_key, _, given = authorization[4:].partition(":")
-    account = backend.account_by_ak(access_key)
-    if account is None:
+    security_token = request.headers.get(signing.OBS_HEADER_PREFIX[mode] + "security-token")
+    signer = backend.signer(access_key, security_token, real_now)
+    if signer is None:
         raise obs_error(403, "InvalidAccessKeyId", "The access key Id you provided does not exist in our records.")
+    if signer.problem is not None:  # missing, not this AK's, or expired: OBS says the same for all three
+        raise obs_error(403, "InvalidAccessKeyId", "The security token is invalid.")
     date_header = request.headers.get(signing.OBS_HEADER_PREFIX[mode] + "date") or request.headers.get("date")
     try:
         signed_at = parsedate_to_datetime(date_header or "").timestamp()
@@ -80,7 +83,7 @@ def authenticate(backend: SimBackend, request: ObsRequest, real_now: float) -> s
         request.bucket, request.key, request.sub_resources, path_style=request.path_style, signature_type=mode
     )
     to_sign = signing.obs_string_to_sign(request.method, request.headers, resource, signature_type=mode)
-    if not hmac.compare_digest(signing.obs_signature(account.sk, to_sign), given):
+    if not hmac.compare_digest(signing.obs_signature(signer.secret_key, to_sign), given):
         raise obs_error(
             403,
             "SignatureDoesNotMatch",
