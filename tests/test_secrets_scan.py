@@ -129,6 +129,9 @@ def _in_process(world: dict[str, Any], findings: Findings, tmp_path: Path) -> di
         assert len(login.images()) == len(images)
         assert tap.tokens, "the password login got no token"
         findings.secrets["IAM token"] = tap.tokens[-1]
+        assert login.bucket(BUCKET).exists and login.object_exists(BUCKET, "README.txt")  # temporary AK/SK from IAM
+        temporary = login._obs_auth().credential  # type: ignore[attr-defined]
+        findings.secrets |= {"temporary SK": temporary.secret, "temporary security token": temporary.security_token}
         signed.bucket(BUCKET)
         signed.object_exists(BUCKET, "README.txt")
         exportable = [r["id"] for r in signed.iter_images() if is_exportable(r, info.project_id)][:3]
@@ -151,6 +154,7 @@ def _in_process(world: dict[str, Any], findings: Findings, tmp_path: Path) -> di
             "signed client": signed, "login client": login, "signed settings": signed.settings,
             "login settings": login.settings, "async client": signed.to_async(), "signed auth": signed._auth,
             "login auth (holding its token)": login._auth, "credentials": signed.settings.credentials,
+            "login OBS auth (holding temporary AK/SK)": login._obs_auth(), "temporary credential": temporary,
             "password": login.settings.password, "simulator": sim, "simulator info": info,
         }  # fmt: skip
     objects |= {

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -15,6 +16,7 @@ import httpx
 from ims_nb.client import wire
 from ims_nb.client.auth import AkSkAuth, ObsAuth, PasswordAuth
 from ims_nb.client.config import Credentials, Endpoints, Password
+from ims_nb.client.credentials import TemporaryObsAuth
 from ims_nb.client.refusals import CredentialGuard
 from ims_nb.client.retry import RETRY_STATUSES, RetryPolicy, never_sent, retry_after_seconds, retryable_transport
 from ims_nb.errors import (
@@ -106,9 +108,13 @@ class BaseImsClient:
 
     def _obs_auth(self) -> httpx.Auth:
         c = self.settings.credentials
-        if c is None:
-            raise ConfigError("OBS calls need AK/SK credentials (a password login has none)")
+        if c is None:  # a password login: temporary AK/SK from IAM, one set per client, renewed before expiry
+            return self._temporary_obs_auth
         return ObsAuth(c.ak, c.sk, security_token=c.security_token, clock=self.settings.signing_clock)
+
+    @cached_property
+    def _temporary_obs_auth(self) -> TemporaryObsAuth:
+        return TemporaryObsAuth(self._auth, self.endpoints.iam, signing_clock=self.settings.signing_clock)
 
     @property
     def project_id(self) -> str | None:
