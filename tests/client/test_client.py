@@ -228,9 +228,12 @@ def test_a_wrong_password_is_an_auth_error_in_iam_shape(
     assert len(sent) == 1  # refused logins are not retried
 
 
-def test_obs_calls_need_ak_sk(connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any]) -> None:
-    with pytest.raises(ConfigError, match="AK/SK"):
-        password_client(connect_sim, sim_users).bucket(REGION_BUCKET)
+def test_obs_calls_of_a_password_login_use_temporary_ak_sk(
+    connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any], sent: Any
+) -> None:
+    assert password_client(connect_sim, sim_users).bucket(REGION_BUCKET).exists  # tests/client/test_temporary_...
+    (head,) = sent.matching("HEAD", f"^/{REGION_BUCKET}$")
+    assert "x-obs-security-token" in head.headers and len(sent.matching("POST", "securitytokens$")) == 1
 
 
 # --- OBS ------------------------------------------------------------------------------------------
