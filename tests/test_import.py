@@ -1,4 +1,4 @@
-"""`import ims_nb` and the command line start light: matplotlib, ipywidgets, pandas and the simulator load only when used."""
+"""`import ims_nb` and the CLI start light: matplotlib, ipywidgets, pandas and the simulator load only when used."""
 
 from __future__ import annotations
 
