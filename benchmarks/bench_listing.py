@@ -1,6 +1,6 @@
 """Listing benchmark: the official SDK, a raw httpx floor and ims_nb (sync, async) page through one simulator.
 
-    python benchmarks/bench_listing.py [--images 20000] [--repeats 5] [--output PATH]
+    python -m benchmarks.bench_listing [--images 20000] [--repeats 5] [--output PATH]
 
 One embedded simulator (seed 0, manual clock) serves all four variants; each variant keeps one client (one
 connection pool) for the whole run. After one warm-up run of each, the repeats are interleaved

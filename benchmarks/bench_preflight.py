@@ -1,6 +1,6 @@
 """Preflight benchmark: the vectorised rule table against a straightforward per-row Python loop.
 
-    python benchmarks/bench_preflight.py [--images 100000] [--repeats 5] [--output PATH]
+    python -m benchmarks.bench_preflight [--images 100000] [--repeats 5] [--output PATH]
 
 The seeded inventory (``ims_nb.sim.inventory.build_inventory(0, N)``) gives N raw ImageInfo records; they are
 framed once with ``ims_nb.frames.images_frame`` (timed and reported on its own). Then, after one warm-up run

@@ -1,6 +1,6 @@
 """Watch benchmark: 1,000 concurrent export jobs followed to their end by ``watch`` on a fast simulated clock.
 
-    python benchmarks/bench_watch.py [--jobs 1000] [--images 1800] [--time-scale 60] [--interval 5]
+    python -m benchmarks.bench_watch [--jobs 1000] [--images 1800] [--time-scale 60] [--interval 5]
                                      [--max-interval 60] [--max-rate 5] [--output PATH]
 
 One embedded simulator (seed 0, ``--images`` images, ``--time-scale`` simulated seconds per real second) holds

@@ -61,7 +61,7 @@ class Bench:
 
 def parser(bench: Bench) -> argparse.ArgumentParser:
     """The benchmark's options and ``--output``."""
-    made = argparse.ArgumentParser(prog=f"python -m benchmarks.{bench.name}", description=bench.doc.splitlines()[0])
+    made = argparse.ArgumentParser(description=bench.doc.splitlines()[0])
     bench.options(made)
     made.add_argument("--output", type=Path, default=RESULTS / f"{bench.name}.json", help="where to write the JSON")
     return made
