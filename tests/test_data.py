@@ -75,8 +75,8 @@ def test_the_example_plan_is_accepted_by_export_plan_dry_run(
 ) -> None:
     plan = ROOT / build_data.PLAN
     rows = pd.read_csv(plan)
-    argv = ["export", "--plan", str(plan), "--dry-run", "--output-format", "csv", "--ledger", str(tmp_path / "l.sqlite"),
-            "--sim", json.dumps(world.info.as_json_dict())]  # fmt: skip
+    argv = ["export", "--plan", str(plan), "--dry-run", "--output-format", "csv",
+            "--ledger", str(tmp_path / "l.sqlite"), "--sim", json.dumps(world.info.as_json_dict())]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     report = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert sorted(report["image_id"]) == sorted(rows["image_id"])
