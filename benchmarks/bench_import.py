@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -254,9 +255,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 BENCH = harness.Bench("import", __doc__, options, lambda args: run_benchmark(args.runs, args.warmups), report, check)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return harness.main(BENCH, argv)
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -249,9 +250,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 BENCH = harness.Bench("listing", __doc__, options, lambda args: run_benchmark(args.images, args.repeats), report, check)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return harness.main(BENCH, argv)
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -479,9 +480,7 @@ BENCH = harness.Bench(
     "preflight", __doc__, options, lambda args: run_benchmark(args.images, args.repeats), report, check
 )
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return harness.main(BENCH, argv)
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -413,9 +414,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1000, help="concurrent export jobs (default 1000)")
     parser.add_argument("--images", type=int, default=1800, help="images in the simulator (default 1800)")
     parser.add_argument("--time-scale", type=float, default=60.0, help="simulated s per real s (default 60)")
-    parser.add_argument("--interval", type=float, default=5.0, help="shortest poll gap, simulated s (default 5)")
-    parser.add_argument("--max-interval", type=float, default=60.0, help="longest poll gap, simulated s (default 60)")
-    parser.add_argument("--max-rate", type=float, default=5.0, help="requests per simulated s (default 5)")
+    harness.polling_options(parser)
     parser.add_argument("--timeout", type=float, default=900.0, help="real s each watch may take (default 900)")
 
 
@@ -427,9 +426,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 BENCH = harness.Bench("watch", __doc__, options, run_benchmark, report, check)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return harness.main(BENCH, argv)
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":

@@ -38,6 +38,13 @@ def machine(packages: Sequence[str] = ()) -> dict[str, Any]:
     }
 
 
+def polling_options(parser: argparse.ArgumentParser) -> None:
+    """``--interval``, ``--max-interval`` and ``--max-rate`` in simulated time (``watch``'s defaults)."""
+    parser.add_argument("--interval", type=float, default=5.0, help="shortest poll gap, simulated s (default 5)")
+    parser.add_argument("--max-interval", type=float, default=60.0, help="longest poll gap, simulated s (default 60)")
+    parser.add_argument("--max-rate", type=float, default=5.0, help="requests per simulated s (default 5)")
+
+
 def _no_check(args: argparse.Namespace) -> str | None:
     return None
 

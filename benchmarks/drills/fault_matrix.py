@@ -39,6 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -572,9 +573,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 #: A failed row is a finding, reported in the table (exit 0); tests/exports/test_fault_matrix.py judges in `make test`.
 BENCH = harness.Bench("fault_matrix", __doc__, options, run, report, check)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return harness.main(BENCH, argv)
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":

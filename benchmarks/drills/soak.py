@@ -542,9 +542,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=86_400.0, help="simulated s to run (default a day)")
     parser.add_argument("--launch-for", type=float, default=75_600.0, help="simulated s over which batches start")
     parser.add_argument("--batches", type=int, default=85, help="export batches (default 85: every 15 min)")
-    parser.add_argument("--interval", type=float, default=5.0, help="shortest poll gap, simulated s (default 5)")
-    parser.add_argument("--max-interval", type=float, default=60.0, help="longest poll gap, simulated s (default 60)")
-    parser.add_argument("--max-rate", type=float, default=5.0, help="requests per simulated s (default 5)")
+    harness.polling_options(parser)
     parser.add_argument("--sample-every", type=float, default=2.0, help="real s between RSS samples (default 2)")
     parser.add_argument("--timeout", type=float, default=600.0, help="real s to wait for jobs after the day")
 
