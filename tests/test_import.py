@@ -1,4 +1,4 @@
-"""`import ims_nb` and the CLI start light: matplotlib, ipywidgets, pandas and the simulator load only when used."""
+"""``import ims_nb`` stays light: matplotlib, ipywidgets, IPython and the simulator load only when used."""
 
 from __future__ import annotations
 
@@ -108,35 +108,3 @@ def test_using_a_widget_loads_ipywidgets(home: Path) -> None:
     loaded = loaded_after("import ims_nb.widgets\nims_nb.widgets.LogPanel", home)
     assert "ipywidgets" in loaded.top_level
     assert loaded.sim == frozenset()
-
-
-# --- the command line starts light: `ims-nb --help` and `ims-nb sim` load no pandas, matplotlib, ipywidgets ---
-
-#: What the data layer, the charts and the widgets load; the command line's start needs none of them.
-HEAVY_PACKAGES = ("pandas", "numpy", "matplotlib", "ipywidgets", "IPython")
-
-
-def started_modules(argv: list[str], home: Path) -> frozenset[str]:
-    """Top-level packages ``python -m ims_nb ARGV`` has imported once it printed its first line (then stopped)."""
-    command = [sys.executable, "-X", "importtime", "-m", "ims_nb", *argv]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=env_without_credentials(home)) as child:  # fmt: skip
-        assert child.stdout is not None and child.stderr is not None
-        first = child.stdout.readline()
-        child.terminate()
-        _, errors = child.communicate(timeout=60)
-    assert first, errors[-2000:]
-    lines = (line.split("|")[-1].strip() for line in errors.splitlines() if line.startswith("import time:"))
-    return frozenset(name.split(".")[0] for name in lines if name and name != "package")
-
-
-@pytest.mark.parametrize("argv", [["--help"], ["sim", "--port", "0"]], ids=["help", "sim"])
-def test_the_command_line_starts_without_the_data_and_notebook_packages(argv: list[str], home: Path) -> None:
-    loaded = started_modules(argv, home)
-    assert "ims_nb" in loaded
-    assert not loaded & set(HEAVY_PACKAGES), sorted(loaded & set(HEAVY_PACKAGES))
-
-
-def test_ims_nb_help_imports_neither_the_client_nor_the_simulator(home: Path) -> None:
-    loaded = started_modules(["--help"], home)
-    assert not loaded & {"httpx", "starlette", "uvicorn"}, "ims-nb --help should cost about `import httpx`"
