@@ -35,18 +35,18 @@ sim: install
 	$(BIN)/ims-nb sim --port 0
 
 bench: install $(CHROMIUM)
-	$(BIN)/python benchmarks/bench_listing.py
-	$(BIN)/python benchmarks/bench_preflight.py
-	$(BIN)/python benchmarks/bench_watch.py
-	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python -m benchmarks.bench_listing
+	$(BIN)/python -m benchmarks.bench_preflight
+	$(BIN)/python -m benchmarks.bench_watch
+	$(BIN)/python -m benchmarks.bench_import
 	mkdir -p benchmarks/results
 	IMS_NB_BENCH_PICKER_OUT=benchmarks/results/picker_ui.json $(BIN)/python -m pytest -q -s -p no:cacheprovider \
 		tests/browser/test_picker_load.py
 
 # The long runs behind the README's Reliability figures (`make test` runs reduced versions).
 soak: install
-	$(BIN)/python benchmarks/soak.py
-	$(BIN)/python benchmarks/fault_matrix.py
+	$(BIN)/python -m benchmarks.drills.soak
+	$(BIN)/python -m benchmarks.drills.fault_matrix
 
 # The README's pictures, taken by the browser tests (test-artifacts/ holds every test's last page).
 screenshots: install $(CHROMIUM)

@@ -1,6 +1,6 @@
 """Listing benchmark: the official SDK, a raw httpx floor and ims_nb (sync, async) page through one simulator.
 
-    python benchmarks/bench_listing.py [--images 20000] [--repeats 5] [--output PATH]
+    python -m benchmarks.bench_listing [--images 20000] [--repeats 5] [--output PATH]
 
 One embedded simulator (seed 0, manual clock) serves all four variants; each variant keeps one client (one
 connection pool) for the whole run. After one warm-up run of each, the repeats are interleaved
@@ -24,27 +24,23 @@ import asyncio
 import contextlib
 import gc
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
 import pandas as pd
 
 import ims_nb
+from benchmarks import harness
 from ims_nb.client.auth import AkSkAuth
 from ims_nb.sim import SimInfo, Simulator
 
 PAGE_SIZE = 1000
 LIST_PATH = "/v2/cloudimages"
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "listing.json"
 
 #: Variant key -> what it measures, in the order the repeats interleave them.
 VARIANTS = {
@@ -197,25 +193,6 @@ def ratios(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), model)
-    versions = {}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": versions,
-    }
-
-
 # --- reporting ---------------------------------------------------------------------------------------
 
 
@@ -256,27 +233,25 @@ def run_benchmark(images: int, repeats: int) -> dict[str, Any]:
         "images": images,
         "page_size": PAGE_SIZE,
         "repeats": repeats,
-        "machine": machine(),
+        "machine": harness.machine(PACKAGES),
         "variants": variants,
         "ratios": ratios(variants),
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=20_000, help="images in the simulator (default 20000)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each variant (default 5)")
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON results")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
-    results = run_benchmark(args.images, args.repeats)
-    print(report(results))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.output}")
-    return 0
+
+
+def check(args: argparse.Namespace) -> str | None:
+    return "--repeats must be at least 1" if args.repeats < 1 else None
+
+
+BENCH = harness.Bench("listing", __doc__, options, lambda args: run_benchmark(args.images, args.repeats), report, check)
+
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.run_module(BENCH)

@@ -1,6 +1,6 @@
 """Preflight benchmark: the vectorised rule table against a straightforward per-row Python loop.
 
-    python benchmarks/bench_preflight.py [--images 100000] [--repeats 5] [--output PATH]
+    python -m benchmarks.bench_preflight [--images 100000] [--repeats 5] [--output PATH]
 
 The seeded inventory (``ims_nb.sim.inventory.build_inventory(0, N)``) gives N raw ImageInfo records; they are
 framed once with ``ims_nb.frames.images_frame`` (timed and reported on its own). Then, after one warm-up run
@@ -21,23 +21,18 @@ each, on every run, so neither side can look fast by doing less. The latest numb
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import json
-import os
-import platform
 import re
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pandas as pd
 
+from benchmarks import harness
 from ims_nb.frames import images_frame
 from ims_nb.preflight import VIOLATION_COLUMNS, preflight
 from ims_nb.rules import (
@@ -55,7 +50,6 @@ from ims_nb.sim.inventory import build_inventory
 
 BUCKET_URL = "ims-exports-cn-north-4:exports/{name}-{id8}.{ext}"
 FILE_FORMAT = "qcow2"
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "preflight.json"
 PACKAGES = ("ims-nb", "pandas", "numpy")
 GiB = 1024**3
 
@@ -402,19 +396,6 @@ def summary(times: Sequence[float], images: int) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), model)
-    versions = {}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(), "packages": versions}
-
-
 def run_benchmark(images: int, repeats: int) -> dict[str, Any]:
     """Build and frame the inventory, time both sides (interleaved), check they agree on every run."""
     records = build_inventory(0, images).images
@@ -456,7 +437,7 @@ def run_benchmark(images: int, repeats: int) -> dict[str, Any]:
         "violations": len(results["vectorised"]),
         "violations_by_rule": {f"{rule} ({severity})": int(n) for (rule, severity), n in by_rule.items()},
         "agreement": agreement,
-        "machine": machine(),
+        "machine": harness.machine(PACKAGES),
     }
 
 
@@ -486,21 +467,21 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=100_000, help="images in the inventory (default 100000)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side (default 5)")
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON results")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
-    results = run_benchmark(args.images, args.repeats)
-    print(report(results))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwrote {args.output}")
-    return 0
+
+
+def check(args: argparse.Namespace) -> str | None:
+    return "--repeats must be at least 1" if args.repeats < 1 else None
+
+
+BENCH = harness.Bench(
+    "preflight", __doc__, options, lambda args: run_benchmark(args.images, args.repeats), report, check
+)
+
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.run_module(BENCH)

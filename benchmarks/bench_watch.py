@@ -1,6 +1,6 @@
 """Watch benchmark: 1,000 concurrent export jobs followed to their end by ``watch`` on a fast simulated clock.
 
-    python benchmarks/bench_watch.py [--jobs 1000] [--images 1800] [--time-scale 60] [--interval 5]
+    python -m benchmarks.bench_watch [--jobs 1000] [--images 1800] [--time-scale 60] [--interval 5]
                                      [--max-interval 60] [--max-rate 5] [--output PATH]
 
 One embedded simulator (seed 0, ``--images`` images, ``--time-scale`` simulated seconds per real second) holds
@@ -28,17 +28,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from importlib import metadata
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +42,7 @@ import httpx
 import pandas as pd
 
 import ims_nb
+from benchmarks import harness
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports
 from ims_nb.exports.watch import watch
@@ -57,7 +54,6 @@ BUCKET = "ims-exports-cn-north-4"
 KEY_TEMPLATE = "bench-watch/{name}-{id8}.{ext}"
 LAUNCH_CONCURRENCY = 16
 LAUNCH_RATE = 10_000.0  # requests per real second: never the limit
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "watch.json"
 PACKAGES = ("ims-nb", "httpx", "pandas", "uvicorn")
 FINAL_STATES = frozenset({State.VERIFIED, State.SUCCEEDED, State.MISSING, State.FAILED})
 POLL_PREFIX = "/v1/cloudimages/job/"
@@ -327,19 +323,6 @@ def waited(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), model)
-    versions = {}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(), "packages": versions}
-
-
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     scale = args.time_scale
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as folder:
@@ -371,7 +354,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": baseline,
         "polls_per_job_hour": per_hour,
         "ratio_polls_watch_over_baseline": watch_run["watch"]["per_job"]["poll"] / baseline["wait"]["per_job"]["poll"],
-        "machine": machine(),
+        "machine": harness.machine(PACKAGES),
     }
 
 
@@ -427,26 +410,24 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1000, help="concurrent export jobs (default 1000)")
     parser.add_argument("--images", type=int, default=1800, help="images in the simulator (default 1800)")
     parser.add_argument("--time-scale", type=float, default=60.0, help="simulated s per real s (default 60)")
-    parser.add_argument("--interval", type=float, default=5.0, help="shortest poll gap, simulated s (default 5)")
-    parser.add_argument("--max-interval", type=float, default=60.0, help="longest poll gap, simulated s (default 60)")
-    parser.add_argument("--max-rate", type=float, default=5.0, help="requests per simulated s (default 5)")
+    harness.polling_options(parser)
     parser.add_argument("--timeout", type=float, default=900.0, help="real s each watch may take (default 900)")
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON results")
-    args = parser.parse_args(argv)
+
+
+def check(args: argparse.Namespace) -> str | None:
     if args.jobs < 1 or args.time_scale <= 0 or not 0 < args.interval <= args.max_interval or args.max_rate <= 0:
-        parser.error("need --jobs >= 1, --time-scale > 0, 0 < --interval <= --max-interval, --max-rate > 0")
-    results = run_benchmark(args)
-    print(report(results))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.output}")
-    return 0
+        return "need --jobs >= 1, --time-scale > 0, 0 < --interval <= --max-interval, --max-rate > 0"
+    return None
+
+
+BENCH = harness.Bench("watch", __doc__, options, run_benchmark, report, check)
+
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.run_module(BENCH)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ims_nb.client import AsyncImsClient, ImsClient
-from ims_nb.client.connection import connect, connect_async
-from ims_nb.client.retry import RetryPolicy
-from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import (
     ApiError,
     AuthError,
@@ -25,16 +23,24 @@ from ims_nb.errors import (
 )
 
 if TYPE_CHECKING:
+    from ims_nb.client import AsyncImsClient, ImsClient
+    from ims_nb.client.connection import connect, connect_async
+    from ims_nb.client.retry import RetryPolicy
+    from ims_nb.client.wire import BucketInfo
     from ims_nb.exports.ledger import Ledger
     from ims_nb.exports.plan import launch, plan_exports
     from ims_nb.exports.watch import jobs_frame, watch, watch_async
     from ims_nb.preflight import preflight, preflight_summary
 
-__version__ = "0.1.0"
-
-#: The public names that need pandas, and their modules: loaded on first use, so that the ``ims-nb`` command
-#: (whose package this is) starts without pandas.
+#: Public names imported on first use (the client's modules, pandas): `ims-nb --help` and `ims-nb sim` start
+#: without pandas, and `ims-nb --help` about as fast as `import httpx` (tests/test_import.py, make bench).
 _LAZY = {
+    "connect": "ims_nb.client.connection",
+    "connect_async": "ims_nb.client.connection",
+    "AsyncImsClient": "ims_nb.client",
+    "ImsClient": "ims_nb.client",
+    "RetryPolicy": "ims_nb.client.retry",
+    "BucketInfo": "ims_nb.client.wire",
     "Ledger": "ims_nb.exports.ledger",
     "launch": "ims_nb.exports.plan",
     "plan_exports": "ims_nb.exports.plan",
@@ -44,6 +50,8 @@ _LAZY = {
     "preflight": "ims_nb.preflight",
     "preflight_summary": "ims_nb.preflight",
 }
+
+__version__ = "0.1.0"
 
 __all__ = [
     "ApiError",
@@ -77,13 +85,26 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ims_nb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once loaded, a plain attribute
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    """The public names (loaded or not) and the module's own dunders."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
+
+
+class _Package(ModuleType):
+    """``ims_nb`` itself: importing the submodule ``ims_nb.preflight`` keeps ``ims_nb.preflight`` the function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _LAZY.get(name) == value.__name__:
+            value = getattr(value, name)  # the import system binds a loaded submodule on its parent
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -6,11 +6,16 @@ from collections.abc import Iterable, Mapping
 from itertools import cycle
 from typing import TYPE_CHECKING, Any, Final
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from ims_nb._extras import from_import_error
 from ims_nb.errors import ConfigError
+
+try:
+    import matplotlib.dates as mdates
+except ModuleNotFoundError as exc:  # one line naming the extra, not a traceback into matplotlib's absence
+    raise from_import_error("ims_nb.charts", exc) from None
 from ims_nb.exports.history import eta_fit_summary
 from ims_nb.vocab import DONE, FAST_EXPORT_FORMAT, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB, State
 

@@ -1,17 +1,23 @@
-"""Typed pandas DataFrames from IMS image records (ImageInfo) and export-job records (ShowJob bodies)."""
+"""Typed pandas DataFrames from IMS image records (ImageInfo) and export-job records (ShowJob bodies), and snapshots."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["IMAGE_COLUMNS", "JOB_COLUMNS", "RAW_COLUMN", "images_frame", "job_records_frame"]
+from ims_nb._extras import missing_extra
+
+__all__ = ["IMAGE_COLUMNS", "JOB_COLUMNS", "RAW_COLUMN", "images_frame", "job_records_frame", "save_snapshot"]
 
 _STRING: Final = "string"
 _INT: Final = "Int64"
@@ -219,6 +225,24 @@ def job_records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         "fail_reason": _optional_text(values["fail_reason"]),
     }
     return pd.DataFrame({column: data[column] for column in JOB_COLUMNS}, copy=False)
+
+
+def save_snapshot(frame: pd.DataFrame, folder: str | os.PathLike[str], *, name: str = "inventory") -> Path:
+    """Write ``frame`` as Parquet under ``folder`` (made if missing) and return the file's path.
+
+    The file is ``{name}-{digest}.parquet``, the digest a SHA-256 prefix of the frame's contents: the same
+    inventory gives the same file (saving it again replaces it with the same bytes), another gives another.
+
+    Raises:
+        MissingExtraError: pyarrow is not installed (``pip install 'ims-nb[parquet]'``).
+    """
+    if importlib.util.find_spec("pyarrow") is None:
+        raise missing_extra("save_snapshot", "pyarrow")
+    digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()[:12]
+    path = Path(folder) / f"{name}-{digest}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return path
 
 
 def _mappings(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

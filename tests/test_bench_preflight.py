@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "bench_preflight.py"
+from benchmarks import bench_preflight
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_preflight", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_small_run_checks_that_both_sides_agree(
-    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_small_run_checks_that_both_sides_agree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     output = tmp_path / "preflight.json"
-    assert bench.main(["--images", "2000", "--repeats", "1", "--output", str(output)]) == 0
+    assert bench_preflight.main(["--images", "2000", "--repeats", "1", "--output", str(output)]) == 0
 
     results = json.loads(output.read_text())
     assert results["images"] == 2000
@@ -39,16 +24,16 @@ def test_a_small_run_checks_that_both_sides_agree(
     assert "ratio loop / vectorised" in capsys.readouterr().out
 
 
-def test_a_side_that_misses_or_changes_a_violation_fails_the_run(bench: ModuleType) -> None:
-    records = bench.build_inventory(0, 100).images
-    options = {"bucket_url": bench.BUCKET_URL, "file_format": "qcow2"}
-    vectorised = bench.preflight(bench.images_frame(records), **options)
-    loop = bench.loop_preflight(records, **options)
-    assert bench.agree(vectorised, loop)["pairs"] == len(loop) > 0
+def test_a_side_that_misses_or_changes_a_violation_fails_the_run() -> None:
+    records = bench_preflight.build_inventory(0, 100).images
+    options = {"bucket_url": bench_preflight.BUCKET_URL, "file_format": "qcow2"}
+    vectorised = bench_preflight.preflight(bench_preflight.images_frame(records), **options)
+    loop = bench_preflight.loop_preflight(records, **options)
+    assert bench_preflight.agree(vectorised, loop)["pairs"] == len(loop) > 0
 
     with pytest.raises(AssertionError, match=r"pairs differ: 0 only in preflight .*, 1 only in the loop"):
-        bench.agree(vectorised.iloc[1:], loop)
+        bench_preflight.agree(vectorised.iloc[1:], loop)
     changed = loop.copy()
     changed.loc[0, "message"] = "something else"
     with pytest.raises(AssertionError, match="different severity, code, message or fix"):
-        bench.agree(vectorised, changed)
+        bench_preflight.agree(vectorised, changed)

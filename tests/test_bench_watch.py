@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "bench_watch.py"
+from benchmarks import bench_watch
+
 JOBS = 20
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_watch", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_small_batch_ends_final_and_every_request_is_counted(
-    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "watch.json"
     argv = ["--jobs", str(JOBS), "--images", "200", "--time-scale", "2000", "--timeout", "60", "--output", str(output)]
-    assert bench.main(argv) == 0
+    assert bench_watch.main(argv) == 0
 
     results = json.loads(output.read_text())
     watched, baseline = results["watch"], results["baseline"]
@@ -73,5 +61,5 @@ def test_a_small_batch_ends_final_and_every_request_is_counted(
         ("GET", "http://sim/v2/cloudimages", "other", None),
     ],
 )
-def test_requests_are_sorted_by_kind(bench: ModuleType, method: str, url: str, kind: str, job_id: str | None) -> None:
-    assert bench.CountingTransport.classify(httpx.Request(method, url)) == (kind, job_id)
+def test_requests_are_sorted_by_kind(method: str, url: str, kind: str, job_id: str | None) -> None:
+    assert bench_watch.CountingTransport.classify(httpx.Request(method, url)) == (kind, job_id)

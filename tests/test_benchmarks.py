@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "bench_listing.py"
+from benchmarks import bench_listing
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_listing", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_small_run_lists_every_image_with_each_variant(
-    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_small_run_lists_every_image_with_each_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     output = tmp_path / "listing.json"
-    assert bench.main(["--images", "300", "--repeats", "1", "--output", str(output)]) == 0
+    assert bench_listing.main(["--images", "300", "--repeats", "1", "--output", str(output)]) == 0
 
     results = json.loads(output.read_text())
     assert results["images"] == 300
@@ -39,6 +24,6 @@ def test_a_small_run_lists_every_image_with_each_variant(
     assert "(a) official SDK" in printed and "c/b" in printed
 
 
-def test_a_variant_that_misses_images_fails_the_run(bench: ModuleType) -> None:
+def test_a_variant_that_misses_images_fails_the_run() -> None:
     with pytest.raises(AssertionError, match="got 299 images, not 300"):
-        bench.timed("c", lambda: 299, 300)
+        bench_listing.timed("c", lambda: 299, 300)

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from ims_nb.client.connection import INSECURE_PREFIX
 from ims_nb.errors import ConfigError, ImsNbError, InsecureTransportWarning, SimulatorWarning, mask_secrets
 
 EXIT_OK = 0
@@ -119,6 +118,8 @@ class _LogNotices(logging.Handler):
         self._console = console
 
     def emit(self, record: logging.LogRecord) -> None:
+        from ims_nb.client.connection import INSECURE_PREFIX  # not at the top: `ims-nb --help` loads no client
+
         text = record.getMessage()
         if not text.startswith((SIMULATOR_PREFIX, INSECURE_PREFIX)):  # each already has its line
             self._console.notice(f"ims-nb {self._console.verb}: warning: {text}")

@@ -8,30 +8,14 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, NoReturn
 
+from ims_nb._extras import MissingExtraError
 from ims_nb.cli._console import EXIT_USAGE
-from ims_nb.cli.app import add_app_parser
-from ims_nb.cli.export import add_export_parser
-from ims_nb.cli.images import add_images_parser
-from ims_nb.cli.jobs import add_jobs_parser
-from ims_nb.cli.lab import add_lab_parser
-from ims_nb.cli.preflight import add_preflight_parser
-from ims_nb.cli.sim import add_sim_parser
-from ims_nb.client.config import ENV_SECURITY_TOKEN, ENV_SK
+from ims_nb.cli._verbs import VERBS
 from ims_nb.errors import mask_secrets
 
-#: Each verb and the function that registers its sub-parser (which sets ``run``), in ``--help`` order.
-VERBS: tuple[tuple[str, Callable[[Any], None]], ...] = (
-    ("sim", add_sim_parser),
-    ("lab", add_lab_parser),
-    ("app", add_app_parser),
-    ("images", add_images_parser),
-    ("preflight", add_preflight_parser),
-    ("export", add_export_parser),
-    ("jobs", add_jobs_parser),
-)
 #: The SK of a simulator's JSON line, which argparse echoes when the line lands where it does not belong
 #: ("unrecognized arguments: {...}", "ambiguous option: --s={...}").
 _LINE_SK = re.compile(r"""(["']sk["']\s*:\s*)(["'])[^"']*\2""")
@@ -44,6 +28,8 @@ class _Parser(argparse.ArgumentParser):
         # argparse echoes arguments: mask secrets (a --sim line's SK, the environment's SK or token, signatures),
         # and escape what would break the line (newlines, other line separators, control characters); argparse
         # quotes some values (repr) but not all ("unrecognized arguments: ...")
+        from ims_nb.client.config import ENV_SECURITY_TOKEN, ENV_SK  # only when there is an error
+
         secrets = tuple(value for value in (os.environ.get(ENV_SK), os.environ.get(ENV_SECURITY_TOKEN)) if value)
         masked = mask_secrets(_LINE_SK.sub(r"\1\2***\2", message), secrets)
         one_line = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in masked)
@@ -59,12 +45,16 @@ class _Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``ims-nb`` parser, one sub-parser per entry of ``VERBS``."""
+def build_parser(full: Collection[str] = tuple(VERBS)) -> argparse.ArgumentParser:
+    """The ``ims-nb`` parser, one sub-parser per verb; verbs not in ``full`` are a name and a help line only, and
+    their modules are not imported (``ims-nb --help`` starts about as fast as ``import httpx``)."""
     parser = _Parser(prog="ims-nb", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for _, add_parser in VERBS:
-        add_parser(verbs)
+    for name, verb in VERBS.items():
+        if name in full:
+            verb.add_parser(verbs)
+        else:
+            verbs.add_parser(name, help=verb.help)
     return parser
 
 
@@ -74,10 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     The client verbs turn their own errors into one line and an exit code; for ``sim``, ``lab`` and ``app``, a
     ``ValueError`` or ``OSError`` (a refused host, a port in use, a bad state file) becomes one line and exit 2.
     """
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(full=argv[:1]).parse_args(argv)  # only the verb given is built
     try:
         code: int = args.run(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, MissingExtraError) as exc:
         print(f"ims-nb {args.verb}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return code

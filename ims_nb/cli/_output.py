@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ims_nb._extras import install_hint
 from ims_nb.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def check_output(file_format: OutputFormat, output: Path | None) -> None:
         if output is None:
             raise ConfigError("--format parquet writes a file: give -o FILE")
         if importlib.util.find_spec("pyarrow") is None:
-            raise ConfigError("--format parquet needs pyarrow: pip install pyarrow")
+            raise ConfigError(f"--format parquet needs pyarrow: {install_hint('parquet')}")
 
 
 def write_frame(

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
+from ims_nb._extras import require
 from ims_nb.cli._children import exit_code, lab_environment, sim_command, start_simulator, stopped_together
 from ims_nb.cli._options import add_simulator_options, fixed_port
+from ims_nb.cli._verbs import VERBS
 from ims_nb.client.config import resolve_credentials, resolve_region
 
 DEFAULT_APP_PORT: Final = 8866
@@ -28,9 +30,7 @@ class AppCommands(NamedTuple):
 
 def add_app_parser(verbs: Any) -> None:
     """Register ``app`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
-    app: argparse.ArgumentParser = verbs.add_parser(
-        "app", help="the export dashboard in Voilà, on a simulator it starts (or your account)"
-    )
+    app: argparse.ArgumentParser = verbs.add_parser("app", help=VERBS["app"].help)
     add_simulator_options(app)
     app.add_argument("--app-port", type=fixed_port, default=DEFAULT_APP_PORT,
                      help=f"the app's port on 127.0.0.1 (default {DEFAULT_APP_PORT})")  # fmt: skip
@@ -64,6 +64,7 @@ def run_app(args: argparse.Namespace) -> int:
     """The simulator (unless credentials are configured) and Voilà in child processes, stopped together."""
     from ims_nb.exports.ledger import ENV_SIM_LEDGER, default_path
 
+    require("ims-nb app", "lab")
     commands = app_commands(args, account=on_account())
     url = app_url(args.app_port)
     with stopped_together() as children:

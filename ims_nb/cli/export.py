@@ -38,6 +38,7 @@ from ims_nb.cli._output import (
     yes_no,
 )
 from ims_nb.cli._progress import add_progress_options
+from ims_nb.cli._verbs import VERBS
 from ims_nb.errors import ConfigError
 from ims_nb.vocab import BLOCKING, DEFAULT_KEY_TEMPLATE, FAST_EXPORT_FORMAT, FILE_FORMATS, TRANSIENT_REFUSALS
 from ims_nb.vocab import LIVE as LIVE_STATES
@@ -146,7 +147,7 @@ REPORT_COLUMNS = ("image_id", "name", "bucket_url", "file_format", "quick", "act
 def add_export_parser(verbs: Any) -> None:
     """Register ``export`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     parser: argparse.ArgumentParser = verbs.add_parser(
-        "export", help="plan, check and launch exports to OBS, each once (ledger); --watch follows them",
+        "export", help=VERBS["export"].help,
         description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter,
     )  # fmt: skip
     parser.add_argument(

@@ -12,6 +12,7 @@ from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
 from ims_nb.cli._options import HelpFormatter, add_connection_options, add_filter_options, filters_from_args
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options, progress_line
+from ims_nb.cli._verbs import VERBS
 
 DESCRIPTION = "List images (GET /v2/cloudimages, every page) with the documented filters."
 EPILOG = """\
@@ -51,7 +52,7 @@ IMAGE_TABLE = (
 def add_images_parser(verbs: Any) -> None:
     """Register ``images`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     parser: argparse.ArgumentParser = verbs.add_parser(
-        "images", help="list images with filters, as a table, CSV, JSON or Parquet", description=DESCRIPTION,
+        "images", help=VERBS["images"].help, description=DESCRIPTION,
         epilog=EPILOG, formatter_class=HelpFormatter,
     )  # fmt: skip
     add_filter_options(parser, "filters (documented listing filters; all optional)")

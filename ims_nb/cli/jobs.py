@@ -21,6 +21,7 @@ from ims_nb.cli._output import (
     write_frame,
 )
 from ims_nb.cli._progress import add_progress_options, duration_text
+from ims_nb.cli._verbs import VERBS
 from ims_nb.vocab import DONE, LIVE, State
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ JOBS_TABLE = (
 def add_jobs_parser(verbs: Any) -> None:
     """Register ``jobs`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     parser: argparse.ArgumentParser = verbs.add_parser(
-        "jobs", help="the export ledger: state, progress, duration, throughput, errors; --watch follows live jobs",
+        "jobs", help=VERBS["jobs"].help,
         description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter,
     )  # fmt: skip
     add_ledger_option(parser)

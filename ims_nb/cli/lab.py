@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ims_nb._extras import require
 from ims_nb.cli._children import exit_code, lab_environment, start_simulator, stopped_together
 from ims_nb.cli._options import add_simulator_options, port
+from ims_nb.cli._verbs import VERBS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DEFAULT_LAB_PORT = 8888
@@ -24,9 +26,7 @@ LAB_OVERRIDES: dict[str, dict[str, Any]] = {
 
 def add_lab_parser(verbs: Any) -> None:
     """Register ``lab`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
-    lab: argparse.ArgumentParser = verbs.add_parser(
-        "lab", help="start the simulator and JupyterLab on notebooks/, pointed at it"
-    )
+    lab: argparse.ArgumentParser = verbs.add_parser("lab", help=VERBS["lab"].help)
     add_simulator_options(lab)
     lab.add_argument("--lab-port", type=port, default=DEFAULT_LAB_PORT, help="JupyterLab port")
     lab.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="folder JupyterLab opens")
@@ -63,6 +63,7 @@ def run_lab(args: argparse.Namespace) -> int:
     """The simulator in a child process, JupyterLab in another, both stopped together."""
     from ims_nb.exports.ledger import ENV_SIM_LEDGER
 
+    require("ims-nb lab", "lab")
     with stopped_together() as children:
         try:
             line = start_simulator(args, children)

@@ -26,6 +26,7 @@ from ims_nb.cli._output import (
     yes_no,
 )
 from ims_nb.cli._progress import add_progress_options, progress_line
+from ims_nb.cli._verbs import VERBS
 from ims_nb.errors import ConfigError
 from ims_nb.vocab import FILE_FORMATS
 
@@ -89,7 +90,7 @@ VIOLATION_TABLE = (
 def add_preflight_parser(verbs: Any) -> None:
     """Register ``preflight`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     parser: argparse.ArgumentParser = verbs.add_parser(
-        "preflight", help="which exports the service would refuse, and why (exit 3 when any)",
+        "preflight", help=VERBS["preflight"].help,
         description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter,
     )  # fmt: skip
     parser.add_argument(

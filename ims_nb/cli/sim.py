@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 from ims_nb.cli._options import add_simulator_options
+from ims_nb.cli._verbs import VERBS
 
 DESCRIPTION = """Serve the embedded IMS, OBS and IAM simulator until SIGINT or SIGTERM. One JSON line goes to stdout \
 first: {"endpoint", "region", "project_id", "ak", "sk"}, what --sim of the other verbs takes."""
@@ -15,9 +16,7 @@ first: {"endpoint", "region", "project_id", "ak", "sk"}, what --sim of the other
 
 def add_sim_parser(verbs: Any) -> None:
     """Register ``sim`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
-    sim: argparse.ArgumentParser = verbs.add_parser(
-        "sim", help="serve the embedded IMS/OBS/IAM simulator; prints one JSON line", description=DESCRIPTION
-    )
+    sim: argparse.ArgumentParser = verbs.add_parser("sim", help=VERBS["sim"].help, description=DESCRIPTION)
     add_simulator_options(sim)
     sim.set_defaults(run=run_sim)
 

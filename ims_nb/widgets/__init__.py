@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ims_nb._extras import from_import_error
+
 _HOMES = {
     "ImagePicker": "ims_nb.widgets.picker",
     "ViolationsPreview": "ims_nb.widgets.violations",
@@ -24,4 +26,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+    try:
+        module = importlib.import_module(home)
+    except ModuleNotFoundError as exc:
+        raise from_import_error(f"ims_nb.widgets.{name}", exc) from None
+    return getattr(module, name)

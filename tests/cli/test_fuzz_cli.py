@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from ims_nb.cli._children import sim_command
@@ -40,8 +40,8 @@ from ims_nb.sim.control import MAX_CLOCK_SCALE
 from ims_nb.sim.server import bind, check_host
 from ims_nb.vocab import FILE_FORMATS, State
 from tests.helpers import is_exportable
+from tests.sim.strategies import case_summary, fuzz
 
-SCALE = max(1, int(os.environ.get("IMS_NB_FUZZ_SCALE", "1") or 1))
 BUCKET = "ims-exports-cn-north-4"
 OTHER_BUCKETS = ("ims-exports-scratch", "ims-archive-cold", "ims-exports-ap-southeast-1", "no-such-bucket")
 #: Exit codes each verb documents (130 and 141 need a signal or a closed pipe, which no example sends).
@@ -52,23 +52,12 @@ CASES: Counter[str] = Counter()
 EXITS: dict[str, Counter[str]] = {verb: Counter() for verb in EXIT_CODES}
 
 
-def fuzz(examples: int) -> settings:
-    return settings(
-        max_examples=examples * SCALE,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+def _exits() -> str:
+    return "\nexit codes: " + "; ".join(f"{verb} " + ", ".join(f"{code} {n}" for code, n in sorted(codes.items()))
+                                       for verb, codes in EXITS.items())  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    parts = ", ".join(f"{name} {count}" for name, count in CASES.items())
-    exits = "; ".join(f"{verb} " + ", ".join(f"{code} {n}" for code, n in sorted(codes.items()))
-                      for verb, codes in EXITS.items())  # fmt: skip
-    print(f"\nCLI fuzz cases tried: {sum(CASES.values())} ({parts})\nexit codes: {exits}")
+_summary = case_summary("CLI fuzz cases tried", CASES, _exits)
 
 
 # --- running a command line in-process -----------------------------------------------------------

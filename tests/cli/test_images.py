@@ -271,7 +271,7 @@ def test_parquet_without_pyarrow_says_how_to_install_it(
     assert _main(["--format", "parquet", "-o", str(tmp_path / "x.parquet"), "--sim", sim_line]) == 2
     err = capsys.readouterr().err
     _assert_one_clean_line(err)
-    assert "pip install pyarrow" in err and not (tmp_path / "x.parquet").exists()
+    assert "pip install 'ims-nb[parquet]'" in err and not (tmp_path / "x.parquet").exists()
 
 
 # --- progress and notices --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The fault matrix (issue 8): a listing and an export batch under each fault of ``benchmarks/fault_matrix.py``.
+"""The fault matrix (issue 8): a listing and an export batch under each fault of ``benchmarks/drills/fault_matrix.py``.
 
 Each fault is two tests: the listing of ``IMAGES`` images (every id, none twice), and a batch of ``BATCH`` images
 planned, launched and watched to the end (one export job per image by the simulator's record, every ledger row
@@ -9,18 +9,17 @@ starts with FINDING.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
+from benchmarks.drills import fault_matrix as bench
+from benchmarks.drills.judging import SimClock, judge_batch
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports
 from ims_nb.exports.watch import watch
@@ -29,7 +28,6 @@ from ims_nb.sim.faults import Fault, FaultPlan
 from ims_nb.sim.server import bind
 from ims_nb.vocab import State
 
-SCRIPT = Path(__file__).parent.parent.parent / "benchmarks" / "fault_matrix.py"
 IMAGES = 10_000
 BATCH = 50
 #: Faults under which each injected fault costs exactly one repeated request (a retry, or a re-sent export).
@@ -39,16 +37,6 @@ LISTING_FINDINGS: dict[str, str] = {}
 BATCH_FINDINGS: dict[str, str] = {}
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fault_matrix", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
 NAMES = [scenario.name for scenario in bench.SCENARIOS]
 
 
@@ -113,7 +101,7 @@ def test_a_password_login_client_watches_a_batch_to_its_end(embedded: Any, setup
                             client=client, profile=SIMULATOR_PROFILE)  # fmt: skip
         launch(plan, client=client, ledger=ledger)
         login = client.ims  # the password login alone, without the keys that sign OBS requests
-        clock = bench.SimTime(embedded.control)
+        clock = SimClock(embedded.control)
         watch(ledger, client=login, clock=clock, sleep=clock.sleep, **bench.WATCH_OPTIONS)
         rows = ledger.rows()
         # OBS checks are signed with temporary AK/SK that IAM gives for the login's token
@@ -191,10 +179,10 @@ def test_the_judge_sees_a_duplicate_a_lost_job_and_a_row_without_a_job() -> None
     wanted = ["a", "b", "c"]
     lost = row("c", None, "lost answer reconciled: ...; job id unknown, following the target object")
     jobs = [job(1, "a"), job(2, "b"), job(3, "c")]
-    assert bench.judge_batch(wanted, wanted, jobs, [row("a", "j1"), row("b", "j2"), lost]) == []
+    assert judge_batch(wanted, wanted, jobs, [row("a", "j1"), row("b", "j2"), lost]) == []
 
     jobs = [job(1, "a"), job(2, "a"), job(3, "b")]  # a twice, c never; j3 unrecorded, j9 never issued
-    problems = bench.judge_batch(wanted, wanted, jobs, [row("a", "j1"), row("b", None), row("c", "j9")])
+    problems = judge_batch(wanted, wanted, jobs, [row("a", "j1"), row("b", None), row("c", "j9")])
     assert problems == [
         "1 image(s) exported more than once",
         "1 image(s) never exported",

@@ -7,36 +7,24 @@ every job has ended) at 720x: about 20 s.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
-SCRIPT = Path(__file__).parent.parent.parent / "benchmarks" / "soak.py"
+from benchmarks.drills import soak
+
 JOBS = 300
 #: Flat memory: end RSS below start x 1.5 + 50 MiB, for the simulator and for the watcher.
 RSS_RATIO, RSS_SLACK_MIB = 1.5, 50.0
 
 
 @pytest.fixture(scope="module")
-def soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def results(soak: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("soak") / "soak.json"
     argv = ["--images", "10000", "--jobs", str(JOBS), "--duration", "3600", "--launch-for", "2700",
             "--batches", "10", "--time-scale", "720", "--sample-every", "0.5", "--timeout", "120",
@@ -76,7 +64,7 @@ def test_no_request_failed_and_the_watcher_did_the_polling(results: dict[str, An
     assert results["seen_final_after_sim_s"]["n"] == JOBS and results["seen_final_after_sim_s"]["min"] >= 0
 
 
-def test_compare_names_every_kind_of_disagreement(soak: ModuleType) -> None:
+def test_compare_names_every_kind_of_disagreement() -> None:
     def job(job_id: str, status: str = "SUCCESS") -> dict[str, Any]:
         return {"job_id": job_id, "status": status, "error_code": None, "end_time": "2026-01-01T00:00:00.000Z"}
 
@@ -98,7 +86,7 @@ def test_compare_names_every_kind_of_disagreement(soak: ModuleType) -> None:
     assert {d["job_id"] for d in verdict["differing"]} == {"c", "d"}
 
 
-def test_a_request_fails_unless_it_is_the_head_of_an_object_not_there_yet(soak: ModuleType) -> None:
+def test_a_request_fails_unless_it_is_the_head_of_an_object_not_there_yet() -> None:
     answers = {"/b/missing.qcow2": 404, "/v1/p/cloudimages/i/file": 400, "/v1/cloudimages/job/j": 503}
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -120,14 +108,14 @@ def test_a_request_fails_unless_it_is_the_head_of_an_object_not_there_yet(soak: 
     assert summary["by_answer"]["HEAD 404"] == 1 and summary["by_answer"]["GET ConnectError"] == 1
 
 
-def test_rss_is_read_from_proc_and_none_for_a_process_that_is_gone(soak: ModuleType) -> None:
+def test_rss_is_read_from_proc_and_none_for_a_process_that_is_gone() -> None:
     assert soak.rss_bytes(os.getpid()) > 10 * 1024**2
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     assert soak.rss_bytes(gone.pid) is None
 
 
-def test_batches_split_the_jobs_and_memory_is_judged_by_the_stated_bound(soak: ModuleType) -> None:
+def test_batches_split_the_jobs_and_memory_is_judged_by_the_stated_bound() -> None:
     assert soak.batch_sizes(5000, 85) == [59] * 70 + [58] * 15
     assert soak.batch_sizes(3, 5) == [1, 1, 1]
     assert soak.flat({"samples": 2, "start_mib": 100.0, "end_mib": 199.0}) is True

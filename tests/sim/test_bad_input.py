@@ -25,12 +25,13 @@ import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ims_nb import signing
 from ims_nb.client.auth import AkSkAuth, ObsAuth
 from ims_nb.sim import Simulator
+from tests.sim.strategies import case_summary, fuzz
 
 GiB = 1024**3
 IMAGES = "/v2/cloudimages"
@@ -146,26 +147,7 @@ class Repeated(bytes):
         return f"Repeated({self.unit!r}, {self.times})"  # type: ignore[attr-defined]
 
 
-def fuzz(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-            HealthCheck.filter_too_much,
-        ],
-    )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    parts = ", ".join(f"{name} {count}" for name, count in CASES.items())
-    print(f"\nbad-input cases tried: {sum(CASES.values())} ({parts})")
+_summary = case_summary("bad-input cases tried", CASES)
 
 
 # --- what a service-shaped answer is ---------------------------------------------------------

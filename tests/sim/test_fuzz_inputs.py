@@ -14,10 +14,9 @@ requests addressed by virtual host. The library returns its documented frames or
 from __future__ import annotations
 
 import math
-import os
 import string
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from contextlib import suppress
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import ims_nb
@@ -39,6 +38,7 @@ from ims_nb.frames import IMAGE_COLUMNS, images_frame
 from ims_nb.preflight import SUMMARY_COLUMNS, VIOLATION_COLUMNS, preflight, preflight_summary
 from ims_nb.rules import DEFAULT_PROFILE, RULE_IDS, SIMULATOR_PROFILE, STRICT, Severity
 from ims_nb.sim import Simulator
+from tests.sim.strategies import case_summary, fuzz
 from tests.sim.test_bad_input import (
     ID_TEXT,
     OBS_SUB_RESOURCES,
@@ -51,7 +51,6 @@ from tests.sim.test_bad_input import (
     refusal,
 )
 
-SCALE = max(1, int(os.environ.get("IMS_NB_FUZZ_SCALE", "1") or 1))
 BUCKET = "ims-exports-cn-north-4"
 BUCKETS = (BUCKET, "ims-exports-scratch", "ims-archive-cold", "ims-exports-ap-southeast-1", "no-such-bucket")
 #: ImageInfo fields as ListImages spells them (the reference), the ones ``images_frame`` reads and a few it does not.
@@ -63,21 +62,7 @@ IMAGE_FIELDS = ("id", "name", "status", "__platform", "__os_version", "__os_type
 CASES: Counter[str] = Counter()
 
 
-def fuzz(examples: int) -> settings:
-    return settings(
-        max_examples=examples * SCALE,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    parts = ", ".join(f"{name} {count}" for name, count in CASES.items())
-    print(f"\nlibrary and simulator fuzz cases tried: {sum(CASES.values())} ({parts})")
+_summary = case_summary("library and simulator fuzz cases tried", CASES)
 
 
 @pytest.fixture(scope="module")

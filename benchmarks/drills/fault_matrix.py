@@ -1,6 +1,6 @@
 """Fault matrix: a 10,000-image listing and a 200-image export batch under each injected fault.
 
-    python benchmarks/fault_matrix.py [--images 10000] [--batch 200] [--only NAME ...] [--output PATH]
+    python -m benchmarks.drills.fault_matrix [--images 10000] [--batch 200] [--only NAME ...] [--output PATH]
 
 Each fault runs twice against a freshly reset world (seed ``SEED``, manual clock): once for the listing
 (``client.images()`` over every image), once for the batch (``plan_exports`` of ``--batch`` images the clean
@@ -21,7 +21,7 @@ is judged against a clean listing of the same world: every id, none twice. Every
 
 The table goes to stdout (a failed row says why; the exit status is 0 once the matrix has run) and the latest
 figures to ``benchmarks/results/fault_matrix.json`` (not in git). ``make soak`` runs it; ``make test`` runs a
-smaller batch of the same matrix (``tests/test_fault_matrix.py``).
+smaller batch of the same matrix (``tests/exports/test_fault_matrix.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import json
 import logging
-import platform
 import signal
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,13 +48,14 @@ import httpx
 import pandas as pd
 
 import ims_nb
+from benchmarks import harness
+from benchmarks.drills.judging import SimClock, judge_batch
 from ims_nb.client.retry import RetryPolicy
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import JOB_ID_UNKNOWN, launch, plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
-from ims_nb.vocab import LIVE, State
 
 #: A world whose first 260 export jobs all succeed, so that "exported once" means one job per image, each ending
 #: verified (a job whose id was lost and which then failed is sent again, by design: see ``ims_nb.exports.plan``).
@@ -73,7 +74,6 @@ SLOW_TIMEOUT = 0.25
 HELD_POST = 0.05
 #: A listing of 10,000 images is 11 requests: its faults come (in the same kind and bursts) every 5 requests.
 LISTING_EVERY = 5
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "fault_matrix.json"
 PHASES = ("listing", "plan", "launch", "watch")
 
 
@@ -309,22 +309,6 @@ class ProcessWorld:
 World = EmbeddedWorld | ProcessWorld
 
 
-class SimTime:
-    """The watch's clock: ``sleep`` advances the simulator's manual clock instead of waiting."""
-
-    def __init__(self, control: httpx.Client) -> None:
-        self.control = control
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.now += seconds
-            self.control.post("/clock", json={"advance": seconds}).raise_for_status()
-
-
 # --- one run -------------------------------------------------------------------------------------------------
 
 
@@ -447,7 +431,7 @@ def run_batch(world: World, scenario: Scenario, images: pd.DataFrame, folder: Pa
             recorder.phase = "launch"
             launch(plan, client=client, ledger=ledger, concurrency=LAUNCH_CONCURRENCY, max_rate=1000.0)
             recorder.phase = "watch"
-            clock = SimTime(world.control)
+            clock = SimClock(world.control)
             frame = watch(ledger, client=client, clock=clock, sleep=clock.sleep, **WATCH_OPTIONS)
         except Exception as exc:  # noqa: BLE001 - every failure is a finding, reported
             error = _error(exc)
@@ -462,50 +446,6 @@ def run_batch(world: World, scenario: Scenario, images: pd.DataFrame, folder: Pa
             "states": dict(Counter(r["state"] for r in rows)), "problems": problems, "wall_s": seconds,
             "injected": _injected(scenario, hits, recorder, world, events_before),
             "watched": None if frame is None else len(frame), **tally(recorder.entries)}  # fmt: skip
-
-
-def judge_batch(
-    wanted: Sequence[str], planned: Sequence[str], jobs: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]
-) -> list[str]:
-    """Exactly once by the service's record, and a ledger that holds every job (see the module docstring)."""
-    problems = []
-    if sorted(planned) != sorted(wanted):
-        problems.append(f"the plan marks {len(planned)} of {len(wanted)} exportable images exportable")
-    per_image = Counter(j["entities"]["image_id"] for j in jobs)
-    rows_per_image = Counter(r["image_id"] for r in rows)
-    for text, found in (
-        ("exported more than once", [i for i, n in per_image.items() if n > 1]),
-        ("never exported", [i for i in wanted if not per_image[i]]),
-        ("exported but not planned", list(set(per_image) - set(wanted))),
-        ("without exactly one ledger row", [i for i in wanted if rows_per_image[i] != 1]),
-    ):
-        if found:
-            problems.append(f"{len(found)} image(s) {text}")
-    problems += judge_ledger(jobs, rows)
-    return problems
-
-
-def judge_ledger(jobs: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Every row final and verified; job ids are the service's; the jobs the ledger lacks are its noted rows."""
-    problems = []
-    live = [r for r in rows if r["state"] in LIVE]
-    if live:
-        problems.append(f"{len(live)} row(s) still live")
-    unfinished = Counter(r["state"] for r in rows if r["state"] != State.VERIFIED)
-    if unfinished:
-        problems.append(f"rows not verified: {dict(unfinished)}")
-    known = {r["job_id"] for r in rows if r["job_id"]}
-    issued = {j["job_id"] for j in jobs}
-    if known - issued:
-        problems.append(f"{len(known - issued)} ledger job id(s) the service never issued")
-    noted = [r for r in rows if not r["job_id"] and JOB_ID_UNKNOWN in (r["note"] or "")]
-    silent = [r for r in rows if not r["job_id"] and JOB_ID_UNKNOWN not in (r["note"] or "")]
-    if silent:
-        problems.append(f"{len(silent)} row(s) without a job id or a '{JOB_ID_UNKNOWN}' note")
-    unrecorded = Counter(j["bucket_url"] for j in jobs if j["job_id"] not in known)
-    if unrecorded != Counter(r["bucket_url"] for r in noted):
-        problems.append(f"{sum(unrecorded.values())} job(s) missing from the ledger, {len(noted)} row(s) noted lost")
-    return problems
 
 
 # --- the matrix ----------------------------------------------------------------------------------------------
@@ -581,7 +521,7 @@ def run_matrix(images: int, batch: int, names: Sequence[str], folder: Path) -> d
         row["requests"] = row["listing"]["requests"] + row["batch"]["requests"]
         row["over_baseline"] = None if baseline is None else row["requests"] - baseline["requests"]
     return {"benchmark": "fault_matrix", "images": images, "batch": batch, "seed": SEED, "retry": repr(RETRY),
-            "machine": {"python": platform.python_version(), "platform": platform.platform()},
+            "machine": harness.machine(),
             "wall_s": sum(r["wall_s"] for r in rows), "rows": rows}  # fmt: skip
 
 
@@ -614,24 +554,27 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=10_000, help="images in the world (default 10000)")
     parser.add_argument("--batch", type=int, default=200, help="images exported (default 200)")
     parser.add_argument("--only", nargs="+", choices=list(BY_NAME), default=list(BY_NAME), help="faults to run")
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON results")
-    args = parser.parse_args(argv)
-    if args.batch < 2 or args.images < 1000:
-        parser.error("need --batch >= 2 and --images >= 1000")
+
+
+def check(args: argparse.Namespace) -> str | None:
+    return "need --batch >= 2 and --images >= 1000" if args.batch < 2 or args.images < 1000 else None
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     names = ["none", *[n for n in args.only if n != "none"]]
     with tempfile.TemporaryDirectory(prefix="ims-nb-fault-matrix-") as folder:
-        results = run_matrix(args.images, args.batch, names, Path(folder))
-    print(report(results))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.output}")
-    return 0  # a failed row is a finding, reported above; tests/test_fault_matrix.py is the judge in `make test`
+        return run_matrix(args.images, args.batch, names, Path(folder))
+
+
+#: A failed row is a finding, reported in the table (exit 0); tests/exports/test_fault_matrix.py judges in `make test`.
+BENCH = harness.Bench("fault_matrix", __doc__, options, run, report, check)
+
+main = partial(harness.main, BENCH)  # main(argv) -> exit status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.run_module(BENCH)

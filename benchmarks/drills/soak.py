@@ -1,9 +1,9 @@
 """Soak: a simulated day of export batches against a 100,000-image simulator while a watcher process polls.
 
-    python benchmarks/soak.py [--images 100000] [--jobs 5000] [--time-scale 240] [--duration 86400]
+    python -m benchmarks.drills.soak [--images 100000] [--jobs 5000] [--time-scale 240] [--duration 86400]
                               [--launch-for 75600] [--batches 85] [--sample-every 2] [--output PATH]
 
-Three processes. ``ims-nb sim --images N --time-scale S`` (seed 0) is the cloud. A watcher (``soak.py watcher``,
+Three processes. ``ims-nb sim --images N --time-scale S`` (seed 0) is the cloud. A watcher (``... soak watcher``,
 started with the simulator's JSON line on its stdin) runs ``ims_nb.watch(ledger, client=..., on_progress=...)``
 over the soak's ledger round after round until told to stop, as an operator's ``ims-nb jobs --watch`` with
 progress bars would (each report works out an ETA). This process (the driver) lists the inventory once, then
@@ -38,7 +38,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ import httpx
 import pandas as pd
 
 import ims_nb
+from benchmarks import harness
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports
 from ims_nb.exports.watch import Progress, watch
@@ -63,8 +63,6 @@ from ims_nb.vocab import LIVE, State
 BUCKET = "ims-exports-cn-north-4"
 KEY_TEMPLATE = "soak/{name}-{id}.{ext}"
 LAUNCH_CONCURRENCY = 8
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "soak.json"
-SCRIPT = Path(__file__).resolve()
 STARTUP_TIMEOUT = 120.0  # real s for the simulator to build its world and for the watcher to start
 EXPORTABLE_GUESS = 0.5  # share of listed images plan_exports finds exportable (seed 0: 0.57)
 FINAL_STATUSES = ("SUCCESS", "FAIL")
@@ -242,14 +240,15 @@ def simulator(images: int, scale: float, log: Path) -> Iterator[tuple[subprocess
 
 @contextlib.contextmanager
 def watcher(info: dict[str, str], args: argparse.Namespace, folder: Path) -> Iterator[subprocess.Popen[str]]:
-    """The watcher process (``soak.py watcher``): the simulator's line goes on its stdin (no secrets in argv)."""
+    """The watcher process (``... soak watcher``): the simulator's line goes on its stdin (no secrets in argv)."""
     scale = args.time_scale
-    command = [sys.executable, str(SCRIPT), "watcher", "--ledger", str(folder / "ledger.sqlite"),
+    command = [sys.executable, "-m", __spec__.name, "watcher", "--ledger", str(folder / "ledger.sqlite"),
                "--stop", str(folder / "stop"), "--report", str(folder / "watcher.json"),
                "--interval", f"{args.interval / scale!r}", "--max-interval", f"{args.max_interval / scale!r}",
                "--max-rate", f"{args.max_rate * scale!r}", "--stall-after", f"{STALL_AFTER / scale!r}"]  # fmt: skip
     with (folder / "watcher.log").open("w") as errors:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
+                                   cwd=harness.ROOT)  # fmt: skip
         try:
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(json.dumps(info) + "\n")
@@ -496,7 +495,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
         "seen_final_after_sim_s": lag,
         "samples": [{k: v for k, v in s.items() if k != "real"} | {"t": s["real"] - samples[0]["real"]}
                     for s in samples],
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": harness.machine(),
     }  # fmt: skip
 
 
@@ -536,39 +535,45 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["watcher"]:
-        return run_watcher(watcher_parser().parse_args(argv[1:]))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=100_000, help="images in the simulator (default 100000)")
     parser.add_argument("--jobs", type=int, default=5000, help="export jobs in all (default 5000)")
     parser.add_argument("--time-scale", type=float, default=240.0, help="simulated s per real s (default 240)")
     parser.add_argument("--duration", type=float, default=86_400.0, help="simulated s to run (default a day)")
     parser.add_argument("--launch-for", type=float, default=75_600.0, help="simulated s over which batches start")
     parser.add_argument("--batches", type=int, default=85, help="export batches (default 85: every 15 min)")
-    parser.add_argument("--interval", type=float, default=5.0, help="shortest poll gap, simulated s (default 5)")
-    parser.add_argument("--max-interval", type=float, default=60.0, help="longest poll gap, simulated s (default 60)")
-    parser.add_argument("--max-rate", type=float, default=5.0, help="requests per simulated s (default 5)")
+    harness.polling_options(parser)
     parser.add_argument("--sample-every", type=float, default=2.0, help="real s between RSS samples (default 2)")
     parser.add_argument("--timeout", type=float, default=600.0, help="real s to wait for jobs after the day")
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="where to write the JSON results")
-    args = parser.parse_args(argv)
+
+
+def check(args: argparse.Namespace) -> str | None:
     if not (args.jobs >= 1 and args.batches >= 1 and args.time_scale > 0 and 0 <= args.launch_for <= args.duration
             and 0 < args.interval <= args.max_interval and args.max_rate > 0):  # fmt: skip
-        parser.error("need --jobs, --batches >= 1, --time-scale > 0, 0 <= --launch-for <= --duration, "
-                     "0 < --interval <= --max-interval, --max-rate > 0")  # fmt: skip
-    results = run_soak(args)
-    print(report(results))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.output}")
+        return ("need --jobs, --batches >= 1, --time-scale > 0, 0 <= --launch-for <= --duration, "
+                "0 < --interval <= --max-interval, --max-rate > 0")  # fmt: skip
+    return None
+
+
+def status(results: dict[str, Any]) -> int:
+    """1 unless the ledger matched, no request failed and memory stayed flat."""
     ok = results["ledger_vs_simulator"]["match"] and not results["failed_requests"]
     return 0 if ok and all(results["memory_flat"].values()) else 1
 
 
+BENCH = harness.Bench("soak", __doc__, options, run_soak, report, check, status)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The soak (the driver), or with ``watcher`` first, the watcher process it starts."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["watcher"]:
+        return run_watcher(watcher_parser().parse_args(argv[1:]))
+    return harness.main(BENCH, argv)
+
+
 def watcher_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="soak.py watcher", description="the soak's watcher process (internal)")
+    parser = argparse.ArgumentParser(prog="soak watcher", description="the soak's watcher process (internal)")
     parser.add_argument("--ledger", type=Path, required=True)
     parser.add_argument("--stop", type=Path, required=True, help="stop once this file exists and nothing is live")
     parser.add_argument("--report", type=Path, required=True, help="where to write the request counts")

@@ -1,0 +1,1 @@
+"""ims-nb's benchmarks (``python -m benchmarks.bench_NAME``, ``make bench``); the long drills are in ``drills``."""
