@@ -25,9 +25,10 @@ from ims_nb.errors import (
 )
 
 if TYPE_CHECKING:
+    from ims_nb.exports.history import jobs_frame
     from ims_nb.exports.ledger import Ledger
     from ims_nb.exports.plan import launch, plan_exports
-    from ims_nb.exports.watch import jobs_frame, watch, watch_async
+    from ims_nb.exports.watch import watch, watch_async
     from ims_nb.preflight import preflight, preflight_summary
 
 __version__ = "0.1.0"
@@ -38,7 +39,7 @@ _LAZY = {
     "Ledger": "ims_nb.exports.ledger",
     "launch": "ims_nb.exports.plan",
     "plan_exports": "ims_nb.exports.plan",
-    "jobs_frame": "ims_nb.exports.watch",
+    "jobs_frame": "ims_nb.exports.history",
     "watch": "ims_nb.exports.watch",
     "watch_async": "ims_nb.exports.watch",
     "preflight": "ims_nb.preflight",

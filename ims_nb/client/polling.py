@@ -139,16 +139,13 @@ class PollPlan:
         schedule.due = now + schedule.interval
 
 
-class Layer:
-    """What a wait is about, over the loop: polling one job, and (optionally) finding more to follow.
+class _Turns:
+    """What a wait is about, over the loop; ``Layer`` and ``AsyncLayer`` add how it polls a job.
 
-    The drivers call ``tick`` at every turn (new job ids to follow), ``poll`` for each due job (it reports
-    the answer to ``plan.observe``), ``pending`` (work left besides the live jobs) and ``wake`` (when the layer
-    next needs a turn, even with no poll due). ``follow`` drives a ``Layer``; ``follow_async`` an ``AsyncLayer``.
+    At every turn the drivers ask ``tick`` for new job ids to follow, then ``poll`` each due job (which reports
+    the answer to ``plan.observe``); they go on while jobs are live or ``pending`` says there is other work, and
+    sleep until the next poll is due or ``wake`` (when the layer next needs a turn), whichever is sooner.
     """
-
-    def tick(self, now: float) -> Iterable[str]:
-        return ()
 
     def pending(self) -> bool:
         return False
@@ -156,17 +153,24 @@ class Layer:
     def wake(self) -> float:
         return math.inf
 
+
+class Layer(_Turns):
+    """A layer with synchronous I/O, for ``follow``."""
+
+    def tick(self, now: float) -> Iterable[str]:
+        return ()
+
     def poll(self, plan: PollPlan, job_id: str) -> None:
         raise NotImplementedError
 
 
-class AsyncLayer(Layer):
-    """A ``Layer`` whose ``tick`` and ``poll`` are awaited (see ``Layer``)."""
+class AsyncLayer(_Turns):
+    """A layer whose ``tick`` and ``poll`` are awaited, for ``follow_async``."""
 
-    async def tick(self, now: float) -> Iterable[str]:  # type: ignore[override]
+    async def tick(self, now: float) -> Iterable[str]:
         return ()
 
-    async def poll(self, plan: PollPlan, job_id: str) -> None:  # type: ignore[override]
+    async def poll(self, plan: PollPlan, job_id: str) -> None:
         raise NotImplementedError
 
 
@@ -268,14 +272,11 @@ async def wait_jobs_async(
     return plan.records
 
 
-class _Jobs(Layer):
+class _Reports:
     """``client.wait``'s layer: each poll is ``client.job_progress``, handed to ``on_progress``."""
 
     def __init__(self, client: _Client, on_progress: ProgressCallback | None, clock: Callable[[], float]) -> None:
         self.client, self.on_progress, self.clock = client, on_progress, clock
-
-    def poll(self, plan: PollPlan, job_id: str) -> None:
-        self.observed(plan, job_id, self.client.job_progress(job_id))
 
     def observed(self, plan: PollPlan, job_id: str, record: dict[str, Any]) -> None:
         plan.observe(job_id, record, self.clock())
@@ -283,6 +284,11 @@ class _Jobs(Layer):
             self.on_progress(job_id, record)
 
 
-class _AsyncJobs(_Jobs, AsyncLayer):
-    async def poll(self, plan: PollPlan, job_id: str) -> None:  # type: ignore[override]
+class _Jobs(_Reports, Layer):
+    def poll(self, plan: PollPlan, job_id: str) -> None:
+        self.observed(plan, job_id, self.client.job_progress(job_id))
+
+
+class _AsyncJobs(_Reports, AsyncLayer):
+    async def poll(self, plan: PollPlan, job_id: str) -> None:
         self.observed(plan, job_id, await self.client.job_progress(job_id))
