@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from ims_nb.client.connection import connect, connect_async
     from ims_nb.client.retry import RetryPolicy
     from ims_nb.client.wire import BucketInfo
+    from ims_nb.exports.history import jobs_frame
     from ims_nb.exports.ledger import Ledger
     from ims_nb.exports.plan import launch, plan_exports
-    from ims_nb.exports.watch import jobs_frame, watch, watch_async
+    from ims_nb.exports.watch import watch, watch_async
     from ims_nb.preflight import preflight, preflight_summary
 
 #: Public names imported on first use (the client's modules, pandas): `ims-nb --help` and `ims-nb sim` start
@@ -44,7 +45,7 @@ _LAZY = {
     "Ledger": "ims_nb.exports.ledger",
     "launch": "ims_nb.exports.plan",
     "plan_exports": "ims_nb.exports.plan",
-    "jobs_frame": "ims_nb.exports.watch",
+    "jobs_frame": "ims_nb.exports.history",
     "watch": "ims_nb.exports.watch",
     "watch_async": "ims_nb.exports.watch",
     "preflight": "ims_nb.preflight",

@@ -8,9 +8,10 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.config import on_simulator
 from ims_nb.client.protocol import ClientLike
+from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports
-from ims_nb.exports.watch import jobs_frame, watch
+from ims_nb.exports.watch import watch
 from ims_nb.selection import exportability
 from ims_nb.targets import bucket_choices
 from ims_nb.vocab import FILE_FORMATS

@@ -22,10 +22,10 @@ from matplotlib.dates import ConciseDateFormatter
 from ims_nb import charts
 from ims_nb.client import ImsClient
 from ims_nb.errors import ConfigError, WaitTimeoutError
-from ims_nb.exports.history import eta_fit, eta_fit_summary
+from ims_nb.exports.history import eta_fit, eta_fit_summary, jobs_frame
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports
-from ims_nb.exports.watch import jobs_frame, watch
+from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 
 matplotlib.use("Agg")  # before pyplot: no display, and nothing above imports pyplot

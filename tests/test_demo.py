@@ -16,8 +16,8 @@ import pytest
 import ims_nb
 from ims_nb import ApiError, ConfigError, ImsClient, SimulatorWarning
 from ims_nb.demo import SimulatedTime, ensure_history, on_simulator, sample_picks
+from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.watch import jobs_frame
 from ims_nb.selection import exportability
 from ims_nb.sim import Simulator
 from ims_nb.vocab import DONE, FILE_FORMATS, State

@@ -39,7 +39,8 @@ def follow(ledger: Ledger, client: Any, args: argparse.Namespace, console: Conso
     Raises:
         WaitTimeoutError: ``--timeout`` passed with jobs still running.
     """
-    from ims_nb.exports.watch import Progress, jobs_frame, watch
+    from ims_nb.exports.history import jobs_frame
+    from ims_nb.exports.watch import Progress, watch
 
     bars = job_bars(args, console.stream)
     seeds = [Progress(row["row_id"], row["job_id"], row["image_name"], row["state"], row["process_percent"], None,

@@ -148,8 +148,8 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
 def _listed(path: Path, client: Any, args: argparse.Namespace, console: Console) -> tuple[pd.DataFrame, bool]:
     """The ledger's jobs frame (bound to ``client``'s account when given; followed with ``--watch``), and whether
     Ctrl-C stopped the watch."""
+    from ims_nb.exports.history import jobs_frame
     from ims_nb.exports.ledger import Ledger, ledger_for
-    from ims_nb.exports.watch import jobs_frame
 
     if not path.exists():
         console.notice(f"ims-nb jobs: no ledger at {path} yet: nothing was exported with it")

@@ -11,8 +11,8 @@ import httpx
 
 from ims_nb.client import wire
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
-from ims_nb.client.polling import PollPlan, ProgressCallback
-from ims_nb.errors import ApiError, AuthError, MalformedAnswerError, TransportError, WaitTimeoutError
+from ims_nb.client.polling import ProgressCallback
+from ims_nb.errors import ApiError, AuthError, MalformedAnswerError, TransportError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,30 +178,12 @@ class AsyncImsClient(BaseImsClient):
         sleep: Callable[[float], Any] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Poll jobs concurrently until each ends (see ``ImsClient.wait``)."""
-        from ims_nb.client.retry import RateLimiter
+        from ims_nb.client.pacing import Pacing
+        from ims_nb.client.polling import wait_jobs_async
 
-        clock, sleep = clock or self.settings.clock, sleep or self._sleep
-        plan = PollPlan(list(job_ids), clock(), interval, max_interval, timeout)
-        limiter = RateLimiter(max_rate, clock=clock)
-
-        async def poll(job_id: str) -> None:
-            await sleep(limiter.reserve())
-            record = await self.job_progress(job_id)
-            plan.observe(job_id, record, clock())
-            if on_progress is not None:
-                on_progress(job_id, record)
-
-        while not plan.done:
-            now = clock()
-            if plan.expired(now):
-                raise WaitTimeoutError(timeout or 0.0, plan.records, plan.live)
-            due = plan.due(now)
-            if not due:
-                gap = plan.next_due() - now
-                await sleep(gap if plan.deadline is None else max(0.0, min(gap, plan.deadline - now)))
-                continue
-            await asyncio.gather(*(poll(job_id) for job_id in due))
-        return plan.records
+        return await wait_jobs_async(self, job_ids, timeout=timeout, on_progress=on_progress,
+                                     pacing=Pacing(interval, max_interval), max_rate=max_rate,
+                                     clock=clock or self.settings.clock, sleep=sleep or self._sleep)  # fmt: skip
 
     async def bucket(self, name: str) -> wire.BucketInfo:
         if name not in self._buckets:

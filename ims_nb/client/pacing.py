@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ims_nb.client.config import on_simulator
-from ims_nb.errors import ImsNbError
+from ims_nb.errors import ConfigError, ImsNbError
 from ims_nb.vocab import STALL_AFTER
 
 log = logging.getLogger("ims_nb")
@@ -17,7 +17,7 @@ MIN_INTERVAL = 0.05
 
 @dataclass(frozen=True)
 class Pacing:
-    """The ``interval``, ``max_interval`` and ``stall_after`` (seconds) of ``watch`` and ``JobMonitor``."""
+    """A poll plan's cadence (``polling.PollPlan``): ``interval``, ``max_interval``, ``stall_after`` (seconds)."""
 
     interval: float = 5.0
     max_interval: float = 60.0
@@ -27,6 +27,11 @@ class Pacing:
         """The same cadence in simulated time, on a clock running ``scale`` times faster than real time."""
         interval = max(MIN_INTERVAL, self.interval / scale)
         return Pacing(interval, max(interval, self.max_interval / scale), max(interval, self.stall_after / scale))
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` unless ``0 < interval <= max_interval`` (a plan polls at this cadence)."""
+        if not 0 < self.interval <= self.max_interval:
+            raise ConfigError(f"need 0 < interval <= max_interval, not {self.interval} and {self.max_interval}")
 
     def as_kwargs(self) -> dict[str, float]:
         return {"interval": self.interval, "max_interval": self.max_interval, "stall_after": self.stall_after}

@@ -13,8 +13,8 @@ import httpx
 from ims_nb.client import wire
 from ims_nb.client.aio import AsyncImsClient
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
-from ims_nb.client.polling import PollPlan, ProgressCallback
-from ims_nb.errors import ApiError, AuthError, ConfigError, MalformedAnswerError, TransportError, WaitTimeoutError
+from ims_nb.client.polling import ProgressCallback
+from ims_nb.errors import ApiError, AuthError, ConfigError, MalformedAnswerError, TransportError
 from ims_nb.vocab import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -231,27 +231,11 @@ class ImsClient(BaseImsClient):
         Raises:
             WaitTimeoutError: ``timeout`` seconds passed with jobs still running (they go on remotely).
         """
-        from ims_nb.client.retry import RateLimiter
+        from ims_nb.client.pacing import Pacing
+        from ims_nb.client.polling import wait_jobs
 
-        clock, sleep = clock or self.settings.clock, sleep or self._sleep
-        plan = PollPlan(list(job_ids), clock(), interval, max_interval, timeout)
-        limiter = RateLimiter(max_rate, clock=clock)
-        while not plan.done:
-            now = clock()
-            if plan.expired(now):
-                raise WaitTimeoutError(timeout or 0.0, plan.records, plan.live)
-            due = plan.due(now)
-            if not due:
-                gap = plan.next_due() - now
-                sleep(gap if plan.deadline is None else max(0.0, min(gap, plan.deadline - now)))
-                continue
-            for job_id in due:
-                sleep(limiter.reserve())
-                record = self.job_progress(job_id)
-                plan.observe(job_id, record, clock())
-                if on_progress is not None:
-                    on_progress(job_id, record)
-        return plan.records
+        return wait_jobs(self, job_ids, timeout=timeout, on_progress=on_progress, pacing=Pacing(interval, max_interval),
+                         max_rate=max_rate, clock=clock or self.settings.clock, sleep=sleep or self._sleep)  # fmt: skip
 
     # --- OBS --------------------------------------------------------------------------------------
 

@@ -1,22 +1,157 @@
-"""How well the ETA model predicts finished exports: leave-one-out predictions over the jobs history frame."""
+"""The jobs history: one row per export (durations, throughput), the ETA model and how well it fits."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ConfigError
-from ims_nb.exports.watch import size_band
-from ims_nb.vocab import DONE
+from ims_nb.exports.identity import belongs_to
+from ims_nb.vocab import DONE, FAST_EXPORT_FORMAT, GiB, State, written_format
 
-__all__ = ["FIT_COLUMNS", "duration_summary", "eta_fit", "eta_fit_summary"]
+if TYPE_CHECKING:
+    from ims_nb.exports.ledger import Ledger
+
+__all__ = [
+    "FIT_COLUMNS",
+    "HISTORY_COLUMNS",
+    "EtaModel",
+    "duration_summary",
+    "eta_fit",
+    "eta_fit_summary",
+    "jobs_frame",
+    "size_band",
+]
+
+#: Size bands (GiB) within which past job durations predict new ones.
+SIZE_BANDS = (0, 16, 64, 128, 512, float("inf"))
+TIME_DTYPE = "datetime64[ns, UTC]"
+#: The columns of ``jobs_frame``, in order.
+HISTORY_COLUMNS = ("row_id", "job_id", "image_id", "image_name", "bucket_url", "format", "quick", "size_gb", "state",
+                   "status", "process_percent", "begin_time", "end_time", "duration_s", "throughput_gb_h",
+                   "error_code", "fail_reason", "object_size", "note", "belongs_to")  # fmt: skip
 
 #: The columns of ``eta_fit``, in order, with their pandas dtypes.
 FIT_COLUMNS = {"row_id": "Int64", "image_name": "string", "format": "string", "size_gb": "float64",
                "actual_s": "float64", "predicted_s": "float64", "error_pct": "float64"}  # fmt: skip
 _NEEDED = ("row_id", "image_name", "format", "size_gb", "state", "duration_s")
+
+
+def jobs_frame(ledger: Ledger) -> pd.DataFrame:
+    """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome."""
+    rows = ledger.rows(every_account=True)
+    frame = pd.DataFrame(rows, columns=[c for c in _LEDGER_FIELDS])
+    whose = pd.Series([belongs_to(row, ledger.identity) for row in rows], index=frame.index, dtype="string")
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=_HISTORY_DTYPES.get(c, "string")) for c in HISTORY_COLUMNS})
+    times = {name: pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601").astype(TIME_DTYPE)
+             for name in ("begin_time", "end_time")}  # fmt: skip
+    begin, end = times["begin_time"], times["end_time"]
+    duration = (end - begin).dt.total_seconds()
+    size_gb = pd.to_numeric(frame["size_bytes"], errors="coerce") / GiB
+    quick = frame["quick"].astype(bool)
+    out = pd.DataFrame({
+        "row_id": frame["row_id"].astype("Int64"), "job_id": frame["job_id"].astype("string"),
+        "image_id": frame["image_id"].astype("string"), "image_name": frame["image_name"].astype("string"),
+        "bucket_url": frame["bucket_url"].astype("string"),
+        "format": frame["file_format"].where(~quick, FAST_EXPORT_FORMAT).astype("string"), "quick": quick,
+        "size_gb": size_gb.astype(float), "state": frame["state"].astype("string"),
+        "status": frame["status"].astype("string"),
+        "process_percent": pd.to_numeric(frame["process_percent"], errors="coerce").astype(float),
+        "begin_time": begin, "end_time": end, "duration_s": duration.astype(float),
+        "throughput_gb_h": (size_gb / (duration / 3600)).where(duration > 0).astype(float),
+        "error_code": frame["error_code"].astype("string"), "fail_reason": frame["fail_reason"].astype("string"),
+        "object_size": pd.to_numeric(frame["object_size"], errors="coerce").astype("Int64"),
+        "note": frame["note"].astype("string"), "belongs_to": whose,
+    })  # fmt: skip
+    return out[list(HISTORY_COLUMNS)]
+
+
+_LEDGER_FIELDS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "state",
+                  "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
+                  "object_size", "note")  # fmt: skip
+_HISTORY_DTYPES = {"row_id": "Int64", "quick": "bool", "size_gb": "float64", "process_percent": "float64",
+                   "begin_time": TIME_DTYPE, "end_time": TIME_DTYPE, "duration_s": "float64",
+                   "throughput_gb_h": "float64", "object_size": "Int64"}  # fmt: skip
+
+
+def size_band(size_gb: float) -> int:
+    """The index of the size band a job falls in."""
+    return int(np.searchsorted(SIZE_BANDS, size_gb, side="right") - 1) if size_gb == size_gb else -1
+
+
+class EtaModel:
+    """Remaining time from the median throughput of finished jobs of the same format and size band.
+
+    Without such history, a running job's own pace (elapsed time over progress) is used. A job that succeeds
+    while the model is in use joins it with ``add`` or ``learn`` (no rebuild from the whole ledger).
+    """
+
+    def __init__(self, history: pd.DataFrame) -> None:
+        done = history[(history["state"].isin([State.SUCCEEDED.value, State.VERIFIED.value]))
+                       & (history["duration_s"] > 0)]  # fmt: skip
+        keys = zip(done["format"].fillna(""), [size_band(s) for s in done["size_gb"]], strict=True)
+        self._samples: dict[tuple[str, int], list[float]] = {}
+        for key, seconds, size in zip(keys, done["duration_s"], done["size_gb"], strict=True):
+            self._samples.setdefault(key, []).append(size / seconds)
+        self.rates = {key: float(np.median(values)) for key, values in self._samples.items()}
+        self._rows = set(done["row_id"].astype(int)) if "row_id" in done else set()  # the ledger rows it holds
+
+    def add(self, *, file_format: str, size_gb: float, duration_s: float) -> None:
+        """One more successful job: the model becomes what it would be if built with it in the history."""
+        if not duration_s > 0:
+            return
+        key = (file_format, size_band(size_gb))
+        samples = self._samples.setdefault(key, [])
+        samples.append(size_gb / duration_s)
+        self.rates[key] = float(np.median(samples))
+
+    def learn(self, row: dict[str, Any]) -> None:
+        """A ledger row whose export succeeded joins the model (once: a row of its history is in it already)."""
+        if row["state"] not in DONE or row["row_id"] in self._rows:
+            return
+        try:
+            duration = (pd.Timestamp(row["end_time"]) - pd.Timestamp(row["begin_time"])).total_seconds()
+        except (TypeError, ValueError):
+            return
+        self._rows.add(row["row_id"])
+        self.add(file_format=written_format(row["file_format"], bool(row["quick"])),
+                 size_gb=math.nan if row["size_bytes"] is None else row["size_bytes"] / GiB,
+                 duration_s=duration)  # fmt: skip
+
+    def eta_of(self, row: dict[str, Any], now: float, first_seen: tuple[float, float]) -> float | None:
+        """Seconds left for a ledger row's job, first seen by its watch at ``first_seen`` (time, percent)."""
+        seen_at, seen_percent = first_seen
+        return self.eta(file_format=written_format(row["file_format"], bool(row["quick"])),
+                        size_gb=(row["size_bytes"] or 0) / GiB, percent=row["process_percent"],
+                        elapsed=now - seen_at, since_percent=seen_percent)  # fmt: skip
+
+    def eta(
+        self,
+        *,
+        file_format: str,
+        size_gb: float,
+        percent: float | None,
+        elapsed: float | None,
+        since_percent: float = 0.0,
+    ) -> float | None:
+        """Seconds left for a job, or None when nothing is known.
+
+        Args:
+            percent: the job's progress now.
+            elapsed: seconds since the job was at ``since_percent`` (its own pace, when history is lacking).
+        """
+        left = 1.0 - (percent or 0.0) / 100.0
+        rate = self.rates.get((file_format, size_band(size_gb)))
+        if rate and size_gb == size_gb:
+            return max(0.0, left * size_gb / rate)
+        gained = (percent or 0.0) - since_percent
+        if elapsed and elapsed > 0 and gained > 0:
+            return max(0.0, elapsed * left * 100.0 / gained)
+        return None
 
 
 def eta_fit(history: pd.DataFrame) -> pd.DataFrame:

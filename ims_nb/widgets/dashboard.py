@@ -14,8 +14,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb import charts
 from ims_nb.client.protocol import ClientLike
+from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.watch import jobs_frame
 from ims_nb.widgets.log import LogPanel, reports_errors
 from ims_nb.widgets.monitor import JobMonitor
 from ims_nb.widgets.panel import ExportPanel

@@ -17,9 +17,10 @@ from ims_nb.client import AsyncImsClient
 from ims_nb.client.pacing import Pacing, pacing_for
 from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
+from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.watch import Progress, jobs_frame, watch_async
+from ims_nb.exports.watch import Progress, watch_async
 from ims_nb.vocab import DONE, LIVE, State
 from ims_nb.widgets.log import LogPanel, reports_errors, run_reporting
 

@@ -23,7 +23,7 @@ import ims_nb
 from ims_nb.cli._main import build_parser, main
 from ims_nb.cli._progress import JobBars, duration_text, job_line
 from ims_nb.cli.export import _template_of
-from ims_nb.exports.watch import HISTORY_COLUMNS
+from ims_nb.exports.history import HISTORY_COLUMNS
 from ims_nb.vocab import LIVE as LIVE_STATES
 from tests.helpers import cli_simulator
 

@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 
 from ims_nb.errors import ConfigError
-from ims_nb.exports.history import FIT_COLUMNS, eta_fit, eta_fit_summary
+from ims_nb.exports.history import FIT_COLUMNS, EtaModel, eta_fit, eta_fit_summary, jobs_frame
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.watch import EtaModel, jobs_frame
 
 
 def history(*jobs: tuple[Any, ...]) -> pd.DataFrame:

@@ -15,10 +15,11 @@ import pytest
 import ims_nb
 from ims_nb.client import ImsClient
 from ims_nb.errors import ApiError, ConfigError
+from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import ELSEWHERE, UNKNOWN_ACCOUNT, Identity, belongs_to, identity_of
 from ims_nb.exports.ledger import SCHEMA, Ledger
 from ims_nb.exports.plan import launch, plan_exports, reconcile
-from ims_nb.exports.watch import jobs_frame, watch, watch_async
+from ims_nb.exports.watch import watch, watch_async
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.vocab import LIVE, State

@@ -17,9 +17,10 @@ import pytest
 from ims_nb.client import ImsClient
 from ims_nb.client.polling import PollPlan
 from ims_nb.errors import ConfigError, WaitTimeoutError
+from ims_nb.exports.history import HISTORY_COLUMNS, EtaModel, jobs_frame, size_band
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import launch, plan_exports
-from ims_nb.exports.watch import HISTORY_COLUMNS, EtaModel, Progress, jobs_frame, size_band, watch
+from ims_nb.exports.watch import Progress, watch
 from ims_nb.frames import JOB_COLUMNS
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim.jobs import plan_job
@@ -283,7 +284,7 @@ def test_adding_jobs_to_the_eta_model_equals_building_it_with_them() -> None:
 
 
 class _Recorded:
-    """Every ``_LedgerWatch`` and ``PollPlan`` that ``watch`` makes, to look at what they hold afterwards."""
+    """Every ledger watch (``_Synced``) and ``PollPlan`` that ``watch`` makes, to look at what they hold afterwards."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import ims_nb.exports.watch as jobs_module
@@ -293,7 +294,7 @@ class _Recorded:
         self.history_builds = 0
         recorded, real_frame = self, jobs_module.jobs_frame
 
-        class Watcher(jobs_module._LedgerWatch):
+        class Watcher(jobs_module._Synced):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 recorded.watchers.append(self)
@@ -307,7 +308,7 @@ class _Recorded:
             recorded.history_builds += 1
             return real_frame(ledger)
 
-        monkeypatch.setattr(jobs_module, "_LedgerWatch", Watcher)
+        monkeypatch.setattr(jobs_module, "_Synced", Watcher)
         monkeypatch.setattr(jobs_module, "PollPlan", Plan)
         monkeypatch.setattr(jobs_module, "jobs_frame", frame)
 
@@ -323,7 +324,7 @@ def test_a_watch_keeps_nothing_of_a_job_once_it_is_final(
 
     assert {r["state"] for r in ledger.rows()} == {"verified", "failed"}
     (watcher,) = recorded.watchers
-    assert watcher.by_job == {} and watcher.moved_at == {} and watcher.first_seen == {}
+    assert watcher.by_job == {} and watcher.first_seen == {}
     assert recorded.plans and all(plan.records == {} and plan.done for plan in recorded.plans)
 
 
