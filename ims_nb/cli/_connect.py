@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
@@ -14,6 +14,10 @@ from ims_nb.cli._progress import ProgressLine
 from ims_nb.client import ImsClient, config
 from ims_nb.client.connection import connect, connect_simulator
 from ims_nb.errors import ApiError, ConfigError
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import ClientLike
+    from ims_nb.client.wire import BucketInfo
 
 READ_STDIN = "-"
 #: The path of the image listing, whose pages a progress line counts.
@@ -113,7 +117,7 @@ def _secret_of(ak: str) -> tuple[str, str | None]:
 NOT_FOUND = 404
 
 
-def images_by_id(client: Any, image_ids: list[str]) -> list[dict[str, Any]]:
+def images_by_id(client: ClientLike, image_ids: list[str]) -> list[dict[str, Any]]:
     """One record per id; every id the service does not know is named in one ConfigError."""
     records, missing = [], []
     for image_id in image_ids:
@@ -135,16 +139,16 @@ class LookupOnce:
     calls cannot make them disagree), with half the requests.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: ClientLike) -> None:
         self._client = client
-        self._buckets: dict[str, Any] = {}
+        self._buckets: dict[str, BucketInfo] = {}
         self._objects: dict[tuple[str, str], bool] = {}
         self._running: dict[str, str] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def bucket(self, name: str) -> Any:
+    def bucket(self, name: str) -> BucketInfo:
         if name not in self._buckets:
             self._buckets[name] = self._client.bucket(name)
         return self._buckets[name]

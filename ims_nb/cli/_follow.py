@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from ims_nb.cli._console import Console
 from ims_nb.cli._progress import JobBars, job_bars
@@ -18,6 +18,7 @@ from ims_nb.vocab import LIVE, State
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ims_nb.client.protocol import ClientLike
     from ims_nb.exports.ledger import Ledger
 
 #: The start of the warning ``ims_nb.watch`` logs when Ctrl-C stops it; the verbs say it their own way.
@@ -32,7 +33,7 @@ def state_counts(frame: pd.DataFrame, noun: str) -> str:
     return f"{len(frame)} {nouns}" + (": " + ", ".join(parts) if parts else "")
 
 
-def follow(ledger: Ledger, client: Any, args: argparse.Namespace, console: Console) -> tuple[pd.DataFrame, bool]:
+def follow(ledger: Ledger, client: ClientLike, args: argparse.Namespace, console: Console) -> tuple[pd.DataFrame, bool]:
     """``ims_nb.watch`` with one bar per job on the console's stream; returns ``jobs_frame`` and whether Ctrl-C
     stopped the watch (the verb then says that the jobs go on, once, and exits 130).
 

@@ -27,6 +27,8 @@ from ims_nb.vocab import DONE, LIVE, State
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ims_nb.client.protocol import ClientLike
+
 #: ``--state`` also takes these groups.
 STATE_GROUPS = {"live": LIVE, "done": DONE}
 
@@ -145,7 +147,9 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
-def _listed(path: Path, client: Any, args: argparse.Namespace, console: Console) -> tuple[pd.DataFrame, bool]:
+def _listed(
+    path: Path, client: ClientLike | None, args: argparse.Namespace, console: Console
+) -> tuple[pd.DataFrame, bool]:
     """The ledger's jobs frame (bound to ``client``'s account when given; followed with ``--watch``), and whether
     Ctrl-C stopped the watch."""
     from ims_nb.exports.history import jobs_frame
@@ -156,7 +160,9 @@ def _listed(path: Path, client: Any, args: argparse.Namespace, console: Console)
         with tempfile.TemporaryDirectory() as folder, Ledger(Path(folder) / "empty.sqlite") as empty:
             return jobs_frame(empty), False
     with Ledger(path) if client is None else ledger_for(client, path) as ledger:
-        return follow(ledger, client, args, console) if args.watch else (jobs_frame(ledger), False)
+        if args.watch and client is not None:  # a watch always connects (``_jobs``)
+            return follow(ledger, client, args, console)
+        return jobs_frame(ledger), False
 
 
 def accounts_note(frame: pd.DataFrame) -> str | None:

@@ -14,10 +14,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ims_nb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import ConnectionLike
 
 #: The 33 regions of the official IMS SDK (huaweicloudsdkims 3.1.219).
 REGIONS = (
@@ -255,6 +258,7 @@ def resolve_region(region: str | None) -> str:
     return check_region(region or os.environ.get(ENV_REGION) or DEFAULT_REGION)
 
 
-def on_simulator(client: Any) -> bool:
-    """Whether a client (anything with ``settings``) talks to a simulator rather than a real account."""
+def on_simulator(client: ConnectionLike | None) -> bool:
+    """Whether a client talks to a simulator rather than a real account (False for None or an object without
+    ``settings``, such as a test double)."""
     return bool(getattr(getattr(client, "settings", None), "is_simulator", False))

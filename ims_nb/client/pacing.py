@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError, ImsNbError
 from ims_nb.vocab import STALL_AFTER
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import ConnectionLike
 
 log = logging.getLogger("ims_nb")
 #: The shortest gap between polls, whatever the simulator's speed: keeps a fast clock from flooding it.
@@ -40,7 +43,7 @@ class Pacing:
 SERVICE = Pacing()
 
 
-def pacing_for(client: Any) -> Pacing:
+def pacing_for(client: ConnectionLike) -> Pacing:
     """The service's pacing, or for a simulator its clock's scale applied to it (asked once, over loopback)."""
     if not on_simulator(client):
         return SERVICE

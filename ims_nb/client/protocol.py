@@ -1,4 +1,4 @@
-"""What the data layer and the widgets need of a client: ``ClientLike`` and its async twin ``AsyncClientLike``."""
+"""What the data layer and the widgets need of a client: ``ClientLike``, ``AsyncClientLike``, ``ConnectionLike``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ims_nb.client.aio import AsyncImsClient
     from ims_nb.client.base import ClientSettings
     from ims_nb.client.config import Endpoints
     from ims_nb.client.polling import ProgressCallback
     from ims_nb.client.wire import BucketInfo
 
 
-class _Connection(Protocol):
+class ConnectionLike(Protocol):
     """Where a client is connected, and as what: the facts both drivers share (no request is sent)."""
 
     @property
@@ -35,7 +34,7 @@ class _Connection(Protocol):
         """A simulator's clock (one synchronous loopback call); a ``ConfigError`` on a real account."""
 
 
-class ClientLike(_Connection, Protocol):
+class ClientLike(ConnectionLike, Protocol):
     """A synchronous client as listings, preflight, plans, launches, watches and widgets use it (``ImsClient``)."""
 
     def check_credentials(self) -> None: ...
@@ -77,11 +76,11 @@ class ClientLike(_Connection, Protocol):
 
     def buckets(self) -> list[BucketInfo]: ...
 
-    def to_async(self) -> AsyncImsClient:
-        """The async twin of this client (the concrete one: ``exports.watch_async`` takes that)."""
+    def to_async(self) -> AsyncClientLike:
+        """The async twin of this client, which the caller closes (an async client has no ``to_async``)."""
 
 
-class AsyncClientLike(_Connection, Protocol):
+class AsyncClientLike(ConnectionLike, Protocol):
     """The asynchronous twin of ``ClientLike`` (``AsyncImsClient``): the same calls, awaited."""
 
     def check_credentials(self) -> Awaitable[None]: ...
@@ -112,6 +111,7 @@ class AsyncClientLike(_Connection, Protocol):
 
 
 if TYPE_CHECKING:  # mypy proves that each driver is what its protocol promises
+    from ims_nb.client.aio import AsyncImsClient
     from ims_nb.client.sync import ImsClient
 
     _SYNC_DRIVER: type[ClientLike] = ImsClient

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import AsyncClientLike, ClientLike
 
 T = TypeVar("T")
 
@@ -33,7 +36,7 @@ def call(method: str, *args: Any, **kwargs: Any) -> Generator[Call, Any, Any]:
     return (yield Call(method, args, kwargs))
 
 
-def drive(flow: Flow[T], client: Any) -> T:
+def drive(flow: Flow[T], client: ClientLike) -> T:
     """Run a flow with a synchronous client."""
     try:
         step = next(flow)
@@ -49,7 +52,7 @@ def drive(flow: Flow[T], client: Any) -> T:
         return result
 
 
-async def drive_async(flow: Flow[T], client: Any) -> T:
+async def drive_async(flow: Flow[T], client: AsyncClientLike) -> T:
     """Run a flow with an asynchronous client: the same calls, awaited."""
     try:
         step = next(flow)

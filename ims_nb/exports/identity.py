@@ -10,6 +10,8 @@ from ims_nb.client.config import on_simulator
 from ims_nb.exports.flows import Flow, call, drive, drive_async
 
 if TYPE_CHECKING:
+    from ims_nb.client.base import ClientSettings
+    from ims_nb.client.protocol import AsyncClientLike, ClientLike, ConnectionLike
     from ims_nb.exports.ledger import Ledger
 
 __all__ = ["ELSEWHERE", "UNKNOWN_ACCOUNT", "Identity", "belongs_to", "identity_of", "scoped", "scoped_async"]
@@ -48,7 +50,7 @@ def label(endpoint: str, project_id: str | None, principal: str | None, *, simul
     return " · ".join(parts + ([principal] if principal else []))
 
 
-def identity_of(client: Any) -> Identity | None:
+def identity_of(client: ConnectionLike) -> Identity | None:
     """The identity a client is connected as, from its public attributes (no request is sent).
 
     None for an object that cannot say which endpoint it talks to (a test double): a ledger bound to None
@@ -68,7 +70,7 @@ def identity_of(client: Any) -> Identity | None:
     )
 
 
-def _principal(settings: Any) -> str | None:
+def _principal(settings: ClientSettings | None) -> str | None:
     """``AK <id>`` or ``user <name>``: who signs the requests (the access key id is no secret; the SK is)."""
     credentials, password = getattr(settings, "credentials", None), getattr(settings, "password", None)
     ak, username = getattr(credentials, "ak", None), getattr(password, "username", None)
@@ -77,7 +79,7 @@ def _principal(settings: Any) -> str | None:
     return f"user {username}" if isinstance(username, str) and username else None
 
 
-def identity_flow(client: Any) -> Flow[Identity | None]:
+def identity_flow(client: ConnectionLike) -> Flow[Identity | None]:
     """``identity_of`` once the client knows its project (a password login or AK/SK without a project id learns
     it with one cheap call, ``check_credentials``); a flow (``ims_nb.exports.flows``), for sync and async."""
     unknown_project = identity_of(client) is not None and getattr(client, "project_id", None) is None
@@ -86,12 +88,12 @@ def identity_flow(client: Any) -> Flow[Identity | None]:
     return identity_of(client)
 
 
-def scoped(ledger: Ledger, client: Any) -> Ledger:
+def scoped(ledger: Ledger, client: ClientLike) -> Ledger:
     """``ledger`` bound to the account ``client`` is connected as (see ``Ledger.bound_to``)."""
     return ledger.bound_to(drive(identity_flow(client), client))
 
 
-async def scoped_async(ledger: Ledger, client: Any) -> Ledger:
+async def scoped_async(ledger: Ledger, client: AsyncClientLike) -> Ledger:
     """``scoped`` with an asynchronous client."""
     return ledger.bound_to(await drive_async(identity_flow(client), client))
 

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
@@ -23,7 +23,7 @@ from ims_nb.frames import job_records_frame
 from ims_nb.vocab import LIVE, STALL_AFTER, State
 
 if TYPE_CHECKING:
-    from ims_nb.client import AsyncImsClient
+    from ims_nb.client.protocol import AsyncClientLike, ClientLike
 
 log = logging.getLogger("ims_nb")
 #: A successful export's file is plausible when it is this share of the image size at most.
@@ -65,7 +65,7 @@ def _targets(target: Ledger | Iterable[str]) -> tuple[Ledger | None, list[str]]:
 def watch(
     target: Ledger | Iterable[str],
     *,
-    client: Any,
+    client: ClientLike,
     timeout: float | None = None,
     on_progress: ProgressCallback | None = None,
     stall_after: float = STALL_AFTER,
@@ -107,7 +107,7 @@ def watch(
 async def watch_async(
     target: Ledger | Iterable[str],
     *,
-    client: AsyncImsClient,
+    client: AsyncClientLike,
     timeout: float | None = None,
     on_progress: ProgressCallback | None = None,
     stall_after: float = STALL_AFTER,
@@ -117,7 +117,7 @@ async def watch_async(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> pd.DataFrame:
-    """``watch`` with an ``AsyncImsClient``: the polls of all due jobs run at once over its one connection pool.
+    """``watch`` with an async client: the polls of all due jobs run at once over its one connection pool.
 
     The same arguments, ledger records and results as ``watch`` (whose decisions it shares); ``sleep`` is
     awaited. Cancelling the task (or Ctrl-C) stops watching, says that the remote jobs go on and returns the
@@ -152,16 +152,21 @@ def _id_reporter(on_progress: ProgressCallback | None) -> Callable[[str, dict[st
     return None if on_progress is None else lambda job_id, record: on_progress(Progress.of_job(job_id, record))
 
 
-class _LedgerWatch:
+#: The client a ledger watch drives its flows with: ``ClientLike`` or ``AsyncClientLike``.
+ClientT = TypeVar("ClientT", bound="ClientLike | AsyncClientLike")
+
+
+class _LedgerWatch(Generic[ClientT]):
     """The ledger layer of a watch: which rows to poll, and what each observation changes in the ledger.
 
     ``settle`` and ``poll_flow`` are I/O-free flows (``exports.flows``); ``_Synced`` and ``_Asynced`` drive them
     with ``client`` as layers over the wait loop (``client.polling``: due times, pacing, deadline, stalls).
     """
 
-    def __init__(self, ledger: Ledger, client: Any, on_progress: ProgressCallback | None, clock: Callable[[], float],
-                 *, check_every: float) -> None:  # fmt: skip
-        self.ledger, self.client, self.on_progress, self.clock = ledger, client, on_progress, clock
+    def __init__(self, ledger: Ledger, client: ClientT, on_progress: ProgressCallback | None,
+                 clock: Callable[[], float], *, check_every: float) -> None:  # fmt: skip
+        self.ledger, self.on_progress, self.clock = ledger, on_progress, clock
+        self.client: ClientT = client
         self.check_every = check_every
         self.eta_model: EtaModel | None = None  # built when first needed, then added to as jobs succeed
         self.by_job: dict[str, dict[str, Any]] = {}
@@ -279,7 +284,7 @@ class _LedgerWatch:
                                   stalled and state == State.RUNNING, row["status"]))  # fmt: skip
 
 
-class _Synced(_LedgerWatch, Layer):
+class _Synced(_LedgerWatch["ClientLike"], Layer):
     """The ledger watch over the wait loop, its flows driven with a synchronous client."""
 
     def tick(self, now: float) -> list[str]:
@@ -289,7 +294,7 @@ class _Synced(_LedgerWatch, Layer):
         drive(self.poll_flow(plan, job_id), self.client)
 
 
-class _Asynced(_LedgerWatch, AsyncLayer):
+class _Asynced(_LedgerWatch["AsyncClientLike"], AsyncLayer):
     """The ledger watch over the wait loop, its flows driven with an asynchronous client."""
 
     async def tick(self, now: float) -> list[str]:

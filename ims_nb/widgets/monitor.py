@@ -7,15 +7,14 @@ import html
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
-from ims_nb.client import AsyncImsClient
 from ims_nb.client.pacing import Pacing, pacing_for
-from ims_nb.client.protocol import ClientLike
+from ims_nb.client.protocol import AsyncClientLike, ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import identity_of
@@ -104,6 +103,15 @@ class _ExportRow:
         self._text.value = row_text(row, eta_seconds=eta_seconds, stalled=stalled)
 
 
+def _async_twin(client: ClientLike | AsyncClientLike) -> tuple[AsyncClientLike, bool]:
+    """The async client a watch uses, and whether it was made for the watch (which then closes it): a sync
+    client's ``to_async()``, or an async client (one without ``to_async``) as is."""
+    to_async: Callable[[], AsyncClientLike] | None = getattr(client, "to_async", None)
+    if to_async is None:
+        return cast("AsyncClientLike", client), False
+    return to_async(), True
+
+
 class JobMonitor(w.VBox):  # type: ignore[misc]
     """Progress bars for a batch of exports of a ledger, followed by an asyncio task (never a thread).
 
@@ -114,8 +122,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     given explicitly, other rows are recorded in the ledger but not shown (and the task runs until they end too).
 
     Args:
-        client: an ``ImsClient`` (the task uses, then closes, ``client.to_async()``) or an ``AsyncImsClient``
-            (used as is, left open).
+        client: a sync client such as ``ImsClient`` (the task uses, then closes, ``client.to_async()``) or an
+            async one such as ``AsyncImsClient`` (one without ``to_async``: used as is, left open).
         ledger: the export ledger the batch was launched into.
         pacing: the polling cadence (default: ``pacing_for(client)``, read when the watch starts).
         timeout: seconds before the watch gives up (a ``WaitTimeoutError`` in ``log_panel``); None waits on.
@@ -128,7 +136,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: ClientLike | AsyncImsClient,
+        client: ClientLike | AsyncClientLike,
         ledger: Ledger,
         *,
         pacing: Pacing | None = None,
@@ -228,11 +236,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     async def _watch(self) -> pd.DataFrame:
         if self._pacing is None:
             self._pacing = pacing_for(self._client)  # one loopback call on a simulator
-        aclient: AsyncImsClient
-        if isinstance(self._client, AsyncImsClient):
-            aclient, owned = self._client, False
-        else:
-            aclient, owned = self._client.to_async(), True
+        aclient, owned = _async_twin(self._client)
         try:
             return await watch_async(self._ledger, client=aclient, on_progress=self._on_progress,
                                      timeout=self._timeout, clock=self._clock, sleep=self._sleep,
