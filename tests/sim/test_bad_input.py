@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
-from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -31,107 +30,29 @@ from hypothesis import strategies as st
 from ims_nb import signing
 from ims_nb.client.auth import AkSkAuth, ObsAuth
 from ims_nb.sim import Simulator
-from tests.sim.strategies import case_summary, fuzz
+from tests.sim.answers import SIM_CODE, classify, describe, no_server_error, parse_xml, refusal
+from tests.sim.strategies import (
+    ID_TEXT,
+    LISTING_NAMES,
+    OBS_SUB_RESOURCES,
+    case_summary,
+    fuzz,
+    gateway_paths,
+    json_values,
+    listing_names,
+    listing_values,
+    odd_text,
+    random_bodies,
+    raw_queries,
+)
 
 GiB = 1024**3
 IMAGES = "/v2/cloudimages"
 EXPORT_BUCKET = "ims-exports-cn-north-4"
-IMS_CODE = re.compile(r"IMG\.\d{4}")
-GATEWAY_CODE = re.compile(r"APIGW\.\d{4}")
-SIM_CODE = re.compile(r"SIM\.\d{4}")
 FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 BODY_FIELDS = ("bucket_url", "file_format", "is_quick_export")
-#: ListImages query parameters, from the reference (docs/SDK), not from the simulator's code.
-LISTING_NAMES = (
-    "__imagetype",
-    "__isregistered",
-    "__os_bit",
-    "__os_type",
-    "__platform",
-    "__support_diskintensive",
-    "__support_highperformance",
-    "__support_kvm",
-    "__support_kvm_gpu_type",
-    "__support_kvm_infiniband",
-    "__support_largememory",
-    "__support_xen",
-    "__support_xen_gpu_type",
-    "__support_xen_hana",
-    "container_format",
-    "disk_format",
-    "enterprise_project_id",
-    "id",
-    "limit",
-    "marker",
-    "member_status",
-    "min_disk",
-    "min_ram",
-    "name",
-    "owner",
-    "protected",
-    "sort_dir",
-    "sort_key",
-    "status",
-    "tag",
-    "virtual_env_type",
-    "visibility",
-    "flavor_id",
-    "created_at",
-    "updated_at",
-    "architecture",
-    "__whole_image",
-    "__system__cmkid",
-)
-OBS_SUB_RESOURCES = (
-    "acl",
-    "location",
-    "storageClass",
-    "storagePolicy",
-    "prefix",
-    "marker",
-    "max-keys",
-    "delimiter",
-    "encoding-type",
-    "uploads",
-    "versionId",
-    "response-content-type",
-    "policy",
-    "apiversion",
-    "x-obs-acl",
-    "partNumber",
-    "uploadId",
-    "LOCATION",
-)
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 MAX_RESET_IMAGES = 500
-#: Characters a raw query may carry as they are (httpx refuses ``#`` and encodes ``"<>`` and space).
-RAW_QUERY_SAFE = "".join(c for c in string.printable[:94] if c not in '#"<>%&=+')
-QUERY_JUNK = (
-    "%",
-    "%Z",
-    "%zz",
-    "%ff",
-    "%FE%FF",
-    "%e2%82",
-    "%c3",
-    "%%",
-    "%2",
-    "%00",
-    "%0A",
-    "%20",
-    "+",
-    "%2B",
-    "%26",
-    "%3D",
-    "&",
-    "=",
-    ";",
-    "?",
-    "/",
-    "%u1234",
-    "%EF%BB%BF",
-)
-
 CASES: Counter[str] = Counter()
 
 
@@ -150,76 +71,6 @@ class Repeated(bytes):
 _summary = case_summary("bad-input cases tried", CASES)
 
 
-# --- what a service-shaped answer is ---------------------------------------------------------
-
-
-def describe(response: httpx.Response) -> str:
-    request = response.request
-    body = "" if request.method == "HEAD" else response.text[:400]
-    return f"{request.method} {request.url} -> {response.status_code} {response.headers.get('content-type')} {body!r}"
-
-
-def parse_xml(response: httpx.Response) -> ElementTree.Element:
-    try:
-        return ElementTree.fromstring(response.content)
-    except ElementTree.ParseError as exc:
-        raise AssertionError(f"not well-formed XML ({exc}): {describe(response)}") from None
-
-
-def classify(response: httpx.Response) -> tuple[str, str]:
-    """(shape, code) of an error body: ``ims``, ``gateway``, ``iam`` or ``obs``; fails on anything else."""
-    where = describe(response)
-    assert "Traceback" not in response.text, where
-    content_type = response.headers.get("content-type", "")
-    if content_type.startswith("application/xml"):
-        root = parse_xml(response)
-        assert root.tag == "Error", where
-        fields = {child.tag: child.text or "" for child in root}
-        assert {"Code", "Message", "RequestId"} <= set(fields), where
-        assert fields["Code"] and fields["Message"], where
-        assert fields["RequestId"] == response.headers["x-obs-request-id"], where
-        assert response.headers["x-obs-error-code"] == fields["Code"], where
-        return "obs", fields["Code"]
-    assert content_type.startswith("application/json"), where
-    body = response.json()
-    assert isinstance(body, dict), where
-    if set(body) == {"error_code", "error_msg", "request_id"}:
-        assert isinstance(body["error_msg"], str) and body["error_msg"], where
-        assert body["request_id"] == response.headers["x-request-id"], where
-        code = body["error_code"]
-        assert isinstance(code, str) and (GATEWAY_CODE.fullmatch(code) or SIM_CODE.fullmatch(code)), where
-        return "gateway", code
-    error = body.get("error")
-    assert set(body) == {"error"} and isinstance(error, dict), where
-    assert isinstance(error.get("message"), str) and error["message"], where
-    if set(error) == {"code", "message"}:
-        assert isinstance(error["code"], str) and IMS_CODE.fullmatch(error["code"]), where
-        return "ims", error["code"]
-    assert set(error) == {"code", "message", "title"}, where
-    assert error["code"] == response.status_code and isinstance(error["title"], str), where
-    return "iam", str(error["code"])
-
-
-def refusal(response: httpx.Response, *shapes: str) -> str:
-    """The code of a 4xx refusal whose body has one of ``shapes``; fails on a 5xx or any other body."""
-    assert 400 <= response.status_code < 500, describe(response)
-    if response.request.method == "HEAD":
-        assert response.content == b"", describe(response)
-        return ""
-    shape, code = classify(response)
-    assert shape in shapes, f"{shape} body where {shapes} expected: {describe(response)}"
-    if shape == "gateway" and code.startswith("APIGW"):
-        assert not code.startswith("APIGW.06"), describe(response)  # the 06xx codes are internal errors
-    return code
-
-
-def no_server_error(response: httpx.Response) -> None:
-    assert response.status_code < 500, describe(response)
-    assert "Traceback" not in response.text, describe(response)
-    if response.request.method == "HEAD":
-        assert response.content == b"", describe(response)
-
-
 def not_a_signature_failure(response: httpx.Response) -> None:
     """A request signed correctly must never be refused as badly signed."""
     where = describe(response)
@@ -232,22 +83,6 @@ def not_a_signature_failure(response: httpx.Response) -> None:
 
 # --- strategies ------------------------------------------------------------------------------
 
-json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(max_size=16)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=10,
-)
-#: Any text, with a good share of separators, escapes, controls and characters XML cannot carry.
-odd_text = st.text(
-    st.characters(codec="utf-8", exclude_categories=["Cs"])
-    | st.sampled_from(":/ .-_%+&=?#\\\t\n\x00\x01\x0b\x1f\ufffe"),
-    max_size=40,
-)
-#: Ids for paths: any text.
-ID_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
 bucket_names = (
     st.sampled_from(
         [
@@ -368,99 +203,6 @@ def export_bodies(draw: st.DrawFn) -> tuple[str, bytes, set[str] | None]:
         return kind, _json_bytes(body, draw(encodings)), None
     obj = draw(export_objects())
     return kind, _json_bytes(obj, draw(encodings)), expected_export_codes(obj)
-
-
-@st.composite
-def raw_component(draw: st.DrawFn, texts: st.SearchStrategy[str], junk_one_in: int = 4) -> str:
-    """A query key or value, encoded one of several ways, sometimes with percent-encoding junk."""
-    text = draw(texts)
-    style = draw(st.sampled_from(["quote", "plus", "raw", "raw"]))
-    if style == "quote":
-        encoded = quote(text, safe="")
-    elif style == "plus":
-        encoded = quote_plus(text)
-    else:
-        encoded = "".join(c if c in RAW_QUERY_SAFE else quote(c, safe="") for c in text)
-    if draw(st.integers(1, junk_one_in)) == 1:
-        at = draw(st.integers(0, len(encoded)))
-        encoded = encoded[:at] + draw(st.sampled_from(QUERY_JUNK)) + encoded[at:]
-    return encoded
-
-
-listing_values = (
-    st.sampled_from(
-        [
-            "",
-            "true",
-            "false",
-            "1",
-            "0",
-            "1000",
-            "1001",
-            "-1",
-            "99999999999",
-            "private",
-            "gold",
-            "shared",
-            "market",
-            "Linux",
-            "Windows",
-            "64",
-            "asc",
-            "desc",
-            "name",
-            "size",
-            "created_at",
-            "gt:2020-01-01T00:00:00Z",
-            "lte:2025-12-31 23:59:59",
-            "eq:",
-            "xx:2020-01-01T00:00:00Z",
-            "env=prod",
-            "=",
-            "all_granted_eps",
-            "0",
-            "s6.small.1",
-            "accepted",
-            "x86",
-            "arm",
-            "active",
-            "qcow2",
-            "\u0663",
-            "1e3",
-            " 5",
-        ]
-    )
-    | st.text(max_size=12)
-    | st.integers(-5, 2000).map(str)
-)
-odd_listing_names = st.sampled_from(["LIMIT", "limit ", "__imageType", "x", "apiversion"]) | st.text(max_size=10)
-#: Mostly known names (one in ten is not), so that most queries get past the name check to the values.
-listing_names = st.integers(0, 9).flatmap(lambda n: odd_listing_names if n == 0 else st.sampled_from(LISTING_NAMES))
-
-
-@st.composite
-def raw_queries(draw: st.DrawFn) -> str:
-    pairs = []
-    for _ in range(draw(st.integers(0, 5))):
-        key = draw(raw_component(listing_names, junk_one_in=12))
-        value = draw(raw_component(listing_values))
-        form = draw(st.sampled_from(["k=v"] * 8 + ["k", "k=", "=v", "k==v", "k=v=w"]))
-        pairs.append(
-            form.replace("k", "\x01")
-            .replace("v", "\x02")
-            .replace("w", value)
-            .replace("\x01", key)
-            .replace("\x02", value)
-        )
-    if pairs and draw(st.integers(0, 3)) == 0:  # repeat a pair
-        pairs.append(draw(st.sampled_from(pairs)))
-    separator = draw(st.sampled_from(["&", "&", "&", "&&"]))
-    query = separator.join(pairs)
-    if draw(st.integers(0, 5)) == 0:
-        query = draw(st.sampled_from(["&", "&&", "=", "?"])) + query
-    if draw(st.integers(0, 5)) == 0:
-        query += draw(st.sampled_from(["&", "=", "%"]))
-    return query
 
 
 # --- fixtures and helpers --------------------------------------------------------------------
@@ -670,41 +412,6 @@ def test_aksk_auth_signs_a_percent_in_a_path_segment_like_the_sdk(ims: httpx.Cli
 
 
 # --- 3. random method and path at every route family -----------------------------------------
-
-
-@st.composite
-def gateway_paths(draw: st.DrawFn, world: dict[str, Any]) -> str:
-    some_id = draw(st.sampled_from(world["all_ids"]) | ID_TEXT | st.sampled_from(["", ".", "..", "job", "quota"]))
-    encoded = quote(some_id, safe=draw(st.sampled_from(["", "/", ":@"])))
-    project = draw(st.sampled_from([world["project_id"], "0" * 32, encoded]))
-    prefix = draw(st.sampled_from(["v1", "v2", "v2.1", "v3", "v3.0"]))
-    template = draw(
-        st.sampled_from(
-            [
-                "/v2/cloudimages",
-                "/v2/cloudimages/{id}",
-                "/v2/images/{id}",
-                "/v2/images",
-                "/v1/cloudimages/{id}/file",
-                "/v2.1/cloudimages/{id}/file",
-                "/v1/{project}/jobs/{id}",
-                "/v1/cloudimages/job/{id}",
-                "/v1/cloudimages/quota",
-                "/v3/projects",
-                "/v3/auth/tokens",
-                "/v3.0/OS-CREDENTIAL/securitytokens",
-                "/{prefix}/{id}/{id}",
-                "/{prefix}",
-                "/",
-                "/v2/cloudimages/../images/{id}",
-            ]
-        )
-    )
-    path = template.replace("{id}", encoded).replace("{project}", project).replace("{prefix}", prefix)
-    return path + draw(st.sampled_from(["", "", "/", "//"]))
-
-
-random_bodies = st.sampled_from([b""]) | st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode())
 
 
 def test_random_requests_at_gateway_routes(ims: httpx.Client, world: dict[str, Any]) -> None:

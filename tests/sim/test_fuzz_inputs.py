@@ -38,17 +38,17 @@ from ims_nb.frames import IMAGE_COLUMNS, images_frame
 from ims_nb.preflight import SUMMARY_COLUMNS, VIOLATION_COLUMNS, preflight, preflight_summary
 from ims_nb.rules import DEFAULT_PROFILE, RULE_IDS, SIMULATOR_PROFILE, STRICT, Severity
 from ims_nb.sim import Simulator
-from tests.sim.strategies import case_summary, fuzz
-from tests.sim.test_bad_input import (
+from tests.sim.answers import no_server_error, refusal
+from tests.sim.strategies import (
     ID_TEXT,
     OBS_SUB_RESOURCES,
+    case_summary,
+    fuzz,
     gateway_paths,
     json_values,
-    no_server_error,
     odd_text,
     random_bodies,
     raw_queries,
-    refusal,
 )
 
 BUCKET = "ims-exports-cn-north-4"
