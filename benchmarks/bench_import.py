@@ -163,8 +163,7 @@ def report(results: dict[str, Any]) -> str:
     """The table, the ratio and the top modules as text."""
     lines = [
         f"Cold imports in fresh interpreters (start-up excluded), {results['runs']} interleaved runs after "
-        f"{results['warmups']} warm-up round(s); {results['machine']['cpus']} CPUs, "
-        f"Python {results['machine']['python']}",
+        f"{results['warmups']} warm-up round(s); " + harness.machine_text(results),
         "",
         f"{'variant':<38} {'median ms':>10} {'min ms':>8} {'max ms':>8}",
     ]

@@ -200,8 +200,7 @@ def report(results: dict[str, Any]) -> str:
     """The table and the ratios as text."""
     lines = [
         f"Listing {results['images']:,} images in pages of {results['page_size']}, "
-        f"{results['repeats']} interleaved repeats after one warm-up each; "
-        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}",
+        f"{results['repeats']} interleaved repeats after one warm-up each; " + harness.machine_text(results),
         "",
         f"{'variant':<40} {'median s':>9} {'min s':>8} {'max s':>8} {'images/s':>10}",
     ]

@@ -38,6 +38,11 @@ def machine(packages: Sequence[str] = ()) -> dict[str, Any]:
     }
 
 
+def machine_text(results: dict[str, Any]) -> str:
+    """``N CPUs, Python X.Y.Z``: the machine of a result, as every report's first line ends."""
+    return f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}"
+
+
 def polling_options(parser: argparse.ArgumentParser) -> None:
     """``--interval``, ``--max-interval`` and ``--max-rate`` in simulated time (``watch``'s defaults)."""
     parser.add_argument("--interval", type=float, default=5.0, help="shortest poll gap, simulated s (default 5)")

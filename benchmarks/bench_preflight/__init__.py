@@ -142,8 +142,7 @@ def report(results: dict[str, Any]) -> str:
     images = results["images"]
     lines = [
         f"Preflight over {images:,} images ({results['bucket_url']}, {results['file_format']}, no client), "
-        f"{results['repeats']} interleaved repeats after one warm-up each; "
-        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}",
+        f"{results['repeats']} interleaved repeats after one warm-up each; " + harness.machine_text(results),
         f"framing once (images_frame): {results['framing_s']:.3f} s = {results['framing_us_per_image']:.2f} µs/image",
         "",
         f"{'variant':<44} {'median s':>9} {'min s':>8} {'max s':>8} {'µs/image':>9}",

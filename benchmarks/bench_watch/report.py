@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks import harness
 from benchmarks.bench_watch.batch import LAUNCH_CONCURRENCY
 
 
@@ -13,7 +14,7 @@ def report(results: dict[str, Any]) -> str:
     ww, bw = w["watch"], b["wait"]
     lines = [
         f"Watching {results['jobs']:,} concurrent export jobs; simulator at {results['time_scale']:g}x "
-        f"({results['images']:,} images); {results['machine']['cpus']} CPUs, Python {results['machine']['python']}",
+        f"({results['images']:,} images); " + harness.machine_text(results),
         f"polling (simulated): interval {sim['interval_s']:g} s, max_interval {sim['max_interval_s']:g} s, "
         f"max_rate {sim['max_rate_per_s']:g}/s  =  (real) {real['interval_s']:.4g} s, {real['max_interval_s']:.4g} s, "
         f"{real['max_rate_per_s']:g}/s",
