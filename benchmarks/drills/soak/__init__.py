@@ -25,7 +25,7 @@ At the end the ledger is compared with the simulator's own record (``GET /_sim/s
 the ledger exactly once with the same status, error code and end time, every ledger row's job exists there,
 no row is left ``missing`` or live, and the counts per status agree. The polling settings are ``watch``'s
 defaults taken as simulated time (5 s, 60 s, 5 requests/s), divided or multiplied by the time scale as in
-``bench_watch.py``; the achieved request rate is reported. The exit status is 1 unless memory stayed flat, no
+``benchmarks/bench_watch``; the achieved request rate is reported. The exit status is 1 unless memory stayed flat, no
 request failed and the ledger matched.
 
 The results go to ``benchmarks/results/soak.json`` (not in git). Linux only (``/proc``).
