@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from ims_nb.client.retry import RetryPolicy
     from ims_nb.client.wire import BucketInfo
     from ims_nb.exports.history import jobs_frame
+    from ims_nb.exports.launch import launch
     from ims_nb.exports.ledger import Ledger
-    from ims_nb.exports.plan import launch, plan_exports
+    from ims_nb.exports.plan import plan_exports
     from ims_nb.exports.watch import watch, watch_async
     from ims_nb.preflight import preflight, preflight_summary
 
@@ -43,7 +44,7 @@ _LAZY = {
     "RetryPolicy": "ims_nb.client.retry",
     "BucketInfo": "ims_nb.client.wire",
     "Ledger": "ims_nb.exports.ledger",
-    "launch": "ims_nb.exports.plan",
+    "launch": "ims_nb.exports.launch",
     "plan_exports": "ims_nb.exports.plan",
     "jobs_frame": "ims_nb.exports.history",
     "watch": "ims_nb.exports.watch",

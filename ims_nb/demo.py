@@ -9,8 +9,9 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb.client.config import on_simulator
 from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.history import jobs_frame
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.selection import exportability
 from ims_nb.targets import bucket_choices

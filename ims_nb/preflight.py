@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,17 +21,16 @@ from ims_nb.rules import (
     fill,
     profile_for,
 )
-from ims_nb.vocab import FAST_EXPORT_EXTENSION, NORMAL_EXPORT_LIMIT
+from ims_nb.targets import bucket_urls, expand_keys, target_columns
+from ims_nb.vocab import FAST_EXPORT_EXTENSION, NORMAL_EXPORT_LIMIT, Target, split_bucket_url
 
 VIOLATION_COLUMNS = ("image_id", "rule", "severity", "message", "code", "fix")
 SUMMARY_COLUMNS = ("image_id", "name", "bucket_url", "exportable", "blocking", "warnings", "recommended")
-KEY_FIELDS = ("name", "id", "id8", "ext", "platform", "format")
 #: The images-frame columns the rules, messages and key templates read (a frame passed in must have them).
 IMAGE_RULE_COLUMNS = ("id", "name", "status", "platform", "image_type", "visibility", "owner", "virtual_env_type",
                       "whole_image", "encrypted", "kms_key_id", "source_image_id", "product_code", "size_bytes",
                       "size_gb")  # fmt: skip
 _ROW = "row"  # position of the plan row a violation belongs to (internal)
-_UNSAFE_KEY_CHARS = r"[^A-Za-z0-9._-]+"
 
 
 def as_images_frame(images: Any, client: Any = None) -> pd.DataFrame:
@@ -66,76 +64,36 @@ def _checked_frame(images: pd.DataFrame) -> pd.DataFrame:
         raise ConfigError(f"the images frame has a column of the wrong type ({exc}); use client.images()") from None
 
 
-def check_key_template(key_template: str) -> tuple[str, ...]:
-    """The fields of an object-key template; ConfigError unless each is a plain ``{field}`` from ``KEY_FIELDS``.
-
-    Attribute or index access, conversions (``!r``) and format specs (``:>10``) are refused.
-    """
-    fields = []
-    try:
-        for _, field, spec, conversion in string.Formatter().parse(key_template):
-            if field is None:
-                continue
-            if field not in KEY_FIELDS:
-                raise KeyError(field)
-            if spec or conversion:
-                raise ValueError(f"{{{field}}} takes no format spec or conversion")
-            fields.append(field)
-        key_template.format(**dict.fromkeys(KEY_FIELDS, "x"))
-    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
-        raise ConfigError(
-            f"key template {key_template!r} is invalid ({type(exc).__name__}: {exc}); fields: {', '.join(KEY_FIELDS)}"
-        ) from None
-    return tuple(fields)
-
-
-def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) -> pd.Series:
-    """Object keys from a template such as ``exports/{name}-{id8}.{ext}`` (one per image).
-
-    ``{name}`` and ``{platform}`` have every run of characters outside ``A-Za-z0-9._-`` replaced by ``-``.
-
-    Raises:
-        ConfigError: the template names an unknown field, or is not a valid ``str.format`` template.
-    """
-    if not check_key_template(key_template):
-        return pd.Series(key_template.format(), index=frame.index, dtype="string")
-    ids = frame["id"].astype("string").fillna("")
-    values = {
-        "name": frame["name"].fillna("image").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
-        "id": ids, "id8": ids.str[:8], "ext": extension.astype("string"),
-        "platform": frame["platform"].fillna("other").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
-        "format": extension.astype("string"),
-    }  # fmt: skip
-    keys = pd.Series("", index=frame.index, dtype="string")
-    for literal, field, _, _ in string.Formatter().parse(key_template):  # literal parts and whole columns
-        if literal:
-            keys = keys + literal  # the parser has already turned "{{" into "{"
-        if field is not None:
-            keys = keys + values[field].fillna("")
-    return keys
-
-
 def build_plan(
     frame: pd.DataFrame,
     *,
-    bucket_url: str,
-    file_format: str | None,
+    bucket_url: str | None = None,
+    targets: Sequence[Target | str] | None = None,
+    file_format: str | None | Sequence[str | None],
     quick: bool | Sequence[bool],
     region: str | None,
     project_id: str | None,
 ) -> pd.DataFrame:
-    """The images with their target: bucket, key, format and fast-export choice per row."""
-    _check_arguments(bucket_url, file_format, quick if isinstance(quick, bool | np.bool_) else False, region)
+    """The images with their target: bucket, key, format and fast-export choice per row.
+
+    The target is ``bucket_url`` (``bucket:key``, the key a template, one object per image) or ``targets``
+    (one concrete target per row, a ``Target`` or a ``bucket:key`` string); a string without ``:`` is planned
+    with no key (rule ``bucket-url-invalid``).
+    """
+    _check_arguments(bucket_url, targets, quick if isinstance(quick, bool | np.bool_) else False, region)
     plan = frame.copy()
     plan["quick"] = bool(quick) if isinstance(quick, bool | np.bool_) else _per_row_quick(quick, len(plan))
-    plan["file_format"] = pd.Series(file_format, index=plan.index, dtype="string")
+    plan["file_format"] = _per_row_format(file_format, plan.index)
     extension = plan["file_format"].where(~plan["quick"], FAST_EXPORT_EXTENSION).fillna("").astype(str)
-    bucket, sep, template = bucket_url.partition(":")
-    plan["bucket"] = pd.Series(bucket, index=plan.index, dtype="string")
-    plan["key"] = expand_keys(plan, template, extension) if sep else pd.Series(pd.NA, index=plan.index, dtype="string")
-    plan["bucket_url"] = (plan["bucket"] + ":" + plan["key"].fillna("")) if sep else bucket_url
-    plan["bucket_url"] = plan["bucket_url"].astype("string")
-    plan["bucket_url_code"], plan["bucket_url_problem"] = bucket_url_problems(plan["bucket_url"])
+    if targets is None:
+        bucket, template = split_bucket_url(str(bucket_url))
+        plan["bucket"] = pd.Series(bucket, index=plan.index, dtype="string")
+        keys = None if template is None else expand_keys(plan, template, extension)
+        plan["key"] = keys if keys is not None else pd.Series(pd.NA, index=plan.index, dtype="string")
+    else:
+        plan["bucket"], plan["key"] = target_columns(targets, plan.index)
+    plan["bucket_url"] = bucket_urls(plan["bucket"], plan["key"])
+    plan["bucket_url_code"], plan["bucket_url_problem"] = bucket_url_problems(plan["bucket"], plan["key"])
     plan["expected_extension"] = extension
     plan["region"] = pd.Series(region, index=plan.index, dtype="string")
     plan["project_id"] = pd.Series(project_id, index=plan.index, dtype="string")
@@ -151,17 +109,27 @@ def build_plan(
     return plan
 
 
+def _per_row_format(file_format: Any, index: pd.Index) -> pd.Series:
+    """The format column from one format (or None) for every row, or one per row."""
+    if file_format is None or isinstance(file_format, str):
+        return pd.Series(file_format, index=index, dtype="string")
+    per_row = isinstance(file_format, Sequence) and len(file_format) == len(index)
+    if per_row and all(f is None or isinstance(f, str) for f in file_format):
+        return pd.Series(list(file_format), index=index, dtype="string")
+    raise ConfigError(f"file_format must be a string, None or one per image, not {file_format!r}")
+
+
 def check_profile(profile: Any) -> None:
     """ConfigError unless ``profile`` is None or a ``RegionProfile`` (``rules.STRICT``, ``SIMULATOR_PROFILE``, ...)."""
     if profile is not None and not isinstance(profile, RegionProfile):
         raise ConfigError(f"profile must be a RegionProfile, not {type(profile).__name__}")
 
 
-def _check_arguments(bucket_url: Any, file_format: Any, quick: Any, region: Any) -> None:
-    if not isinstance(bucket_url, str):
+def _check_arguments(bucket_url: Any, targets: Any, quick: Any, region: Any) -> None:
+    if targets is None and not isinstance(bucket_url, str):
         raise ConfigError(f"bucket_url must be a string 'bucket:key-or-template', not {type(bucket_url).__name__}")
-    if file_format is not None and not isinstance(file_format, str):
-        raise ConfigError(f"file_format must be a string or None, not {type(file_format).__name__}")
+    if targets is not None and (bucket_url is not None or isinstance(targets, str | Mapping)):
+        raise ConfigError("give bucket_url (one key template) or targets (one target per image), not both")
     if not isinstance(quick, bool | np.bool_):
         raise ConfigError(f"quick must be True or False, not {quick!r}")
     if region is not None and not isinstance(region, str):
@@ -258,7 +226,7 @@ def preflight(
         ConfigError: the images, ``bucket_url``'s key template or another argument is malformed.
     """
     plan, chosen = _prepare(images, bucket_url, file_format, quick, region, client, profile)
-    return evaluate(plan, chosen)[list(VIOLATION_COLUMNS)]
+    return judge(plan, client, chosen)[list(VIOLATION_COLUMNS)]
 
 
 def _prepare(
@@ -271,15 +239,23 @@ def _prepare(
     profile: RegionProfile | None,
 ) -> tuple[pd.DataFrame, RegionProfile]:
     check_profile(profile)
-    _check_arguments(bucket_url, file_format, quick, region)
+    _check_arguments(bucket_url, None, quick, region)
     frame = as_images_frame(images, client)
     region = region or getattr(client, "region", None)
     project_id = getattr(client, "project_id", None)
     plan = build_plan(frame, bucket_url=bucket_url, file_format=file_format, quick=quick, region=region,
                       project_id=project_id)  # fmt: skip
+    return plan, profile or profile_of(client, region)
+
+
+def judge(plan: pd.DataFrame, client: Any, profile: RegionProfile) -> pd.DataFrame:
+    """The violations of a plan after one round of lookups (with a client), each with its plan row's position.
+
+    ``summarise`` turns them into the per-image summary; dropping the position gives ``preflight``'s frame.
+    """
     if client is not None:
         lookup_targets(plan, client)
-    return plan, profile or profile_of(client, region)
+    return _violations(plan, profile)
 
 
 def profile_of(client: Any, region: str | None = None) -> RegionProfile:
@@ -305,7 +281,11 @@ def preflight_summary(
     others, and empty when nothing would make the export succeed. Arguments as for ``preflight``.
     """
     plan, chosen = _prepare(images, bucket_url, file_format, quick, region, client, profile)
-    violations = _violations(plan, chosen)
+    return summarise(plan, judge(plan, client, chosen))
+
+
+def summarise(plan: pd.DataFrame, violations: pd.DataFrame) -> pd.DataFrame:
+    """``preflight_summary``'s frame from a plan and its violations (as ``judge`` gives them)."""
     errors = violations[violations["severity"] == Severity.ERROR.value]
     warnings = violations[violations["severity"] == Severity.WARNING.value]
     blocking = errors.groupby(_ROW)["rule"].agg(list)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.vocab import FAST_EXPORT_EXTENSION, FILE_FORMATS, NORMAL_EXPORT_LIMIT, SIZE_LIMIT
+from ims_nb.vocab import FAST_EXPORT_EXTENSION, FILE_FORMATS, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, split_bucket_url
 
 RESTRICTED_PLATFORMS = ("Windows", "SUSE", "Red Hat", "RedHat", "Ubuntu", "Oracle Linux")
 SOURCE_EXPORT_PAGE = "API reference, Exporting an Image (constraints)"
@@ -289,34 +289,36 @@ _IP = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")  # "formatted like an IP addres
 _PLAIN_KEY = r"(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]{1,128}"
 
 
-def bucket_url_problems(bucket_urls: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(codes, problems) for a column of ``bucket:object`` strings, vectorised.
+def bucket_url_problems(buckets: pd.Series, keys: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(codes, problems) for columns of buckets and object keys (a missing key: no ``:`` was given), vectorised.
 
-    Keys that plainly pass every rule are settled by one regular-expression pass; only the others (usually
+    Targets that plainly pass every rule are settled by one regular-expression pass; only the others (usually
     none) are examined one by one for the precise code and message.
     """
-    codes = pd.Series(pd.NA, index=bucket_urls.index, dtype="string")
-    problems = pd.Series(pd.NA, index=bucket_urls.index, dtype="string")
-    if bucket_urls.empty:
+    codes = pd.Series(pd.NA, index=buckets.index, dtype="string")
+    problems = pd.Series(pd.NA, index=buckets.index, dtype="string")
+    if buckets.empty:
         return codes, problems
-    text = bucket_urls.astype("string")
-    parts = text.str.partition(":")
-    bucket, key = parts[0], parts[2]
-    has_sep = text.str.contains(":", regex=False).fillna(False).to_numpy(dtype=bool)
+    bucket, key = buckets.astype("string"), keys.astype("string")
     bucket_ok = bucket.map({b: _bucket_problem(b) is None for b in bucket.dropna().unique()}).fillna(False)
     key_ok = key.str.fullmatch(_PLAIN_KEY).fillna(False) & (key.str.len() <= 1023).fillna(False)
-    plain = has_sep & bucket_ok.to_numpy(dtype=bool) & key_ok.to_numpy(dtype=bool)
+    plain = bucket_ok.to_numpy(dtype=bool) & key_ok.to_numpy(dtype=bool)
     for position in np.flatnonzero(~plain):
-        code, problem = bucket_url_problem(bucket_urls.iloc[position])
+        code, problem = target_problem(bucket.iloc[position], key.iloc[position])
         codes.iloc[position], problems.iloc[position] = code, problem
     return codes, problems
 
 
 def bucket_url_problem(bucket_url: Any) -> tuple[str | None, str | None]:
     """(IMG code, what is wrong) for a ``bucket:object`` string, or (None, None) when it is valid."""
-    if not isinstance(bucket_url, str) or ":" not in bucket_url:
+    bucket, key = split_bucket_url(bucket_url) if isinstance(bucket_url, str) else (None, None)
+    return target_problem(bucket, key)
+
+
+def target_problem(bucket: Any, key: Any) -> tuple[str | None, str | None]:
+    """(IMG code, what is wrong) for a bucket and an object key (None or <NA>: no ``:`` was given), or (None, None)."""
+    if not isinstance(bucket, str) or not isinstance(key, str):
         return "IMG.0017", "expected 'bucket:object'"
-    bucket, key = bucket_url.split(":", 1)
     problem = _bucket_problem(bucket)
     if problem:
         return ("IMG.0068" if not bucket else "IMG.0109"), problem

@@ -1,14 +1,21 @@
-"""Where exports can go: the account's buckets, usable ones (Standard, in the client's region) first."""
+"""Where exports go: the account's buckets (usable ones first), object keys from templates, target columns."""
 
 from __future__ import annotations
 
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.protocol import ClientLike
 from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import ConfigError
+from ims_nb.vocab import TARGET_SEPARATOR, Target, split_bucket_url
 
 STANDARD = "STANDARD"
+KEY_FIELDS = ("name", "id", "id8", "ext", "platform", "format")
+_UNSAFE_KEY_CHARS = r"[^A-Za-z0-9._-]+"
 
 
 @dataclass(frozen=True)
@@ -59,3 +66,74 @@ def default_bucket(client: ClientLike) -> str:
         raise ConfigError(f"no bucket can receive exports from {getattr(client, 'region', '?')} (buckets: {seen}); "
                           "create a Standard bucket in that region")  # fmt: skip
     return usable[0]
+
+
+def check_key_template(key_template: str) -> tuple[str, ...]:
+    """The fields of an object-key template; ConfigError unless each is a plain ``{field}`` from ``KEY_FIELDS``.
+
+    Attribute or index access, conversions (``!r``) and format specs (``:>10``) are refused.
+    """
+    fields = []
+    try:
+        for _, field, spec, conversion in string.Formatter().parse(key_template):
+            if field is None:
+                continue
+            if field not in KEY_FIELDS:
+                raise KeyError(field)
+            if spec or conversion:
+                raise ValueError(f"{{{field}}} takes no format spec or conversion")
+            fields.append(field)
+        key_template.format(**dict.fromkeys(KEY_FIELDS, "x"))
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        raise ConfigError(
+            f"key template {key_template!r} is invalid ({type(exc).__name__}: {exc}); fields: {', '.join(KEY_FIELDS)}"
+        ) from None
+    return tuple(fields)
+
+
+def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) -> pd.Series:
+    """Object keys from a template such as ``exports/{name}-{id8}.{ext}`` (one per image).
+
+    ``{name}`` and ``{platform}`` have every run of characters outside ``A-Za-z0-9._-`` replaced by ``-``.
+
+    Raises:
+        ConfigError: the template names an unknown field, or is not a valid ``str.format`` template.
+    """
+    if not check_key_template(key_template):
+        return pd.Series(key_template.format(), index=frame.index, dtype="string")
+    ids = frame["id"].astype("string").fillna("")
+    values = {
+        "name": frame["name"].fillna("image").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
+        "id": ids, "id8": ids.str[:8], "ext": extension.astype("string"),
+        "platform": frame["platform"].fillna("other").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
+        "format": extension.astype("string"),
+    }  # fmt: skip
+    keys = pd.Series("", index=frame.index, dtype="string")
+    for literal, field, _, _ in string.Formatter().parse(key_template):  # literal parts and whole columns
+        if literal:
+            keys = keys + literal  # the parser has already turned "{{" into "{"
+        if field is not None:
+            keys = keys + values[field].fillna("")
+    return keys
+
+
+def bucket_urls(buckets: pd.Series, keys: pd.Series) -> pd.Series:
+    """The ``bucket_url`` column readers see, derived from the bucket and key columns (a missing key: the bucket)."""
+    joined = buckets.astype("string") + TARGET_SEPARATOR + keys.astype("string")
+    return joined.where(keys.notna(), buckets.astype("string")).astype("string")
+
+
+def target_columns(targets: Sequence[Target | str], index: pd.Index) -> tuple[pd.Series, pd.Series]:
+    """The bucket and key columns of concrete per-row targets (parsed here, at the edge)."""
+    parts: list[tuple[str, str | None]] = []
+    for target in targets:
+        if isinstance(target, Target):
+            parts.append((target.bucket, target.key))
+        elif isinstance(target, str):
+            parts.append(split_bucket_url(target))
+        else:
+            raise ConfigError(f"a target must be a Target or a 'bucket:key' string, not {target!r}")
+    if len(parts) != len(index):
+        raise ConfigError(f"one target per image ({len(index)}), not {len(parts)}")
+    buckets = pd.Series([b for b, _ in parts], index=index, dtype="string")
+    return buckets, pd.Series([k for _, k in parts], index=index, dtype="string")

@@ -1,8 +1,12 @@
-"""The words every layer shares, without pandas: file formats, key templates, ledger states, job statuses, limits."""
+"""The words every layer shares, without pandas: formats, key templates, targets, ledger states, statuses, limits."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from ims_nb.errors import ConfigError
 
 #: Bytes in a GiB (IMS sizes are binary: ``min_disk`` and the 128 GB / 1 TB limits are GiB).
 GiB = 1024**3
@@ -17,7 +21,7 @@ FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 FAST_EXPORT_FORMAT = "zvhd2"
 #: The object key extension that matches a fast export's file.
 FAST_EXPORT_EXTENSION = "zvhd2"
-#: The object key of each image when none is given (fields: see ``ims_nb.preflight.expand_keys``).
+#: The object key of each image when none is given (fields: see ``ims_nb.targets.expand_keys``).
 DEFAULT_KEY_TEMPLATE = "{name}-{id8}.{ext}"
 
 
@@ -56,3 +60,68 @@ BLOCKING = LIVE | DONE | {State.REFUSED}
 #: Refusals worth another launch without force: flow control, throttling, a request that never left, and
 #: refused credentials (the export itself was never judged: fix the keys and launch again).
 TRANSIENT_REFUSALS = ("IMG.0060", "APIGW.0308", "TRANSPORT", "APIGW.0301", "APIGW.0307")
+
+
+class Action(StrEnum):
+    """What a launch of a plan would do with one row (``Ledger.decide``)."""
+
+    LAUNCH = "launch"
+    SKIP = "skip"
+    REFUSED = "refused"
+
+
+class Outcome(StrEnum):
+    """What came of one plan row in a launch (``ims_nb.exports.launch.launch_report``)."""
+
+    LAUNCHED = "launched"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+    NOT_STARTED = "not started"
+    UNKNOWN = "unknown"
+
+
+#: Between the bucket and the object key of a ``bucket_url`` (``bucket:key``), as the API spells it.
+TARGET_SEPARATOR = ":"
+
+
+def split_bucket_url(bucket_url: str) -> tuple[str, str | None]:
+    """``(bucket, key)`` of a ``bucket:key`` string; key None when there is no separator.
+
+    The one place a ``bucket_url`` is split: everything after the edge carries a ``Target`` or its parts.
+    """
+    bucket, separator, key = bucket_url.partition(TARGET_SEPARATOR)
+    return bucket, (key if separator else None)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one export goes: an OBS bucket and an object key (``str(target)`` is the API's ``bucket_url``).
+
+    The OBS naming rules are judged by preflight (``ims_nb.rules``, rule ``bucket-url-invalid``), not here: a
+    target the service would refuse is still a value that can be planned and reported.
+    """
+
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, text: Any) -> Target:
+        """The target of a ``bucket:key`` string.
+
+        Raises:
+            ConfigError: ``text`` is not a string with a ``:`` in it.
+        """
+        if isinstance(text, Target):
+            return text
+        bucket, key = split_bucket_url(text) if isinstance(text, str) else ("", None)
+        if key is None:
+            raise ConfigError(f"bucket_url must be 'bucket:object', not {text!r}")
+        return cls(bucket, key)
+
+    @property
+    def bucket_url(self) -> str:
+        """``bucket:key``, as the export body sends it."""
+        return f"{self.bucket}{TARGET_SEPARATOR}{self.key}"
+
+    def __str__(self) -> str:
+        return self.bucket_url

@@ -23,8 +23,9 @@ from ims_nb import charts
 from ims_nb.client import ImsClient
 from ims_nb.errors import ConfigError, WaitTimeoutError
 from ims_nb.exports.history import eta_fit, eta_fit_summary, jobs_frame
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 

@@ -35,6 +35,7 @@ from ims_nb.client.retry import RetryPolicy
 from ims_nb.client.wire import Token
 from ims_nb.errors import ApiError, AuthError, ConfigError, ImsNbError, OutcomeUnknownError, ServerError, TransportError
 from ims_nb.sim import Simulator
+from ims_nb.vocab import Target
 from tests.helpers import cli_simulator, is_exportable
 from tests.secret_scan import LEAK_PATTERNS, leaks, scan, scan_files, scan_text
 
@@ -455,7 +456,7 @@ def test_the_scanner_reads_sqlite_pages_and_wal_frames(tmp_path: Path) -> None:
     """A secret written to a ledger is found in the file bytes, committed or only in the WAL."""
     secret = "PLANTED-IN-THE-LEDGER-0123456789"
     with ims_nb.Ledger(tmp_path / "ledger.sqlite") as ledger:
-        row_id = ledger.claim(image_id="i", bucket_url=f"{BUCKET}:x.qcow2", image_name="n", file_format="qcow2",
+        row_id = ledger.claim(image_id="i", target=Target(BUCKET, "x.qcow2"), image_name="n", file_format="qcow2",
                               quick=False, size_bytes=1, region="cn-north-4")  # fmt: skip
         assert row_id is not None
         ledger.update(row_id, note=secret)

@@ -24,8 +24,9 @@ from benchmarks.bench_watch.counting import (
     poll_timing,
     truth,
 )
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import SimInfo, Simulator

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ims_nb.exports.plan import JOB_ID_UNKNOWN
+from ims_nb.exports.launch import JOB_ID_UNKNOWN
 from ims_nb.vocab import LIVE, State
 
 

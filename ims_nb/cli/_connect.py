@@ -17,7 +17,6 @@ from ims_nb.errors import ApiError, ConfigError
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ClientLike
-    from ims_nb.client.wire import BucketInfo
 
 READ_STDIN = "-"
 #: The path of the image listing, whose pages a progress line counts.
@@ -130,35 +129,3 @@ def images_by_id(client: ClientLike, image_ids: list[str]) -> list[dict[str, Any
     if missing:
         raise ConfigError(f"no such image: {', '.join(missing)}")
     return records
-
-
-class LookupOnce:
-    """The client for a plan's lookups: each bucket, target object and the running exports asked once.
-
-    A summary and the violations then judge from the same answers (an object that appears between two
-    calls cannot make them disagree), with half the requests.
-    """
-
-    def __init__(self, client: ClientLike) -> None:
-        self._client = client
-        self._buckets: dict[str, BucketInfo] = {}
-        self._objects: dict[tuple[str, str], bool] = {}
-        self._running: dict[str, str] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def bucket(self, name: str) -> BucketInfo:
-        if name not in self._buckets:
-            self._buckets[name] = self._client.bucket(name)
-        return self._buckets[name]
-
-    def object_exists(self, bucket: str, key: str) -> bool:
-        if (bucket, key) not in self._objects:
-            self._objects[bucket, key] = bool(self._client.object_exists(bucket, key))
-        return self._objects[bucket, key]
-
-    def exports_in_progress(self) -> dict[str, str]:
-        if self._running is None:
-            self._running = dict(self._client.exports_in_progress())
-        return dict(self._running)

@@ -4,14 +4,11 @@ and follow them with ``--watch``."""
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import LookupOnce, connect_from_args, images_by_id
+from ims_nb.cli._connect import connect_from_args, images_by_id
 from ims_nb.cli._console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, Console, run_client_verb
 from ims_nb.cli._follow import follow, state_counts
 from ims_nb.cli._options import (
@@ -40,26 +37,18 @@ from ims_nb.cli._output import (
 from ims_nb.cli._progress import add_progress_options
 from ims_nb.cli._verbs import VERBS
 from ims_nb.errors import ConfigError
-from ims_nb.vocab import BLOCKING, DEFAULT_KEY_TEMPLATE, FAST_EXPORT_FORMAT, FILE_FORMATS, TRANSIENT_REFUSALS
-from ims_nb.vocab import LIVE as LIVE_STATES
+from ims_nb.exports.plan_file import PlanRow, read_plan
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FAST_EXPORT_FORMAT, FILE_FORMATS, Action, Outcome
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ims_nb.exports.ledger import Ledger
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RATE = 5.0
-PLAN_FIELDS = ("image_id", "bucket_url", "file_format", "quick")
-#: The key template fields a plan file's keys are matched against ({format} is {ext}), longest values first.
-TEMPLATE_FIELDS = ("id", "name", "platform", "id8", "ext")
-TRUE_WORDS = ("true", "t", "yes", "y", "1")
-FALSE_WORDS = ("false", "f", "no", "n", "0")
-#: ``ims_nb.exports.ledger.TRANSIENT_REFUSALS`` is read at run time; these are the actions a row of the report can show.
-LAUNCH, SKIP, REFUSED = "launch", "skip", "refused"  # --dry-run (and the plan before it is launched)
-LAUNCHED, SKIPPED, NOT_STARTED, UNKNOWN = "launched", "skipped", "not started", "unknown"
-#: Ledger rows that are not final (``ims_nb.exports.ledger.LIVE``).
-LIVE = frozenset(LIVE_STATES)
+#: What --dry-run says a launch would do (``Ledger.decide``), and what the launch report says came of it.
+LAUNCH, SKIP, REFUSED = Action.LAUNCH, Action.SKIP, Action.REFUSED
+LAUNCHED, SKIPPED, NOT_STARTED, UNKNOWN = Outcome.LAUNCHED, Outcome.SKIPPED, Outcome.NOT_STARTED, Outcome.UNKNOWN
 
 DESCRIPTION = """\
 Export images to OBS (POST /v1/cloudimages/{image_id}/file), each at most once. The images are the \
@@ -140,8 +129,6 @@ REPORT_TABLE = (
 )
 #: The preflight messages under either table, never cut: the message is the point.
 MESSAGE_TABLE = (TableColumn("image_id", "ID"), TableColumn("message", "MESSAGE"))
-REPORT_COLUMNS = ("image_id", "name", "bucket_url", "file_format", "quick", "action", "state", "row_id", "job_id",
-                  "reason", "exportable", "blocking", "warnings", "messages")  # fmt: skip
 
 
 def add_export_parser(verbs: Any) -> None:
@@ -209,22 +196,6 @@ def run_export(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 # --- arguments and plan files ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlanRow:
-    """One row of a plan file: an image, its target and its mode (``line`` is where it is in the file)."""
-
-    line: int
-    image_id: str
-    bucket: str
-    key: str
-    file_format: str | None
-    quick: bool
-
-    @property
-    def bucket_url(self) -> str:
-        return f"{self.bucket}:{self.key}"
-
-
 def check_selection(args: argparse.Namespace, filters: dict[str, Any]) -> None:
     """Exactly one way of choosing images, and (without ``--plan``) a bucket and a mode.
 
@@ -257,107 +228,36 @@ def check_selection(args: argparse.Namespace, filters: dict[str, Any]) -> None:
                           "F otherwise)")  # fmt: skip
 
 
-def read_plan(path: Path) -> list[PlanRow]:
-    """The rows of a plan file, every one checked.
-
-    Raises:
-        ConfigError: the file cannot be read, lacks a column, has no rows, or a row is invalid (named by line).
-    """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"--plan {path}: {reason}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        return _plan_rows(path, reader)
-    except csv.Error as exc:  # a cell over csv.field_size_limit(), a broken quote in strict mode, ...
-        raise ConfigError(f"--plan {path}, line {reader.line_num}: not readable as CSV ({exc})") from None
-
-
-def _plan_rows(path: Path, reader: csv.DictReader[str]) -> list[PlanRow]:
-    columns = [name.strip() for name in reader.fieldnames or ()]
-    missing = [name for name in PLAN_FIELDS if name not in columns]
-    if missing:
-        raise ConfigError(f"--plan {path}: no column {', '.join(missing)}; a plan is CSV with the columns "
-                          f"{', '.join(PLAN_FIELDS)}, as ims-nb export --dry-run -o plan.csv writes it")  # fmt: skip
-    reader.fieldnames = columns
-    rows: list[PlanRow] = []
-    seen_ids: dict[str, int] = {}
-    seen_targets: dict[str, int] = {}
-    for record in reader:
-        row = _plan_row(path, reader.line_num, record)
-        for seen, value, what in ((seen_ids, row.image_id, "image"), (seen_targets, row.bucket_url, "target")):
-            if value in seen:
-                raise ConfigError(f"--plan {path}, line {row.line}: {what} {value} is also on line {seen[value]}; "
-                                  "one export per image and per object")  # fmt: skip
-            seen[value] = row.line
-        rows.append(row)
-    if not rows:
-        raise ConfigError(f"--plan {path}: no rows")
-    return rows
-
-
-def _plan_row(path: Path, line: int, record: dict[str | Any, str | Any]) -> PlanRow:
-    def fail(problem: str) -> ConfigError:
-        return ConfigError(f"--plan {path}, line {line}: {problem}")
-
-    if None in record:
-        raise fail("more cells than columns")
-    values = {name: (record.get(name) or "").strip() for name in PLAN_FIELDS}
-    if not values["image_id"]:
-        raise fail("image_id is empty")
-    bucket, sep, key = values["bucket_url"].partition(":")
-    if not sep or not bucket or not key:
-        raise fail(f"bucket_url must be BUCKET:KEY, not {values['bucket_url']!r}")
-    if "{" in key or "}" in key:
-        raise fail(f"bucket_url {values['bucket_url']!r} has template fields; a plan names each object")
-    word = values["quick"].lower()
-    if word not in TRUE_WORDS + FALSE_WORDS:
-        raise fail(f"quick must be true or false, not {values['quick']!r}")
-    quick = word in TRUE_WORDS
-    file_format = values["file_format"].lower() or None
-    if quick and file_format not in (None, FAST_EXPORT_FORMAT):
-        raise fail(f"file_format {file_format} with quick true: fast export writes ZVHD2; leave file_format empty")
-    if not quick and file_format not in FILE_FORMATS:
-        shown = repr(file_format) if file_format else "empty"
-        raise fail(f"file_format is {shown}: a normal export (quick false) needs one of {', '.join(FILE_FORMATS)}")
-    return PlanRow(line, values["image_id"], bucket, key, None if quick else file_format, quick)
-
-
 # --- the verb -------------------------------------------------------------------------------------
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:
     try:
+        from ims_nb.exports.launch import launch_report
         from ims_nb.exports.ledger import ledger_for
-        from ims_nb.preflight import check_key_template
+        from ims_nb.targets import check_key_template
     except ImportError as exc:
         raise ConfigError(f"ims-nb export needs {exc.name}: pip install 'ims-nb[lab]'") from None
     filters = filters_from_args(args)
     check_selection(args, filters)
     plan_rows = read_plan(args.plan) if args.plan is not None else None
-    key_template = args.key_template if args.key_template is not None else DEFAULT_KEY_TEMPLATE
     if plan_rows is None:
-        check_key_template(key_template)
+        check_key_template(args.key_template if args.key_template is not None else DEFAULT_KEY_TEMPLATE)
     output_format = output_format_of(args)
     check_output(output_format, args.output)
     ledger_path(args)  # a bad --ledger is refused before connecting
     with connect_from_args(args, console) as client:
         path = ledger_path(args, client)  # a simulator's exports go to its own ledger, never the real one
-        if plan_rows is not None:
-            plan = _plan_of_rows(client, plan_rows)
-        else:
-            plan = _plan_of_selection(client, args, filters, key_template)
+        plan = _plan(client, args, filters, plan_rows)
         if args.dry_run:
-            prior = _ledger_rows(path, client) if path.exists() else []
-            report = _dry_run(plan, prior, args.force)
+            report = _dry_run(plan, client, path, args.force)
             _write(report, PLAN_TABLE, output_format, args.output, all_messages=True)
             console.notice(_dry_run_totals(report))
             return EXIT_REFUSED if (report["action"] == REFUSED).any() else EXIT_OK
         with ledger_for(client, path) as ledger:
             try:
-                report = _launch(plan, client, ledger, args)
+                report = launch_report(plan, client=client, ledger=ledger, force=args.force,
+                                       concurrency=args.concurrency, max_rate=args.max_rate)  # fmt: skip
             except KeyboardInterrupt:
                 console.error("interrupted while launching: the exports already sent go on in the cloud; the ledger "
                               "settles any in doubt on the next run")  # fmt: skip
@@ -376,193 +276,37 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
-def _plan_of_selection(
-    client: Any, args: argparse.Namespace, filters: dict[str, Any], key_template: str
+def _plan(
+    client: Any, args: argparse.Namespace, filters: dict[str, Any], plan_rows: list[PlanRow] | None
 ) -> pd.DataFrame:
+    """The plan of the selection (bucket, key template, mode), or of a plan file's rows taken as they are."""
     from ims_nb.exports.plan import plan_exports
 
+    if plan_rows is not None:
+        records = images_by_id(client, [row.image_id for row in plan_rows])
+        return plan_exports(records, targets={row.image_id: row.target for row in plan_rows},
+                            file_format=[row.file_format for row in plan_rows],
+                            quick=[row.quick for row in plan_rows], client=client)  # fmt: skip
     if args.image_ids:
         records = images_by_id(client, list(dict.fromkeys(args.image_ids)))
     else:
         records = list(client.iter_images(max_items=args.max_items, **filters))
     quick: bool | str = True if args.quick else "auto" if args.auto else False
-    return plan_exports(records, bucket=args.bucket, key_template=key_template, file_format=args.file_format or "qcow2",
-                        quick=quick, client=LookupOnce(client))  # fmt: skip
+    return plan_exports(records, bucket=args.bucket, key_template=args.key_template, quick=quick,
+                        file_format=args.file_format or "qcow2", client=client)  # fmt: skip
 
 
-def _plan_of_rows(client: Any, rows: list[PlanRow]) -> pd.DataFrame:
-    """The plan of a plan file, each row judged now as ``plan_exports`` judges it.
-
-    Rows that share a bucket and a mode, and whose keys one key template gives (as a --dry-run plan's do),
-    are judged in one call; the template is inferred from a row's key and checked against every other key.
-    """
-    import pandas as pd
-
-    from ims_nb.exports.plan import plan_exports
-    from ims_nb.preflight import as_images_frame, expand_keys
-
-    records = {record["id"]: record for record in images_by_id(client, [row.image_id for row in rows])}
-    lookups = LookupOnce(client)
-    groups: dict[tuple[str, str | None, bool], list[PlanRow]] = {}
-    for row in rows:
-        groups.setdefault((row.bucket, row.file_format, row.quick), []).append(row)
-    plans = []
-    for (bucket, file_format, quick), pending in groups.items():
-        extension = file_format or FAST_EXPORT_FORMAT
-        while pending:
-            frame = as_images_frame([records[row.image_id] for row in pending])
-            ext = pd.Series(extension, index=frame.index, dtype="string")
-            values = {name: str(expand_keys(frame.iloc[:1], "{" + name + "}", ext.iloc[:1]).iloc[0])
-                      for name in TEMPLATE_FIELDS}  # fmt: skip
-            template = _template_of(pending[0].key, values)
-            keys = expand_keys(frame, template, ext).tolist()
-            batch = [row for row, key in zip(pending, keys, strict=True) if key == row.key]
-            pending = [row for row, key in zip(pending, keys, strict=True) if key != row.key]
-            plans.append(plan_exports([records[row.image_id] for row in batch], bucket=bucket,
-                                      key_template=template, file_format=file_format or "qcow2", quick=quick,
-                                      client=lookups))  # fmt: skip
-    order = {row.bucket_url: position for position, row in enumerate(rows)}
-    plan = pd.concat(plans, ignore_index=True)
-    return plan.iloc[plan["bucket_url"].map(order).argsort(kind="stable")].reset_index(drop=True)
-
-
-def _template_of(key: str, values: dict[str, str]) -> str:
-    """A key template that gives ``key`` for the image whose template fields have ``values``: every occurrence
-    of a value (the longest first) becomes its field. ``key`` itself has no braces (``read_plan`` checks)."""
-    parts: list[str | tuple[str]] = [key]
-    for name in sorted(values, key=lambda field: -len(values[field])):
-        value = values[name]
-        if not value:
-            continue
-        split: list[str | tuple[str]] = []
-        for part in parts:
-            if isinstance(part, tuple):
-                split.append(part)
-                continue
-            for index, piece in enumerate(part.split(value)):
-                if index:
-                    split.append((name,))
-                split.append(piece)
-        parts = split
-    return "".join("{" + part[0] + "}" if isinstance(part, tuple) else part for part in parts)
-
-
-# --- deciding, launching ----------------------------------------------------------------------------
-
-
-def _ledger_rows(path: Path, client: Any) -> list[dict[str, Any]]:
+def _dry_run(plan: pd.DataFrame, client: Any, path: Path, force: bool) -> pd.DataFrame:
+    """The plan with what a launch would do with each row (no ledger file yet: nothing is in it)."""
+    from ims_nb.exports.decisions import decide_rows
     from ims_nb.exports.ledger import ledger_for
 
-    with ledger_for(client, path) as ledger:  # the rows of the client's account
-        return ledger.rows()
-
-
-def _blocking(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The latest ledger row of each target that blocks a new launch (as ``Ledger.claim`` decides)."""
-
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        transient = row["state"] == REFUSED and (row["error_code"] or "") in TRANSIENT_REFUSALS
-        if row["state"] in BLOCKING and not transient:
-            found[row["image_id"], row["bucket_url"]] = row
-    return found
-
-
-def _decide(
-    plan: pd.DataFrame, rows: list[dict[str, Any]], force: bool
-) -> tuple[list[str], list[str], list[dict[str, Any] | None]]:
-    """What to do with each plan row, and why: launch, skip (live or done in the ledger) or refused; with the
-    ledger row that decided it, if any."""
-    blocking = {} if force else _blocking(rows)
-    latest = {(row["image_id"], row["bucket_url"]): row for row in rows}
-    exporting = {row["image_id"]: row for row in rows if row["state"] in LIVE}  # one export per image at a time
-    actions, reasons, priors = [], [], []
-    for image_id, bucket_url, exportable, rules in zip(
-        plan["image_id"], plan["bucket_url"], plan["exportable"], plan["blocking"], strict=True
-    ):
-        prior = blocking.get((image_id, bucket_url))
-        before = latest.get((image_id, bucket_url))
-        other = exporting.get(image_id)
-        if prior is not None:
-            action, reason = _prior_verdict(prior)
-        elif not bool(exportable):
-            action, reason = REFUSED, "preflight: " + ", ".join(rules)
-        elif other is not None and other["bucket_url"] != bucket_url:  # the service would answer IMG.0148
-            action, reason = REFUSED, (f"already being exported to {other['bucket_url']} (ledger row "
-                                       f"{other['row_id']} is {other['state']}): wait until it ends")  # fmt: skip
-        else:
-            action = LAUNCH
-            reason = "" if before is None else f"again: ledger row {before['row_id']} is {before['state']}"
-        actions.append(action)
-        reasons.append(reason)
-        priors.append(prior)
-    return actions, reasons, priors
-
-
-def _prior_verdict(row: dict[str, Any]) -> tuple[str, str]:
-    where = f"ledger row {row['row_id']} is {row['state']}" + (f" (job {row['job_id']})" if row["job_id"] else "")
-    if row["state"] == REFUSED:
-        return REFUSED, (f"refused by the service before ({where}): {row['error_code']}: {row['fail_reason']}; "
-                         "--force sends it again")  # fmt: skip
-    if row["state"] in LIVE:
-        return SKIP, f"already being exported: {where}"
-    return SKIP, f"already exported: {where}; --force exports again"
-
-
-def _dry_run(plan: pd.DataFrame, rows: list[dict[str, Any]], force: bool) -> pd.DataFrame:
-    actions, reasons, _ = _decide(plan, rows, force)
-    return plan.assign(action=actions, reason=reasons)
-
-
-def _launch(plan: pd.DataFrame, client: Any, ledger: Ledger, args: argparse.Namespace) -> pd.DataFrame:
-    """Launch the rows to launch; the report has one row per plan row, with what came of it."""
-    import pandas as pd
-
-    from ims_nb.exports.plan import launch
-
-    rows = ledger.rows()
-    actions, reasons, priors = _decide(plan, rows, args.force)
-    first_new = max((row["row_id"] for row in rows), default=0) + 1
-    chosen = plan[pd.Series([action == LAUNCH for action in actions], index=plan.index, dtype=bool)]
-    launched = launch(chosen, client=client, ledger=ledger, concurrency=args.concurrency, max_rate=args.max_rate,
-                      force=args.force)  # fmt: skip
-    new = {(row["image_id"], row["bucket_url"]): row for row in launched.to_dict("records")
-           if row["row_id"] >= first_new}  # fmt: skip
-    now_blocking = _blocking(ledger.rows()) if len(new) < len(chosen) else {}
-    report: list[dict[str, Any]] = []
-    for plan_row, action, reason, row in zip(plan.to_dict("records"), actions, reasons, priors, strict=True):
-        target = (plan_row["image_id"], plan_row["bucket_url"])
-        if action == LAUNCH:
-            row = new.get(target)
-            if row is None:  # another process claimed it between our look at the ledger and launch's
-                row = now_blocking.get(target)
-                action, reason = SKIPPED, "launched meanwhile by another process" + (
-                    f": ledger row {row['row_id']} is {row['state']}" if row is not None else "")  # fmt: skip
-            else:
-                action, reason = _outcome(row, reason)
-        elif action == SKIP:
-            action = SKIPPED
-        report.append({
-            **{name: plan_row.get(name) for name in REPORT_COLUMNS if name in plan_row}, "action": action,
-            "reason": reason, "state": row["state"] if row else None, "row_id": row["row_id"] if row else None,
-            "job_id": row["job_id"] if row else None,
-        })  # fmt: skip
-    frame = pd.DataFrame(report, columns=list(REPORT_COLUMNS))
-    frame["row_id"] = frame["row_id"].astype("Int64")
-    return frame
-
-
-def _outcome(row: dict[str, Any], reason: str) -> tuple[str, str]:
-    """The report's action for a row ``launch`` claimed: launched, or why not."""
-
-    state, code, why = row["state"], row["error_code"], row["fail_reason"] or row["note"] or ""
-    if state == REFUSED:
-        if (code or "") in TRANSIENT_REFUSALS:
-            return NOT_STARTED, f"{code}: {why}; run again to retry"
-        return REFUSED, f"refused by the service: {code}: {why}"
-    if state == UNKNOWN:
-        return UNKNOWN, f"{why or 'the answer was lost'}; the next export or ims-nb jobs --watch settles it"
-    return LAUNCHED, reason
+    if not path.exists():
+        decisions = decide_rows(plan, [], force=force)
+    else:
+        with ledger_for(client, path) as ledger:  # the rows of the client's account
+            decisions = ledger.decide(plan, force=force)
+    return plan.assign(action=decisions["action"], reason=decisions["reason"])
 
 
 def _exit_code(report: pd.DataFrame) -> int:

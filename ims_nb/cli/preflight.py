@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import CountingTransport, LookupOnce, connect_from_args, images_by_id
+from ims_nb.cli._connect import CountingTransport, connect_from_args, images_by_id
 from ims_nb.cli._console import EXIT_OK, EXIT_REFUSED, Console, run_client_verb
 from ims_nb.cli._options import HelpFormatter, add_connection_options, add_filter_options, filters_from_args
 from ims_nb.cli._output import (
@@ -28,7 +28,7 @@ from ims_nb.cli._output import (
 from ims_nb.cli._progress import add_progress_options, progress_line
 from ims_nb.cli._verbs import VERBS
 from ims_nb.errors import ConfigError
-from ims_nb.vocab import FILE_FORMATS
+from ims_nb.vocab import FILE_FORMATS, Target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,11 +60,12 @@ Exit codes: 0 every image is exportable (warnings allowed), 3 some image would b
 or the network failed, 2 bad arguments or configuration (an IMAGE_ID that does not exist, too)."""
 
 
-def _bucket_url(text: str) -> str:
-    if ":" not in text:
+def _bucket_url(text: str) -> Target:
+    try:
+        return Target.parse(text)
+    except ConfigError:
         raise argparse.ArgumentTypeError(f"expected BUCKET:KEY_TEMPLATE, e.g. my-bucket:exports/{{id8}}.{{ext}}, "
-                                         f"not {text!r}")  # fmt: skip
-    return text
+                                         f"not {text!r}") from None  # fmt: skip
 
 
 #: The summary table; the narrowest terminal still shows id, exportable and the blocking rules.
@@ -126,9 +127,10 @@ def run_preflight(args: argparse.Namespace, stderr: TextIO | None = None) -> int
 
 
 def _preflight(args: argparse.Namespace, console: Console) -> int:
-    from ims_nb.preflight import check_key_template, preflight, preflight_summary
+    from ims_nb.exports.plan import review
+    from ims_nb.targets import check_key_template
 
-    check_key_template(args.bucket_url.partition(":")[2])
+    check_key_template(args.bucket_url.key)
     filters = filters_from_args(args)
     image_ids = list(dict.fromkeys(args.image_ids))
     if image_ids and (filters or args.max_items is not None):
@@ -142,12 +144,9 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
             records = images_by_id(client, image_ids)
         else:
             records = list(client.iter_images(max_items=args.max_items, **filters))
-        judged: dict[str, Any] = {
-            "bucket_url": args.bucket_url, "file_format": args.file_format, "quick": args.quick,
-            "client": LookupOnce(client),
-        }  # fmt: skip
-        summary = preflight_summary(records, **judged)
-        violations = preflight(records, **judged)
+        judged = review(records, bucket=args.bucket_url.bucket, key_template=args.bucket_url.key,
+                        file_format=args.file_format, quick=args.quick, client=client, shared_targets=True)  # fmt: skip
+        summary, violations = judged.summary, judged.violations
     _warn_of_shared_targets(summary, console)
     _write(summary, violations, output_format, args.details, args.output, sys.stdout)
     refused = int((~summary["exportable"]).sum())

@@ -13,6 +13,7 @@ from ims_nb.client import wire
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
 from ims_nb.client.polling import ProgressCallback
 from ims_nb.errors import ApiError, AuthError, MalformedAnswerError, TransportError
+from ims_nb.vocab import Target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,7 +145,7 @@ class AsyncImsClient(BaseImsClient):
         return await self._read(wire.show_image_request(self.endpoints.ims, image_id), wire.parse_object)
 
     async def export_image(
-        self, image_id: str, bucket_url: str, file_format: str | None = None, quick: bool = False
+        self, image_id: str, bucket_url: str | Target, file_format: str | None = None, quick: bool = False
     ) -> str:
         """Start an export; returns its job id (see ``ImsClient.export_image``)."""
         await self._ensure_project()

@@ -29,6 +29,7 @@ from ims_nb.errors import (
     mask_secrets,
     register_secrets,
 )
+from ims_nb.vocab import Target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -228,9 +229,9 @@ class BaseImsClient:
         return len(page) < limit or (remaining is not None and remaining <= 0) or not page[-1].get("id")
 
     def _export_request(
-        self, image_id: str, bucket_url: str, file_format: str | None, quick: bool
+        self, image_id: str, bucket_url: str | Target, file_format: str | None, quick: bool
     ) -> tuple[httpx.Request, dict[str, Any]]:
-        body = wire.export_body(bucket_url, file_format, quick)
+        body = wire.export_body(Target.parse(bucket_url), file_format, quick)
         return wire.export_request(self.endpoints.ims, image_id, body), body
 
     def _probe_request(self) -> httpx.Request:
@@ -246,8 +247,8 @@ class BaseImsClient:
         if isinstance(self._auth, AkSkAuth):
             self._auth.project_id = project_id
 
-    def _unknown(self, image_id: str, bucket_url: str, reason: str) -> OutcomeUnknownError:
-        error = OutcomeUnknownError(image_id, bucket_url, mask_secrets(reason, self._secrets))
+    def _unknown(self, image_id: str, bucket_url: str | Target, reason: str) -> OutcomeUnknownError:
+        error = OutcomeUnknownError(image_id, str(bucket_url), mask_secrets(reason, self._secrets))
         log.warning("%s", error)
         return error
 

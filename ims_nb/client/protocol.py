@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ims_nb.client.config import Endpoints
     from ims_nb.client.polling import ProgressCallback
     from ims_nb.client.wire import BucketInfo
+    from ims_nb.vocab import Target
 
 
 class ConnectionLike(Protocol):
@@ -46,7 +47,7 @@ class ClientLike(ConnectionLike, Protocol):
     def image(self, image_id: str) -> dict[str, Any]: ...
 
     def export_image(
-        self, image_id: str, bucket_url: str, file_format: str | None = None, quick: bool = False
+        self, image_id: str, bucket_url: str | Target, file_format: str | None = None, quick: bool = False
     ) -> str: ...
 
     def exports_in_progress(self) -> dict[str, str]: ...
@@ -92,7 +93,7 @@ class AsyncClientLike(ConnectionLike, Protocol):
     def image(self, image_id: str) -> Awaitable[dict[str, Any]]: ...
 
     def export_image(
-        self, image_id: str, bucket_url: str, file_format: str | None = None, quick: bool = False
+        self, image_id: str, bucket_url: str | Target, file_format: str | None = None, quick: bool = False
     ) -> Awaitable[str]: ...
 
     def job(self, job_id: str) -> Awaitable[dict[str, Any]]: ...

@@ -15,7 +15,7 @@ from ims_nb.client.aio import AsyncImsClient
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
 from ims_nb.client.polling import ProgressCallback
 from ims_nb.errors import ApiError, AuthError, ConfigError, MalformedAnswerError, TransportError
-from ims_nb.vocab import TERMINAL_STATUSES
+from ims_nb.vocab import TERMINAL_STATUSES, Target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,7 +172,9 @@ class ImsClient(BaseImsClient):
 
     # --- exports and jobs -------------------------------------------------------------------------
 
-    def export_image(self, image_id: str, bucket_url: str, file_format: str | None = None, quick: bool = False) -> str:
+    def export_image(
+        self, image_id: str, bucket_url: str | Target, file_format: str | None = None, quick: bool = False
+    ) -> str:
         """Start an export; returns its job id.
 
         Raises:

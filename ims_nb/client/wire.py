@@ -13,7 +13,7 @@ import httpx
 
 from ims_nb import signing
 from ims_nb.errors import ApiError, ConfigError, MalformedAnswerError, TransportError, api_error, register_secrets
-from ims_nb.vocab import FILE_FORMATS
+from ims_nb.vocab import FILE_FORMATS, Target
 
 MAX_PAGE = 1000
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -74,10 +74,9 @@ def show_image_request(base: str, image_id: str) -> httpx.Request:
     return httpx.Request("GET", url(base, f"/v2/images/{_segment(image_id, 'image_id')}"), headers=JSON_HEADERS)
 
 
-def export_body(bucket_url: str, file_format: str | None, quick: bool) -> dict[str, Any]:
+def export_body(target: Target, file_format: str | None, quick: bool) -> dict[str, Any]:
     """The documented body: ``file_format`` for a normal export, ``is_quick_export`` and no format for fast export."""
-    if not isinstance(bucket_url, str) or ":" not in bucket_url:
-        raise ConfigError(f"bucket_url must be 'bucket:object', not {bucket_url!r}")
+    bucket_url = target.bucket_url
     if quick:
         if file_format is not None:
             raise ConfigError("file_format cannot be given with fast export (quick=True): the file is ZVHD2")

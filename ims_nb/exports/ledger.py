@@ -19,7 +19,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -29,8 +29,9 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
+from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
-from ims_nb.vocab import BLOCKING, TRANSIENT_REFUSALS, State
+from ims_nb.vocab import Action, State, Target, split_bucket_url
 
 log = logging.getLogger("ims_nb")
 
@@ -44,12 +45,15 @@ def current_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+#: The table of a new file (schema version ``SCHEMA_BASE``); ``MIGRATIONS`` bring it, and older files, up to date.
+#: A row's fields (``COLUMNS``) are the table's and ``bucket_url`` (``bucket:object_key``), derived for readers.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS exports (
     row_id INTEGER PRIMARY KEY AUTOINCREMENT,
     image_id TEXT NOT NULL,
     image_name TEXT,
-    bucket_url TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    object_key TEXT NOT NULL,
     file_format TEXT,
     quick INTEGER NOT NULL,
     size_bytes INTEGER,
@@ -69,13 +73,46 @@ CREATE TABLE IF NOT EXISTS exports (
     updated_at REAL NOT NULL,
     progress_at REAL
 );
-CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket_url);
+CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket, object_key);
 CREATE INDEX IF NOT EXISTS exports_state ON exports (state);
 """
-COLUMNS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "region", "state",
-           "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
-           "object_size", "note", "owner", "created_at", "updated_at", "progress_at")  # fmt: skip
-UPDATABLE = frozenset(COLUMNS) - {"row_id", "image_id", "bucket_url", "created_at"}
+COLUMNS = ("row_id", "image_id", "image_name", "bucket", "object_key", "bucket_url", "file_format", "quick",
+           "size_bytes", "region", "state", "job_id", "status", "process_percent", "begin_time", "end_time",
+           "error_code", "fail_reason", "object_size", "note", "owner", "created_at", "updated_at",
+           "progress_at")  # fmt: skip
+UPDATABLE = frozenset(COLUMNS) - {"row_id", "image_id", "bucket", "object_key", "bucket_url", "created_at"}
+
+
+def _split_bucket_url(db: sqlite3.Connection) -> None:
+    """Version 0 to 1: ``bucket_url`` becomes ``bucket`` and ``object_key`` (every row kept, ids unchanged)."""
+    db.execute("ALTER TABLE exports ADD COLUMN bucket TEXT")
+    db.execute("ALTER TABLE exports ADD COLUMN object_key TEXT")
+    for row_id, bucket_url in db.execute("SELECT row_id, bucket_url FROM exports").fetchall():
+        bucket, key = split_bucket_url(bucket_url or "")
+        db.execute("UPDATE exports SET bucket = ?, object_key = ? WHERE row_id = ?", (bucket, key or "", row_id))
+    db.execute("DROP INDEX IF EXISTS exports_target")
+    db.execute("ALTER TABLE exports DROP COLUMN bucket_url")
+    db.execute("CREATE INDEX exports_target ON exports (image_id, bucket, object_key)")
+
+
+def _identity_columns(db: sqlite3.Connection) -> None:
+    """Version 1 to 2: the identity columns, added where missing (idempotent: files opened by the ims-nb that
+    added them unversioned have them already); old rows keep NULL there until an account claims them
+    (``Ledger.bound_to``)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(exports)")}
+    for name, kind in IDENTITY_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE exports ADD COLUMN {name} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS exports_identity ON exports (endpoint, project_id)")
+
+
+#: The columns that say whose a row is (added by ``_identity_columns``).
+IDENTITY_COLUMNS = {"endpoint": "TEXT", "project_id": "TEXT", "launched_by": "TEXT", "adopted_at": "REAL"}
+#: The steps that bring a file of schema version ``i`` (``PRAGMA user_version``) to ``i + 1``, in order. A new
+#: file gets ``SCHEMA`` (version ``SCHEMA_BASE``) and the steps after it; a later change appends its step here.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_split_bucket_url, _identity_columns)
+SCHEMA_BASE = 1
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def owner_alive(owner: str | None) -> bool:
@@ -151,12 +188,26 @@ class Ledger:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
-            self._db.executescript(SCHEMA)
-            add_identity_columns(self._db)
+            self._lock = threading.RLock()
+            self._upgrade()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the ledger {self.path}: {exc}") from None
-        self._lock = threading.RLock()
         self.identity: Identity | None = None  # see bound_to
+
+    def _upgrade(self) -> None:
+        """Create the table in a new file, or migrate an older file in place (``MIGRATIONS``), in one transaction."""
+        with self._transaction() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise ConfigError(f"the ledger {self.path} has schema version {version}; this ims-nb knows up to "
+                                  f"{SCHEMA_VERSION}: upgrade ims-nb")  # fmt: skip
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'exports'").fetchone() is None:
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    db.execute(statement)
+                version = SCHEMA_BASE
+            for step in MIGRATIONS[version:]:
+                step(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -187,7 +238,7 @@ class Ledger:
         self,
         *,
         image_id: str,
-        bucket_url: str,
+        target: Target,
         image_name: str | None,
         file_format: str | None,
         quick: bool,
@@ -195,31 +246,35 @@ class Ledger:
         region: str | None,
         force: bool = False,
     ) -> int | None:
-        """Write a ``submitting`` row before the POST, unless this export is live or done already.
+        """Write a ``submitting`` row before the POST, if ``decide`` says launch (``force``: even if live or done).
 
-        Returns the new row id, or None when an earlier row blocks it (and ``force`` is False). The
-        check and the insert are one transaction, so two processes cannot both claim one export.
+        Returns the new row id, or None when the ledger's rows of the image say otherwise. The decision and the
+        insert are one transaction, so two processes cannot both claim one export.
         """
         now = time.time()
-        scope, scope_args = self._scope()
+        scope, scope_args = self._scope()  # only the bound account's rows decide
         with self._transaction() as db:
-            if not force:
-                blocking = db.execute(
-                    f"SELECT row_id FROM exports WHERE image_id = ? AND bucket_url = ? AND state IN "
-                    f"({','.join('?' * len(BLOCKING))}) AND NOT (state = ? AND COALESCE(error_code, '') IN "
-                    f"({','.join('?' * len(TRANSIENT_REFUSALS))})){scope} LIMIT 1",
-                    (image_id, bucket_url, *sorted(BLOCKING), State.REFUSED.value, *TRANSIENT_REFUSALS, *scope_args),
-                ).fetchone()
-                if blocking is not None:
-                    return None
+            found = db.execute(f"SELECT * FROM exports WHERE image_id = ?{scope} ORDER BY row_id",  # noqa: S608
+                               (image_id, *scope_args))  # fmt: skip
+            if verdict([_row_dict(r) for r in found], image_id, target, force=force)[0] is not Action.LAUNCH:
+                return None
             cursor = db.execute(
-                "INSERT INTO exports (image_id, image_name, bucket_url, file_format, quick, size_bytes, region, "
-                "state, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (image_id, image_name, bucket_url, file_format, int(quick), size_bytes, region,
+                "INSERT INTO exports (image_id, image_name, bucket, object_key, file_format, quick, size_bytes, "
+                "region, state, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (image_id, image_name, target.bucket, target.key, file_format, int(quick), size_bytes, region,
                  State.SUBMITTING.value, current_owner(), now, now),
             )  # fmt: skip
             self._stamp(db, int(cursor.lastrowid or 0))
             return int(cursor.lastrowid or 0)
+
+    def decide(self, plan: pd.DataFrame, *, force: bool = False) -> pd.DataFrame:
+        """What a launch of ``plan`` would do with each row, and why: one row per plan row (same index).
+
+        ``action`` is launch, skip (live or done in the ledger) or refused (by preflight: the plan's
+        ``exportable`` and ``blocking``; by the service before, or the image being exported elsewhere);
+        ``row_id``, ``state`` and ``job_id`` are those of the ledger row that decided a skip or refusal.
+        """
+        return decide_rows(plan, self.rows(), force=force)
 
     def update(self, row_id: int, **fields: Any) -> None:
         """Change a row's fields (state, job_id, status, progress, times, errors, note)."""
@@ -241,7 +296,7 @@ class Ledger:
             found = self._db.execute("SELECT * FROM exports WHERE row_id = ?", (row_id,)).fetchone()
         if found is None:
             raise ConfigError(f"no ledger row {row_id}")
-        return dict(found)
+        return _row_dict(found)
 
     def rows(
         self, states: frozenset[State] | set[State] | None = None, *, every_account: bool = False
@@ -256,7 +311,7 @@ class Ledger:
             scope, scope_args = self._scope()
             query, args = query + scope, (*args, *scope_args)
         with self._lock:
-            return [dict(r) for r in self._db.execute(query + " ORDER BY row_id", args)]
+            return [_row_dict(r) for r in self._db.execute(query + " ORDER BY row_id", args)]
 
     def frame(self) -> pd.DataFrame:
         """Every row as a DataFrame (the raw ledger; ``ims_nb.jobs_frame`` adds durations and throughput)."""
@@ -323,21 +378,8 @@ class Ledger:
             )
 
 
-#: The columns that say whose a row is (added to older files by ``add_identity_columns``).
-IDENTITY_COLUMNS = {"endpoint": "TEXT", "project_id": "TEXT", "launched_by": "TEXT", "adopted_at": "REAL"}
-
-
-def add_identity_columns(db: sqlite3.Connection) -> None:
-    """Migration step (idempotent, one transaction): the identity columns, added where missing; old rows keep
-    NULL there until an account claims them (``Ledger.bound_to``)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        present = {row[1] for row in db.execute("PRAGMA table_info(exports)")}
-        for name, kind in IDENTITY_COLUMNS.items():
-            if name not in present:
-                db.execute(f"ALTER TABLE exports ADD COLUMN {name} {kind}")
-        db.execute("CREATE INDEX IF NOT EXISTS exports_identity ON exports (endpoint, project_id)")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """A row as readers see it: the table's fields in ``COLUMNS`` order, ``bucket_url`` derived."""
+    found = dict(row)
+    found["bucket_url"] = Target(found["bucket"], found["object_key"]).bucket_url
+    return {**{name: found[name] for name in COLUMNS if name in found}, **found}

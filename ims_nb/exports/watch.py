@@ -17,8 +17,8 @@ from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError
 from ims_nb.exports.flows import Flow, call, drive, drive_async
 from ims_nb.exports.history import EtaModel, jobs_frame
 from ims_nb.exports.identity import scoped, scoped_async
+from ims_nb.exports.launch import note_for, reconcile_flow, send_again_flow
 from ims_nb.exports.ledger import Ledger, owner_alive
-from ims_nb.exports.plan import note_for, reconcile_flow, send_again_flow
 from ims_nb.frames import job_records_frame
 from ims_nb.vocab import LIVE, STALL_AFTER, State
 
@@ -79,7 +79,7 @@ def watch(
 
     Live ledger rows are resumed after a restart; rows in doubt are reconciled, at the start and every
     ``max_interval`` seconds, and exports whose job id was lost are followed by their target object until it
-    appears (or the service says they ended: see ``ims_nb.exports.plan.send_again``). A job whose progress has not
+    appears (or the service says they ended: see ``ims_nb.exports.launch.send_again``). A job whose progress has not
     moved for ``stall_after`` seconds is reported as stalled. On ``SUCCESS`` the target object is checked
     (``verified``, or ``missing``). Ctrl-C stops watching and says that the remote jobs go on. A watch of a
     ledger keeps nothing of a job once it is final (the ledger has it), so its memory stays flat for hours.
@@ -254,9 +254,9 @@ class _LedgerWatch(Generic[ClientT]):
 
     def _verify(self, row: dict[str, Any]) -> Flow[bool]:
         """Check a finished export's object: ``verified``, or ``missing``; False when there is nothing to judge."""
-        bucket, _, key = row["bucket_url"].partition(":")
+        key = row["object_key"]
         try:
-            size = yield from call("object_size", bucket, key)
+            size = yield from call("object_size", row["bucket"], key)
         except ConfigError as exc:  # no OBS credentials (a password login): the job's word stands, unverified
             if row["job_id"] and row["state"] == State.SUCCEEDED and not row["note"]:
                 self.ledger.update(row["row_id"], note=note_for(row, f"not verified: {exc}"))

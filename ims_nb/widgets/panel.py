@@ -11,10 +11,11 @@ import traitlets
 
 from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.identity import identity_of
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import COLUMNS, Ledger
-from ims_nb.exports.plan import Review, launch, review
+from ims_nb.exports.plan import Review, review
 from ims_nb.targets import bucket_choices
-from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS, Action
 from ims_nb.widgets.log import LogPanel, reports_errors
 
 QUICK_CHOICES = (("auto", "auto"), ("on", True), ("off", False))
@@ -155,9 +156,10 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         if current is None:
             self._report.value = html.escape(NOTHING)
             return pd.DataFrame(columns=list(COLUMNS))
+        decisions = self._ledger.decide(current.plan)
         launched = launch(current.plan, client=self._client, ledger=self._ledger)
         self.launched = launched
-        self._report.value = _report_html(current.plan, launched)
+        self._report.value = _report_html(current.plan, decisions, launched)
         if self._monitor is not None and len(launched):
             self._monitor.follow(launched)
             self._monitor.start()
@@ -183,14 +185,15 @@ def _plan_html(plan: pd.DataFrame) -> str:
     return "<table class='ims-nb-plan'>" + head + "".join(rows) + "</table>"
 
 
-def _report_html(plan: pd.DataFrame, launched: pd.DataFrame) -> str:
+def _report_html(plan: pd.DataFrame, decisions: pd.DataFrame, launched: pd.DataFrame) -> str:
+    """What was launched, and for every other image why not: the ledger's decision (``Ledger.decide``)."""
     sent = set(launched["image_id"])
     lines = [f"<b>launched {len(launched)}</b>: " + ", ".join(_esc(n) for n in launched["image_name"])]
-    for row in plan.itertuples(index=False):
-        if row.image_id in sent:
-            continue
-        why = ("refused: " + ", ".join(row.blocking)) if not row.exportable else "already exported or running (ledger)"
-        lines.append(f"skipped {_esc(row.name)}: {_esc(why)}")
+    for name, image_id, action, reason in zip(plan["name"], plan["image_id"], decisions["action"],
+                                              decisions["reason"], strict=True):  # fmt: skip
+        if image_id not in sent:
+            why = f"{action}: {reason}" if action == Action.REFUSED else reason or "launched meanwhile elsewhere"
+            lines.append(f"skipped {_esc(name)}: {_esc(why)}")
     return "<br>".join(lines)
 
 

@@ -22,7 +22,6 @@ import pytest
 import ims_nb
 from ims_nb.cli._main import build_parser, main
 from ims_nb.cli._progress import JobBars, duration_text, job_line
-from ims_nb.cli.export import _template_of
 from ims_nb.exports.history import HISTORY_COLUMNS
 from ims_nb.vocab import LIVE as LIVE_STATES
 from tests.helpers import cli_simulator
@@ -200,6 +199,26 @@ def test_a_hand_written_plan_keeps_its_targets_and_modes(
     unknown = _run("export", ["--plan", "plan.csv", "--dry-run", "--sim", sim_line], env, cwd=tmp_path)
     assert unknown.returncode == 2 and "no such image" in unknown.stderr
     _assert_one_error_line(unknown.stderr)
+
+
+def test_a_plan_with_hand_edited_template_free_keys_exports_exactly_those_keys(
+    sim_line: str, sim_info: dict[str, str], clean_ids: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    """No key template gives these keys (each its own shape): they are sent as written, one POST each."""
+    a, b, c = clean_ids[8:11]
+    keys = {a: "hand-edited/2024_q1/odd.qcow2", b: f"x-{b[-4:]}/{a[:8]}.vhd", c: "edited-flat.zvhd2"}
+    rows = [f"{a},{BUCKET}:{keys[a]},qcow2,false", f"{b},{BUCKET}:{keys[b]},vhd,false", f"{c},{BUCKET}:{keys[c]},,true"]
+    (tmp_path / "plan.csv").write_text("image_id,bucket_url,file_format,quick\n" + "\n".join(rows) + "\n")
+    before = {job["job_id"] for job in httpx.get(f"{sim_info['endpoint']}/_sim/state").json()["jobs"]}
+    result = _run("export", ["--plan", "plan.csv", "--output-format", "csv", "--sim", sim_line], env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = _csv(result.stdout)
+    assert [(row["image_id"], row["bucket_url"], row["action"]) for row in report] == [
+        (image_id, f"{BUCKET}:{keys[image_id]}", "launched") for image_id in (a, b, c)
+    ]
+    jobs = httpx.get(f"{sim_info['endpoint']}/_sim/state").json()["jobs"]
+    sent = {job["entities"]["image_id"]: job["bucket_url"] for job in jobs if job["job_id"] not in before}
+    assert sent == {image_id: f"{BUCKET}:{key}" for image_id, key in keys.items()}
 
 
 def test_the_same_export_twice_launches_nothing_the_second_time(
@@ -424,22 +443,7 @@ def test_an_unknown_image_id_exits_2(sim_line: str, env: dict[str, str]) -> None
     assert "no such image: no-such-image" in result.stderr
 
 
-# --- pieces: template inference, job bars, the names shared with the ledger, help and README ----------------
-
-
-@pytest.mark.parametrize(
-    ("key", "template"),
-    [
-        ("exports/web-01-1f34a6d9.qcow2", "exports/{name}-{id8}.{ext}"),
-        ("1f34a6d9-115b-44b2-9c58-2736820a464a.qcow2", "{id}.{ext}"),
-        ("Ubuntu/web-01.qcow2", "{platform}/{name}.{ext}"),
-        ("fixed.vhd", "fixed.vhd"),
-    ],
-)
-def test_a_plan_keys_template_is_inferred_from_the_fields_values(key: str, template: str) -> None:
-    values = {"id": "1f34a6d9-115b-44b2-9c58-2736820a464a", "name": "web-01", "platform": "Ubuntu",
-              "id8": "1f34a6d9", "ext": "qcow2"}  # fmt: skip
-    assert _template_of(key, values) == template
+# --- pieces: job bars, the names shared with the ledger, help and README ----------------
 
 
 @dataclass(frozen=True)

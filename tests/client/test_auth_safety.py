@@ -28,8 +28,9 @@ from ims_nb.client import AsyncImsClient, ImsClient
 from ims_nb.client.auth import AkSkAuth
 from ims_nb.client.refusals import MAX_CLOCK_SKEW, auth_reason, clock_skew, describe_skew
 from ims_nb.errors import AuthError, AuthReason
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch, watch_async
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator

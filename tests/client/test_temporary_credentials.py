@@ -27,8 +27,9 @@ from ims_nb.client.credentials import (
     parse_credential,
 )
 from ims_nb.errors import AuthError, MalformedAnswerError, mask_secrets
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator

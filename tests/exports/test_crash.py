@@ -39,8 +39,9 @@ import pytest
 
 import ims_nb
 from benchmarks.drills.judging import SimClock, judge_batch
+from ims_nb.exports.launch import JOB_ID_UNKNOWN
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import JOB_ID_UNKNOWN, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
@@ -60,7 +61,8 @@ LAUNCHER = textwrap.dedent(
     import httpx
 
     import ims_nb
-    from ims_nb.exports.plan import launch, plan_exports
+    from ims_nb.exports.launch import launch
+    from ims_nb.exports.plan import plan_exports
     from ims_nb.exports.ledger import Ledger
     from ims_nb.rules import SIMULATOR_PROFILE
 

@@ -20,8 +20,9 @@ import pytest
 
 from benchmarks.drills import fault_matrix as bench
 from benchmarks.drills.judging import SimClock, judge_batch
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim.faults import Fault, FaultPlan

@@ -17,12 +17,14 @@ from ims_nb.client import ImsClient
 from ims_nb.errors import ApiError, ConfigError
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import ELSEWHERE, UNKNOWN_ACCOUNT, Identity, belongs_to, identity_of
-from ims_nb.exports.ledger import SCHEMA, Ledger
-from ims_nb.exports.plan import launch, plan_exports, reconcile
+from ims_nb.exports.launch import launch, reconcile
+from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch, watch_async
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
-from ims_nb.vocab import LIVE, State
+from ims_nb.vocab import LIVE, State, Target
+from tests.exports.test_ledger import SCHEMA_V0
 
 BUCKET = "ims-exports-cn-north-4"
 REAL = Identity("https://ims.cn-north-4.myhuaweicloud.com", "cn-north-4", "0a1b2c", "AK REALKEY")
@@ -112,7 +114,7 @@ def test_a_launch_elsewhere_is_not_blocked_by_another_accounts_rows_and_cannot_c
 ) -> None:
     here = ledger.bound_to(identity_of(other_client))
     first = launched[0]
-    claimed = here.claim(image_id=first["image_id"], bucket_url=first["bucket_url"], image_name=None,
+    claimed = here.claim(image_id=first["image_id"], target=Target.parse(first["bucket_url"]), image_name=None,
                          file_format="qcow2", quick=False, size_bytes=None, region=first["region"])  # fmt: skip
     assert claimed is not None  # the same image id on another endpoint is another image
     with pytest.raises(ConfigError, match="belongs to another account"):
@@ -126,7 +128,7 @@ def test_a_launch_elsewhere_is_not_blocked_by_another_accounts_rows_and_cannot_c
 def _old_file(path: Path, state: str = "running") -> None:
     """A ledger written before identities: no identity columns, one live row with a job id."""
     with sqlite3.connect(path) as db:
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA_V0)  # the schema before bucket and object key were apart, and identities
         db.execute("INSERT INTO exports (image_id, bucket_url, quick, region, state, job_id, created_at, updated_at) "
                    "VALUES ('img-1', 'b:k.qcow2', 0, 'cn-north-4', ?, 'job-1', 1.0, 1.0)", (state,))  # fmt: skip
         assert "endpoint" not in {column[1] for column in db.execute("PRAGMA table_info(exports)")}

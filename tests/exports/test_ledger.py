@@ -1,4 +1,5 @@
-"""The export ledger: claim before the POST, one winner per export across processes, WAL, paths, the frame."""
+"""The export ledger: claim before the POST, one winner per export across processes, WAL, paths, the frame,
+schema migrations, and the one decision of what a launch would do."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ import pytest
 import ims_nb
 from ims_nb import ImsClient, SimulatorWarning
 from ims_nb.errors import ConfigError
+from ims_nb.exports.decisions import DECISION_COLUMNS
 from ims_nb.exports.ledger import (
     COLUMNS,
     ENV_LEDGER,
     ENV_SIM_LEDGER,
+    MIGRATIONS,
+    SCHEMA_VERSION,
     Ledger,
     current_owner,
     default_path,
@@ -32,11 +36,11 @@ from ims_nb.exports.ledger import (
     simulator_path,
 )
 from ims_nb.sim import Simulator
-from ims_nb.vocab import BLOCKING, DONE, LIVE, TRANSIENT_REFUSALS, State
+from ims_nb.vocab import BLOCKING, DONE, LIVE, TRANSIENT_REFUSALS, Action, State, Target
 
 TARGET = {
     "image_id": "img-1",
-    "bucket_url": "ims-exports-cn-north-4:exports/img-1.qcow2",
+    "target": Target("ims-exports-cn-north-4", "exports/img-1.qcow2"),
     "image_name": "web-1",
     "file_format": "qcow2",
     "quick": False,
@@ -64,8 +68,9 @@ def test_claim_writes_a_submitting_row_owned_by_this_process_before_anything_els
     assert row["owner"] == current_owner()
     assert owner_alive(row["owner"])
     assert row["job_id"] is None and row["status"] is None
-    assert (row["image_id"], row["bucket_url"], row["file_format"], row["quick"]) == (
-        "img-1", TARGET["bucket_url"], "qcow2", 0)  # fmt: skip
+    assert (row["image_id"], row["bucket"], row["object_key"], row["file_format"], row["quick"]) == (
+        "img-1", "ims-exports-cn-north-4", "exports/img-1.qcow2", "qcow2", 0)  # fmt: skip
+    assert row["bucket_url"] == "ims-exports-cn-north-4:exports/img-1.qcow2"  # derived, for readers
     assert row["created_at"] <= row["updated_at"] <= time.time()
     # the row is on disk, readable by any other connection, before the caller sends anything
     with sqlite3.connect(ledger.path) as other:
@@ -105,10 +110,14 @@ def test_transient_refusals_do_not_block(ledger: Ledger, code: str) -> None:
     assert claim(ledger) is None
 
 
-def test_claims_are_per_target(ledger: Ledger) -> None:
-    assert claim(ledger) is not None
-    assert claim(ledger, bucket_url="ims-exports-cn-north-4:exports/other.qcow2") is not None
+def test_claims_are_per_target_and_one_export_per_image_at_a_time(ledger: Ledger) -> None:
+    first = claim(ledger)
+    assert first is not None
+    other = Target("ims-exports-cn-north-4", "exports/other.qcow2")
+    assert claim(ledger, target=other) is None  # the image is being exported elsewhere: the service says IMG.0148
     assert claim(ledger, image_id="img-2") is not None
+    ledger.update(first, state=State.VERIFIED)
+    assert claim(ledger, target=other) is not None
     assert len(ledger.rows()) == 3
 
 
@@ -123,12 +132,13 @@ CLAIMER = textwrap.dedent(
     """
     import os, sys, time
     from ims_nb.exports.ledger import Ledger
+    from ims_nb.vocab import Target
 
     path, start = sys.argv[1], float(sys.argv[2])
     ledger = Ledger(path)
     while time.time() < start:
         time.sleep(0.001)
-    row_id = ledger.claim(image_id="img-1", bucket_url="ims-exports-cn-north-4:exports/img-1.qcow2",
+    row_id = ledger.claim(image_id="img-1", target=Target("ims-exports-cn-north-4", "exports/img-1.qcow2"),
                           image_name="web-1", file_format="qcow2", quick=False, size_bytes=1, region=None)
     print(row_id)
     """
@@ -344,3 +354,132 @@ def test_simulator_path_prefers_the_lab_ledger(
 ) -> None:
     monkeypatch.setenv(ENV_SIM_LEDGER, str(tmp_path / "lab.sqlite"))
     assert simulator_path("http://127.0.0.1:8123") == tmp_path / "lab.sqlite"
+
+
+# --- schema versions: a file written by the first schema migrates in place ---------------------------
+
+#: The schema every ledger file was written with before version 1 (``bucket_url`` in one column), verbatim.
+SCHEMA_V0 = """
+CREATE TABLE IF NOT EXISTS exports (
+    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id TEXT NOT NULL,
+    image_name TEXT,
+    bucket_url TEXT NOT NULL,
+    file_format TEXT,
+    quick INTEGER NOT NULL,
+    size_bytes INTEGER,
+    region TEXT,
+    state TEXT NOT NULL,
+    job_id TEXT UNIQUE,
+    status TEXT,
+    process_percent REAL,
+    begin_time TEXT,
+    end_time TEXT,
+    error_code TEXT,
+    fail_reason TEXT,
+    object_size INTEGER,
+    note TEXT,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    progress_at REAL
+);
+CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket_url);
+CREATE INDEX IF NOT EXISTS exports_state ON exports (state);
+"""
+V0_ROWS = [
+    {"image_id": "img-1", "image_name": "web-1", "bucket_url": "ims-b:exports/web-1.qcow2", "file_format": "qcow2",
+     "quick": 0, "size_bytes": 10 * 1024**3, "region": "cn-north-4", "state": "verified", "job_id": "job-1",
+     "status": "SUCCESS", "process_percent": 1.0, "begin_time": "2024-01-01T00:00:00Z",
+     "end_time": "2024-01-01T01:00:00Z", "error_code": None, "fail_reason": None, "object_size": 123, "note": None,
+     "owner": "host:1", "created_at": 1.0, "updated_at": 2.0, "progress_at": 1.5},
+    {"image_id": "img-2", "image_name": None, "bucket_url": "ims-b:big.zvhd2", "file_format": None, "quick": 1,
+     "size_bytes": None, "region": None, "state": "refused", "job_id": None, "status": None, "process_percent": None,
+     "begin_time": None, "end_time": None, "error_code": "IMG.0070", "fail_reason": "object exists",
+     "object_size": None, "note": "a note: with colons", "owner": None, "created_at": 3.0, "updated_at": 4.0,
+     "progress_at": None},
+    {"image_id": "img-3", "image_name": "db", "bucket_url": "ims-b:a/b:c.vhd", "file_format": "vhd", "quick": 0,
+     "size_bytes": 1, "region": "cn-north-4", "state": "running", "job_id": "job-3", "status": "RUNNING",
+     "process_percent": 0.4, "begin_time": None, "end_time": None, "error_code": None, "fail_reason": None,
+     "object_size": None, "note": None, "owner": "host:2", "created_at": 5.0, "updated_at": 6.0, "progress_at": 5.5},
+]  # fmt: skip
+
+
+def _write_v0(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V0)
+        for row in V0_ROWS:
+            db.execute(
+                f"INSERT INTO exports ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+            )
+
+
+def test_a_ledger_written_by_the_first_schema_is_migrated_in_place_without_losing_a_row(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    _write_v0(path)
+    with Ledger(path) as ledger:
+        rows = ledger.rows()
+        assert [r["row_id"] for r in rows] == [1, 2, 3]
+        for old, new in zip(V0_ROWS, rows, strict=True):
+            bucket, _, key = old["bucket_url"].partition(":")  # the test's own reading of the old column
+            assert (new["bucket"], new["object_key"], new["bucket_url"]) == (bucket, key, old["bucket_url"])
+            assert {name: new[name] for name in old} == old
+        assert list(ledger.frame().columns) == list(COLUMNS)
+        # the migrated file works as a new one: claims are judged by bucket and object key
+        assert ledger.claim(image_id="img-1", target=Target("ims-b", "exports/web-1.qcow2"), image_name=None,
+                            file_format="qcow2", quick=False, size_bytes=None, region=None) is None  # fmt: skip
+        assert claim(ledger) == 4
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        columns = {r[1] for r in db.execute("PRAGMA table_info(exports)")}
+    assert "bucket_url" not in columns and {"bucket", "object_key"} <= columns
+    with Ledger(path) as again:  # opening a migrated file changes nothing
+        assert [r["row_id"] for r in again.rows()] == [1, 2, 3, 4]
+
+
+def test_a_new_ledger_has_the_last_schema_version_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    Ledger(tmp_path / "new.sqlite").close()
+    with sqlite3.connect(tmp_path / "new.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(ConfigError, match="upgrade ims-nb"):
+        Ledger(tmp_path / "new.sqlite")
+
+
+# --- decide: what a launch of a plan would do with each row, and why ------------------------------
+
+
+def test_decide_says_launch_skip_or_refused_and_why(ledger: Ledger) -> None:
+    live = claim(ledger)
+    refused = claim(ledger, image_id="img-2")
+    assert live is not None and refused is not None
+    ledger.update(refused, state=State.REFUSED, error_code="IMG.0071", fail_reason="no")
+    target = TARGET["target"]
+    elsewhere = Target(target.bucket, "exports/elsewhere.qcow2")
+    plan = pd.DataFrame({
+        "image_id": ["img-1", "img-2", "img-3", "img-4", "img-1"],
+        "bucket": [target.bucket] * 5,
+        "object_key": [target.key, target.key, "a.qcow2", "b.qcow2", elsewhere.key],
+        "exportable": [True, True, True, False, True],
+        "blocking": [[], [], [], ["iso-image"], []],
+    })  # fmt: skip
+    decided = ledger.decide(plan)
+    assert list(decided.columns) == list(DECISION_COLUMNS) and list(decided.index) == list(plan.index)
+    assert decided["action"].tolist() == [Action.SKIP, Action.REFUSED, Action.LAUNCH, Action.REFUSED, Action.REFUSED]
+    assert decided["reason"][0].startswith(f"already being exported: ledger row {live} is submitting")
+    assert "IMG.0071: no; --force sends it again" in decided["reason"][1]
+    assert decided["reason"][3] == "preflight: iso-image"
+    assert decided["reason"][4].startswith(f"already being exported to {target}")
+    assert decided["row_id"].tolist()[:2] == [live, refused] and decided["row_id"][2] is pd.NA
+    forced = ledger.decide(plan, force=True)
+    assert forced["action"].tolist()[:3] == [Action.LAUNCH] * 3
+    assert forced["reason"][0] == f"again: ledger row {live} is submitting"
+
+
+def test_claim_follows_decide(ledger: Ledger) -> None:
+    """A claim inserts exactly when ``decide`` says launch (they share one verdict)."""
+    plan = pd.DataFrame({"image_id": ["img-1"], "bucket_url": [str(TARGET["target"])], "exportable": [True],
+                         "blocking": [[]]})  # fmt: skip
+    for _ in range(3):
+        expected = ledger.decide(plan)["action"][0] == Action.LAUNCH
+        assert (claim(ledger) is not None) == expected

@@ -18,13 +18,15 @@ import ims_nb
 from ims_nb.client import ImsClient
 from ims_nb.client.retry import RetryPolicy
 from ims_nb.errors import ConfigError, SimulatorWarning
+from ims_nb.exports.launch import JOB_ID_UNKNOWN, in_doubt, launch, reconcile
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import JOB_ID_UNKNOWN, PLAN_COLUMNS, in_doubt, launch, plan_exports, reconcile
+from ims_nb.exports.plan import PLAN_COLUMNS, plan_exports, review
 from ims_nb.exports.watch import watch
+from ims_nb.preflight import preflight, preflight_summary
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.sim.jobs import plan_job
-from ims_nb.vocab import LIVE, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, State
+from ims_nb.vocab import LIVE, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, State, Target
 
 BUCKET = "ims-exports-cn-north-4"
 TEMPLATE = "exports/{id8}.{ext}"
@@ -181,7 +183,7 @@ def test_an_existing_target_object_blocks_its_row(
 ) -> None:
     first = plan_exports(images, bucket=BUCKET, key_template=TEMPLATE, client=client, profile=SIMULATOR_PROFILE)
     target = exportable_rows(first).iloc[0]
-    control.post("/objects", json={"bucket": BUCKET, "key": target["bucket_url"].partition(":")[2], "size": 1})
+    control.post("/objects", json={"bucket": BUCKET, "key": target["object_key"], "size": 1})
 
     again = plan_exports(images, bucket=BUCKET, key_template=TEMPLATE, client=client, profile=SIMULATOR_PROFILE)
     row = again[again["image_id"] == target["image_id"]].iloc[0]
@@ -197,6 +199,59 @@ def test_a_client_detected_as_the_simulator_gets_its_profile(
         found = plan_exports(detected.images(imagetype="private"), bucket=BUCKET, key_template=TEMPLATE,
                              client=detected)  # fmt: skip
     assert list(found["exportable"]) == list(plan["exportable"])
+
+
+def test_the_plan_carries_bucket_and_object_key_and_derives_bucket_url(plan: pd.DataFrame) -> None:
+    assert (plan["bucket"] == BUCKET).all()
+    assert (plan["bucket_url"] == plan["bucket"] + ":" + plan["object_key"]).all()
+
+
+def test_concrete_targets_are_planned_as_given_from_a_mapping_or_a_column(
+    images: pd.DataFrame, client: ImsClient
+) -> None:
+    few = images.head(3).reset_index(drop=True)
+    given = {few["id"][0]: Target(BUCKET, "hand/a.qcow2"), few["id"][1]: f"{BUCKET}:odd/{{name}}.qcow2",
+             few["id"][2]: "other-bucket:b.qcow2"}  # fmt: skip
+    planned = plan_exports(few, targets=given, file_format="qcow2", quick=False, profile=SIMULATOR_PROFILE)
+    assert planned["bucket_url"].tolist() == [str(Target.parse(t)) for t in given.values()]  # no template expanded
+    assert planned["object_key"].tolist() == ["hand/a.qcow2", "odd/{name}.qcow2", "b.qcow2"]
+    assert "bucket-url-invalid" in planned["blocking"][1]  # braces are not key characters
+    by_column = plan_exports(few.assign(where=list(given.values())), targets="where", file_format="qcow2",
+                             quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
+    assert by_column["bucket_url"].tolist() == planned["bucket_url"].tolist()
+    per_row = plan_exports(few, targets=given, file_format=["vhd", None, "vmdk"], quick=[False, True, False],
+                           profile=SIMULATOR_PROFILE)  # fmt: skip
+    assert per_row["file_format"].tolist() == ["vhd", pd.NA, "vmdk"] and per_row["quick"].tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"targets": {}}, "no target for image"),
+        ({"targets": "nope"}, "names no column"),
+        ({"targets": {"x": "b:k"}, "bucket": BUCKET}, "not both"),
+        ({}, "bucket must be a bucket name"),
+    ],
+)
+def test_targets_arguments_are_checked(images: pd.DataFrame, arguments: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        plan_exports(images.head(2), **arguments)
+
+
+def test_review_gives_plan_violations_and_summary_from_one_round_of_lookups(
+    images: pd.DataFrame, client: ImsClient, sent: Any
+) -> None:
+    sent.clear()
+    found = review(images, bucket=BUCKET, key_template=TEMPLATE, file_format="vhd", quick=False, client=client,
+                   profile=SIMULATOR_PROFILE)  # fmt: skip
+    heads = [r.url.path for r in sent.matching("HEAD")]
+    assert len(heads) == len(set(heads)) == len(images) + 1  # the bucket once, each target object once
+    url = f"{BUCKET}:{TEMPLATE}"
+    alone = preflight_summary(images, bucket_url=url, file_format="vhd", client=client, profile=SIMULATOR_PROFILE)
+    pd.testing.assert_frame_equal(found.summary, alone)
+    violations = preflight(images, bucket_url=url, file_format="vhd", client=client, profile=SIMULATOR_PROFILE)
+    pd.testing.assert_frame_equal(found.violations, violations[list(found.violations.columns)])
+    assert found.summary["exportable"].tolist() == found.plan["exportable"].tolist()
 
 
 # --- launch -------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from ims_nb.client import ImsClient
 from ims_nb.client.polling import PollPlan
 from ims_nb.errors import ConfigError, WaitTimeoutError
 from ims_nb.exports.history import HISTORY_COLUMNS, EtaModel, jobs_frame, size_band
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import Progress, watch
 from ims_nb.frames import JOB_COLUMNS
 from ims_nb.rules import SIMULATOR_PROFILE

@@ -17,8 +17,9 @@ import ims_nb
 from ims_nb import AsyncImsClient, ImsClient
 from ims_nb.errors import WaitTimeoutError
 from ims_nb.exports.history import HISTORY_COLUMNS
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import Progress, watch, watch_async
 from ims_nb.frames import JOB_COLUMNS
 from ims_nb.rules import SIMULATOR_PROFILE

@@ -18,8 +18,9 @@ from ims_nb.client import ImsClient
 from ims_nb.client.pacing import Pacing
 from ims_nb.errors import ConfigError
 from ims_nb.exports.history import HISTORY_COLUMNS
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim.jobs import plan_job
 from ims_nb.vocab import LIVE, State

@@ -80,7 +80,7 @@ def test_confirm_launches_through_the_ledger_once_and_reports_what_was_skipped(
     assert sorted(r["image_id"] for r in rows) == sorted(three["id"][:2])
     assert {r["state"] for r in rows} == {"submitted"}
     assert "launched 2" in panel._report.value
-    assert f"skipped {three['name'][2]}: refused: full-ecs-image" in panel._report.value
+    assert f"skipped {three['name'][2]}: refused: preflight: full-ecs-image" in panel._report.value
     # the plan now sees the running exports, and a second launch sends nothing new
     assert panel.review.plan["blocking"][:2].tolist() == [["already-exporting"]] * 2
     panel.launch()

@@ -24,8 +24,9 @@ from benchmarks.drills.fault_matrix.scenarios import (
 )
 from benchmarks.drills.fault_matrix.worlds import World
 from benchmarks.drills.judging import SimClock, judge_batch
+from ims_nb.exports.launch import JOB_ID_UNKNOWN, launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import JOB_ID_UNKNOWN, launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 

@@ -13,8 +13,9 @@ import httpx
 import pandas as pd
 
 from benchmarks.drills.soak.probes import CountingTransport, SimClock, connect
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.vocab import LIVE, State
 

@@ -1,0 +1,285 @@
+"""Launching a plan once through the ledger: reconcile doubtful rows, send each export, send again, in doubt."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from ims_nb.client.retry import RateLimiter
+from ims_nb.errors import ApiError, AuthError, ConfigError, OutcomeUnknownError, TransportError
+from ims_nb.exports.decisions import plan_targets, row_target
+from ims_nb.exports.flows import Flow, call, drive
+from ims_nb.exports.identity import scoped
+from ims_nb.exports.ledger import COLUMNS, Ledger, owner_alive
+from ims_nb.vocab import LIVE, TRANSIENT_REFUSALS, Action, Outcome, State, Target
+
+log = logging.getLogger("ims_nb")
+ALREADY_EXPORTING = "IMG.0148"
+OBJECT_EXISTS = "IMG.0070"
+#: In a row's note: an export the service accepted whose job id was never learnt (a lost answer, then IMG.0148).
+JOB_ID_UNKNOWN = "job id unknown"
+LOST_NOTE = (f"lost answer reconciled: the service says the image is being exported (IMG.0148); {JOB_ID_UNKNOWN}, "
+             "following the target object")  # fmt: skip
+FOUND_NOTE = f"lost answer reconciled: the target object exists; {JOB_ID_UNKNOWN}"
+REPORT_COLUMNS = ("image_id", "name", "bucket_url", "file_format", "quick", "action", "state", "row_id", "job_id",
+                  "reason", "exportable", "blocking", "warnings", "messages")  # fmt: skip
+
+
+def reconcile(ledger: Ledger, client: Any) -> pd.DataFrame:
+    """Settle rows whose POST outcome is in doubt, before anything new is sent.
+
+    A ``submitting`` row whose writer is gone, and every ``unknown`` row, is checked: the target object in
+    the bucket means the export happened (``verified``); otherwise the export is sent again, and the service
+    decides: a job id (the first attempt never started), or ``IMG.0148`` (it did, and still runs: the row
+    follows the target object, its job id lost). Returns the rows it settled, with a note each; a row whose
+    job id will never be known says ``JOB_ID_UNKNOWN`` in its note, for good.
+    """
+    return drive(reconcile_flow(scoped(ledger, client)), client)  # only the rows of the client's account
+
+
+def reconcile_flow(ledger: Ledger) -> Flow[pd.DataFrame]:
+    """``reconcile`` without its I/O: yields the client calls it needs (see ``ims_nb.exports.flows``)."""
+    doubtful = [r for r in ledger.rows({State.SUBMITTING, State.UNKNOWN})
+                if r["state"] == State.UNKNOWN or not owner_alive(r["owner"])]  # fmt: skip
+    for row in doubtful:
+        yield from _settle(ledger, row)
+    return pd.DataFrame([ledger.row(r["row_id"]) for r in doubtful], columns=list(COLUMNS))
+
+
+def send_again(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
+    """Ask the service again for an export whose job id is unknown and whose object has not appeared.
+
+    ``IMG.0148`` means the first job still runs (nothing changes). A job id means it ended without its file
+    (it failed: the only way to learn that without a job listing): the export now runs again as that job,
+    and the row says so.
+    """
+    drive(send_again_flow(ledger, row), client)
+
+
+def send_again_flow(ledger: Ledger, row: dict[str, Any]) -> Flow[None]:
+    """``send_again`` without its I/O (see ``ims_nb.exports.flows``)."""
+    yield from _submit_flow(ledger, row["row_id"], row, reconciling=True)
+
+
+def _settle(ledger: Ledger, row: dict[str, Any]) -> Flow[None]:
+    size = yield from call("object_size", row["bucket"], row["object_key"])
+    if size is not None:
+        ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS",
+                      note=note_for(row, FOUND_NOTE))  # fmt: skip
+        return
+    yield from _submit_flow(ledger, row["row_id"], row, reconciling=True)
+
+
+def note_for(row: dict[str, Any], text: str) -> str:
+    """A row's new note, which keeps saying that a job id was lost once it did."""
+    if JOB_ID_UNKNOWN in text or JOB_ID_UNKNOWN not in (row.get("note") or ""):
+        return text
+    return f"{JOB_ID_UNKNOWN} for an earlier job of this row; {text}"
+
+
+def _submit(ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> None:
+    """Send one export for a claimed row and record what came of it."""
+    drive(_submit_flow(ledger, row_id, row, reconciling=reconciling), client)
+
+
+def _submit_flow(ledger: Ledger, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> Flow[None]:
+    try:
+        job_id = yield from call("export_image", row["image_id"], row_target(row), row["file_format"] or None,
+                                 quick=bool(row["quick"]))  # fmt: skip
+    except OutcomeUnknownError as exc:
+        ledger.update(row_id, state=State.UNKNOWN, note=note_for(row, f"outcome unknown: {exc.reason}"))
+    except AuthError as exc:  # the credentials, not the export: record it, and stop the batch
+        if not reconciling:  # a doubtful row stays in doubt: nothing was learnt about it
+            code = exc.code if exc.sent else "TRANSPORT"  # never sent: a new launch may send it
+            ledger.update(row_id, state=State.REFUSED, error_code=code, fail_reason=exc.message,
+                          note=None if exc.sent else "not sent: the credentials were refused")  # fmt: skip
+        raise
+    except ApiError as exc:
+        yield from _refused(ledger, row_id, row, exc, reconciling=reconciling)
+    except TransportError as exc:
+        if exc.sent:
+            ledger.update(row_id, state=State.UNKNOWN, error_code="TRANSPORT", fail_reason=str(exc),
+                          note=note_for(row, "outcome unknown: the connection broke"))  # fmt: skip
+        elif reconciling:  # it never left: nothing was learnt, the row stays in doubt
+            ledger.update(row_id, error_code="TRANSPORT", fail_reason=str(exc))
+        else:
+            ledger.update(row_id, state=State.REFUSED, error_code="TRANSPORT", fail_reason=str(exc))
+    except BaseException:
+        ledger.update(row_id, state=State.UNKNOWN, note=note_for(row, "interrupted while the export was being sent"))
+        raise
+    else:
+        note = None
+        if reconciling and JOB_ID_UNKNOWN in (row.get("note") or ""):
+            note = f"{JOB_ID_UNKNOWN} for the first job, which ended without its file; sent again as this job"
+        elif reconciling:
+            note = "lost answer reconciled: no export of the image was running; sent again"
+        ledger.update(row_id, state=State.SUBMITTED, job_id=job_id, status="INIT", note=note)
+
+
+def _refused(ledger: Ledger, row_id: int, row: dict[str, Any], exc: ApiError, *, reconciling: bool) -> Flow[None]:
+    """Record a refusal; when reconciling, IMG.0148, IMG.0070 and flow control answer the doubt instead."""
+    if reconciling and exc.code == ALREADY_EXPORTING:
+        ledger.update(row_id, state=State.RUNNING, status="RUNNING", note=note_for(row, LOST_NOTE))
+    elif reconciling and exc.code == OBJECT_EXISTS:  # the object appeared since it was looked for: the job ended
+        size = yield from call("object_size", row["bucket"], row["object_key"])
+        ledger.update(row_id, state=State.VERIFIED, status="SUCCESS", object_size=size,
+                      note=note_for(row, FOUND_NOTE))  # fmt: skip
+    elif reconciling and exc.code in TRANSIENT_REFUSALS:  # flow control: ask again at the next reconciliation
+        ledger.update(row_id, error_code=exc.code, fail_reason=exc.message)
+    else:
+        ledger.update(row_id, state=State.REFUSED, error_code=exc.code, fail_reason=exc.message)
+
+
+def launch(
+    plan: pd.DataFrame,
+    *,
+    client: Any,
+    ledger: Ledger,
+    concurrency: int = 4,
+    max_rate: float = 5.0,
+    force: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
+    """Submit the plan's exportable rows once: each is written to the ledger before its POST.
+
+    Rows with a live or successful export in the ledger are skipped (``force=True`` exports again); doubtful
+    rows are reconciled first. At most ``concurrency`` POSTs are in flight and ``max_rate`` start per second.
+    The credentials are proven before any row is claimed (``check_credentials``); an ``AuthError`` stops the
+    batch: no further row is claimed, and it is raised.
+
+    Returns:
+        The ledger rows this call launched (or settled), one per row.
+    """
+    if not 1 <= concurrency <= 32:
+        raise ConfigError(f"concurrency must be 1 to 32, not {concurrency}")
+    missing = [c for c in ("image_id", "file_format", "quick", "exportable") if c not in plan.columns]
+    if missing:
+        raise ConfigError(f"the plan lacks column(s) {', '.join(missing)}; make it with plan_exports()")
+    plan = plan.assign(target=plan_targets(plan))
+    ledger = scoped(ledger, client)  # claims stamp the client's account; only its rows block or are reconciled
+    settled = reconcile(ledger, client)
+    check_credentials = getattr(client, "check_credentials", None)
+    if check_credentials is not None:
+        check_credentials()
+    limiter = RateLimiter(max_rate, clock=clock)
+    claimed: list[int] = []
+    lock = threading.Lock()
+    refused = threading.Event()
+
+    def one(row: dict[str, Any]) -> None:
+        if refused.is_set():
+            return
+        row_id = ledger.claim(
+            image_id=row["image_id"],
+            target=row["target"],
+            image_name=row.get("name"),
+            file_format=_text(row["file_format"]),
+            quick=bool(row["quick"]),
+            size_bytes=_int(row.get("size_bytes")),
+            region=_text(row.get("region")),
+            force=force,
+        )
+        if row_id is None:
+            return
+        with lock:
+            claimed.append(row_id)
+        sleep(limiter.reserve())
+        try:
+            target: Target = row["target"]
+            fields = {
+                **row,
+                "bucket": target.bucket,
+                "object_key": target.key,
+                "file_format": _text(row["file_format"]),
+            }
+            _submit(ledger, client, row_id, fields)
+        except AuthError:
+            refused.set()
+            raise
+
+    rows = plan[plan["exportable"].fillna(False).astype(bool)].to_dict("records")
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ims-nb-launch") as pool:
+        list(pool.map(one, rows))
+    launched = [ledger.row(row_id) for row_id in sorted(claimed)]
+    if len(settled):
+        log.warning("reconciled %d doubtful row(s) before launching", len(settled))
+    return pd.DataFrame(launched + settled.to_dict("records"), columns=list(COLUMNS))
+
+
+def launch_report(
+    plan: pd.DataFrame, *, client: Any, ledger: Ledger, force: bool = False, **options: Any
+) -> pd.DataFrame:
+    """Launch the rows ``ledger.decide`` says to launch (``options`` as for ``launch``); one report row per plan
+    row: ``action`` (launched, skipped, refused, not started, unknown), ``reason``, and its ledger row's
+    ``state``, ``row_id`` and ``job_id``."""
+    decisions = ledger.decide(plan, force=force)
+    first_new = max((row["row_id"] for row in ledger.rows()), default=0) + 1
+    chosen = plan[decisions["action"] == Action.LAUNCH]
+    launched = launch(chosen, client=client, ledger=ledger, force=force, **options)
+    new = {(row["image_id"], row["bucket_url"]): row for row in launched.to_dict("records")
+           if row["row_id"] >= first_new}  # fmt: skip
+    missed = [index for index, row in chosen.iterrows() if (row["image_id"], row["bucket_url"]) not in new]
+    meanwhile = ledger.decide(plan.loc[missed], force=force) if missed else decisions.iloc[:0]
+    report: list[dict[str, Any]] = []
+    for index, plan_row in zip(plan.index, plan.to_dict("records"), strict=True):
+        action, reason = str(decisions.at[index, "action"]), str(decisions.at[index, "reason"])
+        row: dict[str, Any] | None = _decided_row(decisions, index)
+        if action == Action.LAUNCH and index in meanwhile.index:  # another process claimed it since we asked
+            row = _decided_row(meanwhile, index)
+            action, reason = Outcome.SKIPPED, "launched meanwhile by another process" + (
+                f": ledger row {row['row_id']} is {row['state']}" if row is not None else "")  # fmt: skip
+        elif action == Action.LAUNCH:
+            row = new[plan_row["image_id"], plan_row["bucket_url"]]
+            action, reason = _outcome(row, reason)
+        elif action == Action.SKIP:
+            action = Outcome.SKIPPED
+        report.append({
+            **{name: plan_row.get(name) for name in REPORT_COLUMNS if name in plan_row}, "action": action,
+            "reason": reason, "state": row["state"] if row else None, "row_id": row["row_id"] if row else None,
+            "job_id": row["job_id"] if row else None,
+        })  # fmt: skip
+    frame = pd.DataFrame(report, columns=list(REPORT_COLUMNS))
+    frame["row_id"] = frame["row_id"].astype("Int64")
+    return frame
+
+
+def _decided_row(decisions: pd.DataFrame, index: Any) -> dict[str, Any] | None:
+    """The ledger row (id, state, job) that decided a plan row, if one did."""
+    row_id = decisions.at[index, "row_id"]
+    if row_id is None or row_id is pd.NA:
+        return None
+    return {"row_id": int(row_id), "state": decisions.at[index, "state"], "job_id": decisions.at[index, "job_id"]}
+
+
+def _outcome(row: dict[str, Any], reason: str) -> tuple[Outcome, str]:
+    """The report's action for a row ``launch`` claimed: launched, or why not."""
+    state, code, why = row["state"], row["error_code"], row["fail_reason"] or row["note"] or ""
+    if state == State.REFUSED:
+        if (code or "") in TRANSIENT_REFUSALS:
+            return Outcome.NOT_STARTED, f"{code}: {why}; run again to retry"
+        return Outcome.REFUSED, f"refused by the service: {code}: {why}"
+    if state == State.UNKNOWN:
+        return Outcome.UNKNOWN, f"{why or 'the answer was lost'}; the next export or ims-nb jobs --watch settles it"
+    return Outcome.LAUNCHED, reason
+
+
+def in_doubt(ledger: Ledger) -> pd.DataFrame:
+    """Rows whose export may or may not exist right now (``unknown``, or live without a job id)."""
+    rows = [r for r in ledger.rows(LIVE) if r["state"] == State.UNKNOWN or not r["job_id"]]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else str(value)
+
+
+def _int(value: Any) -> int | None:
+    text = _text(value)
+    return None if text is None else int(float(text))
