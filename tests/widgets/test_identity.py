@@ -14,8 +14,9 @@ import pytest
 import ims_nb
 from ims_nb.client import ImsClient
 from ims_nb.exports.identity import ELSEWHERE
+from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import launch, plan_exports
+from ims_nb.exports.plan import plan_exports
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.widgets.monitor import JobMonitor
