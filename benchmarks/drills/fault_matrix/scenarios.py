@@ -8,7 +8,7 @@ from typing import Any
 from ims_nb.client.retry import RetryPolicy
 
 #: A world whose first 260 export jobs all succeed, so that "exported once" means one job per image, each ending
-#: verified (a job whose id was lost and which then failed is sent again, by design: see ``ims_nb.exports.plan``).
+#: verified (a job whose id was lost and which then failed is sent again, by design: see ``ims_nb.exports.launch``).
 SEED = 30581
 BUCKET = "ims-exports-cn-north-4"
 KEY_TEMPLATE = "fault-matrix/{id8}.{ext}"
