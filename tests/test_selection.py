@@ -249,8 +249,15 @@ def test_exportability_is_aligned_with_the_frame_index() -> None:
     assert marks.tolist() == [CASES[image_id][1] for image_id in frame["id"]]
 
 
-def test_without_a_client_the_owner_is_unknown() -> None:
+def test_an_image_shared_with_you_is_not_exportable_with_or_without_a_client() -> None:
+    """Its own record says so (``__imagetype`` shared): no client is needed to know the owner is someone else."""
     frame = images_frame([record("shared", __imagetype="shared", visibility="shared", owner=OTHER)])
+    assert exportability(frame).tolist() == [False]
+    assert exportability(frame, client=StubClient()).tolist() == [False]
+
+
+def test_without_a_client_a_private_image_of_another_owner_is_not_judged_by_owner() -> None:
+    frame = images_frame([record("theirs", owner=OTHER)])
     assert exportability(frame).tolist() == [True]
     assert exportability(frame, client=StubClient()).tolist() == [False]
 
