@@ -356,14 +356,28 @@ class Ledger:
                           f"as {self.identity} cannot know its job")  # fmt: skip
 
     def _adopt(self) -> None:
-        """Rows without identity in this account's region become its rows, each with a note that says so."""
+        """Rows without identity in this account's region become its rows, each with a note that says so.
+
+        Rows in doubt (cut off mid-POST, or whose answer was lost) are left alone: reconciling them may send the
+        export again, and an old row may have been a simulator's, so only rows the service can vouch for (a job
+        id it will answer for, or a final state) are claimed; the rest stay with the unknown account.
+        """
         assert self.identity is not None
         note = f"claimed by {self.identity}: recorded before the ledger kept identities"
         with self._transaction() as db:
             claimed = db.execute(
                 "UPDATE exports SET endpoint = ?, project_id = ?, adopted_at = ?, "
-                "note = ? || COALESCE('; ' || note, '') WHERE endpoint IS NULL AND region = ?",
-                (self.identity.endpoint, self.identity.project_id, time.time(), note, self.identity.region),
+                "note = ? || COALESCE('; ' || note, '') WHERE endpoint IS NULL AND region = ? "
+                "AND state NOT IN (?, ?)",
+                (
+                    self.identity.endpoint,
+                    self.identity.project_id,
+                    time.time(),
+                    note,
+                    self.identity.region,
+                    State.SUBMITTING.value,
+                    State.UNKNOWN.value,
+                ),
             ).rowcount
         if claimed:
             log.info("the ledger %s: %d row(s) without identity claimed by %s", self.path, claimed, self.identity)

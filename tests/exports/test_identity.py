@@ -161,6 +161,17 @@ def test_an_old_file_migrates_and_its_rows_wait_for_an_account_of_their_region(t
     Ledger(tmp_path / "old.sqlite").close()  # the migration is idempotent
 
 
+@pytest.mark.parametrize("state", ["submitting", "unknown"])
+def test_an_old_row_in_doubt_is_never_claimed_so_never_sent_again(tmp_path: Path, state: str) -> None:
+    """An old row may have been a simulator's: reconciling it on a real account could start a second export."""
+    _old_file(tmp_path / "old.sqlite", state)
+    with Ledger(tmp_path / "old.sqlite") as ledger:
+        assert ledger.bound_to(REAL).rows() == []
+        (row,) = ledger.rows()
+        assert row["endpoint"] is None and row["state"] == state and row["adopted_at"] is None
+        assert reconcile(ledger, _Elsewhere()).empty  # nothing of it is looked at or sent
+
+
 def test_a_claimed_row_is_never_failed_on_the_word_of_an_endpoint_that_does_not_know_its_job(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
