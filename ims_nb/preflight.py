@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import LookupLike
+
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +38,7 @@ IMAGE_RULE_COLUMNS = ("id", "name", "status", "platform", "image_type", "visibil
 _ROW = "row"  # position of the plan row a violation belongs to (internal)
 
 
-def as_images_frame(images: Any, client: Any = None) -> pd.DataFrame:
+def as_images_frame(images: Any, client: LookupLike | None = None) -> pd.DataFrame:
     """The images frame from a frame, a list of raw records, or a list of image ids (looked up via ``client``)."""
     if isinstance(images, pd.DataFrame):
         return _checked_frame(images)
@@ -147,7 +152,7 @@ def _per_row_quick(quick: Any, rows: int) -> Any:
     return np.array(values, dtype=bool)
 
 
-def lookup_targets(plan: pd.DataFrame, client: Any) -> None:
+def lookup_targets(plan: pd.DataFrame, client: LookupLike) -> None:
     """Fill the bucket and object columns with one lookup per bucket and one per target object."""
     valid = plan["bucket_url_code"].isna()
     for name in plan.loc[valid, "bucket"].unique():
@@ -206,7 +211,7 @@ def preflight(
     file_format: str | None = None,
     quick: bool = False,
     region: str | None = None,
-    client: Any = None,
+    client: LookupLike | None = None,
     profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per violation: ``image_id, rule, severity, message`` (plus ``code`` and ``fix``).
@@ -235,7 +240,7 @@ def _prepare(
     file_format: str | None,
     quick: bool | Sequence[bool],
     region: str | None,
-    client: Any,
+    client: LookupLike | None,
     profile: RegionProfile | None,
 ) -> tuple[pd.DataFrame, RegionProfile]:
     check_profile(profile)
@@ -248,7 +253,7 @@ def _prepare(
     return plan, profile or profile_of(client, region)
 
 
-def judge(plan: pd.DataFrame, client: Any, profile: RegionProfile) -> pd.DataFrame:
+def judge(plan: pd.DataFrame, client: LookupLike | None, profile: RegionProfile) -> pd.DataFrame:
     """The violations of a plan after one round of lookups (with a client), each with its plan row's position.
 
     ``summarise`` turns them into the per-image summary; dropping the position gives ``preflight``'s frame.
@@ -258,7 +263,7 @@ def judge(plan: pd.DataFrame, client: Any, profile: RegionProfile) -> pd.DataFra
     return _violations(plan, profile)
 
 
-def profile_of(client: Any, region: str | None = None) -> RegionProfile:
+def profile_of(client: LookupLike | None, region: str | None = None) -> RegionProfile:
     """The profile a client's exports are judged by: the simulator's strict one, else its region's."""
     if on_simulator(client):
         return SIMULATOR_PROFILE
@@ -272,7 +277,7 @@ def preflight_summary(
     file_format: str | None = None,
     quick: bool = False,
     region: str | None = None,
-    client: Any = None,
+    client: LookupLike | None = None,
     profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per image: ``exportable``, the blocking rules, warnings, and the recommended mode.

@@ -58,6 +58,9 @@ class _ImageRulesOnly:
     def object_exists(self, bucket: str, key: str) -> bool:  # never called: no bucket is known to exist
         raise AssertionError("exportability looks nothing up")
 
+    def image(self, image_id: str) -> dict[str, Any]:  # never called: exportability takes a frame
+        raise AssertionError("exportability looks nothing up")
+
 
 def exportability(images: pd.DataFrame, *, client: ClientLike | None = None, region: str | None = None) -> pd.Series:
     """Whether each image could be exported at all, judged by the image-level rules only.

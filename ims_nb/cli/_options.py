@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import ConnectionLike
+
 import argparse
 import textwrap
 from collections.abc import Callable
@@ -267,7 +272,7 @@ def add_ledger_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
     )  # fmt: skip
 
 
-def ledger_path(args: argparse.Namespace, client: Any = None) -> Path:
+def ledger_path(args: argparse.Namespace, client: ConnectionLike | None = None) -> Path:
     """``--ledger``, else the client's ledger (``ims_nb.exports.ledger.path_for``: a simulator's is its own, never
     the real one), else ``default_path()`` (``$IMS_NB_LEDGER``, else the user's data folder)."""
     if args.ledger is not None:

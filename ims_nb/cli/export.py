@@ -43,6 +43,8 @@ from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FAST_EXPORT_FORMAT, FILE_FORMATS,
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ims_nb.client.protocol import ClientLike
+
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RATE = 5.0
@@ -277,7 +279,7 @@ def _export(args: argparse.Namespace, console: Console) -> int:
 
 
 def _plan(
-    client: Any, args: argparse.Namespace, filters: dict[str, Any], plan_rows: list[PlanRow] | None
+    client: ClientLike, args: argparse.Namespace, filters: dict[str, Any], plan_rows: list[PlanRow] | None
 ) -> pd.DataFrame:
     """The plan of the selection (bucket, key template, mode), or of a plan file's rows taken as they are."""
     from ims_nb.exports.plan import plan_exports
@@ -296,7 +298,7 @@ def _plan(
                         file_format=args.file_format or "qcow2", client=client)  # fmt: skip
 
 
-def _dry_run(plan: pd.DataFrame, client: Any, path: Path, force: bool) -> pd.DataFrame:
+def _dry_run(plan: pd.DataFrame, client: ClientLike, path: Path, force: bool) -> pd.DataFrame:
     """The plan with what a launch would do with each row (no ledger file yet: nothing is in it)."""
     from ims_nb.exports.decisions import decide_rows
     from ims_nb.exports.ledger import ledger_for

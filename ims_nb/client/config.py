@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from ims_nb.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ims_nb.client.protocol import ConnectionLike
+    pass
 
 #: The 33 regions of the official IMS SDK (huaweicloudsdkims 3.1.219).
 REGIONS = (
@@ -258,7 +258,7 @@ def resolve_region(region: str | None) -> str:
     return check_region(region or os.environ.get(ENV_REGION) or DEFAULT_REGION)
 
 
-def on_simulator(client: ConnectionLike | None) -> bool:
+def on_simulator(client: object | None) -> bool:
     """Whether a client talks to a simulator rather than a real account (False for None or an object without
     ``settings``, such as a test double)."""
     return bool(getattr(getattr(client, "settings", None), "is_simulator", False))

@@ -1,4 +1,4 @@
-"""What the data layer and the widgets need of a client: ``ClientLike``, ``AsyncClientLike``, ``ConnectionLike``."""
+"""What the data layer and the widgets need of a client: the protocols ``ClientLike`` and its narrower kin."""
 
 from __future__ import annotations
 
@@ -33,6 +33,35 @@ class ConnectionLike(Protocol):
 
     def simulator_clock(self, *, advance: float | None = None) -> dict[str, Any]:
         """A simulator's clock (one synchronous loopback call); a ``ConfigError`` on a real account."""
+
+
+class BucketLike(Protocol):
+    """What preflight reads of a bucket lookup (``exists`` None: not known, so no bucket rule fires)."""
+
+    @property
+    def exists(self) -> bool | None: ...
+
+    @property
+    def region(self) -> str | None: ...
+
+    @property
+    def storage_class(self) -> str | None: ...
+
+
+class LookupLike(Protocol):
+    """What preflight reads of a client: where it is, and the lookups of one round (image, bucket, object)."""
+
+    @property
+    def region(self) -> str | None: ...
+
+    @property
+    def project_id(self) -> str | None: ...
+
+    def image(self, image_id: str) -> dict[str, Any]: ...
+
+    def bucket(self, name: str) -> BucketLike: ...
+
+    def object_exists(self, bucket: str, key: str) -> bool: ...
 
 
 class ClientLike(ConnectionLike, Protocol):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import ClientLike
+
 import logging
 import threading
 import time
@@ -31,7 +36,7 @@ REPORT_COLUMNS = ("image_id", "name", "bucket_url", "file_format", "quick", "act
                   "reason", "exportable", "blocking", "warnings", "messages")  # fmt: skip
 
 
-def reconcile(ledger: Ledger, client: Any) -> pd.DataFrame:
+def reconcile(ledger: Ledger, client: ClientLike) -> pd.DataFrame:
     """Settle rows whose POST outcome is in doubt, before anything new is sent.
 
     A ``submitting`` row whose writer is gone, and every ``unknown`` row, is checked: the target object in
@@ -52,7 +57,7 @@ def reconcile_flow(ledger: Ledger) -> Flow[pd.DataFrame]:
     return pd.DataFrame([ledger.row(r["row_id"]) for r in doubtful], columns=list(COLUMNS))
 
 
-def send_again(ledger: Ledger, client: Any, row: dict[str, Any]) -> None:
+def send_again(ledger: Ledger, client: ClientLike, row: dict[str, Any]) -> None:
     """Ask the service again for an export whose job id is unknown and whose object has not appeared.
 
     ``IMG.0148`` means the first job still runs (nothing changes). A job id means it ended without its file
@@ -83,7 +88,7 @@ def note_for(row: dict[str, Any], text: str) -> str:
     return f"{JOB_ID_UNKNOWN} for an earlier job of this row; {text}"
 
 
-def _submit(ledger: Ledger, client: Any, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> None:
+def _submit(ledger: Ledger, client: ClientLike, row_id: int, row: dict[str, Any], *, reconciling: bool = False) -> None:
     """Send one export for a claimed row and record what came of it."""
     drive(_submit_flow(ledger, row_id, row, reconciling=reconciling), client)
 
@@ -139,7 +144,7 @@ def _refused(ledger: Ledger, row_id: int, row: dict[str, Any], exc: ApiError, *,
 def launch(
     plan: pd.DataFrame,
     *,
-    client: Any,
+    client: ClientLike,
     ledger: Ledger,
     concurrency: int = 4,
     max_rate: float = 5.0,
@@ -214,7 +219,7 @@ def launch(
 
 
 def launch_report(
-    plan: pd.DataFrame, *, client: Any, ledger: Ledger, force: bool = False, **options: Any
+    plan: pd.DataFrame, *, client: ClientLike, ledger: Ledger, force: bool = False, **options: Any
 ) -> pd.DataFrame:
     """Launch the rows ``ledger.decide`` says to launch (``options`` as for ``launch``); one report row per plan
     row: ``action`` (launched, skipped, refused, not started, unknown), ``reason``, and its ledger row's

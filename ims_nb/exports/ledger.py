@@ -11,6 +11,11 @@ Row states::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import ConnectionLike
+
 import copy
 import logging
 import os
@@ -152,7 +157,7 @@ def simulator_path(endpoint: str, *, shared: bool = False) -> Path:
     return Path(tempfile.gettempdir()) / f"{name}.sqlite"
 
 
-def ledger_for(client: Any, path: str | Path | None = None, *, simulator: bool | None = None) -> Ledger:
+def ledger_for(client: ConnectionLike, path: str | Path | None = None, *, simulator: bool | None = None) -> Ledger:
     """The ledger for a client's exports, bound to its account (``Ledger.bound_to``): ``path`` when given, else
     ``default_path()`` for a real account and ``simulator_path`` for a simulator (``simulator``: whether the client
     talks to one, when the caller knows better than ``on_simulator``, as ``ims-nb --sim`` does)."""
@@ -161,7 +166,7 @@ def ledger_for(client: Any, path: str | Path | None = None, *, simulator: bool |
     return Ledger(path if path is not None else path_for(client, simulator=simulator)).bound_to(identity_of(client))
 
 
-def path_for(client: Any, *, simulator: bool | None = None) -> Path:
+def path_for(client: ConnectionLike, *, simulator: bool | None = None) -> Path:
     """Where ``ledger_for`` keeps a client's exports: a simulator's never go to the real default ledger.
 
     A simulator this process runs gets a file of this process; one running apart (``ims-nb sim``) a file of its

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import LookupLike
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +52,7 @@ def plan_exports(
     file_format: str | None | Sequence[str | None] = "qcow2",
     quick: bool | str | Sequence[bool] = "auto",
     region: str | None = None,
-    client: Any = None,
+    client: LookupLike | None = None,
     profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per image: its target, format, fast-export choice and preflight verdict.
@@ -78,7 +83,7 @@ def review(
     file_format: str | None | Sequence[str | None] = "qcow2",
     quick: bool | str | Sequence[bool] = "auto",
     region: str | None = None,
-    client: Any = None,
+    client: LookupLike | None = None,
     profile: RegionProfile | None = None,
     shared_targets: bool = False,
 ) -> Review:
