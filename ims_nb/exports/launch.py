@@ -21,7 +21,8 @@ from ims_nb.errors import ApiError, AuthError, ConfigError, OutcomeUnknownError,
 from ims_nb.exports.decisions import plan_targets, row_target
 from ims_nb.exports.flows import Flow, call, drive
 from ims_nb.exports.identity import scoped
-from ims_nb.exports.ledger import COLUMNS, Ledger, owner_alive
+from ims_nb.exports.ledger import Ledger, owner_alive
+from ims_nb.exports.schema import COLUMNS
 from ims_nb.vocab import LIVE, TRANSIENT_REFUSALS, Action, Outcome, State, Target
 
 log = logging.getLogger("ims_nb")

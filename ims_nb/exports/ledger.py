@@ -11,11 +11,6 @@ Row states::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ims_nb.client.protocol import ConnectionLike
-
 import copy
 import logging
 import os
@@ -24,11 +19,11 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
@@ -36,7 +31,11 @@ from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
 from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
-from ims_nb.vocab import Action, State, Target, split_bucket_url
+from ims_nb.exports.schema import COLUMNS, MIGRATIONS, SCHEMA, SCHEMA_BASE, SCHEMA_VERSION, UPDATABLE
+from ims_nb.vocab import Action, State, Target
+
+if TYPE_CHECKING:
+    from ims_nb.client.protocol import ConnectionLike
 
 log = logging.getLogger("ims_nb")
 
@@ -48,76 +47,6 @@ ENV_LEDGER = "IMS_NB_LEDGER"
 def current_owner() -> str:
     """Who writes a ``submitting`` row: a row whose owner process is gone was cut off mid-POST."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-#: The table of a new file (schema version ``SCHEMA_BASE``); ``MIGRATIONS`` bring it, and older files, up to date.
-#: A row's fields (``COLUMNS``) are the table's and ``bucket_url`` (``bucket:object_key``), derived for readers.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS exports (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    image_id TEXT NOT NULL,
-    image_name TEXT,
-    bucket TEXT NOT NULL,
-    object_key TEXT NOT NULL,
-    file_format TEXT,
-    quick INTEGER NOT NULL,
-    size_bytes INTEGER,
-    region TEXT,
-    state TEXT NOT NULL,
-    job_id TEXT UNIQUE,
-    status TEXT,
-    process_percent REAL,
-    begin_time TEXT,
-    end_time TEXT,
-    error_code TEXT,
-    fail_reason TEXT,
-    object_size INTEGER,
-    note TEXT,
-    owner TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    progress_at REAL
-);
-CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket, object_key);
-CREATE INDEX IF NOT EXISTS exports_state ON exports (state);
-"""
-COLUMNS = ("row_id", "image_id", "image_name", "bucket", "object_key", "bucket_url", "file_format", "quick",
-           "size_bytes", "region", "state", "job_id", "status", "process_percent", "begin_time", "end_time",
-           "error_code", "fail_reason", "object_size", "note", "owner", "created_at", "updated_at",
-           "progress_at")  # fmt: skip
-UPDATABLE = frozenset(COLUMNS) - {"row_id", "image_id", "bucket", "object_key", "bucket_url", "created_at"}
-
-
-def _split_bucket_url(db: sqlite3.Connection) -> None:
-    """Version 0 to 1: ``bucket_url`` becomes ``bucket`` and ``object_key`` (every row kept, ids unchanged)."""
-    db.execute("ALTER TABLE exports ADD COLUMN bucket TEXT")
-    db.execute("ALTER TABLE exports ADD COLUMN object_key TEXT")
-    for row_id, bucket_url in db.execute("SELECT row_id, bucket_url FROM exports").fetchall():
-        bucket, key = split_bucket_url(bucket_url or "")
-        db.execute("UPDATE exports SET bucket = ?, object_key = ? WHERE row_id = ?", (bucket, key or "", row_id))
-    db.execute("DROP INDEX IF EXISTS exports_target")
-    db.execute("ALTER TABLE exports DROP COLUMN bucket_url")
-    db.execute("CREATE INDEX exports_target ON exports (image_id, bucket, object_key)")
-
-
-def _identity_columns(db: sqlite3.Connection) -> None:
-    """Version 1 to 2: the identity columns, added where missing (idempotent: files opened by the ims-nb that
-    added them unversioned have them already); old rows keep NULL there until an account claims them
-    (``Ledger.bound_to``)."""
-    present = {row[1] for row in db.execute("PRAGMA table_info(exports)")}
-    for name, kind in IDENTITY_COLUMNS.items():
-        if name not in present:
-            db.execute(f"ALTER TABLE exports ADD COLUMN {name} {kind}")
-    db.execute("CREATE INDEX IF NOT EXISTS exports_identity ON exports (endpoint, project_id)")
-
-
-#: The columns that say whose a row is (added by ``_identity_columns``).
-IDENTITY_COLUMNS = {"endpoint": "TEXT", "project_id": "TEXT", "launched_by": "TEXT", "adopted_at": "REAL"}
-#: The steps that bring a file of schema version ``i`` (``PRAGMA user_version``) to ``i + 1``, in order. A new
-#: file gets ``SCHEMA`` (version ``SCHEMA_BASE``) and the steps after it; a later change appends its step here.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_split_bucket_url, _identity_columns)
-SCHEMA_BASE = 1
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def owner_alive(owner: str | None) -> bool:

@@ -12,8 +12,9 @@ import traitlets
 from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.identity import identity_of
 from ims_nb.exports.launch import launch
-from ims_nb.exports.ledger import COLUMNS, Ledger
+from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import Review, review
+from ims_nb.exports.schema import COLUMNS
 from ims_nb.targets import bucket_choices
 from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS, Action
 from ims_nb.widgets.log import LogPanel, reports_errors

@@ -24,7 +24,7 @@ from ims_nb.exports.watch import watch, watch_async
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.vocab import LIVE, State, Target
-from tests.exports.test_ledger import SCHEMA_V0
+from tests.exports.old_schema import SCHEMA_V0
 
 BUCKET = "ims-exports-cn-north-4"
 REAL = Identity("https://ims.cn-north-4.myhuaweicloud.com", "cn-north-4", "0a1b2c", "AK REALKEY")

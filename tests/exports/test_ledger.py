@@ -23,11 +23,8 @@ from ims_nb import ImsClient, SimulatorWarning
 from ims_nb.errors import ConfigError
 from ims_nb.exports.decisions import DECISION_COLUMNS
 from ims_nb.exports.ledger import (
-    COLUMNS,
     ENV_LEDGER,
     ENV_SIM_LEDGER,
-    MIGRATIONS,
-    SCHEMA_VERSION,
     Ledger,
     current_owner,
     default_path,
@@ -35,8 +32,10 @@ from ims_nb.exports.ledger import (
     owner_alive,
     simulator_path,
 )
+from ims_nb.exports.schema import COLUMNS, MIGRATIONS, SCHEMA_VERSION
 from ims_nb.sim import Simulator
 from ims_nb.vocab import BLOCKING, DONE, LIVE, TRANSIENT_REFUSALS, Action, State, Target
+from tests.exports.old_schema import SCHEMA_V0
 
 TARGET = {
     "image_id": "img-1",
@@ -358,35 +357,6 @@ def test_simulator_path_prefers_the_lab_ledger(
 
 # --- schema versions: a file written by the first schema migrates in place ---------------------------
 
-#: The schema every ledger file was written with before version 1 (``bucket_url`` in one column), verbatim.
-SCHEMA_V0 = """
-CREATE TABLE IF NOT EXISTS exports (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    image_id TEXT NOT NULL,
-    image_name TEXT,
-    bucket_url TEXT NOT NULL,
-    file_format TEXT,
-    quick INTEGER NOT NULL,
-    size_bytes INTEGER,
-    region TEXT,
-    state TEXT NOT NULL,
-    job_id TEXT UNIQUE,
-    status TEXT,
-    process_percent REAL,
-    begin_time TEXT,
-    end_time TEXT,
-    error_code TEXT,
-    fail_reason TEXT,
-    object_size INTEGER,
-    note TEXT,
-    owner TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    progress_at REAL
-);
-CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket_url);
-CREATE INDEX IF NOT EXISTS exports_state ON exports (state);
-"""
 V0_ROWS = [
     {"image_id": "img-1", "image_name": "web-1", "bucket_url": "ims-b:exports/web-1.qcow2", "file_format": "qcow2",
      "quick": 0, "size_bytes": 10 * 1024**3, "region": "cn-north-4", "state": "verified", "job_id": "job-1",
