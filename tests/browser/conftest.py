@@ -28,12 +28,15 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-dev-shm-usage"]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+#: The notebooks read the sample dataset and write snapshots beside them, in ``../data`` (as in a clone).
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 @contextmanager
 def running_lab(folder: Path, *, images: int = 200) -> Iterator[Server]:
-    """``ims-nb lab`` (simulator at 600x + JupyterLab) on free ports over a copy of notebooks/; stopped after."""
+    """``ims-nb lab`` (simulator at 600x + JupyterLab) on free ports over a copy of notebooks/ and data/."""
     shutil.copytree(NOTEBOOKS, folder / "notebooks")
+    shutil.copytree(DATA, folder / "data", ignore=shutil.ignore_patterns("snapshots", "reports"))
     state = folder / "sim-state.sqlite"
     port, log = free_port(), folder / "lab.log"
     with log.open("w") as out:
