@@ -71,9 +71,15 @@ class Bench:
     status: Callable[[dict[str, Any]], int] = field(default=_success)
 
 
+def _prog() -> str | None:
+    """``python -m benchmarks.bench_watch`` when run as a module (a package's ``__main__`` too), else argparse's."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return f"python -m {spec.name.removesuffix('.__main__')}" if spec is not None else None
+
+
 def parser(bench: Bench) -> argparse.ArgumentParser:
     """The benchmark's options and ``--output``."""
-    made = argparse.ArgumentParser(description=bench.doc.splitlines()[0])
+    made = argparse.ArgumentParser(prog=_prog(), description=bench.doc.splitlines()[0])
     bench.options(made)
     made.add_argument("--output", type=Path, default=RESULTS / f"{bench.name}.json", help="where to write the JSON")
     return made
