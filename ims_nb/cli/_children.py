@@ -92,6 +92,20 @@ def start_simulator(args: argparse.Namespace, children: list[subprocess.Popen[st
     return line
 
 
+def simulator_for_children(
+    args: argparse.Namespace, children: list[subprocess.Popen[str]]
+) -> tuple[dict[str, str], dict[str, str]] | int:
+    """Start the child simulator: its JSON line and the environment for the other children, or the exit code
+    when it did not start (1) or the user interrupted its start (0)."""
+    try:
+        line = start_simulator(args, children)
+    except KeyboardInterrupt:
+        return 0
+    if line is None:
+        return 1
+    return line, lab_environment(line, args.state)
+
+
 def exit_code(child: subprocess.Popen[str]) -> int:
     """Wait for the main child; 0 when it ends normally, by SIGTERM, or when we are interrupted."""
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from ims_nb._extras import require
-from ims_nb.cli._children import exit_code, lab_environment, sim_command, start_simulator, stopped_together
+from ims_nb.cli._children import exit_code, sim_command, simulator_for_children, stopped_together
 from ims_nb.cli._options import add_simulator_options, fixed_port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client.config import resolve_credentials, resolve_region
@@ -72,13 +72,10 @@ def run_app(args: argparse.Namespace) -> int:
             env = dict(os.environ)
             where = f"on your account (region {resolve_region(None)}); exports are recorded in {default_path()}"
         else:
-            try:
-                line = start_simulator(args, children)
-            except KeyboardInterrupt:
-                return 0
-            if line is None:
-                return 1
-            env = lab_environment(line, args.state)
+            started = simulator_for_children(args, children)
+            if isinstance(started, int):
+                return started
+            line, env = started
             where = (f"on the SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
                      f"are recorded in {env[ENV_SIM_LEDGER]}")  # fmt: skip
         children.append(subprocess.Popen(commands.voila, env=env, text=True))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ims_nb._extras import require
-from ims_nb.cli._children import exit_code, lab_environment, start_simulator, stopped_together
+from ims_nb.cli._children import exit_code, simulator_for_children, stopped_together
 from ims_nb.cli._options import add_simulator_options, port
 from ims_nb.cli._verbs import VERBS
 
@@ -65,13 +65,10 @@ def run_lab(args: argparse.Namespace) -> int:
 
     require("ims-nb lab", "lab")
     with stopped_together() as children:
-        try:
-            line = start_simulator(args, children)
-        except KeyboardInterrupt:
-            return 0
-        if line is None:
-            return 1
-        env = lab_environment(line, args.state)
+        started = simulator_for_children(args, children)
+        if isinstance(started, int):
+            return started
+        line, env = started
         write_lab_settings(Path(sys.prefix))
         print(
             f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); JupyterLab on port "
