@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,10 +19,12 @@ import pandas as pd
 import pytest
 
 import ims_nb
-from ims_nb.cli._main import build_parser, main
+from ims_nb.cli._main import build_parser
 from ims_nb.cli._progress import JobBars, duration_text, job_line
 from ims_nb.exports.history import HISTORY_COLUMNS
+from ims_nb.exports.watch import Progress
 from ims_nb.vocab import LIVE as LIVE_STATES
+from tests.cli.helpers import run_cli, run_main
 from tests.helpers import cli_simulator
 
 GiB = 1024**3
@@ -43,29 +44,11 @@ def sim_line() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sim_info(sim_line: str) -> dict[str, str]:
-    info: dict[str, str] = json.loads(sim_line)
-    return info
-
-
-@pytest.fixture(scope="module")
-def inventory(sim_info: dict[str, str]) -> pd.DataFrame:
-    with _client(sim_info) as client:
-        return client.images()
-
-
-@pytest.fixture(scope="module")
-def clean_ids(inventory: pd.DataFrame, sim_info: dict[str, str]) -> list[str]:
-    """Images no rule refuses for a normal export to the region's Standard bucket (chosen by their columns)."""
-    f = inventory
-    ok = (
-        (f["image_type"] == "private") & (f["status"] == "active") & (f["virtual_env_type"] == "FusionCompute")
-        & ~f["whole_image"].astype(bool) & f["source_image_id"].isna() & f["product_code"].isna()
-        & (f["owner"] == sim_info["project_id"]) & (f["size_bytes"] < 128 * GiB)
-    )  # fmt: skip
-    ids = f.loc[ok.fillna(False).astype(bool), "id"].tolist()
+def clean_ids(clean: pd.DataFrame) -> list[str]:
+    """The ids of the images no rule refuses for a normal export (``clean``)."""
+    ids = clean["id"].tolist()
     assert len(ids) >= 12
-    return ids
+    return [str(i) for i in ids]
 
 
 @pytest.fixture(scope="module")
@@ -75,34 +58,15 @@ def public_id(inventory: pd.DataFrame) -> str:
 
 
 @pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """No HUAWEICLOUD_SDK_* variables, no $IMS_NB_SIM, a missing credentials file, $IMS_NB_LEDGER in tmp_path."""
-    for name in list(os.environ):
-        if name.startswith("HUAWEICLOUD_SDK_") or name in ("IMS_NB_SIM", "COLUMNS", "IMS_NB_LEDGER"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
+def env(bare_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """``bare_env`` with $IMS_NB_LEDGER (and the simulators' ledger, for --sim exports) in tmp_path."""
     monkeypatch.setenv("IMS_NB_LEDGER", str(tmp_path / "ledger.sqlite"))
     monkeypatch.setenv("IMS_NB_SIM_LEDGER", str(tmp_path / "ledger.sqlite"))  # --sim exports: the simulators' ledger
     return dict(os.environ)
 
 
-def _client(info: dict[str, str]) -> ims_nb.ImsClient:
-    return ims_nb.connect(
-        info["region"], ak=info["ak"], sk=info["sk"], project_id=info["project_id"], endpoint=info["endpoint"]
-    )
-
-
 def _run(verb: str, args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ims_nb", verb, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-
-
-def _main(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exit_info:
-        return int(exit_info.code or 0)
+    return run_cli([verb, *args], env, cwd=cwd)
 
 
 def _sim_jobs(info: dict[str, str]) -> int:
@@ -392,7 +356,7 @@ def test_ctrl_c_stops_watching_exits_130_and_says_the_jobs_go_on(
 def test_bad_arguments_exit_2_in_one_line(
     argv: list[str], says: str, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _main(argv) == 2
+    assert run_main(argv) == 2
     err = capsys.readouterr().err
     _assert_one_error_line(err)
     assert says in err
@@ -423,14 +387,14 @@ def test_bad_plan_files_exit_2_naming_the_problem(
 ) -> None:
     plan = tmp_path / "plan.csv"
     plan.write_text(text)
-    assert _main(["export", "--plan", str(plan)]) == 2  # refused before any connection
+    assert run_main(["export", "--plan", str(plan)]) == 2  # refused before any connection
     err = capsys.readouterr().err
     _assert_one_error_line(err)
     assert says in err and str(plan) in err
 
 
 def test_a_missing_plan_file_exits_2(env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _main(["export", "--plan", str(tmp_path / "nope.csv"), "--dry-run"]) == 2
+    assert run_main(["export", "--plan", str(tmp_path / "nope.csv"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     _assert_one_error_line(err)
     assert "No such file" in err
@@ -446,26 +410,15 @@ def test_an_unknown_image_id_exits_2(sim_line: str, env: dict[str, str]) -> None
 # --- pieces: job bars, the names shared with the ledger, help and README ----------------
 
 
-@dataclass(frozen=True)
-class _Job:
-    row_id: int
-    job_id: str | None
-    image_name: str | None
-    state: str
-    percent: float | None
-    eta_seconds: float | None
-    stalled: bool
-
-
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
 
 
 def test_job_lines_show_percent_eta_and_stalled() -> None:
-    line = job_line(_Job(3, "j", "web-01", "running", 35.0, 725.0, True))
+    line = job_line(Progress(3, "j", "web-01", "running", 35.0, 725.0, True))
     assert line.split() == ["3", "web-01", "[#######.............]", "35.0%", "running", "ETA", "12m05s", "STALLED"]
-    done = job_line(_Job(4, "j", None, "verified", 100.0, None, False))
+    done = job_line(Progress(4, "j", None, "verified", 100.0, None, False))
     assert done.split() == ["4", "j", "[####################]", "100.0%", "verified"]  # no ETA once final
     assert [duration_text(s) for s in (None, 42, 352, 11220, 187200)] == ["?", "42s", "5m52s", "3h07m", "2d04h"]
 
@@ -473,11 +426,13 @@ def test_job_lines_show_percent_eta_and_stalled() -> None:
 def test_job_bars_redraw_in_place_on_a_terminal_and_keep_notices_above() -> None:
     stream = _Terminal()
     with JobBars(stream, in_place=True, width=80, max_lines=3) as bars:
-        bars.seed([_Job(1, "a", "one", "submitted", None, None, False), _Job(2, "b", "two", "running", 10, 60, False)])
-        bars.update(_Job(1, "a", "one", "running", 50.0, 30.0, False))
+        bars.seed(
+            [Progress(1, "a", "one", "submitted", None, None, False), Progress(2, "b", "two", "running", 10, 60, False)]
+        )
+        bars.update(Progress(1, "a", "one", "running", 50.0, 30.0, False))
         bars.print_above("a notice")
-        bars.update(_Job(3, "c", "three", "verified", 100.0, None, False))
-        bars.update(_Job(4, "d", "four", "failed", 20.0, None, False))
+        bars.update(Progress(3, "c", "three", "verified", 100.0, None, False))
+        bars.update(Progress(4, "d", "four", "failed", 20.0, None, False))
     text = stream.getvalue()
     assert text.count("\x1b[2F") >= 2 and "a notice\n" in text
     last = text.rsplit("\x1b[3F", 1)[1]  # the final block: live jobs first, then a summary of the rest
@@ -492,23 +447,23 @@ def test_job_bars_append_a_line_only_when_a_job_changes_without_a_terminal() -> 
     stream = io.StringIO()
     bars = JobBars(stream, in_place=False)
     for percent in (1.0, 5.0, 12.0, 12.0):
-        bars.update(_Job(1, "a", "one", "running", percent, None, False))
-    bars.update(_Job(1, "a", "one", "running", 12.0, None, True))
+        bars.update(Progress(1, "a", "one", "running", percent, None, False))
+    bars.update(Progress(1, "a", "one", "running", 12.0, None, True))
     bars.close()
-    bars.update(_Job(1, "a", "one", "verified", 100.0, None, False))  # closed: nothing more
+    bars.update(Progress(1, "a", "one", "verified", 100.0, None, False))  # closed: nothing more
     lines = stream.getvalue().splitlines()
     assert [line.split()[3] for line in lines] == ["1.0%", "12.0%", "12.0%"] and lines[-1].endswith("STALLED")
     assert "\x1b" not in stream.getvalue()
 
 
 def test_help_texts_document_the_verbs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _main(["export", "--help"]) == 0
+    assert run_main(["export", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     needles = ("--plan FILE.csv", "--dry-run", "--ledger PATH", "--force", "--concurrency N", "--max-rate R", "--watch",
                "--key-template T", "--auto", "Exit codes: 0", "3 some selected image was refused")  # fmt: skip
     for needle in needles:
         assert needle in text, needle
-    assert _main(["jobs", "--help"]) == 0
+    assert run_main(["jobs", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for needle in ("--state S", "--watch", "--output-format {table,csv,json}", "STALLED", "130 Ctrl-C"):
         assert needle in text, needle

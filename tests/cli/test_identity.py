@@ -9,7 +9,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from ims_nb.exports.identity import ELSEWHERE
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import plan_exports
 from ims_nb.rules import SIMULATOR_PROFILE
+from tests.cli.helpers import run_cli
 from tests.helpers import cli_simulator
 
 BUCKET = "ims-exports-cn-north-4"
@@ -44,19 +44,15 @@ def image_ids(lines: tuple[str, str]) -> list[str]:
 
 
 @pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """A shell without credentials: no HUAWEICLOUD_SDK_*, no simulator variables; temporary files in tmp_path."""
-    for name in list(os.environ):
-        if name.startswith("HUAWEICLOUD_SDK_") or name in ("IMS_NB_SIM", "IMS_NB_SIM_LEDGER", "COLUMNS"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
+def env(bare_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """A shell without credentials (``bare_env``): the real default ledger and temporary files in tmp_path."""
     monkeypatch.setenv("IMS_NB_LEDGER", str(tmp_path / "real.sqlite"))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     return dict(os.environ)
 
 
 def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ims_nb", *argv], env=env, capture_output=True, text=True, timeout=120)
+    return run_cli(argv, env)
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

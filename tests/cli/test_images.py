@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +17,10 @@ import httpx
 import pandas as pd
 import pytest
 
-import ims_nb
-from ims_nb.cli._main import build_parser, main
+from ims_nb.cli._main import build_parser
 from ims_nb.cli._output import TableColumn, table_lines
 from ims_nb.cli._progress import ProgressLine, progress_line
+from tests.cli.helpers import connect_line, run_cli, run_main
 from tests.helpers import cli_simulator
 
 README = (Path(__file__).parent.parent.parent / "README.md").read_text()
@@ -41,51 +39,18 @@ def sim_line() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sim_info(sim_line: str) -> dict[str, str]:
-    info: dict[str, str] = json.loads(sim_line)
-    return info
-
-
-@pytest.fixture(scope="module")
 def all_ids(sim_info: dict[str, str]) -> list[str]:
     """Every image id, paged through the API by the library."""
-    with _client(sim_info) as client:
+    with connect_line(sim_info) as client:
         return [record["id"] for record in client.iter_images()]
 
 
-@pytest.fixture()
-def bare_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """No HUAWEICLOUD_SDK_* variables, no $IMS_NB_SIM, a credentials file that does not exist (also in-process)."""
-    for name in list(os.environ):
-        if name.startswith("HUAWEICLOUD_SDK_") or name in ("IMS_NB_SIM", "COLUMNS"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    return dict(os.environ)
-
-
-def _client(info: dict[str, str]) -> ims_nb.ImsClient:
-    return ims_nb.connect(
-        info["region"], ak=info["ak"], sk=info["sk"], project_id=info["project_id"], endpoint=info["endpoint"]
-    )
-
-
 def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ims_nb", "images", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(["images", *args], env, stdin=stdin)
 
 
 def _main(argv: list[str]) -> int:
-    """``main`` in-process; argparse's usage errors come back as their exit code."""
-    try:
-        return main(["images", *argv])
-    except SystemExit as exit_info:
-        return int(exit_info.code or 0)
+    return run_main(["images", *argv])
 
 
 def _closed_port() -> int:
@@ -125,7 +90,7 @@ def test_csv_lists_every_image_of_the_simulator_exactly_once(
 
 
 def test_csv_has_every_typed_column_with_tags_joined(sim_line: str, sim_info: dict[str, str], bare_env: Any) -> None:
-    with _client(sim_info) as client:
+    with connect_line(sim_info) as client:
         frame = client.images(max_items=50)
     result = _run(["--format", "csv", "--max-items", "50", "--sim", sim_line], bare_env)
     back = pd.read_csv(io.StringIO(result.stdout), keep_default_na=False)
@@ -161,7 +126,7 @@ def test_filters_narrow_the_listing_as_the_library_does(
     bare_env: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with _client(sim_info) as client:
+    with connect_line(sim_info) as client:
         expected = [record["id"] for record in client.iter_images(**filters)]
     assert _main([*argv, "--format", "csv", "--sim", sim_line]) == 0
     ids = _csv_ids(capsys.readouterr().out)
@@ -181,7 +146,7 @@ def test_sorting_and_max_items(sim_line: str, bare_env: Any, capsys: pytest.Capt
 def test_json_is_records_with_iso_times_and_nulls(
     sim_line: str, sim_info: dict[str, str], bare_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with _client(sim_info) as client:
+    with connect_line(sim_info) as client:
         frame = client.images(max_items=40)
     assert _main(["--format", "json", "--max-items", "40", "--sim", sim_line]) == 0
     records = json.loads(capsys.readouterr().out)
@@ -251,7 +216,7 @@ def test_parquet_round_trips_the_dtypes(
     target = tmp_path / "images.parquet"
     assert _main(["--format", "parquet", "-o", str(target), "--sim", sim_line]) == 0
     assert capsys.readouterr().out == ""
-    with _client(sim_info) as client:
+    with connect_line(sim_info) as client:
         frame = client.images()
     back = pd.read_parquet(target)
     assert back.dtypes.to_dict() == frame.dtypes.to_dict()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +15,9 @@ import httpx
 import pandas as pd
 import pytest
 
-import ims_nb
 from ims_nb import rules
-from ims_nb.cli._main import main
 from ims_nb.preflight import SUMMARY_COLUMNS, preflight
+from tests.cli.helpers import connect_line, run_cli, run_main
 from tests.helpers import cli_simulator
 
 GiB = 1024**3
@@ -39,60 +36,12 @@ def sim_line() -> Iterator[str]:
         yield line
 
 
-@pytest.fixture(scope="module")
-def sim_info(sim_line: str) -> dict[str, str]:
-    info: dict[str, str] = json.loads(sim_line)
-    return info
-
-
-@pytest.fixture(scope="module")
-def inventory(sim_info: dict[str, str]) -> pd.DataFrame:
-    with _client(sim_info) as client:
-        return client.images()
-
-
-@pytest.fixture(scope="module")
-def clean(inventory: pd.DataFrame, sim_info: dict[str, str]) -> pd.DataFrame:
-    """Images no rule should refuse for a normal export to the region's Standard bucket (chosen by their columns)."""
-    f = inventory
-    ok = (
-        (f["image_type"] == "private") & (f["status"] == "active") & (f["virtual_env_type"] == "FusionCompute")
-        & ~f["whole_image"].astype(bool) & f["source_image_id"].isna() & f["product_code"].isna()
-        & (f["owner"] == sim_info["project_id"]) & (f["size_bytes"] < 128 * GiB)
-    )  # fmt: skip
-    chosen = f[ok.fillna(False).astype(bool)]
-    assert len(chosen) >= 3
-    return chosen
-
-
-@pytest.fixture()
-def bare_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """No HUAWEICLOUD_SDK_* variables, no $IMS_NB_SIM, a credentials file that does not exist (also in-process)."""
-    for name in list(os.environ):
-        if name.startswith("HUAWEICLOUD_SDK_") or name in ("IMS_NB_SIM", "COLUMNS"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    return dict(os.environ)
-
-
-def _client(info: dict[str, str]) -> ims_nb.ImsClient:
-    return ims_nb.connect(
-        info["region"], ak=info["ak"], sk=info["sk"], project_id=info["project_id"], endpoint=info["endpoint"]
-    )
-
-
 def _main(argv: list[str]) -> int:
-    """``main`` in-process; argparse's usage errors come back as their exit code."""
-    try:
-        return main(["preflight", *argv])
-    except SystemExit as exit_info:
-        return int(exit_info.code or 0)
+    return run_main(["preflight", *argv])
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ims_nb", "preflight", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_cli(["preflight", *args], env)
 
 
 def _rows(out: str) -> dict[str, list[str]]:
@@ -252,7 +201,7 @@ def test_filters_select_the_images_the_listing_selects(
     bare_env: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with _client(sim_info) as client:
+    with connect_line(sim_info) as client:
         expected = [record["id"] for record in client.iter_images(**filters)]
     code = _main([*argv, "--bucket-url", TEMPLATE, "--format", "vmdk", "--output-format", "csv", "--sim", sim_line])
     out, err = capsys.readouterr()
@@ -316,7 +265,7 @@ def test_json_has_every_violation_of_every_image(
     assert _main([*argv, "--output-format", "json", "--sim", sim_line]) == 3
     records = json.loads(capsys.readouterr().out)
     assert [list(record) for record in records] == [[*SUMMARY_COLUMNS, "violations"]] * 40
-    with _client(sim_info) as client:
+    with connect_line(sim_info) as client:
         frame = client.images(max_items=40)
         expected = preflight(frame, bucket_url=f"{BUCKET}:x/{{id8}}.raw", file_format="qcow2", client=client,
                                     profile=rules.SIMULATOR_PROFILE)  # fmt: skip
