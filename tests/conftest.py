@@ -8,19 +8,36 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 import ims_nb
 from ims_nb.client import ImsClient
 from ims_nb.client.auth import AkSkAuth, ObsAuth
+from ims_nb.exports.launch import launch
+from ims_nb.exports.ledger import Ledger
 from ims_nb.sim import Simulator
-from tests.helpers import AsyncRecordingTransport, RecordingTransport, RequestLog, SimTime, is_exportable
+from tests.helpers import (
+    AsyncRecordingTransport,
+    RecordingTransport,
+    RequestLog,
+    SimTime,
+    exportable_plan,
+    is_exportable,
+)
 
 
 @pytest.fixture(scope="session")
 def sim() -> Iterator[Simulator]:
     """One simulator for the session, seed 0, 200 images, manual clock. Reset it if you change it."""
     with Simulator(seed=0, images=200, manual_clock=True) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def other_sim() -> Iterator[Simulator]:
+    """Another simulator: same seed, so the same project id and access key as ``sim``; only its endpoint differs."""
+    with Simulator(seed=0, images=20, manual_clock=True) as simulator:
         yield simulator
 
 
@@ -141,3 +158,36 @@ def exportable(fresh_sim: Simulator, ims: httpx.Client) -> list[dict[str, Any]]:
     images = ims.get("/v2/cloudimages", params={"__imagetype": "private", "limit": 1000}).json()["images"]
     found = [i for i in images if is_exportable(i, fresh_sim.info.project_id)]
     return sorted(found, key=lambda i: (int(i["__image_size"]), i["id"]))
+
+
+@pytest.fixture()
+def other_client(other_sim: Simulator, clean_env: Path) -> Iterator[ImsClient]:
+    """A client of ``other_sim`` as its operator (the same project and access key as ``sim_client``)."""
+    info = other_sim.info
+    with ims_nb.connect(ak=info.ak, sk=info.sk, project_id=info.project_id, endpoint=info.endpoint) as client:
+        yield client
+
+
+@pytest.fixture()
+def client(connect_sim: Callable[..., ImsClient]) -> ImsClient:
+    """A client for planning and launching, recording into ``sent`` (another one than ``sim_client``)."""
+    return connect_sim()
+
+
+@pytest.fixture()
+def rows(client: ImsClient) -> pd.DataFrame:
+    """The exportable rows of a plan against the simulator, in listing order (normal exports, qcow2)."""
+    return exportable_plan(client, key_template="exports/{id8}.{ext}")
+
+
+@pytest.fixture()
+def launch_first(rows: pd.DataFrame, client: ImsClient, ledger: Ledger) -> Callable[[int], pd.DataFrame]:
+    """Launch the first ``n`` of ``rows`` with ``client`` into ``ledger`` (no pacing to speak of); returns the frame."""
+    return lambda n: launch(rows.head(n), client=client, ledger=ledger, max_rate=1000)
+
+
+@pytest.fixture()
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """A new ledger file in tmp_path, closed after the test."""
+    with Ledger(tmp_path / "ledger.sqlite") as opened:
+        yield opened

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,6 +11,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pandas as pd
+
+from ims_nb.client import ImsClient
+from ims_nb.exports.plan import plan_exports
+from ims_nb.rules import SIMULATOR_PROFILE
+
+#: The region's Standard bucket the export tests write to.
+BUCKET = "ims-exports-cn-north-4"
+#: The path of the image listing (``GET /v2/cloudimages``), as a regex for ``RequestLog.matching``.
+LIST = "^/v2/cloudimages$"
 
 
 class RequestLog:
@@ -89,6 +100,15 @@ class SimTime:
         self.sleep(seconds)
 
 
+def stall_job(control: httpx.Client, job_id: str, *, count: int = 8) -> None:
+    """The simulator answers "RUNNING, 42 %" to the next ``count`` polls of ``job_id``: a job stuck at 42 %."""
+    stuck = {"status": "RUNNING", "job_id": job_id, "job_type": "imsNativeExportImageJob", "begin_time": None,
+             "end_time": None, "entities": {"process_percent": 42.0}}  # fmt: skip
+    fault = {"kind": "response", "method": "GET", "path": f"/cloudimages/job/{job_id}$", "status": 200,
+             "body": json.dumps(stuck), "count": count}  # fmt: skip
+    control.post("/faults", json=fault).raise_for_status()
+
+
 #: Platforms whose derived images the simulator refuses to export (its strict region profile).
 RESTRICTED_PLATFORMS = ("Windows", "SUSE", "Red Hat", "RedHat", "Ubuntu", "Oracle Linux")
 
@@ -108,6 +128,13 @@ def is_exportable(image: dict[str, Any], project_id: str) -> bool:
         and not image.get("__system__cmkid")
         and size < 128 * 1024**3
     )
+
+
+def exportable_plan(client: ImsClient, *, key_template: str, bucket: str = BUCKET) -> pd.DataFrame:
+    """The exportable rows of a plan of the private images (normal exports, qcow2), in listing order from 0."""
+    plan = plan_exports(client.images(imagetype="private"), bucket=bucket, key_template=key_template,
+                        quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
+    return plan[plan["exportable"].fillna(False).astype(bool)].reset_index(drop=True)
 
 
 @contextmanager

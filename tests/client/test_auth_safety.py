@@ -11,7 +11,7 @@ import asyncio
 import json
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -35,9 +35,8 @@ from ims_nb.exports.watch import watch, watch_async
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.sim.gateway import LOCKOUT_FAILURES
-from tests.helpers import AsyncRecordingTransport, RecordingTransport, RequestLog
+from tests.helpers import BUCKET, AsyncRecordingTransport, RecordingTransport, RequestLog
 
-BUCKET = "ims-exports-cn-north-4"
 WRONG_SK = "not-the-secret-key-0123456789abcdef"
 UNKNOWN_AK = "NOSUCHAK000000000000"
 COARSE: dict[str, Any] = {"interval": 300.0, "max_interval": 1800.0, "max_rate": 1000.0}
@@ -68,12 +67,6 @@ def plan(connect_sim: Callable[..., ImsClient]) -> pd.DataFrame:
     exportable = frame[frame["exportable"].fillna(False).astype(bool)].reset_index(drop=True)
     assert len(exportable) >= 50
     return exportable.head(50)
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 # --- a wrong SK: one refused signature, whatever the batch -------------------------------------------------

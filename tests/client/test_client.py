@@ -15,11 +15,8 @@ from ims_nb import ApiError, AsyncImsClient, AuthError, ImsClient, SimulatorWarn
 from ims_nb.errors import ConfigError
 from ims_nb.frames import IMAGE_COLUMNS
 from ims_nb.sim import Simulator
+from tests.helpers import BUCKET, LIST
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
-LIST = "^/v2/cloudimages$"
-REGION_BUCKET = "ims-exports-cn-north-4"
 GOLD = 12  # public images in the seed-0 world (of 200)
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -190,7 +187,7 @@ def test_a_password_login_lists_and_exports_with_one_token(
     assert len(list(client.iter_images(max_items=30))) == 30
     assert client.project_id == sim_users["project_id"]
     image = exportable[0]
-    job_id = client.export_image(image["id"], f"{REGION_BUCKET}:t/{image['id']}.qcow2", "qcow2")
+    job_id = client.export_image(image["id"], f"{BUCKET}:t/{image['id']}.qcow2", "qcow2")
     assert client.job(job_id)["job_id"] == job_id
     assert client.job_progress(job_id)["status"] == "INIT"
     assert len(client.images(max_items=3)) == 3
@@ -231,8 +228,8 @@ def test_a_wrong_password_is_an_auth_error_in_iam_shape(
 def test_obs_calls_of_a_password_login_use_temporary_ak_sk(
     connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any], sent: Any
 ) -> None:
-    assert password_client(connect_sim, sim_users).bucket(REGION_BUCKET).exists  # tests/client/test_temporary_...
-    (head,) = sent.matching("HEAD", f"^/{REGION_BUCKET}$")
+    assert password_client(connect_sim, sim_users).bucket(BUCKET).exists  # tests/client/test_temporary_...
+    (head,) = sent.matching("HEAD", f"^/{BUCKET}$")
     assert "x-obs-security-token" in head.headers and len(sent.matching("POST", "securitytokens$")) == 1
 
 
@@ -262,15 +259,15 @@ def test_bucket_reports_region_class_and_existence_once(sim_client: ImsClient, s
 
 
 def test_objects_and_the_bucket_list(sim_client: ImsClient, sent: Any) -> None:
-    assert sim_client.object_size(REGION_BUCKET, "README.txt") == 512
-    assert sim_client.object_exists(REGION_BUCKET, "exports/centos79-gateway-00016.qcow2")
-    assert sim_client.object_size(REGION_BUCKET, "exports/centos79-gateway-00016.qcow2") == 4 * 1024**3
-    assert sim_client.object_size(REGION_BUCKET, "no/such key.qcow2") is None
+    assert sim_client.object_size(BUCKET, "README.txt") == 512
+    assert sim_client.object_exists(BUCKET, "exports/centos79-gateway-00016.qcow2")
+    assert sim_client.object_size(BUCKET, "exports/centos79-gateway-00016.qcow2") == 4 * 1024**3
+    assert sim_client.object_size(BUCKET, "no/such key.qcow2") is None
     assert not sim_client.object_exists("ims-archive-warm", "README.txt")
     assert sim_client.object_size("ims-no-such-bucket", "README.txt") is None
     assert len(sent) == 6  # objects are not cached
     with pytest.raises(ConfigError):
-        sim_client.object_size(REGION_BUCKET, "")
+        sim_client.object_size(BUCKET, "")
     listed = {b.name: (b.exists, b.region) for b in sim_client.buckets()}
     assert listed == {name: (True, region) for name, (region, _) in EXPECTED_BUCKETS.items()}
 

@@ -24,10 +24,8 @@ from ims_nb import (
 )
 from ims_nb.errors import ConfigError
 from ims_nb.sim import Simulator
+from tests.helpers import BUCKET
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
-REGION_BUCKET = "ims-exports-cn-north-4"
 EXPORT = "^/v1/cloudimages/[^/]+/file$"
 MODES = ["asgi", "loopback"]
 
@@ -115,12 +113,10 @@ def test_async_export_and_wait(
         seen.setdefault(job_id, []).append(record["entities"]["process_percent"])
 
     async def scenario(client: AsyncImsClient) -> tuple[list[str], dict[str, dict[str, Any]], list[int | None]]:
-        jobs = [
-            await client.export_image(i["id"], f"{REGION_BUCKET}:async/{i['id']}.vhd", "vhd") for i in exportable[:3]
-        ]
+        jobs = [await client.export_image(i["id"], f"{BUCKET}:async/{i['id']}.vhd", "vhd") for i in exportable[:3]]
         assert (await client.job(jobs[0]))["status"] == "INIT"
         records = await client.wait(jobs, clock=sim_time, sleep=sim_time.async_sleep, on_progress=on_progress)
-        sizes = [await client.object_size(REGION_BUCKET, f"async/{i['id']}.vhd") for i in exportable[:3]]
+        sizes = [await client.object_size(BUCKET, f"async/{i['id']}.vhd") for i in exportable[:3]]
         return jobs, records, sizes
 
     jobs, records, sizes = run(connect_async_sim(mode), scenario)
@@ -136,7 +132,7 @@ def test_async_wait_times_out_with_records(
     connect_async_sim: Callable[..., AsyncImsClient], exportable: list[dict[str, Any]], sim_time: Any, mode: str
 ) -> None:
     async def scenario(client: AsyncImsClient) -> ims_nb.WaitTimeoutError:
-        job_id = await client.export_image(exportable[0]["id"], f"{REGION_BUCKET}:late.qcow2", "qcow2")
+        job_id = await client.export_image(exportable[0]["id"], f"{BUCKET}:late.qcow2", "qcow2")
         with pytest.raises(ims_nb.WaitTimeoutError) as raised:
             await client.wait([job_id], clock=sim_time, sleep=sim_time.async_sleep, timeout=12)
         return raised.value
@@ -156,8 +152,8 @@ def test_async_buckets_and_objects(connect_async_sim: Callable[..., AsyncImsClie
         assert [i.region for i in infos][-2:] == ["ap-southeast-1", None] and not infos[-1].exists
         count = len(sent)
         assert [await client.bucket(name) for name in names] == infos[:4] and len(sent) == count  # cached
-        assert await client.object_size(REGION_BUCKET, "README.txt") == 512
-        assert not await client.object_exists(REGION_BUCKET, "nothing-here")
+        assert await client.object_size(BUCKET, "README.txt") == 512
+        assert not await client.object_exists(BUCKET, "nothing-here")
         assert len(await client.buckets()) == 6
 
     run(connect_async_sim(mode), scenario)
@@ -173,12 +169,12 @@ def test_async_refusals_and_lost_answers(
     async def scenario(client: AsyncImsClient) -> None:
         iso = [i async for i in client.iter_images(virtual_env_type="IsoImage", imagetype="private")][0]
         with pytest.raises(ApiError) as refused:
-            await client.export_image(iso["id"], f"{REGION_BUCKET}:iso.qcow2", "qcow2")
+            await client.export_image(iso["id"], f"{BUCKET}:iso.qcow2", "qcow2")
         assert refused.value.code == "IMG.0167" and refused.value.request_id
         fault = {"kind": "response", "method": "POST", "path": EXPORT, "status": 500, "count": None}
         control.post("/faults", json=fault).raise_for_status()
         with pytest.raises(OutcomeUnknownError) as lost:
-            await client.export_image(exportable[0]["id"], f"{REGION_BUCKET}:lost.qcow2", "qcow2")
+            await client.export_image(exportable[0]["id"], f"{BUCKET}:lost.qcow2", "qcow2")
         assert lost.value.image_id == exportable[0]["id"] and lost.value.bucket_url.endswith("lost.qcow2")
 
     run(connect_async_sim(mode), scenario)

@@ -24,11 +24,8 @@ from ims_nb import (
     ThrottledError,
     TransportError,
 )
+from tests.helpers import BUCKET, LIST
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
-LIST = "^/v2/cloudimages$"
-REGION_BUCKET = "ims-exports-cn-north-4"
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 SECURITY_TOKEN = "sec-token-0123456789abcdef"
 
@@ -43,7 +40,7 @@ def fast_retry(attempts: int = 3) -> RetryPolicy:
 def test_an_ims_refusal_keeps_status_code_and_request_id(sim_client: ImsClient, sent: Any) -> None:
     iso = next(sim_client.iter_images(imagetype="private", virtual_env_type="IsoImage", status="active"))
     with pytest.raises(ApiError) as raised:
-        sim_client.export_image(iso["id"], f"{REGION_BUCKET}:iso.qcow2", "qcow2")
+        sim_client.export_image(iso["id"], f"{BUCKET}:iso.qcow2", "qcow2")
     error = raised.value
     assert type(error) is ApiError
     assert (error.status, error.code, error.method) == (400, "IMG.0167", "POST")
@@ -70,9 +67,9 @@ def test_obs_refusals_keep_their_xml_code(connect_sim: Callable[..., ImsClient])
     with pytest.raises(AuthError) as listing:
         client.buckets()
     with pytest.raises(AuthError) as head_bucket:
-        client.bucket(REGION_BUCKET)
+        client.bucket(BUCKET)
     with pytest.raises(AuthError) as head_object:
-        client.object_size(REGION_BUCKET, "README.txt")
+        client.object_size(BUCKET, "README.txt")
     for error in (listing.value, head_bucket.value, head_object.value):
         assert (error.status, error.code) == (403, "SignatureDoesNotMatch"), str(error)
         assert REQUEST_ID.match(error.request_id or ""), str(error)
@@ -211,24 +208,24 @@ def exercise_everything(
     operator, auditor = users["users"]
     client = connect_sim(security_token=SECURITY_TOKEN, page_size=50, retry=fast_retry())
     assert len(list(client.iter_images())) == 200
-    job_id = client.export_image(exportable[0]["id"], f"{REGION_BUCKET}:s/{exportable[0]['id']}.vhd", "vhd")
+    job_id = client.export_image(exportable[0]["id"], f"{BUCKET}:s/{exportable[0]['id']}.vhd", "vhd")
     assert client.job(job_id)["status"] == client.job_progress(job_id)["status"] == "INIT"
     assert client.bucket("ims-archive-cold").exists and len(client.buckets()) == 6
-    assert client.object_size(REGION_BUCKET, "README.txt") == 512
+    assert client.object_size(BUCKET, "README.txt") == 512
     iso = next(client.iter_images(virtual_env_type="IsoImage"))
-    expect(ApiError, lambda: client.export_image(iso["id"], f"{REGION_BUCKET}:iso.vhd", "vhd"))
+    expect(ApiError, lambda: client.export_image(iso["id"], f"{BUCKET}:iso.vhd", "vhd"))
     control.post("/faults", json={"kind": "response", "path": "^/v2/images/", "status": 503, "count": None})
     expect(ServerError, lambda: client.image("x"))
     control.post("/faults", json={"kind": "drop", "method": "POST", "count": None})
-    expect(OutcomeUnknownError, lambda: client.export_image(exportable[1]["id"], f"{REGION_BUCKET}:d.vhd", "vhd"))
+    expect(OutcomeUnknownError, lambda: client.export_image(exportable[1]["id"], f"{BUCKET}:d.vhd", "vhd"))
     control.delete("/faults")
     expect(TransportError, lambda: connect_sim(endpoint=closed_port(), retry=fast_retry(2)).image("x"))
     expect(AuthError, lambda: connect_sim(sk=auditor["sk"]).image("x"))
-    expect(AuthError, lambda: connect_sim(sk=auditor["sk"]).bucket(REGION_BUCKET))
+    expect(AuthError, lambda: connect_sim(sk=auditor["sk"]).bucket(BUCKET))
     login = {"ak": None, "sk": None, "project_id": None, "domain": users["domain_name"]}
     auditor_client = connect_sim(username=auditor["name"], password=auditor["password"], **login)
     image = exportable[2]["id"]
-    expect(AuthError, lambda: auditor_client.export_image(image, f"{REGION_BUCKET}:no-permission.vhd", "vhd"))
+    expect(AuthError, lambda: auditor_client.export_image(image, f"{BUCKET}:no-permission.vhd", "vhd"))
     wrong_password = connect_sim(username=operator["name"], password=auditor["password"], **login)
     expect(AuthError, lambda: wrong_password.image("x"))
     by_password = connect_sim(username=operator["name"], password=operator["password"], **login)

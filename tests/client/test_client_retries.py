@@ -13,24 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from ims_nb import (
-    ApiError,
-    ImsClient,
-    OutcomeUnknownError,
-    RetryPolicy,
-    ServerError,
-    ThrottledError,
-    TransportError,
-)
+from ims_nb import ApiError, ImsClient, OutcomeUnknownError, RetryPolicy, ServerError, ThrottledError, TransportError
 from ims_nb.client.base import ClientSettings
 from ims_nb.client.config import Credentials, Endpoints
 from ims_nb.sim import Simulator
+from tests.helpers import BUCKET, LIST
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
-LIST = "^/v2/cloudimages$"
 EXPORT = "^/v1/cloudimages/[^/]+/file$"
-REGION_BUCKET = "ims-exports-cn-north-4"
 SEED = 7
 GZIP = {"Content-Encoding": "gzip"}
 
@@ -236,7 +225,7 @@ def test_an_export_whose_answer_is_lost_is_outcome_unknown(
     jobs_created: int,
 ) -> None:
     client, clock = make_client(timeout=httpx.Timeout(0.25))
-    image_id, bucket_url = exportable[0]["id"], f"{REGION_BUCKET}:lost/{exportable[0]['id']}.qcow2"
+    image_id, bucket_url = exportable[0]["id"], f"{BUCKET}:lost/{exportable[0]['id']}.qcow2"
     add_fault(control, method="POST", path=EXPORT, count=None, **fault)
     with pytest.raises(OutcomeUnknownError) as raised:
         client.export_image(image_id, bucket_url, "qcow2")
@@ -256,7 +245,7 @@ def test_a_resubmission_after_an_unknown_outcome_is_refused_when_the_job_exists(
     make_client: Callable[..., tuple[ImsClient, FakeClock]], control: httpx.Client, exportable: list[dict[str, Any]]
 ) -> None:
     client, _ = make_client(timeout=httpx.Timeout(0.25))
-    image_id, bucket_url = exportable[0]["id"], f"{REGION_BUCKET}:again.qcow2"
+    image_id, bucket_url = exportable[0]["id"], f"{BUCKET}:again.qcow2"
     add_fault(control, kind="latency", method="POST", path=EXPORT, delay=0.5)
     with pytest.raises(OutcomeUnknownError):
         client.export_image(image_id, bucket_url, "qcow2")
@@ -270,7 +259,7 @@ def test_an_export_that_never_connected_is_retried(
     make_client: Callable[..., tuple[ImsClient, FakeClock]], control: httpx.Client, exportable: list[dict[str, Any]]
 ) -> None:
     client, clock = make_client(refusals=2)
-    job_id = client.export_image(exportable[0]["id"], f"{REGION_BUCKET}:retried.qcow2", "qcow2")
+    job_id = client.export_image(exportable[0]["id"], f"{BUCKET}:retried.qcow2", "qcow2")
     assert [j["job_id"] for j in jobs(control)] == [job_id] and clock.sleeps == expected_delays(2)
 
 
@@ -279,7 +268,7 @@ def test_an_export_that_never_connects_is_an_unsent_transport_error(
 ) -> None:
     client, clock = make_client(endpoint=closed_port_endpoint())
     with pytest.raises(TransportError) as raised:
-        client.export_image("any-image", f"{REGION_BUCKET}:never.qcow2", "qcow2")
+        client.export_image("any-image", f"{BUCKET}:never.qcow2", "qcow2")
     error = raised.value
     assert not error.sent and error.method == "POST" and isinstance(error.__cause__, httpx.ConnectError)
     assert clock.sleeps == expected_delays(3)  # max_attempts tries in all
@@ -290,11 +279,11 @@ def test_a_throttled_export_is_retried(
 ) -> None:
     client, clock = make_client()
     add_fault(control, kind="throttle", method="POST", path=EXPORT, count=2)
-    job_id = client.export_image(exportable[0]["id"], f"{REGION_BUCKET}:throttled.qcow2", "qcow2")
+    job_id = client.export_image(exportable[0]["id"], f"{BUCKET}:throttled.qcow2", "qcow2")
     assert [j["job_id"] for j in jobs(control)] == [job_id] and len(clock.sleeps) == 2
     add_fault(control, kind="throttle", method="POST", path=EXPORT, count=None)
     with pytest.raises(ThrottledError):
-        client.export_image(exportable[1]["id"], f"{REGION_BUCKET}:refused.qcow2", "qcow2")
+        client.export_image(exportable[1]["id"], f"{BUCKET}:refused.qcow2", "qcow2")
     assert faults(control)[0]["hits"] == 4 and len(jobs(control)) == 1
 
 
@@ -350,6 +339,6 @@ def test_an_export_whose_token_refresh_fails_once_starts_one_job(
     expired = json.dumps({"error_code": "APIGW.0307", "error_msg": "The token expires."})
     add_fault(control, kind="response", status=401, body=expired, method="POST", path=EXPORT, count=1)
     add_fault(control, kind="response", status=502, body="", method="POST", path="^/v3/auth/tokens$", count=1)
-    job_id = client.export_image(exportable[0]["id"], f"{REGION_BUCKET}:after-login.qcow2", "qcow2")
+    job_id = client.export_image(exportable[0]["id"], f"{BUCKET}:after-login.qcow2", "qcow2")
     assert [j["job_id"] for j in jobs(control)] == [job_id]  # the refused POST started nothing; one job
     assert len(sent.matching("POST", "/v3/auth/tokens")) == 2 and len(clock.sleeps) == 1

@@ -11,10 +11,8 @@ import pytest
 
 from ims_nb import ApiError, ImsClient, WaitTimeoutError
 from ims_nb.errors import ConfigError
+from tests.helpers import BUCKET
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
-REGION_BUCKET = "ims-exports-cn-north-4"
 POLL = "^/v1/cloudimages/job/"
 FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 
@@ -23,7 +21,7 @@ def export_all(client: ImsClient, images: list[dict[str, Any]], *, quick: bool =
     return [
         client.export_image(
             image["id"],
-            f"{REGION_BUCKET}:wait/{image['id']}.{'zvhd2' if quick else FORMATS[n % 4]}",
+            f"{BUCKET}:wait/{image['id']}.{'zvhd2' if quick else FORMATS[n % 4]}",
             None if quick else FORMATS[n % 4],
             quick=quick,
         )
@@ -57,7 +55,7 @@ def test_wait_follows_several_jobs_to_the_end(
 ) -> None:
     jobs = export_all(sim_client, exportable[:4])
     keys = [f"wait/{image['id']}.{FORMATS[n]}" for n, image in enumerate(exportable[:4])]
-    assert not any(sim_client.object_exists(REGION_BUCKET, key) for key in keys)
+    assert not any(sim_client.object_exists(BUCKET, key) for key in keys)
     progress = Progress(sim_time)
     records = sim_client.wait(jobs, on_progress=progress, clock=sim_time, sleep=sim_time.sleep, interval=10)
     assert list(records) == jobs and {r["status"] for r in records.values()} == {"SUCCESS"}
@@ -69,7 +67,7 @@ def test_wait_follows_several_jobs_to_the_end(
         assert records[job_id] == progress.seen[job_id][-1][1]
     state = {j["job_id"]: j for j in control.get("/state").json()["jobs"]}
     assert {state[j]["status"] for j in jobs} == {"SUCCESS"}
-    sizes = [sim_client.object_size(REGION_BUCKET, key) for key in keys]
+    sizes = [sim_client.object_size(BUCKET, key) for key in keys]
     assert all(size and size > 0 for size in sizes)  # the files are there now: object lookups are not cached
 
 
@@ -137,7 +135,7 @@ def test_a_failed_job_ends_the_wait_with_its_record(
     failed = records[jobs[16]]
     assert failed["error_code"].startswith("IMG.") and failed["fail_reason"] and failed["end_time"]
     assert 0 < failed["entities"]["process_percent"] < 100
-    assert not sim_client.object_exists(REGION_BUCKET, f"wait/{exportable[16]['id']}.zvhd2")
+    assert not sim_client.object_exists(BUCKET, f"wait/{exportable[16]['id']}.zvhd2")
     assert sim_client.wait([jobs[16]], clock=sim_time, sleep=sim_time.sleep) == {jobs[16]: failed}
 
 

@@ -18,8 +18,6 @@ from ims_nb.client.wire import Token
 from ims_nb.errors import ConfigError, SimulatorWarning
 from ims_nb.sim import Simulator
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
 HTTPS = "https://ims.example.com"
 
 

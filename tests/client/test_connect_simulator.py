@@ -17,8 +17,6 @@ from ims_nb.client.connection import SIMULATOR_OPTIONS
 from ims_nb.errors import ConfigError
 from ims_nb.sim import Simulator
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
 
 def connect_embedded(**options: Any) -> ImsClient:
     with pytest.warns(SimulatorWarning, match="no credentials configured"):

@@ -16,8 +16,6 @@ from ims_nb import ImsClient, SimulatorWarning
 from ims_nb.client.pacing import MIN_INTERVAL, SERVICE, Pacing, pacing_for
 from ims_nb.sim import Simulator
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
 
 def test_the_service_pacing_and_its_keyword_arguments() -> None:
     assert (SERVICE.interval, SERVICE.max_interval, SERVICE.stall_after) == (5.0, 60.0, 1800.0)

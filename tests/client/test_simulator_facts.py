@@ -19,8 +19,6 @@ from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from tests.helpers import RequestLog
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
 
 def test_a_connection_from_the_simulators_line_knows_it_is_a_simulator(fresh_sim: Simulator) -> None:
     with connect_simulator(fresh_sim.info.as_json_dict()) as client:

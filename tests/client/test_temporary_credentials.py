@@ -8,8 +8,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -34,10 +33,8 @@ from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.vocab import State
+from tests.helpers import BUCKET
 
-pytestmark = pytest.mark.usefixtures("clean_env")
-
-BUCKET = "ims-exports-cn-north-4"
 IAM = "https://iam.example.test"
 OBJECT = f"https://obs.example.test/{BUCKET}/exports/a.qcow2"
 SECRET = "PLANTED-TEMPORARY-SK-0a1b2c3d4e5f6a7b8c9d"
@@ -160,12 +157,6 @@ def login(connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any]) -> I
     operator = sim_users["users"][0]
     return connect_sim(ak=None, sk=None, project_id=None, username=operator["name"], password=operator["password"],
                        domain=sim_users["domain_name"])  # fmt: skip
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 def _obs_requests(sent: Any) -> list[httpx.Request]:

@@ -31,7 +31,6 @@ from ims_nb.sim import Simulator
 from ims_nb.sim.server import bind, build_simulation, check_host, info_of
 from tests.helpers import RecordingTransport, RequestLog
 
-pytestmark = pytest.mark.usefixtures("clean_env")
 CREDENTIALS: dict[str, Any] = {"ak": "AKEXAMPLE", "sk": "secret-key-0123456789", "project_id": "p" * 32}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +19,19 @@ from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import ELSEWHERE, UNKNOWN_ACCOUNT, Identity, belongs_to, identity_of
 from ims_nb.exports.launch import launch, reconcile
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch, watch_async
-from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.vocab import LIVE, State, Target
 from tests.exports.old_schema import SCHEMA_V0
+from tests.helpers import exportable_plan
 
-BUCKET = "ims-exports-cn-north-4"
 REAL = Identity("https://ims.cn-north-4.myhuaweicloud.com", "cn-north-4", "0a1b2c", "AK REALKEY")
-
-
-@pytest.fixture(scope="module")
-def other_sim() -> Iterator[Simulator]:
-    """Another simulator: same seed, so the same project id and access key; only its endpoint differs."""
-    with Simulator(seed=0, images=20, manual_clock=True) as simulator:
-        yield simulator
-
-
-@pytest.fixture()
-def other_client(other_sim: Simulator, clean_env: Path) -> Iterator[ImsClient]:
-    info = other_sim.info
-    with ims_nb.connect(ak=info.ak, sk=info.sk, project_id=info.project_id, endpoint=info.endpoint) as client:
-        yield client
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 @pytest.fixture()
 def launched(sim_client: ImsClient, ledger: Ledger) -> list[dict[str, Any]]:
     """Three exports running on the session simulator (manual clock: they stay live), in ``ledger``."""
-    plan = plan_exports(sim_client.images(imagetype="private"), bucket=BUCKET, key_template="who/{id8}.{ext}",
-                        quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
-    exportable = plan[plan["exportable"].fillna(False).astype(bool)].head(3)
+    exportable = exportable_plan(sim_client, key_template="who/{id8}.{ext}").head(3)
     frame = launch(exportable, client=sim_client, ledger=ledger, max_rate=1000)
     rows = ledger.rows(every_account=True)
     assert len(frame) == 3 and {r["state"] for r in rows} <= {s.value for s in LIVE}

@@ -48,12 +48,6 @@ TARGET = {
 }
 
 
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
-
-
 def claim(ledger: Ledger, **overrides: Any) -> int | None:
     return ledger.claim(**{**TARGET, **overrides})
 

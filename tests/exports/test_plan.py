@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.sim.jobs import plan_job
 from ims_nb.vocab import LIVE, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, State, Target
+from tests.helpers import BUCKET
 
-BUCKET = "ims-exports-cn-north-4"
 TEMPLATE = "exports/{id8}.{ext}"
 #: Retries of a throttled POST without real waiting.
 FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05)
@@ -92,24 +92,31 @@ def assert_exactly_once(ledger: Ledger, control: httpx.Client, images: list[str]
 
 
 @pytest.fixture()
-def client(connect_sim: Callable[..., ImsClient]) -> ImsClient:
-    return connect_sim(retry=FAST_RETRY)
+def images(client: ImsClient) -> pd.DataFrame:
+    return client.images(imagetype="private")
+
+
+class RefusesPosts(httpx.BaseTransport):
+    """Sends every request but a POST, which fails to connect with ``message``: a request that never left."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            raise httpx.ConnectError(self.message, request=request)
+        return httpx.HTTPTransport().handle_request(request)
 
 
 @pytest.fixture()
-def images(client: ImsClient) -> pd.DataFrame:
-    return client.images(imagetype="private")
+def client(connect_sim: Callable[..., ImsClient]) -> ImsClient:
+    """``client`` with fast retries."""
+    return connect_sim(retry=FAST_RETRY)
 
 
 @pytest.fixture()
 def plan(images: pd.DataFrame, client: ImsClient) -> pd.DataFrame:
     return plan_exports(images, bucket=BUCKET, key_template=TEMPLATE, client=client, profile=SIMULATOR_PROFILE)
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -467,14 +474,8 @@ def test_a_429_burst_longer_than_the_retries_is_a_transient_refusal(
 def test_a_request_that_never_left_is_a_transient_refusal(
     plan: pd.DataFrame, connect_sim: Callable[..., ImsClient], ledger: Ledger, control: httpx.Client
 ) -> None:
-    class Unreachable(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.method == "POST":
-                raise httpx.ConnectError("connection refused", request=request)
-            return httpx.HTTPTransport().handle_request(request)
-
     one = exportable_rows(plan).head(1)
-    down = connect_sim(transport=Unreachable(), retry=RetryPolicy(max_attempts=1))
+    down = connect_sim(transport=RefusesPosts("connection refused"), retry=RetryPolicy(max_attempts=1))
     refused = launch(one, client=down, ledger=ledger, max_rate=1000)
     assert list(refused["state"]) == ["refused"] and list(refused["error_code"]) == ["TRANSPORT"]
 
@@ -521,18 +522,12 @@ def test_in_doubt_is_empty_with_its_columns(ledger: Ledger) -> None:
 def test_a_re_send_that_never_leaves_keeps_the_row_in_doubt(
     plan: pd.DataFrame, connect_sim: Callable[..., ImsClient], ledger: Ledger, control: httpx.Client
 ) -> None:
-    class NoPosts(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.method == "POST":
-                raise httpx.ConnectError("network down", request=request)
-            return httpx.HTTPTransport().handle_request(request)
-
     one = exportable_rows(plan).head(1)
     add_fault(control, kind="response", method="POST", path="/file$", status=500, count=1)
     (row_id,) = launch(one, client=connect_sim(), ledger=ledger, max_rate=1000)["row_id"]
     assert ledger.row(row_id)["state"] == "unknown"
 
-    reconcile(ledger, connect_sim(transport=NoPosts(), retry=RetryPolicy(max_attempts=1)))
+    reconcile(ledger, connect_sim(transport=RefusesPosts("network down"), retry=RetryPolicy(max_attempts=1)))
 
     row = ledger.row(row_id)
     assert (row["state"], row["error_code"]) == ("unknown", "TRANSPORT")  # not "refused": the doubt remains

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,8 +25,8 @@ from ims_nb.frames import JOB_COLUMNS
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim.jobs import plan_job
 from ims_nb.vocab import LIVE, State
+from tests.helpers import BUCKET, stall_job
 
-BUCKET = "ims-exports-cn-north-4"
 GiB = 1024**3
 #: Polling coarse enough that hours of simulated time take a few hundred requests.
 COARSE: dict[str, Any] = {"interval": 300.0, "max_interval": 1800.0, "max_rate": 1000.0}
@@ -42,25 +41,6 @@ def first_failing_sequences(seed: int, upto: int) -> list[int]:
     return [n for n in range(1, upto + 1)
             if plan_job(seed=seed, sequence=n, image=image, bucket=BUCKET, key="k", file_format="qcow2", quick=False,
                         now=0.0).fail_code]  # fmt: skip
-
-
-@pytest.fixture()
-def client(connect_sim: Callable[..., ImsClient]) -> ImsClient:
-    return connect_sim()
-
-
-@pytest.fixture()
-def rows(client: ImsClient) -> pd.DataFrame:
-    """The exportable rows of a plan against the simulator, in listing order (normal exports, qcow2)."""
-    plan = plan_exports(client.images(imagetype="private"), bucket=BUCKET, key_template="exports/{id8}.{ext}",
-                        quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
-    return plan[plan["exportable"].fillna(False).astype(bool)].reset_index(drop=True)
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 def run(ledger: Ledger, client: ImsClient, sim_time: Any, **options: Any) -> pd.DataFrame:
@@ -174,10 +154,7 @@ def test_a_job_whose_progress_stands_still_is_reported_stalled(
 ) -> None:
     (job_id,) = launch(rows.head(1), client=client, ledger=ledger, max_rate=1000)["job_id"]
     # the service answers "RUNNING, 42 %" to the next polls: a job stuck at 42 %
-    stuck = {"status": "RUNNING", "job_id": job_id, "job_type": "imsNativeExportImageJob", "begin_time": None,
-             "end_time": None, "entities": {"process_percent": 42.0}}  # fmt: skip
-    control.post("/faults", json={"kind": "response", "method": "GET", "path": f"/cloudimages/job/{job_id}$",
-                                  "status": 200, "body": json.dumps(stuck), "count": 8})  # fmt: skip
+    stall_job(control, job_id)
     seen: list[tuple[float, Progress]] = []
 
     run(ledger, client, sim_time, interval=5.0, max_interval=60.0, stall_after=100.0,

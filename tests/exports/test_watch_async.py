@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,13 @@ from ims_nb.errors import WaitTimeoutError
 from ims_nb.exports.history import HISTORY_COLUMNS
 from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import Progress, watch, watch_async
 from ims_nb.frames import JOB_COLUMNS
-from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim import Simulator
 from ims_nb.sim.jobs import plan_job
 from ims_nb.vocab import LIVE, State
+from tests.helpers import BUCKET
 
-BUCKET = "ims-exports-cn-north-4"
 GiB = 1024**3
 COARSE: dict[str, Any] = {"interval": 300.0, "max_interval": 1800.0, "max_rate": 1000.0}
 MODES = ["asgi", "loopback"]
@@ -86,11 +84,6 @@ def atime(fresh_sim: Simulator) -> AsyncSimTime:
 
 
 @pytest.fixture()
-def client(connect_sim: Callable[..., ImsClient]) -> ImsClient:
-    return connect_sim()
-
-
-@pytest.fixture()
 def connect_async_sim(
     fresh_sim: Simulator, sent: Any, async_recording: Callable[..., httpx.AsyncBaseTransport]
 ) -> Callable[..., AsyncImsClient]:
@@ -106,19 +99,6 @@ def connect_async_sim(
                                     transport=transport)  # fmt: skip
 
     return make
-
-
-@pytest.fixture()
-def rows(client: ImsClient) -> pd.DataFrame:
-    plan = plan_exports(client.images(imagetype="private"), bucket=BUCKET, key_template="exports/{id8}.{ext}",
-                        quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
-    return plan[plan["exportable"].fillna(False).astype(bool)].reset_index(drop=True)
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 def run(aclient: AsyncImsClient, body: Callable[[AsyncImsClient], Awaitable[Any]]) -> Any:
@@ -146,14 +126,14 @@ def failing_sequences(upto: int) -> list[int]:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_watch_async_follows_every_job_to_the_end_and_verifies_each_object(
-    rows: pd.DataFrame,
+    launch_first: Callable[[int], pd.DataFrame],
     client: ImsClient,
     ledger: Ledger,
     atime: AsyncSimTime,
     connect_async_sim: Callable[..., AsyncImsClient],
     mode: str,
 ) -> None:
-    launch(rows.head(6), client=client, ledger=ledger, max_rate=1000)  # seed 0: job sequences 1-6 succeed
+    launch_first(6)  # seed 0: job sequences 1-6 succeed
     seen: list[Progress] = []
 
     frame = watch_to_end(connect_async_sim(mode), ledger, atime, on_progress=seen.append)
@@ -200,14 +180,13 @@ def test_watch_async_records_the_same_as_watch_for_the_same_seed(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_the_polls_of_due_jobs_are_in_flight_at_once(
-    rows: pd.DataFrame,
-    client: ImsClient,
+    launch_first: Callable[[int], pd.DataFrame],
     ledger: Ledger,
     atime: AsyncSimTime,
     connect_async_sim: Callable[..., AsyncImsClient],
     mode: str,
 ) -> None:
-    launch(rows.head(5), client=client, ledger=ledger, max_rate=1000)
+    launch_first(5)
     counters: list[InFlight] = []
 
     def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
@@ -222,14 +201,13 @@ def test_the_polls_of_due_jobs_are_in_flight_at_once(
 
 
 def test_all_polls_together_stay_under_the_rate_cap(
-    rows: pd.DataFrame,
-    client: ImsClient,
+    launch_first: Callable[[int], pd.DataFrame],
     ledger: Ledger,
     sent: Any,
     connect_async_sim: Callable[..., AsyncImsClient],
 ) -> None:
     # Real time here: the manual clock stands still, so six jobs want a poll every 0.05 s (120/s) for a second.
-    launch(rows.head(6), client=client, ledger=ledger, max_rate=1000)
+    launch_first(6)
     sent.clear()
     sent.clock = time.monotonic
 
@@ -248,14 +226,13 @@ def test_all_polls_together_stay_under_the_rate_cap(
 
 
 def test_cancelling_the_task_stops_watching_and_leaves_the_jobs_live(
-    rows: pd.DataFrame,
-    client: ImsClient,
+    launch_first: Callable[[int], pd.DataFrame],
     ledger: Ledger,
     atime: AsyncSimTime,
     connect_async_sim: Callable[..., AsyncImsClient],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    launch(rows.head(3), client=client, ledger=ledger, max_rate=1000)
+    launch_first(3)
 
     async def body(c: AsyncImsClient) -> tuple[pd.DataFrame, int, bool]:
         seen = asyncio.Event()
@@ -284,14 +261,13 @@ def test_cancelling_the_task_stops_watching_and_leaves_the_jobs_live(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_watch_async_over_plain_job_ids_returns_their_records(
-    rows: pd.DataFrame,
-    client: ImsClient,
+    launch_first: Callable[[int], pd.DataFrame],
     ledger: Ledger,
     atime: AsyncSimTime,
     connect_async_sim: Callable[..., AsyncImsClient],
     mode: str,
 ) -> None:
-    job_ids = list(launch(rows.head(3), client=client, ledger=ledger, max_rate=1000)["job_id"])
+    job_ids = list(launch_first(3)["job_id"])
     seen: list[Progress] = []
 
     async def body(c: AsyncImsClient) -> pd.DataFrame:

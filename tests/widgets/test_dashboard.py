@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,6 @@ def tick(dashboard: ExportDashboard, name: str) -> None:
     picker._search.value = name
     assert picker._paging.value.endswith("· 1 matching"), picker._paging.value
     picker._rows.children[0].value = True
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 @pytest.fixture()

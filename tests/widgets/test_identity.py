@@ -4,53 +4,24 @@ the exports shows none of them as its own, never polls them, and leaves every ro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-import ims_nb
 from ims_nb.client import ImsClient
 from ims_nb.exports.identity import ELSEWHERE
 from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import plan_exports
-from ims_nb.rules import SIMULATOR_PROFILE
-from ims_nb.sim import Simulator
 from ims_nb.widgets.monitor import JobMonitor
-
-BUCKET = "ims-exports-cn-north-4"
-
-
-@pytest.fixture(scope="module")
-def other_sim() -> Iterator[Simulator]:
-    """Another simulator: same seed, project and access key as the session one; another endpoint."""
-    with Simulator(seed=0, images=20, manual_clock=True) as simulator:
-        yield simulator
-
-
-@pytest.fixture()
-def other_client(other_sim: Simulator, clean_env: Path) -> Iterator[ImsClient]:
-    info = other_sim.info
-    with ims_nb.connect(ak=info.ak, sk=info.sk, project_id=info.project_id, endpoint=info.endpoint) as client:
-        yield client
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
+from tests.helpers import exportable_plan
 
 
 @pytest.fixture()
 def launched(sim_client: ImsClient, ledger: Ledger) -> pd.DataFrame:
     """Three exports running on the session simulator (manual clock: they stay live)."""
-    plan = plan_exports(sim_client.images(imagetype="private"), bucket=BUCKET, key_template="mon/{id8}.{ext}",
-                        quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
-    frame = launch(plan[plan["exportable"].fillna(False).astype(bool)].head(3), client=sim_client, ledger=ledger,
-                   max_rate=1000)  # fmt: skip
+    three = exportable_plan(sim_client, key_template="mon/{id8}.{ext}").head(3)
+    frame = launch(three, client=sim_client, ledger=ledger, max_rate=1000)
     assert len(frame) == 3
     return frame
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -20,14 +18,12 @@ from ims_nb.errors import ConfigError
 from ims_nb.exports.history import HISTORY_COLUMNS
 from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.plan import plan_exports
-from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.sim.jobs import plan_job
 from ims_nb.vocab import LIVE, State
 from ims_nb.widgets.log import LogPanel
 from ims_nb.widgets.monitor import JobMonitor, human_eta
+from tests.helpers import BUCKET, stall_job
 
-BUCKET = "ims-exports-cn-north-4"
 GiB = 1024**3
 #: Polling coarse enough that hours of simulated time take a few hundred requests.
 COARSE = Pacing(interval=300.0, max_interval=1800.0, stall_after=7200.0)
@@ -78,29 +74,9 @@ def sampling(sleep: Callable[[float], Awaitable[None]], sample: Callable[[], Non
 
 
 @pytest.fixture()
-def client(connect_sim: Callable[..., ImsClient]) -> ImsClient:
-    """A client for planning and launching (recording what it sends)."""
-    return connect_sim()
-
-
-@pytest.fixture()
 def watcher(connect_sim: Callable[..., ImsClient]) -> ImsClient:
     """The monitor's client: ``to_async()`` needs the default transport (``connect_sim`` records synchronously)."""
     return connect_sim(transport=None)
-
-
-@pytest.fixture()
-def rows(client: ImsClient) -> pd.DataFrame:
-    """The exportable rows of a plan against the simulator, in listing order (normal exports, qcow2)."""
-    plan = plan_exports(client.images(imagetype="private"), bucket=BUCKET, key_template="exports/{id8}.{ext}",
-                        quick=False, profile=SIMULATOR_PROFILE)  # fmt: skip
-    return plan[plan["exportable"].fillna(False).astype(bool)].reset_index(drop=True)
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 def monitor_of(watcher: Any, ledger: Ledger, sim_time: Any, **options: Any) -> JobMonitor:
@@ -176,10 +152,7 @@ def test_a_job_whose_progress_stands_still_is_flagged_stalled(
     rows: pd.DataFrame, client: ImsClient, watcher: ImsClient, ledger: Ledger, control: httpx.Client, sim_time: Any
 ) -> None:
     (job_id,) = launch(rows.head(1), client=client, ledger=ledger, max_rate=1000)["job_id"]
-    stuck = {"status": "RUNNING", "job_id": job_id, "job_type": "imsNativeExportImageJob", "begin_time": None,
-             "end_time": None, "entities": {"process_percent": 42.0}}  # fmt: skip
-    control.post("/faults", json={"kind": "response", "method": "GET", "path": f"/cloudimages/job/{job_id}$",
-                                  "status": 200, "body": json.dumps(stuck), "count": 8})  # fmt: skip
+    stall_job(control, job_id)
     texts: list[str] = []
     aclient = watcher.to_async()  # an AsyncImsClient is used as is, and left open
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,12 +24,6 @@ def three(sim_client: ImsClient, exportable: list[dict[str, Any]]) -> pd.DataFra
     whole = images[images["whole_image"].fillna(False).astype(bool)].sort_values("id").head(1)
     good = images[images["id"].isin([i["id"] for i in exportable[:2]])]
     return pd.concat([good, whole], ignore_index=True)
-
-
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Ledger:
-    with Ledger(tmp_path / "ledger.sqlite") as opened:
-        yield opened
 
 
 def export_posts(sent: RequestLog) -> list[str]:
