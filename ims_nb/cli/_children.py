@@ -6,18 +6,25 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from ims_nb.cli._options import MAX_PORT
 from ims_nb.client import config
 
 #: Seconds a child has to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
+#: The loopback address ``lab`` and ``app`` serve on.
+LOOPBACK = "127.0.0.1"
+#: How many ports after the asked one ``first_free_port`` tries (Jupyter's own ``port_retries`` default).
+PORT_TRIES = 50
 
 
 def sim_command(args: argparse.Namespace) -> list[str]:
@@ -113,3 +120,29 @@ def exit_code(child: subprocess.Popen[str]) -> int:
     except KeyboardInterrupt:
         return 0
     return 0 if code in (0, -signal.SIGTERM) else code
+
+
+def first_free_port(port: int, host: str = LOOPBACK) -> int:
+    """``port`` if nothing holds it on ``host``, else the next free one (as Jupyter and Voilà would pick).
+
+    The child is then started on that port with its own retries off, so the port printed is the port served.
+    """
+    for candidate in range(port, min(port + PORT_TRIES, MAX_PORT + 1)):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return candidate
+    raise OSError(f"no free port on {host} from {port} to {port + PORT_TRIES - 1}")
+
+
+def wait_listening(port: int, child: subprocess.Popen[str], host: str = LOOPBACK, poll: float = 0.2) -> bool:
+    """Wait until ``child`` accepts connections on ``port``; False if it ended first."""
+    while child.poll() is None:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            time.sleep(poll)
+    return False

@@ -10,14 +10,23 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from ims_nb._extras import require
-from ims_nb.cli._children import exit_code, sim_command, simulator_for_children, stopped_together
+from ims_nb.cli._children import (
+    LOOPBACK,
+    exit_code,
+    first_free_port,
+    sim_command,
+    simulator_for_children,
+    stopped_together,
+    wait_listening,
+)
 from ims_nb.cli._options import add_simulator_options, fixed_port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client.config import resolve_credentials, resolve_region
 
 DEFAULT_APP_PORT: Final = 8866
 #: Voilà's options besides the notebook and port: loopback only, no code shown, a failing cell says why.
-VOILA_OPTIONS: Final = ("--no-browser", "--Voila.ip=127.0.0.1", "--VoilaConfiguration.strip_sources=True",
+VOILA_OPTIONS: Final = ("--no-browser", f"--Voila.ip={LOOPBACK}", "--Voila.port_retries=0",
+                        "--VoilaConfiguration.strip_sources=True",
                         "--VoilaConfiguration.show_tracebacks=True")  # fmt: skip
 
 
@@ -33,12 +42,12 @@ def add_app_parser(verbs: Any) -> None:
     app: argparse.ArgumentParser = verbs.add_parser("app", help=VERBS["app"].help)
     add_simulator_options(app)
     app.add_argument("--app-port", type=fixed_port, default=DEFAULT_APP_PORT,
-                     help=f"the app's port on 127.0.0.1 (default {DEFAULT_APP_PORT})")  # fmt: skip
+                     help=f"the app's port (default {DEFAULT_APP_PORT}, or the next free one)")  # fmt: skip
     app.set_defaults(run=run_app)
 
 
 def app_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/"
+    return f"http://{LOOPBACK}:{port}/"
 
 
 def voila_command(port: int, notebook: Path | None = None) -> list[str]:
@@ -55,9 +64,10 @@ def on_account() -> bool:
     return resolve_credentials(None, None, None, None) is not None
 
 
-def app_commands(args: argparse.Namespace, *, account: bool) -> AppCommands:
-    """What ``ims-nb app`` runs: a simulator unless on a real ``account``, and Voilà on the app's notebook."""
-    return AppCommands(None if account else sim_command(args), voila_command(args.app_port))
+def app_commands(args: argparse.Namespace, *, account: bool, port: int | None = None) -> AppCommands:
+    """What ``ims-nb app`` runs: a simulator unless on a real ``account``, and Voilà on the app's notebook (on
+    ``port``, default ``--app-port``)."""
+    return AppCommands(None if account else sim_command(args), voila_command(port or args.app_port))
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -65,8 +75,8 @@ def run_app(args: argparse.Namespace) -> int:
     from ims_nb.exports.ledger import ENV_SIM_LEDGER, default_path
 
     require("ims-nb app", "lab")
-    commands = app_commands(args, account=on_account())
-    url = app_url(args.app_port)
+    port = first_free_port(args.app_port)
+    commands = app_commands(args, account=on_account(), port=port)
     with stopped_together() as children:
         if commands.simulator is None:
             env = dict(os.environ)
@@ -79,5 +89,9 @@ def run_app(args: argparse.Namespace) -> int:
             where = (f"on the SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
                      f"are recorded in {env[ENV_SIM_LEDGER]}")  # fmt: skip
         children.append(subprocess.Popen(commands.voila, env=env, text=True))
-        print(f"ims-nb app: {url} {where}", flush=True)
+        try:
+            if wait_listening(port, children[-1]):
+                print(f"ims-nb app: {app_url(port)} {where}", flush=True)
+        except KeyboardInterrupt:
+            return 0
         return exit_code(children[-1])
