@@ -1,18 +1,34 @@
-"""``ims-nb lab``'s setup: JupyterLab's settings overrides (merged, never lost), the environment it runs in, and the
-simulator it starts (with ``app``)."""
+"""``ims-nb lab``'s setup: the working copy it serves, JupyterLab's settings overrides (merged, never lost), the
+environment it runs in, the simulator it starts (with ``app``), and what it prints."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ims_nb.cli._children import lab_environment, sim_command, start_simulator, stopped_together
 from ims_nb.cli._main import build_parser
-from ims_nb.cli.lab import LAB_OVERRIDES, write_lab_settings
+from ims_nb.cli.lab import (
+    LAB_OVERRIDES,
+    SCRUBBED,
+    export_line,
+    lab_command,
+    prepare_lab_copy,
+    scrub_credentials,
+    simulator_file,
+    write_lab_settings,
+)
 from ims_nb.exports.ledger import ENV_SIM_LEDGER
 
 OVERRIDES = Path("share", "jupyter", "lab", "settings", "overrides.json")
@@ -124,3 +140,114 @@ def test_the_child_simulator_binds_a_remote_host_only_with_allow_remote(
         assert line is not None and set(line) == set(LINE)
         [child] = children
     assert child.returncode is not None  # stopped on leaving
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(project), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A clone-like project: the committed notebooks, data/ and .gitignore, all tracked."""
+    folder = tmp_path / "project"
+    for name in git(ROOT, "ls-files", "notebooks", "data", ".gitignore").splitlines():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, folder / name)
+    git(folder, "init", "-q")
+    git(folder, "add", "-A")
+    git(folder, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone")
+    return folder
+
+
+def test_the_lab_serves_a_git_ignored_copy_that_finds_data_as_the_committed_notebooks_do(project: Path) -> None:
+    copy = prepare_lab_copy(project)
+    assert copy == project / ".lab" / "notebooks"
+    assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in (project / "notebooks").iterdir())
+    assert (copy / ".." / "data" / "sample").resolve() == (project / "data" / "sample").resolve()
+    notebook = copy / "02_export.ipynb"
+    notebook.write_text(notebook.read_text().replace('"cells": [', '"cells": [{"cell_type": "raw", "metadata": {}, '
+                                                     '"source": "mine"}, ', 1))  # fmt: skip
+    (copy / ".." / "data" / "snapshots" / "inventory.parquet").write_bytes(b"what a notebook writes")
+    assert git(project, "status", "--porcelain") == ""  # tracked files untouched, the copy ignored
+    mine = notebook.read_text()
+    assert prepare_lab_copy(project) == copy and notebook.read_text() == mine  # the user's work survives
+    (copy / "01_inventory.ipynb").unlink()
+    prepare_lab_copy(project)
+    assert (copy / "01_inventory.ipynb").read_bytes() == (project / "notebooks" / "01_inventory.ipynb").read_bytes()
+    prepare_lab_copy(project, fresh=True)
+    assert notebook.read_bytes() == (project / "notebooks" / "02_export.ipynb").read_bytes()
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_jupyterlab_serves_exactly_the_folder_and_port_it_is_given(tmp_path: Path) -> None:
+    command = lab_command(tmp_path, 8890, "tok")
+    for option in (f"--ServerApp.root_dir={tmp_path}", "--port=8890", "--ServerApp.port_retries=0",
+                   "--ServerApp.token=tok", "--ServerApp.ip=127.0.0.1",
+                   "--FileContentsManager.pre_save_hook=ims_nb.cli.lab.scrub_credentials"):  # fmt: skip
+        assert option in command
+
+
+def test_a_saved_notebook_never_holds_the_simulators_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMS_NB_SIM", json.dumps(LINE))
+    output = {"output_type": "stream", "name": "stdout", "text": f"ak={LINE['ak']} sk={LINE['sk']}\n"}
+    model = {"type": "notebook", "content": {"cells": [{"cell_type": "code", "outputs": [output]}]}}
+    scrub_credentials(model, path="02_export.ipynb", contents_manager=None)
+    saved = json.dumps(model)
+    assert LINE["ak"] not in saved and LINE["sk"] not in saved and saved.count(SCRUBBED) == 2
+    other = {"type": "file", "content": "sim-secret"}
+    scrub_credentials(other)
+    assert other["content"] == "sim-secret"
+
+
+def test_the_printed_export_line_points_a_shell_at_the_simulator_without_the_sk(tmp_path: Path) -> None:
+    path = simulator_file(LINE, tmp_path / "ledger.sqlite")
+    assert path.stat().st_mode & 0o077 == 0  # only its owner reads the SK
+    line = export_line(path)
+    assert LINE["sk"] not in line
+    shell = subprocess.run(["bash", "-c", f'{line}; printf %s "$IMS_NB_SIM"'], capture_output=True, text=True)
+    assert json.loads(shell.stdout) == LINE
+
+
+def wait_for_line(log: Path, start: str, process: subprocess.Popen[str], timeout: float = 90.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [line for line in log.read_text().splitlines() if line.startswith(start)]
+        if found:
+            return found[0]
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"no {start!r} line in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def test_with_its_port_taken_the_lab_prints_the_port_and_token_it_really_serves(tmp_path: Path) -> None:
+    (tmp_path / "notebooks").mkdir()
+    log = tmp_path / "lab.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_SDK_", "IMS_NB_"))}
+    with socket.socket() as taken, log.open("w") as out:
+        taken.bind(("127.0.0.1", 0))
+        asked = taken.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ims_nb", "lab", "--port", "0", "--images", "0", "--lab-port", str(asked),
+             "--notebooks", str(tmp_path / "notebooks"), "--state", str(tmp_path / "world.sqlite")],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+        try:
+            served = wait_for_line(log, "ims-nb lab: JupyterLab at http://127.0.0.1:", process)
+            url = served.split(" at ", 1)[1].split()[0]
+            port = int(url.split(":")[2].split("/")[0])
+            assert port != asked and "?token=" in url
+            token = url.split("?token=", 1)[1]
+            assert httpx.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=10).status_code == 200
+            pointer = wait_for_line(log, "ims-nb lab: to point the CLI", process)
+            export = pointer.split(": ", 2)[2]
+            shell = subprocess.run(["bash", "-c", f'{export}; printf %s "$IMS_NB_SIM"'], capture_output=True,
+                                   text=True)  # fmt: skip
+            sim = json.loads(shell.stdout)
+            assert sim["sk"] not in log.read_text()
+            assert f"SIMULATOR at {sim['endpoint']} " in log.read_text()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
