@@ -17,16 +17,11 @@ import psutil
 import pytest
 
 from ims_nb.app import NOTEBOOK
+from ims_nb.cli import app
 from ims_nb.cli._main import build_parser, main
 from ims_nb.cli.app import DEFAULT_APP_PORT, app_commands, app_url, on_account, voila_command
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_app_takes_the_simulators_options_and_its_port() -> None:
@@ -96,6 +91,8 @@ def test_on_an_account_run_app_starts_only_voila_and_says_so(
     monkeypatch.setenv("HUAWEICLOUD_SDK_REGION", "ap-southeast-1")
     monkeypatch.setenv("IMS_NB_LEDGER", "/srv/ledger.sqlite")
     monkeypatch.setattr(subprocess, "Popen", FakeChild)
+    monkeypatch.setattr(app, "wait_listening", lambda port, child: True)  # the fake Voilà "answers" at once
+    monkeypatch.setattr(app, "first_free_port", lambda port: port)
     FakeChild.started = []
     assert main(["app", "--app-port", "9200"]) == 0
     [voila] = FakeChild.started
@@ -122,16 +119,22 @@ def descendants(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
 
-def test_app_serves_the_dashboard_and_stops_with_its_children_on_sigterm(tmp_path: Path) -> None:
-    port, log = free_port(), tmp_path / "app.log"
+def test_app_serves_the_dashboard_on_the_port_it_prints_and_stops_with_its_children_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "app.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_SDK_", "IMS_NB_"))}
     env["HUAWEICLOUD_SDK_CREDENTIALS_FILE"] = str(tmp_path / "no-credentials")
-    with log.open("w") as out:
+    with socket.socket() as taken, log.open("w") as out:  # the asked port is taken: the app serves the next one
+        taken.bind(("127.0.0.1", 0))
+        asked = taken.getsockname()[1]
         process = subprocess.Popen(
-            [sys.executable, "-m", "ims_nb", "app", "--port", "0", "--app-port", str(port),
+            [sys.executable, "-m", "ims_nb", "app", "--port", "0", "--app-port", str(asked),
              "--state", str(tmp_path / "world.sqlite")],
             stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
+        port = announced_port(log, process)
+    assert port != asked
     try:
         page = wait_for_page(app_url(port), process, log)
         assert page.status_code == 200
@@ -152,6 +155,20 @@ def test_app_serves_the_dashboard_and_stops_with_its_children_on_sigterm(tmp_pat
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def announced_port(log: Path, process: subprocess.Popen[str], timeout: float = 90.0) -> int:
+    """The port in the ``ims-nb app: URL ...`` line, printed once Voilà accepts connections."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if line.startswith("ims-nb app: http://127.0.0.1:"):
+                port = int(line.split(":")[3].split("/")[0])
+                with socket.create_connection(("127.0.0.1", port), timeout=5):
+                    return port
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"no ims-nb app line in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def wait_for_page(url: str, process: subprocess.Popen[str], log: Path, timeout: float = 90.0) -> httpx.Response:
