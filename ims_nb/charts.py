@@ -231,7 +231,7 @@ def _short_label(name: str, width: int = LABEL_WIDTH) -> str:
 
 def _label_size(ax: Axes, rows: int) -> float:
     """A tick label font size (points) at which ``rows`` labels fit the Axes' height, within 5 to 10 points."""
-    height_pt = ax.figure.get_figheight() * ax.get_position().height * 72
+    height_pt = ax.bbox.height * 72 / ax.figure.dpi
     return float(min(10.0, max(5.0, 0.8 * height_pt / max(rows, 1))))
 
 
