@@ -42,6 +42,8 @@ NO_STARTED: Final = "no started exports yet"
 NO_PREDICTIONS: Final = "no predictions yet (needs two finished exports of a format and size band)"
 _FIGSIZE: Final = (8.0, 4.5)
 _HOUR: Final = 3600.0
+#: The most characters of an image name the timeline shows (longer names keep their start and end).
+LABEL_WIDTH: Final = 20
 
 
 def plot_inventory(images: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
@@ -108,16 +110,19 @@ def plot_durations(jobs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         ConfigError: a column the chart reads is missing (named in the message).
     """
     _require(jobs, ("format", "size_gb", "duration_s"), "plot_durations")
-    ax = _labelled(ax, "Export duration by image size", "image size (GB)", "duration (hours)")
-    timed = jobs[pd.to_numeric(jobs["duration_s"], errors="coerce").notna().to_numpy(dtype=bool)]
+    seconds = pd.to_numeric(jobs["duration_s"], errors="coerce")
+    unit, per = _duration_unit(float(seconds.max()) if seconds.notna().any() else 0.0)
+    ax = _labelled(ax, "Export duration by image size", "image size (GB)", f"duration ({unit})")
+    timed = jobs[seconds.notna().to_numpy(dtype=bool)]
     if timed.empty:
         return _nothing(ax, NO_FINISHED)
     formats = _text(timed["format"])
     colours = _colours(formats, FORMAT_COLOURS)
     for name in sorted(colours):
         rows = timed[(formats == name).to_numpy()]
-        hours = pd.to_numeric(rows["duration_s"]).to_numpy(dtype=float) / _HOUR
-        ax.scatter(pd.to_numeric(rows["size_gb"]).to_numpy(dtype=float), hours, color=colours[name], label=name)
+        durations = pd.to_numeric(rows["duration_s"]).to_numpy(dtype=float) / per
+        ax.scatter(pd.to_numeric(rows["size_gb"]).to_numpy(dtype=float), durations, color=colours[name], label=name)
+    _from_zero(ax)
     ax.legend(title="format")
     return ax
 
@@ -176,7 +181,9 @@ def plot_timeline(jobs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         rows = frame[frame["state"] == state]
         ax.barh(rows.index, rows["end"] - rows["begin"], left=rows["begin"], height=0.6,
                 color=STATE_COLOURS.get(state, GREY), label=state)  # fmt: skip
-    ax.set_yticks(frame.index, labels=list(frame["name"]))
+    ax.set_yticks(
+        frame.index, labels=[_short_label(name) for name in frame["name"]], fontsize=_label_size(ax, len(frame))
+    )
     ax.invert_yaxis()
     locator = mdates.AutoDateLocator(tz="UTC")  # type: ignore[no-untyped-call, unused-ignore]
     ax.xaxis.set_major_locator(locator)
@@ -212,6 +219,34 @@ def plot_eta_fit(fit: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.axline((0.0, 0.0), slope=1.0, color=GREY, linestyle="--", label="y = x")
     ax.legend()
     return ax
+
+
+def _short_label(name: str, width: int = LABEL_WIDTH) -> str:
+    """``name`` in at most ``width`` characters: its start, an ellipsis and its end (where the numbers are)."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2
+    return f"{name[: width - 1 - tail]}\u2026{name[len(name) - tail :]}"
+
+
+def _label_size(ax: Axes, rows: int) -> float:
+    """A tick label font size (points) at which ``rows`` labels fit the Axes' height, within 5 to 10 points."""
+    height_pt = ax.bbox.height * 72 / ax.figure.dpi
+    return float(min(10.0, max(5.0, 0.8 * height_pt / max(rows, 1))))
+
+
+def _duration_unit(longest_s: float) -> tuple[str, float]:
+    """The unit a duration axis reads best in for durations up to ``longest_s``: its name and its seconds."""
+    if longest_s >= 2 * _HOUR:
+        return "hours", _HOUR
+    return ("minutes", 60.0) if longest_s >= 120 else ("seconds", 1.0)
+
+
+def _from_zero(ax: Axes) -> None:
+    """Both axes start at 0 (sizes and durations are never negative) and leave room above the largest point."""
+    for limits, setter in ((ax.dataLim.intervalx, ax.set_xlim), (ax.dataLim.intervaly, ax.set_ylim)):
+        top = float(limits[1])
+        setter(0.0, top * 1.1 if top > 0 else 1.0)
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], chart: str) -> None:

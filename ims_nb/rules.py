@@ -197,7 +197,7 @@ RULES: tuple[Rule, ...] = (
          "image {name} comes from KooGallery product {product_code}", "", "IMG.0078", SOURCE_EXPORT_PAGE,
          lambda p, _: _flag(p["product_code"].notna()) & ~_is(p["image_type"], "market")),
     Rule("restricted-os-origin", Severity.ERROR, ("platform", "source_image_id"),
-         "image {name} was created from a {platform} public image ({source_image_id})",
+         "image {name} was created from the {platform} public image {source_image_id}",
          "rebuild the image from an imported image file", "IMG.0071", SOURCE_EXPORT_PAGE, _restricted_origin,
          soft=_ubuntu_unconfirmed),
     Rule("size-limit", Severity.ERROR, ("size_bytes",),

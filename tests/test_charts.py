@@ -148,9 +148,9 @@ def test_durations_draw_one_scatter_per_format_with_its_jobs(jobs: pd.DataFrame)
         mine = jobs[(jobs["format"] == file_format) & jobs["duration_s"].notna()]
         points = collection.get_offsets()
         assert len(points) == len(mine) == 6
-        assert np.allclose(points, np.column_stack([mine["size_gb"], mine["duration_s"] / 3600]))
+        assert np.allclose(points, np.column_stack([mine["size_gb"], mine["duration_s"] / 60]))
         assert tuple(collection.get_facecolor()[0]) == matplotlib.colors.to_rgba(charts.FORMAT_COLOURS[file_format])
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("image size (GB)", "duration (hours)")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("image size (GB)", "duration (minutes)")  # under two hours: minutes
 
 
 def test_throughput_counts_finished_jobs_only_stacked_by_format(jobs: pd.DataFrame) -> None:
@@ -175,7 +175,7 @@ def test_timeline_draws_a_bar_per_started_job_coloured_by_state(jobs: pd.DataFra
     colours = {c.get_label(): c.patches[0].get_facecolor() for c in ax.containers}
     assert colours == {"failed": matplotlib.colors.to_rgba("#d62728"), "verified": matplotlib.colors.to_rgba("#2ca02c")}
     ordered = jobs.sort_values("begin_time", kind="stable")
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(ordered["image_name"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == [charts._short_label(n) for n in ordered["image_name"]]
     starts = sorted(bar.get_x() for bar in bars)
     assert np.allclose(starts, sorted(mdates.date2num(jobs["begin_time"].dt.tz_convert(None).to_numpy())))
     lengths = sorted(bar.get_width() * 86400 for bar in bars)
@@ -198,6 +198,40 @@ def test_timeline_runs_unfinished_jobs_to_the_latest_time_seen(
     for bar in container.patches:
         assert bar.get_x() + bar.get_width() == pytest.approx(mdates.date2num(latest.tz_convert(None)))
         assert bar.get_facecolor() == matplotlib.colors.to_rgba(charts.STATE_COLOURS["running"])
+
+
+def test_timeline_labels_are_short_and_sized_to_fit_so_the_bars_keep_the_width(jobs: pd.DataFrame) -> None:
+    jobs = jobs.copy()
+    jobs["image_name"] = [f"a-very-long-image-name-of-a-migration-wave-{n:05d}" for n in range(len(jobs))]
+
+    ax = charts.plot_timeline(jobs)
+    ax.figure.canvas.draw()  # type: ignore[union-attr]
+
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert all(len(label) == charts.LABEL_WIDTH and label.endswith("-000" + label[-2:]) for label in labels)
+    assert len(set(labels)) == len(jobs)  # the numbered ends keep them apart
+    widest = max(t.get_window_extent().width for t in ax.get_yticklabels())
+    assert widest < 0.3 * ax.get_window_extent().width
+    sizes = {t.get_fontsize() for t in ax.get_yticklabels()}
+    (size,) = sizes
+    assert 5 <= size <= 10 and size * len(jobs) <= ax.get_window_extent().height  # rows do not overlap
+    assert charts._short_label("short-name-00001") == "short-name-00001"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "unit"), [((6.0, 7.0), "seconds"), ((600.0, 630.0), "minutes"), ((9000.0, 12000.0), "hours")]
+)
+def test_durations_of_two_points_have_axes_from_zero_in_a_readable_unit(
+    seconds: tuple[float, float], unit: str
+) -> None:
+    jobs = pd.DataFrame({"format": ["qcow2", "vmdk"], "size_gb": [20.0, 20.0], "duration_s": list(seconds)})
+
+    ax = charts.plot_durations(jobs)
+
+    per = {"seconds": 1, "minutes": 60, "hours": 3600}[unit]
+    assert ax.get_ylabel() == f"duration ({unit})"
+    assert ax.get_xlim() == pytest.approx((0.0, 22.0)) and ax.get_ylim() == pytest.approx((0.0, seconds[1] / per * 1.1))
+    assert ax.yaxis.get_offset_text().get_text() == ""
 
 
 # --- ETA fit ------------------------------------------------------------------------------------

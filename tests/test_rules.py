@@ -241,6 +241,14 @@ def test_a_rule_fires_on_its_case(rule: str, fields: dict[str, Any], arguments: 
     assert row["fix"] is not None and not pd.isna(row["fix"])
 
 
+def test_no_message_puts_a_fixed_article_before_a_filled_word() -> None:
+    """ "a {platform}" reads "a Ubuntu": an article must fit its word, so none stands before a field."""
+    templates = [text for rule in RULES for text in (rule.message, rule.fix)]
+    assert not [t for t in templates if re.search(r"\b(a|an) \{", t, re.IGNORECASE)]
+    row = only(judge([record(__platform="Ubuntu")], profile=STRICT), "restricted-os-origin")
+    assert "created from the Ubuntu public image" in row["message"] and " a Ubuntu" not in row["message"]
+
+
 @pytest.mark.parametrize(
     ("rule", "fields", "arguments"), SPARES, ids=[f"{r}-{n}" for n, (r, _, _) in enumerate(SPARES)]
 )

@@ -56,6 +56,8 @@ def check_contents(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("ims_nb/app/") and n.endswith(".ipynb") for n in names), "the app notebook is missing"
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "tools/", "data/"))], names
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(metadata).decode()  # SPDX: no deprecation
 
 
 def start_simulator(bin_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:

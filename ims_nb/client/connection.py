@@ -202,7 +202,10 @@ def _simulator_settings(
         f"credentials file); using the simulator at {line['endpoint']}"
     )
     warnings.warn(message, SimulatorWarning, stacklevel=4)
-    return _simulator_line_settings(line, extra, insecure, simulator)
+    log.info("%s", message)  # the warning is the one notice a kernel shows; the log keeps a quiet record
+    settings = _simulator_line_settings(line, extra, insecure, simulator)
+    settings.announced = True  # so the client does not say it again as a WARNING log line
+    return settings
 
 
 def _simulator_line_settings(

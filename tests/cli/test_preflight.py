@@ -103,7 +103,7 @@ def test_exportable_ids_exit_0_in_a_real_process(
         ("full-ecs", "full-ecs-image", "IMG.0128", "is a full-ECS image",
          "export the system-disk and data-disk images separately"),
         # the simulator plays the strict rules, so through --sim an Ubuntu-derived image is an error, not a warning
-        ("ubuntu-derived", "restricted-os-origin", "IMG.0071", "was created from a Ubuntu public image",
+        ("ubuntu-derived", "restricted-os-origin", "IMG.0071", "was created from the Ubuntu public image",
          "rebuild the image from an imported image file"),
     ],
 )  # fmt: skip
