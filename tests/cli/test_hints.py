@@ -65,7 +65,8 @@ def test_a_mistyped_region_in_the_environment_is_an_error_on_the_simulator(bare_
 @pytest.mark.parametrize("verb", ["images", "preflight", "export", "jobs"])
 def test_the_client_verbs_do_not_import_the_simulator_server(verb: str) -> None:
     code = (f"import sys\nfrom ims_nb.cli import main\ntry:\n    main([{verb!r}, '--help'])\nexcept SystemExit:\n"
-            "    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('uvicorn', 'starlette')))")  # fmt: skip
+            "    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('uvicorn', 'starlette')))"
+            )  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
