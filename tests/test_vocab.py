@@ -35,7 +35,7 @@ def test_a_target_is_parsed_once_and_formats_back(text: str, bucket: str, key: s
 
 @pytest.mark.parametrize("text", ["bucket-only", "", None, 3, b"b:k"])
 def test_a_string_without_a_separator_is_no_target(text: object) -> None:
-    with pytest.raises(ConfigError, match="bucket_url must be 'bucket:object'"):
+    with pytest.raises(ConfigError, match="use BUCKET:KEY"):
         Target.parse(text)
 
 
