@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from ims_nb.cli._main import main
+from ims_nb.cli import main
 
 sys.exit(main())

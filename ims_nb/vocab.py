@@ -93,6 +93,18 @@ def split_bucket_url(bucket_url: str) -> tuple[str, str | None]:
     return bucket, (key if separator else None)
 
 
+def _as_bucket_key(text: Any) -> str | None:
+    """``bucket:key`` for what was meant as one but written as a URL or a path (``obs://bucket/x.qcow2``,
+    ``bucket/x.qcow2``), else None."""
+    if not isinstance(text, str):
+        return None
+    _, scheme, rest = text.rpartition("://")
+    bucket, slash, key = (rest if scheme else text).partition("/")
+    if bucket and slash and key and TARGET_SEPARATOR not in bucket:
+        return f"{bucket}{TARGET_SEPARATOR}{key}"
+    return None
+
+
 @dataclass(frozen=True)
 class Target:
     """Where one export goes: an OBS bucket and an object key (``str(target)`` is the API's ``bucket_url``).
@@ -114,8 +126,9 @@ class Target:
         if isinstance(text, Target):
             return text
         bucket, key = split_bucket_url(text) if isinstance(text, str) else ("", None)
-        if key is None:
-            raise ConfigError(f"bucket_url must be 'bucket:object', not {text!r}")
+        if key is None or _as_bucket_key(text) is not None:
+            example = _as_bucket_key(text) or "my-bucket:exports/image.qcow2"
+            raise ConfigError(f"use BUCKET:KEY (e.g. {example}), not {text!r}")
         return cls(bucket, key)
 
     @property

@@ -35,7 +35,7 @@ def test_a_target_is_parsed_once_and_formats_back(text: str, bucket: str, key: s
 
 @pytest.mark.parametrize("text", ["bucket-only", "", None, 3, b"b:k"])
 def test_a_string_without_a_separator_is_no_target(text: object) -> None:
-    with pytest.raises(ConfigError, match="bucket_url must be 'bucket:object'"):
+    with pytest.raises(ConfigError, match="use BUCKET:KEY"):
         Target.parse(text)
 
 
@@ -92,3 +92,13 @@ def test_the_vocabulary_is_pandas_free() -> None:
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "dataclasses", "enum", "typing", "ims_nb.errors"}, imported
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("obs://bucket/x.qcow2", "bucket:x.qcow2"), ("bucket/dir/x.vhd", "bucket:dir/x.vhd"), ("bucket", "BUCKET:KEY")],
+)
+def test_a_target_written_as_a_url_or_path_is_answered_use_bucket_key(written: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Target.parse(written)
+    assert "use BUCKET:KEY" in str(raised.value) and meant in str(raised.value)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+import uuid
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
@@ -127,5 +129,16 @@ def images_by_id(client: ClientLike, image_ids: list[str]) -> list[dict[str, Any
                 raise
             missing.append(image_id)
     if missing:
-        raise ConfigError(f"no such image: {', '.join(missing)}")
+        names = [image_id for image_id in missing if not _looks_like_id(image_id)]
+        hint = f" (IMAGE_ID is an image's id; to choose by name, use --name {shlex.quote(names[0])})" if names else ""
+        raise ConfigError(f"no such image: {', '.join(missing)}{hint}")
     return records
+
+
+def _looks_like_id(text: str) -> bool:
+    """Whether ``text`` has the shape of an image id (a UUID), rather than a name."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Final, TextIO
 
 from ims_nb.errors import ConfigError, ImsNbError, InsecureTransportWarning, SimulatorWarning, mask_secrets
 
@@ -21,6 +22,28 @@ EXIT_REFUSED = 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 SIMULATOR_PREFIX = "SIMULATOR:"
+#: The CLI's spelling of the library's keyword arguments, which its messages name (``pass project_id=``).
+CLI_SPELLING: Final[dict[str, str]] = {
+    "project_id": "--project-id", "region": "--region", "endpoint": "--endpoint", "ak": "--ak",
+    "ca_bundle": "--ca-bundle", "insecure": "--insecure", "quick": "--quick", "file_format": "--format",
+    "key_template": "--key-template", "max_items": "--max-items",
+}  # fmt: skip
+#: ``name=``, ``name=True``, ``name=False`` or ``name=PLACEHOLDER`` ending a word (not ``name='value'``).
+_KEYWORD = re.compile(rf"\b({'|'.join(CLI_SPELLING)})=(True|False|[A-Z][A-Z_]*)?(?=[\s),;:.]|$)")
+
+
+def cli_spelling(text: str) -> str:
+    """``text`` with the library's keyword arguments in the CLI's spelling: ``pass project_id=`` becomes ``pass
+    --project-id``, ``quick=True`` ``--quick``, ``quick=False`` ``no --quick``, ``ca_bundle=PATH`` ``--ca-bundle
+    PATH``."""
+
+    def spell(match: re.Match[str]) -> str:
+        option, value = CLI_SPELLING[match[1]], match[2]
+        if value == "False":
+            return f"no {option}"
+        return option if value in (None, "True") else f"{option} {value}"
+
+    return _KEYWORD.sub(spell, text)
 
 
 class Console:
@@ -39,7 +62,7 @@ class Console:
         print(self._one_line(text), file=self.stream, flush=True)
 
     def error(self, text: str) -> None:
-        print(f"ims-nb {self.verb}: error: {self._one_line(text)}", file=self.stream, flush=True)
+        print(f"ims-nb {self.verb}: error: {self._one_line(cli_spelling(text))}", file=self.stream, flush=True)
 
     def _one_line(self, text: str) -> str:
         return mask_secrets(" ".join(text.split()), tuple(self._secrets))

@@ -17,7 +17,6 @@ from typing import Any
 
 from ims_nb.client import config, wire
 from ims_nb.errors import ConfigError
-from ims_nb.sim.control import MAX_CLOCK_SCALE
 from ims_nb.vocab import STALL_AFTER
 
 MAX_PORT = 65535
@@ -84,6 +83,8 @@ def positive_seconds(text: str) -> float:
 def time_scale(text: str) -> float:
     """Simulated seconds per real second: above 0 and at most the control plane's bound (the clock stays
     representable)."""
+    from ims_nb.sim.control import MAX_CLOCK_SCALE  # the simulator (and uvicorn) only for the verbs that start one
+
     try:
         value = float(text)
     except ValueError:
@@ -126,6 +127,8 @@ def _moment(text: str) -> str:
 
 def add_simulator_options(parser: argparse.ArgumentParser) -> None:
     """The options of the simulator ``sim`` serves and ``lab`` and ``app`` start."""
+    from ims_nb.sim.control import MAX_CLOCK_SCALE  # the client verbs never import the simulator's server
+
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only by default)")
     parser.add_argument("--port", type=port, default=0, help="port (0: any free port)")
     parser.add_argument("--seed", type=non_negative, default=0, help="world seed")

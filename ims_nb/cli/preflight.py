@@ -63,9 +63,8 @@ or the network failed, 2 bad arguments or configuration (an IMAGE_ID that does n
 def _bucket_url(text: str) -> Target:
     try:
         return Target.parse(text)
-    except ConfigError:
-        raise argparse.ArgumentTypeError(f"expected BUCKET:KEY_TEMPLATE, e.g. my-bucket:exports/{{id8}}.{{ext}}, "
-                                         f"not {text!r}") from None  # fmt: skip
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: The summary table; the narrowest terminal still shows id, exportable and the blocking rules.

@@ -133,10 +133,11 @@ class Password:
         return f"Password(username={self.username!r}, password='***', domain={self.domain!r})"
 
 
-def check_region(region: str) -> str:
-    """The region id, or a ``ConfigError`` that lists the known ones."""
+def check_region(region: str, source: str | None = None) -> str:
+    """The region id, or a ``ConfigError`` that lists the known ones (and names ``source``, where it came from)."""
     if region not in REGIONS:
-        raise ConfigError(f"unknown region {region!r}; known regions: {', '.join(REGIONS)}")
+        where = f" in {source} (correct or unset it)" if source else ""
+        raise ConfigError(f"unknown region {region!r}{where}; known regions: {', '.join(REGIONS)}")
     return region
 
 
@@ -156,7 +157,7 @@ def check_endpoint(endpoint: str, *, insecure: bool = False) -> str:
     if parts.scheme == "http" and not insecure and not is_loopback_host(host):
         raise ConfigError(
             f"plain HTTP is only allowed to loopback addresses, not {host!r}: use https, or pass insecure=True "
-            f"(CLI --insecure) to send requests and signatures to {host} in the clear"
+            f"to send requests and signatures to {host} in the clear"
         )
     return endpoint.rstrip("/")
 
@@ -255,7 +256,15 @@ def resolve_credentials(
 
 
 def resolve_region(region: str | None) -> str:
-    return check_region(region or os.environ.get(ENV_REGION) or DEFAULT_REGION)
+    if region:
+        return check_region(region)
+    return env_region() or DEFAULT_REGION
+
+
+def env_region() -> str | None:
+    """``$HUAWEICLOUD_SDK_REGION`` when set, checked (a typo is an error, on a simulator too), else None."""
+    region = os.environ.get(ENV_REGION)
+    return check_region(region, ENV_REGION) if region else None
 
 
 def on_simulator(client: object | None) -> bool:

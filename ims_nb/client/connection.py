@@ -185,6 +185,8 @@ def _simulator_settings(
         raise ConfigError(f"endpoint {endpoint!r} was given without credentials (ak/sk or a password login)")
     if region is not None:
         config.check_region(region)
+    else:
+        config.env_region()  # the simulator plays its own region, but a mistyped one is still a mistake
     line = config.simulator_line()
     simulator = None
     if line is None:

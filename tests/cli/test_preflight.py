@@ -355,7 +355,7 @@ def test_progress_counts_requests_on_stderr(sim_line: str, bare_env: dict[str, s
         (["--bucket-url", TEMPLATE], "one of the arguments --format --quick is required"),
         (["--bucket-url", TEMPLATE, "--format", "qcow2", "--quick"], "not allowed with argument"),
         (["--bucket-url", f"{BUCKET}:x/{{size}}.qcow2", "--format", "qcow2"], "key template"),
-        (["--bucket-url", BUCKET, "--format", "qcow2"], "expected BUCKET:KEY_TEMPLATE"),
+        (["--bucket-url", BUCKET, "--format", "qcow2"], "use BUCKET:KEY"),
         (["--bucket-url", TEMPLATE, "--format", "raw"], "invalid choice: 'raw'"),
         (["--bucket-url", TEMPLATE, "--quick", "--output-format", "parquet"], "invalid choice: 'parquet'"),
         (["--bucket-url", TEMPLATE, "--quick", "--created-at", "soon"], "OP:TIME"),

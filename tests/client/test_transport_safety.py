@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 
 import ims_nb
+from ims_nb.cli._console import cli_spelling
 from ims_nb.cli._main import main
 from ims_nb.client import AsyncImsClient, ImsClient
 from ims_nb.client.retry import RetryPolicy
@@ -81,7 +82,7 @@ def test_plain_http_to_another_host_names_it_and_the_flag(host: str) -> None:
     with pytest.raises(ConfigError) as raised:
         ims_nb.connect(endpoint=f"http://{host}:9000", **CREDENTIALS)
     message = str(raised.value)
-    assert f"not {host!r}" in message and "insecure=True" in message and "--insecure" in message
+    assert f"not {host!r}" in message and "insecure=True" in message and "--insecure" in cli_spelling(message)
 
 
 @pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000"])
