@@ -285,7 +285,7 @@ def ledger_path(args: argparse.Namespace, client: ConnectionLike | None = None) 
         return path
     from ims_nb.exports.ledger import default_path, path_for
 
-    return default_path() if client is None else path_for(client, simulator=args.sim is not None or None)
+    return default_path() if client is None else path_for(client)
 
 
 def add_watch_options(group: argparse._ArgumentGroup, watch_help: str) -> None:

@@ -86,22 +86,21 @@ def simulator_path(endpoint: str, *, shared: bool = False) -> Path:
     return Path(tempfile.gettempdir()) / f"{name}.sqlite"
 
 
-def ledger_for(client: ConnectionLike, path: str | Path | None = None, *, simulator: bool | None = None) -> Ledger:
+def ledger_for(client: ConnectionLike, path: str | Path | None = None) -> Ledger:
     """The ledger for a client's exports, bound to its account (``Ledger.bound_to``): ``path`` when given, else
-    ``default_path()`` for a real account and ``simulator_path`` for a simulator (``simulator``: whether the client
-    talks to one, when the caller knows better than ``on_simulator``, as ``ims-nb --sim`` does)."""
+    ``default_path()`` for a real account and ``simulator_path`` for a simulator (the connection knows which)."""
     from ims_nb.exports.identity import identity_of
 
-    return Ledger(path if path is not None else path_for(client, simulator=simulator)).bound_to(identity_of(client))
+    return Ledger(path if path is not None else path_for(client)).bound_to(identity_of(client))
 
 
-def path_for(client: ConnectionLike, *, simulator: bool | None = None) -> Path:
+def path_for(client: ConnectionLike) -> Path:
     """Where ``ledger_for`` keeps a client's exports: a simulator's never go to the real default ledger.
 
     A simulator this process runs gets a file of this process; one running apart (``ims-nb sim``) a file of its
     endpoint, shared by the processes that use it (``ims-nb export --sim`` then ``ims-nb jobs --watch --sim``).
     """
-    if not (on_simulator(client) if simulator is None else simulator):
+    if not on_simulator(client):
         return default_path()
     embedded = getattr(client.settings, "simulator", None) is not None
     return simulator_path(client.settings.endpoints.ims, shared=not embedded)
@@ -262,6 +261,8 @@ class Ledger:
         before the ledger kept identities are claimed, with a note, by the first real account bound in their
         region (a simulator claims none). ``bound_to(None)`` is the whole ledger, unbound.
         """
+        if identity == self.identity:
+            return self  # already this account's view: its old rows were claimed when it was made
         view = copy.copy(self)
         view.identity = identity
         if identity is not None and not identity.simulator:
