@@ -249,10 +249,11 @@ def wait_jobs(
     clock: Callable[[], float],
     sleep: Callable[[float], Any],
 ) -> dict[str, dict[str, Any]]:
-    """``ImsClient.wait``: follow job ids to their end; the last record of each."""
-    plan = PollPlan(list(job_ids), clock(), pacing, timeout)
+    """``ImsClient.wait``: follow job ids to their end; the last record of each, in the order of ``job_ids``."""
+    ids = list(job_ids)
+    plan = PollPlan(ids, clock(), pacing, timeout)
     follow(plan, _Jobs(client, on_progress, clock), max_rate=max_rate, clock=clock, sleep=sleep)
-    return plan.records
+    return _in_order(ids, plan.records)
 
 
 async def wait_jobs_async(
@@ -267,9 +268,15 @@ async def wait_jobs_async(
     sleep: Callable[[float], Awaitable[Any]],
 ) -> dict[str, dict[str, Any]]:
     """``AsyncImsClient.wait``: ``wait_jobs`` with the polls of all due jobs at once."""
-    plan = PollPlan(list(job_ids), clock(), pacing, timeout)
+    ids = list(job_ids)
+    plan = PollPlan(ids, clock(), pacing, timeout)
     await follow_async(plan, _AsyncJobs(client, on_progress, clock), max_rate=max_rate, clock=clock, sleep=sleep)
-    return plan.records
+    return _in_order(ids, plan.records)
+
+
+def _in_order(job_ids: list[str], records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The records in the caller's order, not the order the answers came in (concurrent polls race)."""
+    return {job_id: records[job_id] for job_id in dict.fromkeys(job_ids) if job_id in records}
 
 
 class _Reports:
