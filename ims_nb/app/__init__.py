@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -16,10 +17,15 @@ from ims_nb.exports.ledger import ledger_for
 if TYPE_CHECKING:
     from ims_nb.widgets.dashboard import ExportDashboard
 
-__all__ = ["NOTEBOOK", "open_dashboard", "simulator_notice_silenced"]
+__all__ = ["NOTEBOOK", "TEMPLATE", "open_dashboard", "simulator_notice_silenced", "voila_env"]
 
 #: The app's notebook (package data): an import and ``open_dashboard()``, stored with no outputs.
 NOTEBOOK: Final = Path(__file__).resolve().with_name("export_app.ipynb")
+#: A Jupyter data directory of package data, holding the Voilà template ``TEMPLATE``.
+DATA_DIR: Final = Path(__file__).resolve().with_name("jupyter")
+#: Voilà's lab template without its CDN links (the Font Awesome they load is bundled in Voilà's own static files):
+#: the app's page asks nothing of any host but its own.
+TEMPLATE: Final = "ims-nb"
 #: The embedded simulator's options when the app runs with neither credentials nor ``ims-nb app``'s simulator.
 APP_SIMULATOR: Final = {"time_scale": 600}
 SIMULATOR_PREFIX: Final = "SIMULATOR:"
@@ -41,6 +47,12 @@ def simulator_notice_silenced() -> Iterator[None]:
             yield
     finally:
         logger.removeFilter(notice)
+
+
+def voila_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with ``DATA_DIR`` first on ``JUPYTER_PATH``, so that Voilà finds ``TEMPLATE``."""
+    paths = [str(DATA_DIR), *(p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p)]
+    return {**env, "JUPYTER_PATH": os.pathsep.join(paths)}
 
 
 def open_dashboard(*, simulator: dict[str, Any] | None = None) -> ExportDashboard:

@@ -51,12 +51,12 @@ def app_url(port: int) -> str:
 
 
 def voila_command(port: int, notebook: Path | None = None) -> list[str]:
-    """Voilà serving ``notebook`` (default: the app's) at ``app_url(port)``."""
-    if notebook is None:
-        from ims_nb.app import NOTEBOOK
+    """Voilà serving ``notebook`` (default: the app's) at ``app_url(port)``, with the app's template (in the
+    environment of ``ims_nb.app.voila_env``)."""
+    from ims_nb.app import NOTEBOOK, TEMPLATE
 
-        notebook = NOTEBOOK
-    return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
+    return [sys.executable, "-m", "voila", str(notebook or NOTEBOOK), f"--port={port}", *VOILA_OPTIONS,
+            f"--VoilaConfiguration.template={TEMPLATE}"]  # fmt: skip
 
 
 def on_account() -> bool:
@@ -72,6 +72,7 @@ def app_commands(args: argparse.Namespace, *, account: bool, port: int | None = 
 
 def run_app(args: argparse.Namespace) -> int:
     """The simulator (unless credentials are configured) and Voilà in child processes, stopped together."""
+    from ims_nb.app import voila_env
     from ims_nb.exports.ledger import ENV_SIM_LEDGER, default_path
 
     require("ims-nb app", "lab")
@@ -88,7 +89,7 @@ def run_app(args: argparse.Namespace) -> int:
             line, env = started
             where = (f"on the SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
                      f"are recorded in {env[ENV_SIM_LEDGER]}")  # fmt: skip
-        children.append(subprocess.Popen(commands.voila, env=env, text=True))
+        children.append(subprocess.Popen(commands.voila, env=voila_env(env), text=True))
         try:
             if wait_listening(port, children[-1]):
                 print(f"ims-nb app: {app_url(port)} {where}", flush=True)

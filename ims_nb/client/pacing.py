@@ -43,13 +43,24 @@ class Pacing:
 SERVICE = Pacing()
 
 
-def pacing_for(client: ConnectionLike) -> Pacing:
-    """The service's pacing, or for a simulator its clock's scale applied to it (asked once, over loopback)."""
+def clock_speed(client: ConnectionLike) -> float | None:
+    """Simulated seconds per real second: 1 on an account, a simulator's clock scale, or None when its clock is
+    manual or cannot be read (asked once, over loopback)."""
     if not on_simulator(client):
-        return SERVICE
+        return 1.0
     try:
         clock = client.simulator_clock()
     except ImsNbError as exc:
-        log.info("the simulator's clock could not be read (%s); polling at the service's pace", exc)
-        return SERVICE
-    return SERVICE if clock.get("manual") else SERVICE.scaled(float(clock.get("scale") or 1.0))
+        log.info("the simulator's clock could not be read (%s); polling at the service's pace, ETAs in its time", exc)
+        return None
+    return None if clock.get("manual") else float(clock.get("scale") or 1.0)
+
+
+def pacing_at(speed: float | None) -> Pacing:
+    """The service's pacing on a clock running ``speed`` times real time (None, 1: the service's own)."""
+    return SERVICE if speed is None or speed == 1.0 else SERVICE.scaled(speed)
+
+
+def pacing_for(client: ConnectionLike) -> Pacing:
+    """The service's pacing, or for a simulator its clock's scale applied to it (asked once, over loopback)."""
+    return pacing_at(clock_speed(client))

@@ -87,10 +87,13 @@ class EtaModel:
     """Remaining time from the median throughput of finished jobs of the same format and size band.
 
     Without such history, a running job's own pace (elapsed time over progress) is used. A job that succeeds
-    while the model is in use joins it with ``add`` or ``learn`` (no rebuild from the whole ledger).
+    while the model is in use joins it with ``add`` or ``learn`` (no rebuild from the whole ledger). ETAs are in
+    real seconds: the history's durations are in the service's clock, which runs ``speed`` times real time (a
+    simulator's clock scale, ``client.pacing.clock_speed``); the own pace is measured on the watch's clock.
     """
 
-    def __init__(self, history: pd.DataFrame) -> None:
+    def __init__(self, history: pd.DataFrame, *, speed: float = 1.0) -> None:
+        self.speed = speed
         done = history[(history["state"].isin([State.SUCCEEDED.value, State.VERIFIED.value]))
                        & (history["duration_s"] > 0)]  # fmt: skip
         keys = zip(done["format"].fillna(""), [size_band(s) for s in done["size_gb"]], strict=True)
@@ -147,7 +150,7 @@ class EtaModel:
         left = 1.0 - (percent or 0.0) / 100.0
         rate = self.rates.get((file_format, size_band(size_gb)))
         if rate and size_gb == size_gb:
-            return max(0.0, left * size_gb / rate)
+            return max(0.0, left * size_gb / rate / self.speed)
         gained = (percent or 0.0) - since_percent
         if elapsed and elapsed > 0 and gained > 0:
             return max(0.0, elapsed * left * 100.0 / gained)

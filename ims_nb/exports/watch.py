@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.client.pacing import Pacing
+from ims_nb.client.pacing import Pacing, clock_speed
 from ims_nb.client.polling import AsyncLayer, Layer, PollPlan, follow, follow_async, wait_jobs, wait_jobs_async
 from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError
 from ims_nb.exports.flows import Flow, call, drive, drive_async
@@ -278,7 +278,7 @@ class _LedgerWatch(Generic[ClientT]):
             return
         job_id, state, eta = row["job_id"], row["state"], None
         if state in (State.RUNNING, State.SUBMITTED):
-            self.eta_model = self.eta_model or EtaModel(jobs_frame(self.ledger))
+            self.eta_model = self.eta_model or EtaModel(jobs_frame(self.ledger), speed=clock_speed(self.client) or 1.0)
             eta = self.eta_model.eta_of(row, now, self.first_seen.get(job_id, (now, 0.0)))
         self.on_progress(Progress(row["row_id"], job_id, row["image_name"], state, row["process_percent"], eta,
                                   stalled and state == State.RUNNING, row["status"]))  # fmt: skip

@@ -15,7 +15,9 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb import charts
 from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.history import jobs_frame
+from ims_nb.exports.identity import ELSEWHERE, identity_of
 from ims_nb.exports.ledger import Ledger
+from ims_nb.vocab import LIVE
 from ims_nb.widgets.log import LogPanel, reports_errors
 from ims_nb.widgets.monitor import JobMonitor
 from ims_nb.widgets.panel import ExportPanel
@@ -25,7 +27,7 @@ from ims_nb.widgets.violations import ViolationsPreview
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["CssClass", "ExportDashboard", "chart_png", "connection_html"]
+__all__ = ["CssClass", "ExportDashboard", "chart_png", "connection_html", "ledger_note"]
 
 #: Size (inches) and resolution of each chart: 720 x 405 pixels, two side by side.
 CHART_SIZE: Final = (7.2, 4.05)
@@ -78,6 +80,16 @@ def connection_html(client: ClientLike, ledger: Ledger) -> str:
             f"<div style='margin-top:4px;line-height:1.8'>{lines}</div>")  # fmt: skip
 
 
+def ledger_note(jobs: pd.DataFrame) -> str:
+    """``2 export(s) in the ledger: 1 running, 1 finished`` of the account's rows of ``jobs_frame`` (running: a
+    live ledger state; finished: any other), then how many rows other accounts have there, if any."""
+    elsewhere = jobs["belongs_to"].fillna("").str.startswith(f"{ELSEWHERE}:")
+    mine = jobs[~elsewhere]
+    running = int(mine["state"].isin([s.value for s in LIVE]).sum())
+    note = f"{len(mine)} export(s) in the ledger: {running} running, {len(mine) - running} finished"
+    return note + (f" (and {int(elsewhere.sum())} of other accounts)" if elsewhere.any() else "")
+
+
 def _section(title: str, body: Any) -> Any:
     heading = w.HTML(f"<div style='font-size:1.2em;font-weight:600;border-bottom:1px solid {RULE};"
                      f"padding-bottom:2px;margin-top:14px'>{html.escape(title)}</div>")  # fmt: skip
@@ -90,8 +102,9 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
     """``ImagePicker`` → ``ViolationsPreview`` → ``ExportPanel`` → ``JobMonitor``, with the ledger's charts below.
 
     A header says what it is connected to (with a SIMULATOR banner on a simulator). The duration and timeline
-    charts of the ledger's exports are redrawn when a watch ends (and the picked images planned again) and by
-    Refresh.
+    charts of the ledger's exports (the rows of the client's account) are redrawn when a watch ends (and the
+    picked images planned again) and by Refresh; the note beside them (how many are running and finished) is
+    redrawn also when the panel plans or launches and when a followed row changes state.
 
     Args:
         client: an ``ImsClient``.
@@ -110,7 +123,8 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
         page_size: int = 20,
         monitor: JobMonitor | None = None,
     ) -> None:
-        self._client, self._ledger = client, ledger
+        self._client = client
+        self._ledger = ledger.bound_to(identity_of(client))  # the account's rows, as the panel and the monitor
         self._picker = ImagePicker(client, images=images, page_size=page_size)
         self._monitor = monitor if monitor is not None else JobMonitor(client, ledger)
         self._panel = ExportPanel(client, ledger, picker=self._picker, monitor=self._monitor)
@@ -139,8 +153,11 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
                           _section("5 · History of the ledger", charts_box),
                           self.log_panel], layout=w.Layout(**PAGE_LAYOUT))  # fmt: skip
         self.add_class(CssClass.DASHBOARD.value)
-        self._charted = 0
+        self._charted, self._drawn_at = 0, ""
         self._monitor.observe(self._on_watch_ended, names="watches_ended")
+        self._panel.observe(self._on_ledger_changed, names="review")  # set anew by every plan, and after a launch
+        if self._monitor.has_trait("states"):
+            self._monitor.observe(self._on_ledger_changed, names="states")
         self.refresh_charts()
 
     @staticmethod
@@ -171,15 +188,22 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
         jobs = jobs_frame(self._ledger)
         self._durations.value = chart_png(charts.plot_durations, jobs)
         self._timeline.value = chart_png(charts.plot_timeline, jobs)
-        finished = int(pd.to_numeric(jobs["duration_s"], errors="coerce").notna().sum())
-        self._charted = len(jobs)
-        self._charts_note.value = (f"<span style='color:{MUTED}'>{len(jobs)} export(s) in the ledger, {finished} "
-                                   f"finished · charts drawn at {time.strftime('%H:%M:%S')}</span>")  # fmt: skip
+        self._charted, self._drawn_at = len(jobs), time.strftime("%H:%M:%S")
+        self._show_note(jobs)
         return jobs
+
+    def _show_note(self, jobs: pd.DataFrame | None = None) -> None:
+        jobs = jobs_frame(self._ledger) if jobs is None else jobs
+        text = f"{ledger_note(jobs)} · charts drawn at {self._drawn_at}"
+        self._charts_note.value = f"<span style='color:{MUTED}'>{html.escape(text)}</span>"
 
     @reports_errors("refreshing the charts")
     def _on_refresh(self, _button: Any) -> None:
         self.refresh_charts()
+
+    @reports_errors("counting the ledger's exports")
+    def _on_ledger_changed(self, _change: dict[str, Any]) -> None:
+        self._show_note()
 
     @reports_errors("charting the finished batch")
     def _on_watch_ended(self, _change: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
-from ims_nb.client.pacing import Pacing, pacing_for
+from ims_nb.client.config import on_simulator
+from ims_nb.client.pacing import Pacing, clock_speed, pacing_at
 from ims_nb.client.protocol import AsyncClientLike, ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.exports.history import jobs_frame
@@ -57,6 +58,14 @@ def human_eta(seconds: float) -> str:
     if hours < 48:
         return f"ETA {hours} h {minutes:02d} min"
     return f"ETA {hours // 24} d {hours % 24} h"
+
+
+def clock_note(speed: float | None) -> str:
+    """What a simulator's ETAs are in: ``simulator clock ×600: ETAs in real time`` (``speed``: its clock scale,
+    None for a manual or unread clock, whose ETAs stay in simulated time)."""
+    if speed is None:
+        return "simulator clock manual or unread: ETAs in simulated time"
+    return f"simulator clock ×{speed:g}: ETAs in real time"
 
 
 def row_text(row: dict[str, Any], *, eta_seconds: float | None = None, stalled: bool = False) -> str:
@@ -125,7 +134,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         client: a sync client such as ``ImsClient`` (the task uses, then closes, ``client.to_async()``) or an
             async one such as ``AsyncImsClient`` (one without ``to_async``: used as is, left open).
         ledger: the export ledger the batch was launched into.
-        pacing: the polling cadence (default: ``pacing_for(client)``, read when the watch starts).
+        pacing: the polling cadence (default: ``pacing_for(client)``, read when the watch starts, with the
+            simulator clock's speed that the header then shows: ETAs are in real time).
         timeout: seconds before the watch gives up (a ``WaitTimeoutError`` in ``log_panel``); None waits on.
         clock: the watch's clock.
         sleep: the watch's awaitable sleep.
@@ -150,6 +160,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self._task: asyncio.Task[pd.DataFrame | None] | None = None
         self._rows: dict[int, _ExportRow] = {}
         self._follow_all = True
+        self._clock_note = ""  # the simulator clock's speed, read when a watch starts
         self._header = w.HTML()
         self._stop = w.Button(description="Stop", icon="stop", disabled=True, tooltip="stop watching")
         self._stop.on_click(self._on_stop)
@@ -234,8 +245,11 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         return await run_reporting(self, "watching exports", self._watch())
 
     async def _watch(self) -> pd.DataFrame:
-        if self._pacing is None:
-            self._pacing = pacing_for(self._client)  # one loopback call on a simulator
+        if on_simulator(self._client) or self._pacing is None:
+            speed = clock_speed(self._client)  # one loopback call on a simulator
+            self._pacing = self._pacing or pacing_at(speed)
+            self._clock_note = clock_note(speed) if on_simulator(self._client) else ""
+            self._show_header()
         aclient, owned = _async_twin(self._client)
         try:
             return await watch_async(self._ledger, client=aclient, on_progress=self._on_progress,
@@ -274,5 +288,5 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     def _show_header(self) -> None:
         updated = time.strftime("%H:%M:%S")
         parts = [f"<b>{html.escape(summary(r.state for r in self._rows.values()))}</b>",
-                 "watching" if self.running else "", f"updated {updated}"]  # fmt: skip
+                 "watching" if self.running else "", html.escape(self._clock_note), f"updated {updated}"]  # fmt: skip
         self._header.value = SEPARATOR.join(p for p in parts if p)

@@ -104,9 +104,9 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
         self._render_summary()
 
     def _build_controls(self) -> None:
-        frame = self._frame
+        frame = self._frame  # the search box's width: auto, stretched by the VBox with its margins inside the column
         self._search = _styled(w.Text(placeholder="search name, id, platform, OS", continuous_update=True,
-                                      layout=w.Layout(width="100%")), CssClass.SEARCH)  # fmt: skip
+                                      layout=w.Layout(width="auto", max_width="100%")), CssClass.SEARCH)  # fmt: skip
         self._platforms = _multi_choice("platform", _choices(frame["platform"]), CssClass.PLATFORMS)
         self._statuses = _multi_choice("status", _choices(frame["status"]), CssClass.STATUSES)
         self._sizes = _multi_choice("size", list(selection.SIZE_BANDS), CssClass.SIZES)

@@ -185,5 +185,17 @@ def wait_for_page(url: str, process: subprocess.Popen[str], log: Path, timeout: 
 
 def test_the_notebook_is_package_data() -> None:
     pyproject = (Path(__file__).parent.parent.parent / "pyproject.toml").read_text()
-    assert '"ims_nb.app" = ["*.ipynb"]' in pyproject
+    assert '"ims_nb.app" = ["*.ipynb", "jupyter/voila/templates/*/*"]' in pyproject  # the notebook, its template
     assert json.loads(NOTEBOOK.read_text())["nbformat"] == 4
+
+
+def test_voila_uses_the_apps_template_which_links_no_cdn() -> None:
+    from ims_nb.app import DATA_DIR, TEMPLATE, voila_env
+
+    assert f"--VoilaConfiguration.template={TEMPLATE}" in voila_command(9100)
+    env = voila_env({"JUPYTER_PATH": "/a", "HOME": "/h"})
+    assert env == {"JUPYTER_PATH": os.pathsep.join([str(DATA_DIR), "/a"]), "HOME": "/h"}
+    assert voila_env({})["JUPYTER_PATH"] == str(DATA_DIR)
+    template = DATA_DIR / "voila" / "templates" / TEMPLATE
+    assert json.loads((template / "conf.json").read_text()) == {"base_template": "lab"}
+    assert "https://" in (template / "index.html.j2").read_text()  # the filter that drops Voilà's CDN links

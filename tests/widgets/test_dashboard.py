@@ -10,15 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from ims_nb import charts
 from ims_nb.app import open_dashboard
 from ims_nb.client import ImsClient
+from ims_nb.exports.identity import Identity
 from ims_nb.exports.ledger import ENV_SIM_LEDGER, Ledger
 from ims_nb.sim import Simulator
+from ims_nb.vocab import Target
 from ims_nb.widgets import ExportDashboard, JobMonitor
-from ims_nb.widgets.dashboard import CHART_DPI, CHART_SIZE, chart_png, connection_html
+from ims_nb.widgets.dashboard import CHART_DPI, CHART_SIZE, chart_png, connection_html, ledger_note
 from tests.helpers import SimTime
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -66,13 +69,14 @@ def test_the_launch_flow_by_clicks_redraws_the_charts_when_the_watch_ends(
         monitor = JobMonitor(watcher, ledger, clock=sim_time, sleep=sim_time.async_sleep)
         dashboard = ExportDashboard(watcher, ledger, images=images, monitor=monitor)
         empty = (bytes(dashboard._durations.value), bytes(dashboard._timeline.value))
-        assert "0 export(s) in the ledger" in dashboard._charts_note.value
+        assert "0 export(s) in the ledger: 0 running, 0 finished" in dashboard._charts_note.value
         for name in names:
             tick(dashboard, name)
         assert list(dashboard.preview.verdicts()["verdict"]) == ["ok", "ok", "error"]
         dashboard.panel._launch.click()
         dashboard.panel._confirm.click()  # on this loop, as in a kernel: the monitor's task starts
         assert monitor.running
+        assert "2 export(s) in the ledger: 2 running, 0 finished" in dashboard._charts_note.value  # at launch
         await monitor.wait()
         assert monitor.watches_ended == 1  # the charts were redrawn by the watch's end, not by a click
         assert (bytes(dashboard._durations.value), bytes(dashboard._timeline.value)) != empty
@@ -81,7 +85,7 @@ def test_the_launch_flow_by_clicks_redraws_the_charts_when_the_watch_ends(
     dashboard = asyncio.run(session())
     for image in (dashboard._durations, dashboard._timeline):
         assert png_size(image.value) == (720, 405)
-    assert "2 export(s) in the ledger, 2 finished" in dashboard._charts_note.value
+    assert "2 export(s) in the ledger: 0 running, 2 finished" in dashboard._charts_note.value
     rules = dashboard.preview.verdicts()["rules"].tolist()
     assert rules[:2] == [["object-exists"], ["object-exists"]]  # planned again once the batch ended
     for widget in (dashboard, dashboard.picker, dashboard.panel, dashboard.preview, dashboard.monitor):
@@ -136,3 +140,23 @@ def test_open_dashboard_on_the_simulator_shows_a_banner_instead_of_warnings(
 def test_connection_html_escapes_what_it_shows(watcher: ImsClient, tmp_path: Path) -> None:
     with Ledger(tmp_path / "<b>odd</b>.sqlite") as odd:
         assert "&lt;b&gt;odd&lt;/b&gt;" in connection_html(watcher, odd)
+
+
+def test_ledger_note_counts_running_and_finished_rows() -> None:
+    jobs = pd.DataFrame({"state": ["running", "submitted", "verified", "failed", "refused", "running"],
+                         "belongs_to": ["me", "me", "me", "me", "me", "elsewhere: AK OTHER"]})  # fmt: skip
+    assert ledger_note(jobs.head(5)) == "5 export(s) in the ledger: 2 running, 3 finished"
+    assert ledger_note(jobs) == "5 export(s) in the ledger: 2 running, 3 finished (and 1 of other accounts)"
+    assert ledger_note(jobs.head(0)) == "0 export(s) in the ledger: 0 running, 0 finished"
+
+
+def test_the_dashboard_counts_only_the_rows_of_the_clients_account(
+    watcher: ImsClient, ledger: Ledger, exportable: list[dict[str, Any]]
+) -> None:
+    other = Ledger(ledger.path).bound_to(Identity("http://127.0.0.1:1", "cn-north-4", "other-project", "AK OTHER"))
+    image = exportable[0]
+    other.claim(image_id=image["id"], target=Target("ims-exports-cn-north-4", "x.qcow2"), image_name=image["name"],
+                file_format="qcow2", quick=False, size_bytes=None, region="cn-north-4")  # fmt: skip
+    assert len(Ledger(ledger.path).rows()) == 1
+    dashboard = ExportDashboard(watcher, Ledger(ledger.path), images=watcher.images())  # given unbound
+    assert "0 export(s) in the ledger: 0 running, 0 finished (and 1 of other accounts)" in dashboard._charts_note.value

@@ -12,16 +12,17 @@ import httpx
 import pandas as pd
 import pytest
 
+import ims_nb
 from ims_nb.client import ImsClient
-from ims_nb.client.pacing import Pacing
-from ims_nb.errors import ConfigError
-from ims_nb.exports.history import HISTORY_COLUMNS
+from ims_nb.client.pacing import Pacing, clock_speed
+from ims_nb.errors import ConfigError, SimulatorWarning
+from ims_nb.exports.history import HISTORY_COLUMNS, EtaModel
 from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
 from ims_nb.sim.jobs import plan_job
 from ims_nb.vocab import LIVE, State
 from ims_nb.widgets.log import LogPanel
-from ims_nb.widgets.monitor import JobMonitor, human_eta
+from ims_nb.widgets.monitor import JobMonitor, clock_note, human_eta
 from tests.helpers import BUCKET, stall_job
 
 GiB = 1024**3
@@ -332,3 +333,37 @@ def test_the_widget_tree_and_a_stable_repr(
 )
 def test_human_eta(seconds: float, text: str) -> None:
     assert human_eta(seconds) == text
+
+
+# --- ETAs in real time --------------------------------------------------------------------------
+
+
+def test_clock_note_says_the_simulator_clocks_speed() -> None:
+    assert clock_note(600.0) == "simulator clock ×600: ETAs in real time"
+    assert clock_note(None) == "simulator clock manual or unread: ETAs in simulated time"
+
+
+def test_the_history_eta_is_divided_by_the_clocks_speed_and_the_own_pace_is_not() -> None:
+    history = pd.DataFrame({"state": ["verified"], "format": ["qcow2"], "size_gb": [10.0], "duration_s": [600.0]})
+    service, fast = EtaModel(history), EtaModel(history, speed=600.0)
+    assert service.eta(file_format="qcow2", size_gb=10.0, percent=50.0, elapsed=None) == pytest.approx(300.0)
+    assert fast.eta(file_format="qcow2", size_gb=10.0, percent=50.0, elapsed=None) == pytest.approx(0.5)
+    # a job's own pace is measured on the watch's (real) clock: no conversion
+    assert fast.eta(file_format="vmdk", size_gb=10.0, percent=25.0, elapsed=60.0) == pytest.approx(180.0)
+
+
+def test_on_a_simulator_at_600x_the_header_says_etas_are_in_real_time(tmp_path: Any) -> None:
+    with pytest.warns(SimulatorWarning), ims_nb.connect(simulator={"images": 5, "time_scale": 600}) as client:
+        assert clock_speed(client) == 600.0
+        monitor = JobMonitor(client, Ledger(tmp_path / "ledger.sqlite"))
+        assert "ETAs" not in monitor.children[0].children[0].value  # the clock is read when a watch starts
+        asyncio.run(monitor.wait())
+    assert " · simulator clock ×600: ETAs in real time · updated " in monitor.children[0].children[0].value
+
+
+def test_on_an_account_the_header_says_nothing_of_clocks(
+    watcher: ImsClient, ledger: Ledger, sim_time: Any, rows: pd.DataFrame, client: ImsClient
+) -> None:
+    monitor = monitor_of(watcher, ledger, sim_time)
+    asyncio.run(monitor.wait())
+    assert clock_speed(watcher) == 1.0 and "clock" not in monitor.children[0].children[0].value
