@@ -143,8 +143,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     #: How many watches have ended (done, failed or stopped), counted after their final states are shown.
     watches_ended = traitlets.Int(0, read_only=True)
-    #: Each shown row's ledger state by row id: a new dict whenever a state changes (not on a percent tick).
-    states = traitlets.Dict(key_trait=traitlets.Int(), value_trait=traitlets.Unicode())
+    states = traitlets.Dict()  # row id -> ledger state of the rows shown; a new dict on a state change, not a tick
 
     def __init__(
         self,
