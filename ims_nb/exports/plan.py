@@ -36,11 +36,13 @@ TargetsLike = str | Mapping[str, "Target | str"]
 @dataclass(frozen=True)
 class Review:
     """A planned batch from one round of lookups: ``plan`` (one row per image, as ``plan_exports``), its
-    ``violations`` (as ``preflight``) and its ``summary`` (as ``preflight_summary``)."""
+    ``violations`` (as ``preflight``) and its ``summary`` (as ``preflight_summary``); ``decisions``: what a
+    ledger holds of each row's export (``Ledger.decide``, same index), when a ledger was consulted."""
 
     plan: pd.DataFrame
     violations: pd.DataFrame
     summary: pd.DataFrame
+    decisions: pd.DataFrame | None = None
 
 
 def plan_exports(

@@ -59,6 +59,13 @@ class LogPanel(w.HTML):  # type: ignore[misc]
     def errors(self) -> list[str]:
         return [e.text for e in self.entries if e.level is Level.ERROR]
 
+    def forget(self, action: str) -> None:
+        """Remove the errors an action reported (``reports_errors``): their cause is gone; other entries stay."""
+        kept = [e for e in self.entries if not (e.level is Level.ERROR and e.text.startswith(failed(action)))]
+        if len(kept) != len(self.entries):
+            self.entries[:] = kept
+            self._render()
+
     def clear(self) -> None:
         self.entries.clear()
         self.dropped = 0
@@ -96,17 +103,30 @@ class HasLog(Protocol):
 S = TypeVar("S", bound=HasLog)
 
 
-def reports_errors(action: str) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], R | None]]:
-    """Decorate a widget's event handler: an exception it raises is shown in the widget's log panel."""
+def failed(action: str) -> str:
+    """How an action's error entries begin."""
+    return f"{action} failed: "
+
+
+def reports_errors(
+    action: str, *, clears: bool = False
+) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], R | None]]:
+    """Decorate a widget's event handler: an exception it raises is shown in the widget's log panel.
+
+    With ``clears``, a run that succeeds removes the errors this action reported before (their cause is gone).
+    """
 
     def decorate(handler: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R | None]:
         @functools.wraps(handler)
         def guarded(self: S, *args: P.args, **kwargs: P.kwargs) -> R | None:
             try:
-                return handler(self, *args, **kwargs)
+                result = handler(self, *args, **kwargs)
             except Exception as exc:  # a callback's error has nowhere else to go
                 _report(self, action, exc)
                 return None
+            if clears:
+                self.log_panel.forget(action)
+            return result
 
         return guarded  # type: ignore[return-value]  # functools.wraps loses the Concatenate form
 
@@ -123,6 +143,6 @@ async def run_reporting(owner: HasLog, action: str, work: Awaitable[R]) -> R | N
 
 
 def _report(owner: HasLog, action: str, exc: BaseException) -> None:
-    text = f"{action} failed: {describe(exc)}"
+    text = failed(action) + describe(exc)
     owner.log_panel.error(text)
     log.warning("%s", mask_secrets(text), exc_info=not isinstance(exc, ImsNbError))

@@ -143,6 +143,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     #: How many watches have ended (done, failed or stopped), counted after their final states are shown.
     watches_ended = traitlets.Int(0, read_only=True)
+    states = traitlets.Dict()  # row id -> ledger state of the rows shown; a new dict on a state change, not a tick
 
     def __init__(
         self,
@@ -270,6 +271,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
             self._bars.children = [*self._bars.children, shown.box]
         shown.show(row, eta_seconds=progress.eta_seconds, stalled=progress.stalled)
         self._show_header()
+        self._note_state(progress.row_id, shown.state)
 
     @reports_errors("stopping")
     def _on_stop(self, _button: Any) -> None:
@@ -281,9 +283,15 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         try:
             for row_id, shown in self._rows.items():
                 shown.show(self._ledger.row(row_id))
+                self._note_state(row_id, shown.state)
             self._show_header()
         finally:
             self.set_trait("watches_ended", self.watches_ended + 1)
+
+    def _note_state(self, row_id: int, state: str) -> None:
+        known = dict[Any, str](self.states)
+        if known.get(row_id) != state:
+            self.states = known | {row_id: state}
 
     def _show_header(self) -> None:
         updated = time.strftime("%H:%M:%S")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from typing import Any
 
 import ipywidgets as w
@@ -17,10 +18,17 @@ from ims_nb.exports.plan import Review, review
 from ims_nb.exports.schema import COLUMNS
 from ims_nb.targets import bucket_choices
 from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS, Action
-from ims_nb.widgets.log import LogPanel, reports_errors
+from ims_nb.widgets.log import LogPanel, describe, reports_errors
+from ims_nb.widgets.violations import EXPORTED, EXPORTING, export_states, job_text, tracked_verdict
 
 QUICK_CHOICES = (("auto", "auto"), ("on", True), ("off", False))
 NOTHING = "Nothing to launch: pick images first."
+#: Room for a control's description (``bucket``, ``object key``) and a dropdown's arrow, in characters.
+CONTROL_MARGIN = 16
+#: The narrowest the bucket and key fields get, in characters.
+MIN_FIELD = 40
+#: A description shown whole, never cut to the default width.
+WHOLE_DESCRIPTION = {"description_width": "initial"}
 
 
 class ExportPanel(w.VBox):  # type: ignore[misc]
@@ -35,6 +43,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
     """
 
     review = traitlets.Any(None)  # the current Review, or None while nothing can be planned
+    problem = traitlets.Unicode("")  # why the picked images cannot be planned ('' when they can, or none are picked)
 
     def __init__(
         self,
@@ -51,8 +60,11 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         self._ledger = ledger.bound_to(identity_of(client))  # only the rows of the account the client is on
         self.log_panel = LogPanel()
         choices = bucket_choices(client)
-        self._bucket = w.Dropdown(options=[(c.label, c.name) for c in choices], description="bucket")
-        self._template = w.Text(value=key_template, description="object key", continuous_update=False)
+        labels = [c.label for c in choices]
+        self._bucket = w.Dropdown(options=[(c.label, c.name) for c in choices], description="bucket",
+                                  layout=_field_layout(labels), style=WHOLE_DESCRIPTION)  # fmt: skip
+        self._template = w.Text(value=key_template, description="object key", continuous_update=False,
+                                layout=_field_layout([key_template]), style=WHOLE_DESCRIPTION)  # fmt: skip
         self._format = w.Dropdown(options=list(FILE_FORMATS), value=file_format, description="format")
         self._quick = w.ToggleButtons(options=list(QUICK_CHOICES), value="auto", description="fast export")
         self._plan = w.HTML()
@@ -70,6 +82,8 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
             control.observe(self._on_target, names="value")
         if picker is not None:
             picker.observe(self._on_target, names="picked")
+        if monitor is not None and monitor.has_trait("states"):
+            monitor.observe(self._on_jobs, names="states")  # what it follows changed state: judge anew
         self._launch.on_click(self._on_launch)
         self._confirm.on_click(self._on_confirm)
         self._cancel.on_click(self._on_cancel)
@@ -94,26 +108,53 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
     def refresh(self) -> Review | None:
         """Plan the picked images for the chosen target again (the target objects are looked up anew)."""
         images = self.images()
-        if images is None or not len(images) or self.bucket is None:
-            self.review = None
+        if images is None or not len(images):
+            self._planned(None, "")
+        elif self.bucket is None:
+            self._planned(None, "no bucket to export to: create a Standard bucket in this region")
         else:
-            self.review = review(images, bucket=self.bucket, key_template=self._template.value,
+            try:
+                planned = review(images, bucket=self.bucket, key_template=self._template.value,
                                  file_format=self._format.value, quick=self._quick.value,
                                  client=self._client)  # fmt: skip
+            except Exception as exc:
+                self._planned(None, describe(exc))
+                raise
+            self._planned(replace(planned, decisions=self._ledger.decide(planned.plan)), "")
+        return self.review  # type: ignore[no-any-return]
+
+    def _planned(self, current: Review | None, problem: str) -> None:
+        """Show a new plan (or why there is none), and drop a report about nothing once something is planned."""
+        self.problem = problem
+        self.review = current
+        if current is not None and self._report.value == html.escape(NOTHING):
+            self._report.value = ""
         self._show_plan()
-        return self.review
 
     def _show_plan(self) -> None:
         plan = None if self.review is None else self.review.plan
-        self._plan.value = _plan_html(plan) if plan is not None else "<i>pick images to plan their export</i>"
+        if plan is not None:
+            self._plan.value = _plan_html(self.review)
+        elif self.problem:
+            images = self.images()
+            count = 0 if images is None else len(images)
+            self._plan.value = (f"<div style='color:#b00020'>cannot plan the export of {count} picked image(s): "
+                                f"{html.escape(self.problem)}; fix the target above to plan them</div>")  # fmt: skip
+        else:
+            self._plan.value = "<i>pick images to plan their export</i>"
         self._launch.disabled = plan is None or not plan["exportable"].fillna(False).any()
         self._confirmation.layout.display = "none"
 
-    @reports_errors("planning")
+    @reports_errors("planning", clears=True)
     def _on_target(self, change: dict[str, Any]) -> None:
-        self.review = None
-        self._show_plan()
         self.refresh()
+
+    @reports_errors("planning", clears=True)
+    def _on_jobs(self, change: dict[str, Any]) -> None:
+        if self._confirmation.layout.display == "none":
+            self.refresh()
+        else:
+            self.ask()  # a question is open: ask it again about what is true now
 
     @reports_errors("preparing the launch")
     def _on_launch(self, button: Any = None) -> None:
@@ -129,10 +170,13 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
             return NOTHING
         plan = current.plan
         exportable = int(plan["exportable"].fillna(False).sum())
-        refused = len(plan) - exportable
+        tracked = int(export_states(current)["state"].map(tracked_verdict).notna().sum())
+        refused = len(plan) - exportable - tracked
         question = f"Launch {exportable} export(s) to bucket <b>{self.bucket}</b>?"
         if refused:
             question += f" {refused} refused image(s) will be skipped."
+        if tracked:
+            question += f" {tracked} image(s) exporting or exported there already will be skipped."
         self._question.value = question
         self._confirmation.layout.display = "flex"
         return question
@@ -175,15 +219,32 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         return f"ExportPanel(to {self.bucket}: {len(plan)} planned, {exportable} exportable)"
 
 
-def _plan_html(plan: pd.DataFrame) -> str:
+def _field_layout(labels: list[str]) -> w.Layout:
+    """A field wide enough for its longest label (a bucket's choice, the key template) and its description."""
+    longest = max((len(label) for label in labels), default=0)
+    return w.Layout(width="auto", min_width=f"{max(longest + CONTROL_MARGIN, MIN_FIELD)}ch")
+
+
+def _plan_html(current: Review) -> str:
     head = "<tr><th>image</th><th>target</th><th>format</th><th>size</th><th>verdict</th></tr>"
+    plan, tracked = current.plan, export_states(current)
     rows = [
         f"<tr><td>{_esc(r.name)}</td><td><code>{_esc(r.bucket_url)}</code></td>"
         f"<td>{'fast (zvhd2)' if r.quick else _esc(r.file_format)}</td><td>{r.size_gb:.1f} GB</td>"
-        f"<td>{'exportable' if r.exportable else 'refused: ' + _esc(', '.join(r.blocking))}</td></tr>"
-        for r in plan.itertuples(index=False)
+        f"<td>{_plan_verdict(r, state, job_id)}</td></tr>"
+        for r, state, job_id in zip(plan.itertuples(index=False), tracked["state"], tracked["job_id"], strict=True)
     ]
     return "<table class='ims-nb-plan'>" + head + "".join(rows) + "</table>"
+
+
+def _plan_verdict(row: Any, state: Any, job_id: Any) -> str:
+    """Exporting or exported (with its job) when the ledger holds the export, else exportable or refused."""
+    verdict = tracked_verdict(state)
+    if verdict in (EXPORTING, EXPORTED):
+        return (
+            f"<span class='ims-nb-verdict-{verdict}'>{_esc(verdict + job_text(verdict, job_id, row.bucket_url))}</span>"
+        )
+    return "exportable" if row.exportable else "refused: " + _esc(", ".join(row.blocking))
 
 
 def _report_html(plan: pd.DataFrame, decisions: pd.DataFrame, launched: pd.DataFrame) -> str:

@@ -10,21 +10,32 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.exports.plan import Review
 from ims_nb.rules import Severity
+from ims_nb.vocab import DONE, LIVE
 from ims_nb.widgets.log import LogPanel, reports_errors
 
-#: Colours by verdict and severity: refused red, warned amber, fine green.
-COLOURS = {Severity.ERROR.value: "#b00020", Severity.WARNING.value: "#8a6d00", "ok": "#1b7f3b"}
-VERDICTS = {Severity.ERROR.value: "refused", Severity.WARNING.value: "exportable, with warnings", "ok": "exportable"}
+#: The verdicts of an image whose export (to the chosen target) the ledger holds: live, or done.
+EXPORTING, EXPORTED = "exporting", "exported"
+#: Colours by verdict and severity: refused red, warned amber, fine green, being exported blue.
+COLOURS = {Severity.ERROR.value: "#b00020", Severity.WARNING.value: "#8a6d00", "ok": "#1b7f3b",
+           EXPORTING: "#1f5fa8", EXPORTED: "#1b7f3b"}  # fmt: skip
+VERDICTS = {Severity.ERROR.value: "refused", Severity.WARNING.value: "exportable, with warnings", "ok": "exportable",
+            EXPORTING: EXPORTING, EXPORTED: EXPORTED}  # fmt: skip
+#: The order verdicts are counted in the summary.
+ORDER = (EXPORTED, EXPORTING, "ok", Severity.WARNING.value, Severity.ERROR.value)
 
 
 class ViolationsPreview(w.VBox):  # type: ignore[misc]
     """Shows a ``Review`` (``ims_nb.exports.plan.review``): per image its verdict, each broken rule, message and fix.
+
+    An image whose export to the chosen target the ledger holds (the review's ``decisions``) is shown as
+    exporting or exported, with its job and target, not as refused by its own export.
 
     Args:
         panel: an ``ExportPanel`` (or anything with a ``review`` trait) to follow; None to call ``show`` by hand.
     """
 
     def __init__(self, panel: Any = None) -> None:
+        self._panel = panel
         self._summary = w.HTML()
         self._table = w.HTML()
         self._only_problems = w.Checkbox(value=False, description="only images with problems", indent=False)
@@ -36,6 +47,8 @@ class ViolationsPreview(w.VBox):  # type: ignore[misc]
         self._only_problems.observe(self._on_filter, names="value")
         if panel is not None:
             panel.observe(self._on_review, names="review")
+            if panel.has_trait("problem"):
+                panel.observe(self._on_filter, names="problem")
         self.show(None if panel is None else panel.review)
 
     def show(self, review: Review | None) -> None:
@@ -52,26 +65,39 @@ class ViolationsPreview(w.VBox):  # type: ignore[misc]
         self._render()
 
     def verdicts(self) -> pd.DataFrame:
-        """One row per image: ``image_id, name, verdict, rules`` (the rules it breaks, errors first)."""
+        """One row per image: ``image_id, name, verdict, rules, job_id`` (the rules it breaks, errors first; the
+        job of its export when the verdict is exporting or exported)."""
         if self.review is None:
-            return pd.DataFrame(columns=["image_id", "name", "verdict", "rules"])
+            return pd.DataFrame(columns=["image_id", "name", "verdict", "rules", "job_id", "target"])
         plan, violations = self.review.plan, self.review.violations
         by_image = violations.groupby("image_id", sort=False)["rule"].agg(list)
+        tracked = export_states(self.review)
         return pd.DataFrame({
             "image_id": plan["image_id"], "name": plan["name"],
-            "verdict": [_verdict(blocking, warnings) for blocking, warnings in zip(plan["blocking"], plan["warnings"],
-                                                                                  strict=True)],
+            "verdict": [tracked_verdict(state) or _verdict(blocking, warnings)
+                        for state, blocking, warnings in zip(tracked["state"], plan["blocking"], plan["warnings"],
+                                                             strict=True)],
             "rules": [by_image.get(i, []) for i in plan["image_id"]],
+            "job_id": tracked["job_id"], "target": plan["bucket_url"],
         })  # fmt: skip
 
     def _render(self) -> None:
         verdicts = self.verdicts()
         counts = verdicts["verdict"].value_counts()
-        self._summary.value = _summary_html(len(verdicts), counts) if len(verdicts) else "<i>no images picked</i>"
+        self._summary.value = _summary_html(len(verdicts), counts) if len(verdicts) else self._nothing_judged()
         if self._only_problems.value:
-            verdicts = verdicts[verdicts["verdict"] != "ok"]
+            verdicts = verdicts[~verdicts["verdict"].isin(["ok", EXPORTING, EXPORTED])]
         violations = self.review.violations if self.review is not None else None
         self._table.value = _table_html(verdicts, violations) if len(verdicts) else ""
+
+    def _nothing_judged(self) -> str:
+        """The summary while there is no review: nothing picked, or why the picked images cannot be judged."""
+        images = self._panel.images() if self._panel is not None and hasattr(self._panel, "images") else None
+        if images is None or not len(images):
+            return "<i>no images picked</i>"
+        why = getattr(self._panel, "problem", "") or "no target to judge them against"
+        return (f"<b>{len(images)} image(s) picked</b>: <span style='color:{COLOURS[Severity.ERROR.value]}'>cannot "
+                f"judge them until the target is fixed: {html.escape(why)}</span>")  # fmt: skip
 
     def __repr__(self) -> str:
         verdicts = self.verdicts()
@@ -79,7 +105,26 @@ class ViolationsPreview(w.VBox):  # type: ignore[misc]
             return "ViolationsPreview(no images)"
         counts = verdicts["verdict"].value_counts()
         refused = int(counts.get(Severity.ERROR.value, 0))
-        return f"ViolationsPreview({len(verdicts)} images: {len(verdicts) - refused} exportable, {refused} refused)"
+        tracked = {v: int(counts.get(v, 0)) for v in (EXPORTING, EXPORTED) if counts.get(v, 0)}
+        exportable = len(verdicts) - refused - sum(tracked.values())
+        extra = "".join(f", {n} {v}" for v, n in tracked.items())
+        return f"ViolationsPreview({len(verdicts)} images: {exportable} exportable, {refused} refused{extra})"
+
+
+def export_states(review: Review) -> pd.DataFrame:
+    """``state`` and ``job_id`` of the ledger row behind each plan row's decision (None where the ledger holds
+    nothing, or was not consulted)."""
+    decisions = review.decisions
+    if decisions is None:
+        return pd.DataFrame({"state": None, "job_id": None}, index=review.plan.index)
+    return decisions[["state", "job_id"]]
+
+
+def tracked_verdict(state: Any) -> str | None:
+    """``exporting`` for a live ledger row, ``exported`` for a done one, else None."""
+    if isinstance(state, str):
+        return EXPORTING if state in LIVE else EXPORTED if state in DONE else None
+    return None
 
 
 def _verdict(blocking: list[str], warnings: list[str]) -> str:
@@ -88,21 +133,29 @@ def _verdict(blocking: list[str], warnings: list[str]) -> str:
 
 def _summary_html(images: int, counts: pd.Series) -> str:
     parts = [f"<span style='color:{COLOURS[v]}'>{int(counts.get(v, 0))} {VERDICTS[v]}</span>"
-             for v in ("ok", Severity.WARNING.value, Severity.ERROR.value) if counts.get(v, 0)]  # fmt: skip
+             for v in ORDER if counts.get(v, 0)]  # fmt: skip
     return f"<b>{images} image(s)</b>: " + ", ".join(parts)
 
 
 def _table_html(verdicts: pd.DataFrame, violations: pd.DataFrame | None) -> str:
     rows = []
-    for image_id, name, verdict in zip(verdicts["image_id"], verdicts["name"], verdicts["verdict"], strict=True):
-        colour = COLOURS[verdict]
-        rows.append(f"<tr class='ims-nb-verdict-{verdict}'><td style='color:{colour}'><b>{VERDICTS[verdict]}</b></td>"
-                    f"<td colspan='3'><b>{html.escape(str(name))}</b> <code>{html.escape(str(image_id))}</code></td>"
-                    "</tr>")  # fmt: skip
-        if violations is not None:
-            mine = violations[violations["image_id"] == image_id].sort_values("severity")
-            rows.extend(_violation_row(v) for v in mine.itertuples(index=False))
+    for v in verdicts.itertuples(index=False):
+        label = f"<b>{VERDICTS[v.verdict]}</b>" + html.escape(job_text(v.verdict, v.job_id, v.target))
+        rows.append(f"<tr class='ims-nb-verdict-{v.verdict}'><td style='color:{COLOURS[v.verdict]}'>{label}</td>"
+                    f"<td colspan='3'><b>{html.escape(str(v.name))}</b> <code>{html.escape(str(v.image_id))}</code>"
+                    "</td></tr>")  # fmt: skip
+        if violations is not None and v.verdict not in (EXPORTING, EXPORTED):  # its own export is no problem
+            mine = violations[violations["image_id"] == v.image_id].sort_values("severity")
+            rows.extend(_violation_row(x) for x in mine.itertuples(index=False))
     return "<table class='ims-nb-verdicts'>" + "".join(rows) + "</table>"
+
+
+def job_text(verdict: str, job_id: Any, target: Any) -> str:
+    """`` (job J to bucket:key)`` after an exporting or exported verdict, else ''."""
+    if verdict not in (EXPORTING, EXPORTED):
+        return ""
+    job = f"job {job_id}" if isinstance(job_id, str) and job_id else "no job id yet"
+    return f" ({job} to {target})"
 
 
 def _violation_row(violation: Any) -> str:
