@@ -52,6 +52,12 @@ def ledger_rows(path: Any) -> pd.DataFrame:
 
 def pick_three_and_launch_two(page: Page, names: list[str], rule: str) -> None:
     """Pick the three images, see the refused one explained, choose bucket and format, Launch and Confirm."""
+    pick_three(page, names, rule)
+    launch_two(page, names)
+
+
+def pick_three(page: Page, names: list[str], rule: str) -> None:
+    """Pick the three images and see the refused one explained by ``rule``."""
     for name in names:
         pick(page, name)
     page.wait_for_selector(".ims-nb-picker-summary:has-text('3 picked (1 not exportable)')", timeout=10_000)
@@ -59,6 +65,10 @@ def pick_three_and_launch_two(page: Page, names: list[str], rule: str) -> None:
     refused.wait_for()
     assert names[2] in refused.inner_text()
     assert rule in page.locator(".ims-nb-verdicts").inner_text()
+
+
+def launch_two(page: Page, names: list[str]) -> None:
+    """Choose bucket and format, Launch, see the refused one will be skipped, Confirm, see two launched."""
     page.locator(".ims-nb-panel-bucket select").select_option(label=BUCKET)
     page.locator(".ims-nb-panel-format select").select_option(label="vhd")
     page.wait_for_selector(".ims-nb-plan:has-text('vhd')")
