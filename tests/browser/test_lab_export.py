@@ -27,9 +27,9 @@ def test_pick_three_launch_and_watch_two_exports_in_jupyterlab(lab: Any, page: t
         "e => e.innerText.startsWith('SUCCESS 100 %')).length === 2", timeout=120_000)  # fmt: skip
     assert monitor.locator(".ims-nb-monitor-row").count() == 2
     assert "2 exports: 2 verified" in monitor.locator(".ims-nb-monitor-header").inner_text()
-    # the duration chart, re-run once the batch is done (the headless cells picked nothing under ims-nb lab)
+    # the duration chart, re-run once the batch is done (the headless cells said they sent nothing under ims-nb lab)
     rerun_cell(browser, "done = await monitor.wait()")
-    rerun_cell(browser, "ax = charts.plot_durations(done)")
+    rerun_cell(browser, "headless.chart(charts.plot_durations, done)")
     chart = browser.locator(
         ".jp-CodeCell:has(.jp-InputArea-editor:has-text('plot_durations')) .jp-OutputArea-output img"
     )
