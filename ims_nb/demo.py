@@ -1,8 +1,10 @@
-"""What the notebooks do on a simulator that they never do on a real account: sample picks and a sample history."""
+"""What the notebooks do on a simulator that they never do elsewhere: sample picks, a sample history, a headless run."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
@@ -17,8 +19,15 @@ from ims_nb.selection import exportability
 from ims_nb.targets import bucket_choices
 from ims_nb.vocab import FILE_FORMATS
 
+if TYPE_CHECKING:
+    from ims_nb.widgets.panel import ExportPanel
+    from ims_nb.widgets.picker import ImagePicker
+    from ims_nb.widgets.violations import ViolationsPreview
+
 log = logging.getLogger("ims_nb")
 HISTORY_TEMPLATE = "history/{name}-{id8}.{ext}"
+_UNPICKED = "so running every cell sends nothing you did not pick"
+_AGAIN = "launch with the buttons above, then run this cell again."
 
 
 class SimulatedTime:
@@ -88,3 +97,77 @@ def sample_picks(images: pd.DataFrame, client: ClientLike, *, good: int = 2, ref
     refusals = refusals.assign(_public=refusals["image_type"] != "private").sort_values(["_public", "size_bytes", "id"])
     chosen = by_size[by_size["_ok"]].head(good)["id"].tolist() + refusals.head(refused)["id"].tolist()
     return [str(i) for i in chosen]
+
+
+class Note(str):
+    """A sentence a notebook cell shows as it is (no quotes), where a table or a chart would have nothing to show."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def why_nothing_is_sent(client: ClientLike) -> str:
+    """Why ``sample_picks`` picks nothing for this client (the end of a sentence, no full stop)."""
+    if on_simulator(client):
+        return f"this kernel uses a simulator it did not start (the one make lab runs), {_UNPICKED}"
+    return f"this kernel is on a real account, {_UNPICKED}"
+
+
+class Headless:
+    """The export notebook's headless section: the calls the buttons make, one step a cell.
+
+    On the kernel's own simulator (nbval, CI) it picks ``sample_picks``, asks, launches, and each step shows its
+    table. Elsewhere it picks and sends nothing: each step shows the batch picked or launched with the buttons
+    above when there is one, else says in one sentence that nothing was done headlessly, why, and what to click.
+    """
+
+    PICKED = ("name", "verdict", "rules")
+    LAUNCHED = ("image_name", "state")
+    WATCHED = ("image_name", "format", "state", "status", "process_percent")
+
+    def __init__(
+        self, client: ClientLike, *, picker: ImagePicker, panel: ExportPanel, preview: ViolationsPreview
+    ) -> None:
+        self._picker, self._panel, self._preview = picker, panel, preview
+        self.picks = sample_picks(picker.frame, client)
+        self._why = why_nothing_is_sent(client)
+
+    def pick(self) -> pd.DataFrame | Note:
+        """Pick the sample (own simulator only); the verdicts of what is picked, or why nothing is."""
+        if self.picks:
+            self._picker.pick(*self.picks)
+        verdicts = self._preview.verdicts()
+        if len(verdicts):
+            return verdicts[list(self.PICKED)]
+        return Note(f"Nothing picked headlessly: {self._why}; tick images in section 1 above.")
+
+    def ask(self) -> str:
+        """What Launch would ask for the sample (own simulator only), or why nothing is asked."""
+        if self.picks:
+            return self._panel.ask()
+        return Note(f"Nothing asked headlessly: {self._why}; Launch in section 3 above asks before it sends.")
+
+    def launch(self) -> pd.DataFrame | Note:
+        """Launch the sample (own simulator only); what was launched, by this call or by the buttons, or why nothing."""
+        launched = self._panel.launch() if self.picks else self._panel.launched
+        if launched is not None and len(launched):
+            return launched[list(self.LAUNCHED)]
+        return Note(f"Nothing launched headlessly: {self._why}; press Launch in section 3 above to export your picks.")
+
+    def watched(self, done: pd.DataFrame) -> pd.DataFrame | Note:
+        """The final rows of the watched batch (``await monitor.wait()``), or that there was nothing to watch."""
+        if len(done):
+            return done[list(self.WATCHED)]
+        return Note(f"Nothing to watch: no export was launched from this notebook; {_AGAIN}")
+
+    def chart(self, plot: Callable[[pd.DataFrame], object], jobs: pd.DataFrame) -> Note | None:
+        """Draw ``plot(jobs)`` (a chart of ``ims_nb.charts``; the notebook shows its figure) when some of the jobs
+        finished (they have a duration); else return why there is nothing to chart, never empty axes."""
+        if jobs["duration_s"].notna().any():
+            plot(jobs)
+            return None
+        if len(jobs):
+            return Note(f"Nothing to chart: none of the {len(jobs)} watched export(s) has finished yet.")
+        return Note(f"Nothing to chart: no export was launched from this notebook; {_AGAIN}")

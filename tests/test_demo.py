@@ -1,5 +1,5 @@
 """The notebooks' simulator-only helpers against real simulators: the simulator test, the instant clock, a sample
-history and sample picks (and that a real account gets none of them)."""
+history, sample picks and the headless section (and that a real account gets none of them)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ import pytest
 
 import ims_nb
 from ims_nb import ApiError, ConfigError, ImsClient, SimulatorWarning
-from ims_nb.demo import SimulatedTime, ensure_history, on_simulator, sample_picks
+from ims_nb.demo import Headless, Note, SimulatedTime, ensure_history, on_simulator, sample_picks, why_nothing_is_sent
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.ledger import Ledger
 from ims_nb.selection import exportability
 from ims_nb.sim import Simulator
 from ims_nb.vocab import DONE, FILE_FORMATS, State
+from ims_nb.widgets import ExportPanel, ImagePicker, JobMonitor, ViolationsPreview
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -183,3 +184,78 @@ def test_sample_picks_picks_nothing_for_a_real_account(sim_client: ImsClient) ->
     images = sim_client.images()
     assert len(images) > 0
     assert sample_picks(images, sim_client) == []
+
+
+# --- Headless -------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def lab_ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        yield ledger
+
+
+def notebook_widgets(
+    client: ImsClient, ledger: Ledger, *, monitor: bool = True
+) -> tuple[ImagePicker, ExportPanel, Headless]:
+    """The 02 notebook's widgets and its headless section, as its cells build them (the monitor optional: without
+    a running loop a launch cannot start it)."""
+    picker = ImagePicker(client)
+    panel = ExportPanel(client, ledger, picker=picker, monitor=JobMonitor(client, ledger) if monitor else None)
+    return picker, panel, Headless(client, picker=picker, panel=panel, preview=ViolationsPreview(panel))
+
+
+def one_sentence(said: object) -> str:
+    assert isinstance(said, Note) and repr(said) == str(said), said  # shown as is, never as an empty table
+    text = str(said)
+    assert text.endswith(".") and ". " not in text and "\n" not in text, text
+    return text
+
+
+def test_headless_on_an_outside_simulator_sends_nothing_and_says_so_in_one_sentence_a_cell(
+    line_client: ImsClient, lab_ledger: Ledger, control: httpx.Client
+) -> None:
+    picker, panel, headless = notebook_widgets(line_client, lab_ledger)
+    assert headless.picks == []
+    cells = [headless.pick(), headless.ask(), headless.launch()]
+    done = jobs_frame(lab_ledger)
+    cells += [headless.watched(done), headless.chart(pytest.fail, done)]  # no chart is drawn
+    said = [one_sentence(cell) for cell in cells]
+    steps = ["picked headlessly", "asked headlessly", "launched headlessly", "to watch", "to chart"]
+    assert [s.split(":")[0] for s in said] == [f"Nothing {step}" for step in steps]
+    assert all("make lab" in s and "nothing you did not pick" in s for s in said[:3])
+    assert all("above" in s for s in said)
+    assert picker.picked == [] and panel.launched is None
+    assert len(jobs_frame(lab_ledger)) == 0 and control.get("/state").json()["jobs"] == []
+
+
+def test_headless_shows_the_batch_the_user_picked_and_launched_with_the_buttons(
+    line_client: ImsClient, lab_ledger: Ledger
+) -> None:
+    picker, panel, headless = notebook_widgets(line_client, lab_ledger, monitor=False)
+    ok = exportability(picker.frame, client=line_client)
+    mine = picker.frame[ok.to_numpy()].sort_values("id")["id"].head(2).tolist()
+    picker.pick(*mine)  # by hand, then Confirm
+    launched = panel.launch()
+    verdicts = headless.pick()
+    assert isinstance(verdicts, pd.DataFrame) and list(verdicts.columns) == list(Headless.PICKED)
+    assert len(verdicts) == 2 and picker.picked == mine  # nothing added to the user's picks
+    shown = headless.launch()
+    assert isinstance(shown, pd.DataFrame) and shown["image_name"].tolist() == launched["image_name"].tolist()
+    watched = headless.watched(jobs_frame(lab_ledger))
+    assert isinstance(watched, pd.DataFrame) and len(watched) == 2
+    assert one_sentence(headless.chart(pytest.fail, jobs_frame(lab_ledger))).startswith(
+        "Nothing to chart: none of the 2 watched export(s) has finished yet"
+    )
+    assert one_sentence(headless.ask()).startswith("Nothing asked headlessly")  # Launch above asks, not this cell
+
+
+def test_headless_charts_finished_exports(line_client: ImsClient, lab_ledger: Ledger) -> None:
+    _, _, headless = notebook_widgets(line_client, lab_ledger)
+    drawn: list[pd.DataFrame] = []
+    jobs = pd.DataFrame({"duration_s": [None, 12.0]})
+    assert headless.chart(drawn.append, jobs) is None and drawn == [jobs]
+
+
+def test_headless_on_a_real_account_says_why_nothing_is_sent(sim_client: ImsClient) -> None:
+    assert why_nothing_is_sent(sim_client).startswith("this kernel is on a real account")

@@ -88,7 +88,7 @@ EXPORT = [
     ),
     (
         "code",
-        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.demo import sample_picks\nfrom ims_nb.exports.ledger import "
+        "import ims_nb\nfrom ims_nb import charts\nfrom ims_nb.demo import Headless\nfrom ims_nb.exports.ledger import "
         "ledger_for\nfrom ims_nb.widgets import ExportPanel, ImagePicker, JobMonitor, ViolationsPreview",
     ),
     ("code", 'client = ims_nb.connect(simulator={"time_scale": 3600})\nledger = ledger_for(client)'),
@@ -115,16 +115,20 @@ EXPORT = [
     (
         "md",
         "## Headless: the same calls, without clicks\n\nWhat the buttons call, in order. When this notebook runs "
-        "against a simulator of its own (CI, nbval), `sample_picks` picks two small exportable images and one the "
-        "service refuses, and they are launched and watched to the end. Under `make lab` and on a real account it "
-        "picks nothing, so running every cell sends nothing you did not pick above.",
+        "against a simulator of its own (CI, nbval), `Headless` picks two small exportable images and one the "
+        "service refuses (`sample_picks`), and they are launched and watched to the end. Under `make lab` and on a "
+        "real account it picks and sends nothing: each cell shows what you picked or launched with the buttons "
+        "above, or says in one sentence that nothing was done here and why.",
     ),
-    ("code", 'picker.pick(*sample_picks(picker.frame, client))\npreview.verdicts()[["name", "verdict", "rules"]]'),
-    ("code", "panel.ask()"),
-    ("code", 'launched = panel.launch()\nlaunched[["image_name", "state"]]'),
-    ("code", 'done = await monitor.wait()\ndone[["image_name", "format", "state", "status", "process_percent"]]'),
+    (
+        "code",
+        "headless = Headless(client, picker=picker, panel=panel, preview=preview)\nheadless.pick()",
+    ),
+    ("code", "headless.ask()"),
+    ("code", "headless.launch()"),
+    ("code", "done = await monitor.wait()\nheadless.watched(done)"),
     ("code", "monitor"),
-    ("code", "ax = charts.plot_durations(done)"),
+    ("code", "headless.chart(charts.plot_durations, done)"),
 ]
 
 DURATIONS = [

@@ -1,6 +1,4 @@
-"""The ``ims-nb`` command line: ``sim`` serves the simulator, ``lab`` runs JupyterLab against it, ``app`` the export
-dashboard, ``images`` lists, ``preflight`` says which exports would be refused, ``export`` exports, ``jobs`` shows
-and follows the ledger."""
+"""The ``ims-nb`` command line: its parser (one sub-parser per verb, built on demand) and its entry point."""
 
 from __future__ import annotations
 
@@ -19,6 +17,11 @@ from ims_nb.errors import mask_secrets
 #: The SK of a simulator's JSON line, which argparse echoes when the line lands where it does not belong
 #: ("unrecognized arguments: {...}", "ambiguous option: --s={...}").
 _LINE_SK = re.compile(r"""(["']sk["']\s*:\s*)(["'])[^"']*\2""")
+#: What ``ims-nb --help`` says first (plain text, as all argparse help is).
+DESCRIPTION = (
+    "The ims-nb command line: sim serves the simulator, lab runs JupyterLab against it, app the export dashboard, "
+    "images lists, preflight says which exports would be refused, export exports, jobs shows and follows the ledger."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(full: Collection[str] = tuple(VERBS)) -> argparse.ArgumentParser:
     """The ``ims-nb`` parser, one sub-parser per verb; verbs not in ``full`` are a name and a help line only, and
     their modules are not imported (``ims-nb --help`` starts about as fast as ``import httpx``)."""
-    parser = _Parser(prog="ims-nb", description=__doc__)
+    parser = _Parser(prog="ims-nb", description=DESCRIPTION)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, verb in VERBS.items():
         if name in full:

@@ -153,7 +153,7 @@ CONNECTION_HELP = (
     "[basic] section of the SDK credentials file ($HUAWEICLOUD_SDK_CREDENTIALS_FILE, default "
     "~/.huaweicloud/credentials). Without --ak the chain is: $HUAWEICLOUD_SDK_AK/_SK, the credentials file, "
     "$IMS_NB_SIM, else an embedded simulator (announced by a SIMULATOR: line on stderr). --sim uses a running "
-    "`ims-nb sim` and its credentials instead of all of these. TLS certificates are always verified: --ca-bundle "
+    "ims-nb sim and its credentials instead of all of these. TLS certificates are always verified: --ca-bundle "
     "trusts a private CA; only --insecure turns verification off (and allows plain HTTP to a host that is not "
     "loopback), with a warning line."
 )
@@ -169,7 +169,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--sim",
         metavar="LINE",
-        help="the JSON line a running `ims-nb sim` printed, or - to read that line from stdin",
+        help="the JSON line a running ims-nb sim printed, or - to read that line from stdin",
     )
     group.add_argument("--ca-bundle", metavar="PEM", help="verify TLS certificates against this CA bundle")
     group.add_argument(

@@ -9,6 +9,8 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ LAB_COPY = ".lab"
 DEFAULT_LAB_PORT = 8888
 #: What ``scrub_credentials`` writes in a saved notebook instead of the simulator's AK and SK.
 SCRUBBED = "<simulator credential>"
+#: The file beside the ledger that holds the simulator's JSON line (its SK too) while the lab runs.
+SIMULATOR_FILE = "simulator.json"
 
 #: JupyterLab settings ``ims-nb lab`` makes sure of: no news toast, no update check, no kernel dialog.
 LAB_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -121,11 +125,22 @@ def lab_command(notebooks: Path, lab_port: int, token: str) -> list[str]:
 
 def simulator_file(line: dict[str, str], ledger: Path) -> Path:
     """The simulator's JSON line in a file only its owner reads, beside the ledger of its exports."""
-    path = ledger.parent / "simulator.json"
+    path = ledger.parent / SIMULATOR_FILE
     path.touch(mode=0o600)
     path.chmod(0o600)
     path.write_text(json.dumps(line) + "\n")
     return path
+
+
+@contextmanager
+def simulator_file_while_running(line: dict[str, str], ledger: Path) -> Iterator[Path]:
+    """``simulator_file`` for the time of a ``with`` block: removed on leaving it (normally, by Ctrl-C or by
+    SIGTERM, which ``stopped_together`` turns into Ctrl-C), so the simulator's SK does not outlive the lab."""
+    path = simulator_file(line, ledger)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def export_line(path: Path) -> str:
@@ -156,12 +171,13 @@ def run_lab(args: argparse.Namespace) -> int:
         print(f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
               f"are recorded in {ledger}", flush=True)  # fmt: skip
         lab_port, token = first_free_port(args.lab_port), args.lab_token or secrets.token_hex(24)
-        children.append(subprocess.Popen(lab_command(notebooks, lab_port, token), env=env, text=True))
-        try:
-            announce(notebooks, lab_port, token, simulator_file(line, ledger), children[-1])
-        except KeyboardInterrupt:
-            return 0
-        return exit_code(children[-1])
+        with simulator_file_while_running(line, ledger) as sim_file:
+            children.append(subprocess.Popen(lab_command(notebooks, lab_port, token), env=env, text=True))
+            try:
+                announce(notebooks, lab_port, token, sim_file, children[-1])
+            except KeyboardInterrupt:
+                return 0
+            return exit_code(children[-1])
 
 
 def announce(notebooks: Path, lab_port: int, token: str, sim_file: Path, lab: subprocess.Popen[str]) -> None:

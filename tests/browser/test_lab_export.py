@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from .flow import ledger_rows, pick_three_and_launch_two, three_images
-from .lab_page import errors, images_rendered, open_notebook, rerun_cell, run_all, shut_down_kernel
+from .lab_page import cell_output, errors, images_rendered, open_notebook, rerun_cell, run_all, shut_down_kernel
 
 pytestmark = pytest.mark.filterwarnings("ignore::ims_nb.SimulatorWarning")
 
@@ -20,6 +20,7 @@ def test_pick_three_launch_and_watch_two_exports_in_jupyterlab(lab: Any, page: t
     open_notebook(browser, lab.url, "02_export.ipynb")
     run_all(browser)
     assert errors(browser) == []
+    assert "Nothing launched headlessly" in cell_output(browser, "headless.launch()").inner_text()  # not a table
     pick_three_and_launch_two(browser, names, rule)
     monitor = browser.locator(".ims-nb-monitor").first  # the notebook shows the monitor twice: the first view
     browser.wait_for_function(
@@ -27,9 +28,9 @@ def test_pick_three_launch_and_watch_two_exports_in_jupyterlab(lab: Any, page: t
         "e => e.innerText.startsWith('SUCCESS 100 %')).length === 2", timeout=120_000)  # fmt: skip
     assert monitor.locator(".ims-nb-monitor-row").count() == 2
     assert "2 exports: 2 verified" in monitor.locator(".ims-nb-monitor-header").inner_text()
-    # the duration chart, re-run once the batch is done (the headless cells picked nothing under ims-nb lab)
+    # the duration chart, re-run once the batch is done (the headless cells said they sent nothing under ims-nb lab)
     rerun_cell(browser, "done = await monitor.wait()")
-    rerun_cell(browser, "ax = charts.plot_durations(done)")
+    rerun_cell(browser, "headless.chart(charts.plot_durations, done)")
     chart = browser.locator(
         ".jp-CodeCell:has(.jp-InputArea-editor:has-text('plot_durations')) .jp-OutputArea-output img"
     )

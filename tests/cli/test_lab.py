@@ -27,6 +27,7 @@ from ims_nb.cli.lab import (
     prepare_lab_copy,
     scrub_credentials,
     simulator_file,
+    simulator_file_while_running,
     write_lab_settings,
 )
 from ims_nb.exports.ledger import ENV_SIM_LEDGER
@@ -211,6 +212,19 @@ def test_the_printed_export_line_points_a_shell_at_the_simulator_without_the_sk(
     assert json.loads(shell.stdout) == LINE
 
 
+def test_the_simulator_file_is_removed_when_the_lab_stops_normally(tmp_path: Path) -> None:
+    with simulator_file_while_running(LINE, tmp_path / "ledger.sqlite") as path:
+        assert json.loads(path.read_text()) == LINE and path.parent == tmp_path
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_simulator_file_is_removed_on_ctrl_c_and_sigterm(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), simulator_file_while_running(LINE, tmp_path / "ledger.sqlite") as path:
+        assert path.exists()
+        raise KeyboardInterrupt  # what stopped_together makes of SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
 def wait_for_line(log: Path, start: str, process: subprocess.Popen[str], timeout: float = 90.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -251,3 +265,5 @@ def test_with_its_port_taken_the_lab_prints_the_port_and_token_it_really_serves(
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
+    sim_file = Path(export.split("$(cat ", 1)[1].split(")", 1)[0])
+    assert sim_file.name == "simulator.json" and not sim_file.exists()  # its SK does not outlive the lab
