@@ -56,13 +56,6 @@ def running_lab(folder: Path, *, images: int = 200) -> Iterator[Server]:
 
 
 @pytest.fixture()
-def lab(tmp_path: Path) -> Iterator[Server]:
-    """``ims-nb lab`` with the simulator's 200 seeded images."""
-    with running_lab(tmp_path) as server:
-        yield server
-
-
-@pytest.fixture()
 def lab_10k(tmp_path: Path) -> Iterator[Server]:
     """``ims-nb lab`` with a simulator holding 10,000 images."""
     with running_lab(tmp_path, images=10_000) as server:
