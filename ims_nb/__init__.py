@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ims_nb.exports.plan import plan_exports
     from ims_nb.exports.watch import watch, watch_async
     from ims_nb.preflight import preflight, preflight_summary
+    from ims_nb.snapshots import compare_snapshots, snapshot, snapshots
 
 #: Public names imported on first use (the client's modules, pandas): `ims-nb --help` and `ims-nb sim` start
 #: without pandas, and `ims-nb --help` about as fast as `import httpx` (tests/test_import.py, make bench).
@@ -51,6 +52,9 @@ _LAZY = {
     "watch_async": "ims_nb.exports.watch",
     "preflight": "ims_nb.preflight",
     "preflight_summary": "ims_nb.preflight",
+    "snapshot": "ims_nb.snapshots",
+    "snapshots": "ims_nb.snapshots",
+    "compare_snapshots": "ims_nb.snapshots",
 }
 
 __version__ = "0.1.0"
@@ -74,6 +78,7 @@ __all__ = [
     "TransportError",
     "WaitTimeoutError",
     "__version__",
+    "compare_snapshots",
     "connect",
     "connect_async",
     "jobs_frame",
@@ -81,6 +86,8 @@ __all__ = [
     "plan_exports",
     "preflight",
     "preflight_summary",
+    "snapshot",
+    "snapshots",
     "watch",
     "watch_async",
 ]
