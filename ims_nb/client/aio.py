@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ims_nb.client import wire
+from ims_nb.client import obs_listing, wire
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
 from ims_nb.client.polling import ProgressCallback
 from ims_nb.errors import ApiError, AuthError, MalformedAnswerError, TransportError
@@ -202,3 +202,25 @@ class AsyncImsClient(BaseImsClient):
     async def buckets(self) -> list[wire.BucketInfo]:
         return await self._read(wire.list_buckets_request(self.endpoints.obs), wire.parse_buckets,
                                 auth=self._obs_auth())  # fmt: skip
+
+    async def iter_objects(
+        self, bucket: str, *, prefix: str = "", max_items: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Object records of ``bucket`` under ``prefix``, page by page (see ``ImsClient.iter_objects``)."""
+        check_max_items(max_items)
+        marker, remaining = None, max_items
+        while remaining is None or remaining > 0:
+            request = obs_listing.list_objects_request(self.endpoints.obs, bucket, prefix, marker, remaining)
+            page = await self._read(request, obs_listing.parse_objects_page, auth=self._obs_auth())
+            for record in page.records[:remaining]:
+                yield record
+            remaining = None if remaining is None else remaining - len(page.records)
+            if page.next_marker is None:
+                return
+            marker = page.next_marker
+
+    async def objects(self, bucket: str, *, prefix: str = "", max_items: int | None = None) -> pd.DataFrame:
+        """The objects of ``bucket`` under ``prefix`` as a typed DataFrame (``obs_listing.OBJECT_COLUMNS``)."""
+        return obs_listing.objects_frame(
+            [r async for r in self.iter_objects(bucket, prefix=prefix, max_items=max_items)]
+        )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ims_nb.client import wire
+from ims_nb.client import obs_listing, wire
 from ims_nb.client.aio import AsyncImsClient
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
 from ims_nb.client.polling import ProgressCallback
@@ -260,3 +260,25 @@ class ImsClient(BaseImsClient):
     def buckets(self) -> list[wire.BucketInfo]:
         """Every bucket of the account with its region (storage classes via ``bucket(name)``)."""
         return self._read(wire.list_buckets_request(self.endpoints.obs), wire.parse_buckets, auth=self._obs_auth())
+
+    def iter_objects(self, bucket: str, *, prefix: str = "", max_items: int | None = None) -> Iterator[dict[str, Any]]:
+        """Object records of ``bucket`` under ``prefix`` in key order, fetched page by page (1000 a page,
+        following ``NextMarker``) as you iterate.
+
+        Raises:
+            ApiError: the bucket does not exist (``NoSuchBucket``) or the listing was refused.
+        """
+        check_max_items(max_items)
+        marker, remaining = None, max_items
+        while remaining is None or remaining > 0:
+            request = obs_listing.list_objects_request(self.endpoints.obs, bucket, prefix, marker, remaining)
+            page = self._read(request, obs_listing.parse_objects_page, auth=self._obs_auth())
+            yield from page.records[:remaining]
+            remaining = None if remaining is None else remaining - len(page.records)
+            if page.next_marker is None:
+                return
+            marker = page.next_marker
+
+    def objects(self, bucket: str, *, prefix: str = "", max_items: int | None = None) -> pd.DataFrame:
+        """The objects of ``bucket`` under ``prefix`` as a typed DataFrame (``obs_listing.OBJECT_COLUMNS``)."""
+        return obs_listing.objects_frame(self.iter_objects(bucket, prefix=prefix, max_items=max_items))

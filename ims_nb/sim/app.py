@@ -101,7 +101,7 @@ class Simulation:
             bucket, key, path_style = obs.split_target(unquote(raw_path), headers.get("host", ""), self.backend.buckets)
             # OBS reads its query form-encoded: '+' is a space (esdk-obs-python always sends %2B for '+')
             query = parse_query(raw_query.replace("+", "%20"))
-            request = obs.ObsRequest(method, bucket, key, query, headers, path_style, request_id)
+            request = obs.ObsRequest(method, bucket, key, query, headers, path_style, request_id, body)
             with self.backend.lock:
                 return obs.handle(self.backend, request, self.real_time())
         signed = SignedRequest(method, raw_path, raw_query, headers, body)

@@ -15,10 +15,12 @@ from ims_nb.sim.clock import ClockState, SimClock, iso_millis, iso_seconds
 from ims_nb.sim.errors import ims_error
 from ims_nb.sim.inventory import Account, build_inventory
 from ims_nb.sim.jobs import JobPlan, plan_job
-from ims_nb.sim.store import Store
+from ims_nb.sim.store import BODY, Store
 from ims_nb.sim.sts import TemporaryKey, TemporaryKeys, TokenProblem, token_hash
 
 TOKEN_TTL_SECONDS = 24 * 3600
+#: The mark of a deleted object (the simulated instant of its deletion): it hides the file of an earlier export.
+DELETED = "deleted_at"
 
 
 @dataclass(frozen=True)
@@ -248,24 +250,55 @@ class SimBackend:
     # --- OBS --------------------------------------------------------------------------------
 
     def object_at(self, bucket: str, key: str, now: float | None = None) -> dict[str, Any] | None:
-        """An object as of ``now``: stored ones, and the files of export jobs that have succeeded."""
+        """An object as of ``now``: stored ones, and the files of export jobs that have succeeded (and were not
+        deleted since)."""
         stored = self.objects.get((bucket, key))
-        if stored is not None:
+        if stored is not None and DELETED not in stored:
             return stored
         now = self.clock.now() if now is None else now
+        deleted_at = stored[DELETED] if stored is not None else None
         for job_id in self._by_target.get((bucket, key), []):
             job = self.jobs[job_id]
-            if job.status_at(now) == "SUCCESS":
+            if job.status_at(now) == "SUCCESS" and (deleted_at is None or job.finished_at > deleted_at):
                 return _job_object(job)
         return None
 
     def list_objects(self, bucket: str) -> list[dict[str, Any]]:
+        """Every object of ``bucket`` as of now, in key order."""
         now = self.clock.now()
         found = {key: obj for (b, key), obj in self.objects.items() if b == bucket}
         for job in self.jobs.values():
-            if job.bucket == bucket and job.key not in found and job.status_at(now) == "SUCCESS":
+            if job.bucket != bucket or job.status_at(now) != "SUCCESS":
+                continue
+            held = found.get(job.key)
+            if held is None or (DELETED in held and job.finished_at > held[DELETED]):
                 found[job.key] = _job_object(job)
-        return [found[key] for key in sorted(found)]
+        return [found[key] for key in sorted(found) if DELETED not in found[key]]
+
+    def put_object(self, bucket: str, key: str, body: bytes) -> dict[str, Any]:
+        """Store an object with its body (PUT object); it replaces any object under that key."""
+        with self.lock:
+            obj = {
+                "bucket": bucket,
+                "key": key,
+                "size": len(body),
+                "created": iso_seconds(self.clock.now()),
+                "etag": hashlib.md5(body).hexdigest(),  # noqa: S324 - an ETag, not security
+                BODY: body,
+            }
+            self._keep_object(obj)
+            return obj
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Remove an object (DELETE object); an export's file stays gone until a later export writes it again."""
+        with self.lock:
+            if self.object_at(bucket, key) is not None or (bucket, key) in self.objects:
+                self._keep_object({"bucket": bucket, "key": key, DELETED: self.clock.now()})
+
+    def _keep_object(self, obj: dict[str, Any]) -> None:
+        self.objects[(obj["bucket"], obj["key"])] = obj
+        if self.store is not None:
+            self.store.put_object(obj)
 
     # --- IAM --------------------------------------------------------------------------------
 
@@ -315,7 +348,7 @@ class SimBackend:
                 "clock": {"now": iso_millis(now), "manual": self.clock.manual, "scale": self.clock.scale},
                 "images": len(self.images),
                 "buckets": [asdict(b) for b in self.buckets.values()],
-                "objects": [{"bucket": b, "key": k} for (b, k) in sorted(self.objects)],
+                "objects": [{"bucket": b, "key": k} for (b, k), o in sorted(self.objects.items()) if DELETED not in o],
                 "jobs": [
                     job.view(now, progress=True) | {"bucket_url": f"{job.bucket}:{job.key}"}
                     for job in self.jobs.values()

@@ -7,22 +7,22 @@ uses with path-style or IP endpoints); answers use the matching header prefix an
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ims_nb import signing
-from ims_nb.sim.backend import Bucket, SimBackend
+from ims_nb.sim.backend import Bucket, Signer, SimBackend
 from ims_nb.sim.errors import SimError, obs_error
+from ims_nb.sim.obs_objects import handle_object
 from ims_nb.sim.responses import OBS_XMLNS, S3_XMLNS, error_response, escape, xml_response
 
 MAX_SKEW_SECONDS = 15 * 60
 V2_CLASS_NAMES = {"WARM": "STANDARD_IA", "COLD": "GLACIER"}
-CHUNK = 1 << 20
+MAX_KEYS = 1000  # the default page, and the most one page holds (a larger max-keys gets this many)
+WRITE_METHODS = ("PUT", "DELETE")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class ObsRequest:
     headers: dict[str, str]  # lower-case names
     path_style: bool
     request_id: str
+    body: bytes = b""
 
     @property
     def sub_resources(self) -> dict[str, str | None]:
@@ -57,8 +58,8 @@ def _signature_type(authorization: str) -> str:
     return "obs" if authorization.startswith("OBS ") else "v2"
 
 
-def authenticate(backend: SimBackend, request: ObsRequest, real_now: float) -> str:
-    """The signature mode (``obs`` or ``v2``) of a correctly signed request, or an OBS refusal."""
+def authenticate(backend: SimBackend, request: ObsRequest, real_now: float) -> tuple[str, Signer]:
+    """The signature mode (``obs`` or ``v2``) and signer of a correctly signed request, or an OBS refusal."""
     authorization = request.headers.get("authorization", "")
     if not authorization.startswith(("OBS ", "AWS ")):
         raise obs_error(403, "AccessDenied", "Anonymous access is not allowed; sign the request.")
@@ -89,7 +90,7 @@ def authenticate(backend: SimBackend, request: ObsRequest, real_now: float) -> s
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided.",
         )
-    return mode
+    return mode, signer
 
 
 def handle(backend: SimBackend, request: ObsRequest, real_now: float) -> Response:
@@ -100,7 +101,7 @@ def handle(backend: SimBackend, request: ObsRequest, real_now: float) -> Respons
             if request.bucket and request.bucket not in backend.buckets:
                 raise obs_error(404, "NoSuchBucket", "The specified bucket does not exist")
             return Response(status_code=200, headers={"x-obs-api": "3.0", "x-obs-request-id": request.request_id})
-        mode = authenticate(backend, request, real_now)
+        mode, signer = authenticate(backend, request, real_now)
         if not request.bucket:
             if request.method != "GET":
                 raise _not_allowed()
@@ -109,7 +110,13 @@ def handle(backend: SimBackend, request: ObsRequest, real_now: float) -> Respons
         if bucket is None:
             raise obs_error(404, "NoSuchBucket", "The specified bucket does not exist")
         if request.key:
-            return _object(backend, request, bucket)
+            if request.method not in ("HEAD", "GET", *WRITE_METHODS) or (request.method == "PUT" and request.query):
+                raise _not_allowed()  # PUT ?acl, ?tagging and the like are not modelled
+            if request.method in WRITE_METHODS and not signer.account.obs_write:
+                raise obs_error(403, "AccessDenied", "Access Denied")
+            return handle_object(
+                backend, request.method, bucket, request.key, request.headers, request.body, request.request_id
+            )
         return _bucket(backend, request, bucket, mode)
     except SimError as error:
         return error_response(error, request.request_id, head=head)
@@ -177,18 +184,23 @@ def _bucket(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode: str)
     return _list_objects(backend, request, bucket, mode)
 
 
-def _list_objects(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode: str) -> Response:
-    query = dict(request.query)
-    prefix, marker = query.get("prefix", ""), query.get("marker", "")
+def _max_keys(text: str | None) -> int:
+    """max-keys as OBS reads it: 1000 when absent, at most 1000; anything but a positive integer is refused."""
     try:
-        max_keys = int(query.get("max-keys", "1000"))
-        if not 1 <= max_keys <= 1000:
+        max_keys = int(text if text is not None else MAX_KEYS)
+        if max_keys < 1:
             raise ValueError
     except ValueError:
-        raise obs_error(400, "InvalidArgument", "max-keys must be an integer from 1 to 1000.") from None
-    delimiter = query.get("delimiter", "")
-    entries: list[tuple[str, dict[str, Any] | None]] = []  # (key, object), or (common prefix, None)
-    for o in backend.list_objects(bucket.name):
+        raise obs_error(400, "InvalidArgument", "max-keys must be a positive integer.") from None
+    return min(max_keys, MAX_KEYS)
+
+
+def _entries(
+    objects: list[dict[str, Any]], prefix: str, marker: str, delimiter: str
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """(key, object) or (common prefix, None) after ``marker`` (exclusive), in key order."""
+    entries: list[tuple[str, dict[str, Any] | None]] = []
+    for o in objects:
         if not o["key"].startswith(prefix) or o["key"] <= marker:
             continue
         rest = o["key"][len(prefix) :]
@@ -198,13 +210,24 @@ def _list_objects(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode
                 entries.append((common, None))
             continue
         entries.append((o["key"], o))
+    return entries
+
+
+def _list_objects(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode: str) -> Response:
+    query = dict(request.query)
+    prefix, marker, delimiter = query.get("prefix", ""), query.get("marker", ""), query.get("delimiter", "")
+    max_keys = _max_keys(query.get("max-keys"))
+    entries = _entries(backend.list_objects(bucket.name), prefix, marker, delimiter)
     shown, truncated = entries[:max_keys], len(entries) > max_keys
     storage_class = bucket.storage_class  # in V2 mode, under its S3 name
+    owner = f"<ID>{backend.domain_id}</ID>"
     if mode == "v2":
         storage_class = V2_CLASS_NAMES.get(storage_class, storage_class)
+        owner += f"<DisplayName>{backend.domain_name}</DisplayName>"
     contents = "".join(
         f"<Contents><Key>{escape(o['key'])}</Key><LastModified>{_obs_time(o['created'])}</LastModified>"
-        f'<ETag>"{o["etag"]}"</ETag><Size>{o["size"]}</Size><StorageClass>{storage_class}</StorageClass></Contents>'
+        f'<ETag>"{o["etag"]}"</ETag><Size>{o["size"]}</Size><Owner>{owner}</Owner>'
+        f"<StorageClass>{storage_class}</StorageClass></Contents>"
         if o is not None
         else f"<CommonPrefixes><Prefix>{escape(name)}</Prefix></CommonPrefixes>"
         for name, o in shown
@@ -219,65 +242,8 @@ def _list_objects(backend: SimBackend, request: ObsRequest, bucket: Bucket, mode
     return xml_response(body, request_id=request.request_id)
 
 
-def _object(backend: SimBackend, request: ObsRequest, bucket: Bucket) -> Response:
-    if request.method not in ("HEAD", "GET"):
-        raise _not_allowed()
-    found = backend.object_at(bucket.name, request.key)
-    if found is None:
-        raise obs_error(404, "NoSuchKey", "The specified key does not exist.")
-    size = int(found["size"])
-    headers = {
-        "ETag": f'"{found["etag"]}"',
-        "Last-Modified": _http_time(found["created"]),
-        "Accept-Ranges": "bytes",
-        "x-obs-request-id": request.request_id,
-    }
-    start, end = _byte_range(request.headers.get("range"), size)
-    status = 206 if request.headers.get("range") else 200
-    if status == 206:
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    headers["Content-Length"] = str(end - start + 1 if size else 0)
-    if request.method == "HEAD":  # the same headers as GET, Content-Type included
-        return Response(status_code=status, headers=headers, media_type="binary/octet-stream")
-    return StreamingResponse(
-        _zeros(end - start + 1 if size else 0), status_code=status, headers=headers, media_type="binary/octet-stream"
-    )
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int]:
-    if not header:
-        return 0, max(size - 1, 0)
-    try:
-        unit, _, spec = header.partition("=")
-        first, _, last = spec.partition("-")
-        if unit.strip() != "bytes" or "," in spec:
-            raise ValueError
-        if first == "":
-            start, end = max(size - int(last), 0), size - 1
-        else:
-            start, end = int(first), min(int(last) if last else size - 1, size - 1)
-        if start > end or start >= size:
-            raise ValueError
-    except ValueError:
-        raise obs_error(416, "InvalidRange", "The requested range is not satisfiable.") from None
-    return start, end
-
-
-async def _zeros(length: int) -> AsyncIterator[bytes]:
-    block = bytes(CHUNK)
-    while length > 0:
-        step = min(length, CHUNK)
-        yield block[:step]
-        length -= step
-
-
 def _obs_time(iso: str) -> str:
     return iso.replace("Z", ".000Z")
-
-
-def _http_time(iso: str) -> str:
-    moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return format_datetime(moment, usegmt=True)
 
 
 def describe_bucket(bucket: Bucket) -> dict[str, Any]:

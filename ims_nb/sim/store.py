@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import threading
@@ -17,6 +18,9 @@ CREATE TABLE IF NOT EXISTS objects (bucket TEXT NOT NULL, key TEXT NOT NULL, bod
 CREATE TABLE IF NOT EXISTS jobs (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (token_hash TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
+
+#: An object's kept bytes (PUT objects have them), and the name they are saved under (base64 text).
+BODY, BODY_B64 = "body", "body_base64"
 
 
 class Store:
@@ -60,7 +64,7 @@ class Store:
                 )
                 db.executemany("INSERT INTO buckets VALUES (?, ?)", [(b["name"], json.dumps(b)) for b in buckets])
                 db.executemany(
-                    "INSERT INTO objects VALUES (?, ?, ?)", [(o["bucket"], o["key"], json.dumps(o)) for o in objects]
+                    "INSERT INTO objects VALUES (?, ?, ?)", [(o["bucket"], o["key"], _object_json(o)) for o in objects]
                 )
                 db.execute("COMMIT")
             except BaseException:
@@ -87,9 +91,10 @@ class Store:
                 raise
 
     def put_object(self, obj: dict[str, Any]) -> None:
+        """Write an object (its body, if it has one, as base64), or the mark of a deleted one."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (obj["bucket"], obj["key"], json.dumps(obj))
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (obj["bucket"], obj["key"], _object_json(obj))
             )
 
     def put_bucket(self, bucket: dict[str, Any]) -> None:
@@ -108,7 +113,20 @@ class Store:
                 "meta": {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")},
                 "images": [json.loads(b) for (b,) in db.execute("SELECT body FROM images ORDER BY seq")],
                 "buckets": [json.loads(b) for (b,) in db.execute("SELECT body FROM buckets")],
-                "objects": [json.loads(b) for (b,) in db.execute("SELECT body FROM objects")],
+                "objects": [_object_from(b) for (b,) in db.execute("SELECT body FROM objects")],
                 "jobs": [json.loads(b) for (b,) in db.execute("SELECT body FROM jobs ORDER BY seq")],
                 "tokens": {h: json.loads(b) for h, b in db.execute("SELECT token_hash, body FROM tokens")},
             }
+
+
+def _object_json(obj: dict[str, Any]) -> str:
+    if BODY not in obj:
+        return json.dumps(obj)
+    return json.dumps({k: v for k, v in obj.items() if k != BODY} | {BODY_B64: base64.b64encode(obj[BODY]).decode()})
+
+
+def _object_from(text: str) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(text)
+    if BODY_B64 in obj:
+        obj[BODY] = base64.b64decode(obj.pop(BODY_B64))
+    return obj
