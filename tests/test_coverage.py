@@ -124,8 +124,16 @@ def test_the_key_template_is_inverted() -> None:
     assert pattern.fullmatch("backups/web-server-1f34a6d9.qcow2").groupdict() == {  # type: ignore[union-attr]
         "name": "web-server", "id8": "1f34a6d9", "ext": "qcow2"}  # fmt: skip
     assert key_pattern("{id}/{id}.{ext}").fullmatch("a-b/a-c.vhd") is None  # a repeated field must agree
-    keys = pd.Series(["backups/web-server-1f34a6d9.qcow2", "backups/db-1f34a6d9.vhd", "backups/x-1f34a6d9.vhd",
-                      "elsewhere/7c0ffee0-115b-44b2-9c58-2736820a464a.img", "old/cache_7c0ffee0.qcow2", "README"])
+    keys = pd.Series(
+        [
+            "backups/web-server-1f34a6d9.qcow2",
+            "backups/db-1f34a6d9.vhd",
+            "backups/x-1f34a6d9.vhd",
+            "elsewhere/7c0ffee0-115b-44b2-9c58-2736820a464a.img",
+            "old/cache_7c0ffee0.qcow2",
+            "README",
+        ]
+    )
     found = match_keys(keys, IMAGES, "backups/{name}-{id8}.{ext}")
     assert found.tolist()[:2] == [IMAGES.at[0, "id"], IMAGES.at[1, "id"]]  # {id8} is shared: {name} decides
     assert found.isna().tolist() == [False, False, True, False, False, True]
