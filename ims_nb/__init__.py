@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ims_nb.client.connection import connect, connect_async
     from ims_nb.client.retry import RetryPolicy
     from ims_nb.client.wire import BucketInfo
+    from ims_nb.coverage import coverage, coverage_summary
+    from ims_nb.exports.gap import coverage_gap_plan, launch_gap
     from ims_nb.exports.history import jobs_frame
     from ims_nb.exports.launch import launch
     from ims_nb.exports.ledger import Ledger
@@ -55,6 +57,10 @@ _LAZY = {
     "snapshot": "ims_nb.snapshots",
     "snapshots": "ims_nb.snapshots",
     "compare_snapshots": "ims_nb.snapshots",
+    "coverage": "ims_nb.coverage",
+    "coverage_summary": "ims_nb.coverage",
+    "coverage_gap_plan": "ims_nb.exports.gap",
+    "launch_gap": "ims_nb.exports.gap",
 }
 
 __version__ = "0.1.0"
@@ -81,8 +87,12 @@ __all__ = [
     "compare_snapshots",
     "connect",
     "connect_async",
+    "coverage",
+    "coverage_gap_plan",
+    "coverage_summary",
     "jobs_frame",
     "launch",
+    "launch_gap",
     "plan_exports",
     "preflight",
     "preflight_summary",

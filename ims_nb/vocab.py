@@ -80,6 +80,24 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Coverage(StrEnum):
+    """Whether an image has a verified export whose object still exists (``ims_nb.coverage``), or why not."""
+
+    COVERED = "covered"
+    OUTSIDE = "covered (outside the ledger)"
+    STALE = "stale"
+    IN_PROGRESS = "in-progress"
+    FAILED = "failed"
+    NEVER = "never"
+    NOT_EXPORTABLE = "not-exportable"
+
+
+#: Coverage statuses that an export of the image would close (the gap ``ims_nb.coverage_gap_plan`` plans).
+GAP = frozenset({Coverage.NEVER, Coverage.FAILED, Coverage.STALE})
+#: Coverage statuses of exportable images without a current export (``ims-nb coverage`` exits 4 on any).
+UNCOVERED = GAP | {Coverage.IN_PROGRESS}
+
+
 #: Between the bucket and the object key of a ``bucket_url`` (``bucket:key``), as the API spells it.
 TARGET_SEPARATOR = ":"
 

@@ -33,6 +33,7 @@ VERBS: Final[dict[str, Verb]] = {
         Verb("images", "list images with filters, as a table, CSV, JSON or Parquet"),
         Verb("preflight", "which exports the service would refuse, and why (exit 3 when any)"),
         Verb("export", "plan, check and launch exports to OBS, each once (ledger); --watch follows them"),
+        Verb("coverage", "which images have a current verified export, which not and why (exit 4 on a gap)"),
         Verb("jobs", "the export ledger: state, progress, duration, throughput, errors; --watch follows live jobs"),
     )
 }
