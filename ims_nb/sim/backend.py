@@ -13,11 +13,11 @@ from typing import Any
 from ims_nb.sim import export_checks, listing
 from ims_nb.sim.clock import ClockState, SimClock, iso_millis, iso_seconds
 from ims_nb.sim.errors import ims_error
-from ims_nb.sim.iam import Iam, Project, region_world
-from ims_nb.sim.inventory import Account, Inventory
+from ims_nb.sim.iam import Iam, RegionIam, region_world
+from ims_nb.sim.inventory import Account
 from ims_nb.sim.jobs import JobPlan, plan_job
 from ims_nb.sim.store import BODY, Store
-from ims_nb.sim.sts import TemporaryKey, TemporaryKeys, TokenProblem, token_hash
+from ims_nb.sim.sts import TemporaryKey, TokenProblem, token_hash
 
 TOKEN_TTL_SECONDS = 24 * 3600
 #: The mark of a deleted object (the simulated instant of its deletion): it hides the file of an earlier export.
@@ -53,7 +53,7 @@ class Bucket:
     created: str
 
 
-class SimBackend:
+class SimBackend(RegionIam):
     """IMS, OBS and IAM semantics over one world that a seed determines.
 
     Args:
@@ -142,34 +142,6 @@ class SimBackend:
         else:  # the mode changed across the restart: continue from the saved simulated instant
             elapsed = 0.0 if saved.manual else (time.time() - saved.real_anchor) * saved.scale
             self.clock.restore(ClockState(saved.sim_anchor + elapsed, time.time(), self.clock.scale, self.clock.manual))
-
-    def _set_identity(self, inventory: Inventory, projects: list[Project]) -> None:
-        """The seed's account (when this backend owns the IAM) and this region's projects."""
-        if self.owns_iam:
-            self.iam.reset(inventory)
-        self.project_id = projects[0].id
-        self.projects = projects
-        self.iam.regions[self.region] = projects
-
-    @property
-    def accounts(self) -> dict[str, Account]:
-        return self.iam.accounts
-
-    @property
-    def tokens(self) -> dict[str, dict[str, Any]]:
-        return self.iam.tokens
-
-    @property
-    def temporary(self) -> TemporaryKeys:
-        return self.iam.temporary
-
-    @property
-    def domain_id(self) -> str:
-        return self.iam.domain_id
-
-    @property
-    def domain_name(self) -> str:
-        return self.iam.domain_name
 
     def _set_images(self, images: list[dict[str, Any]]) -> None:
         self.images = {image["id"]: image for image in images}

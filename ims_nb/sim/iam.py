@@ -75,6 +75,44 @@ class Iam:
         return found
 
 
+class RegionIam:
+    """The IAM side of one region's backend: the shared ``Iam``'s account, users and tokens, the region's projects."""
+
+    iam: Iam
+    owns_iam: bool  # the first region's backend: its resets reset the account
+    region: str
+    project_id: str
+    projects: list[Project]
+
+    def _set_identity(self, inventory: Inventory, projects: list[Project]) -> None:
+        """The seed's account (when this backend owns the IAM) and this region's projects."""
+        if self.owns_iam:
+            self.iam.reset(inventory)
+        self.project_id = projects[0].id
+        self.projects = projects
+        self.iam.regions[self.region] = projects
+
+    @property
+    def accounts(self) -> dict[str, Account]:
+        return self.iam.accounts
+
+    @property
+    def tokens(self) -> dict[str, dict[str, Any]]:
+        return self.iam.tokens
+
+    @property
+    def temporary(self) -> TemporaryKeys:
+        return self.iam.temporary
+
+    @property
+    def domain_id(self) -> str:
+        return self.iam.domain_id
+
+    @property
+    def domain_name(self) -> str:
+        return self.iam.domain_name
+
+
 def derived_project_id(seed: int, name: str) -> str:
     """A project id (32 hex digits) that the seed and the project's name determine."""
     return hashlib.sha256(f"project:{seed}:{name}".encode()).hexdigest()[:32]
