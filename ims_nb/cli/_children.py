@@ -25,6 +25,8 @@ STOP_TIMEOUT = 20.0
 LOOPBACK = "127.0.0.1"
 #: How many ports after the asked one ``first_free_port`` tries (Jupyter's own ``port_retries`` default).
 PORT_TRIES = 50
+#: Where the official SDK (huaweicloudsdkcore) reads its per-region endpoint overrides (``regions.yaml``).
+ENV_SDK_REGIONS_FILE = "HUAWEICLOUD_SDK_REGIONS_FILE"
 
 
 def sim_command(args: argparse.Namespace) -> list[str]:
@@ -33,6 +35,8 @@ def sim_command(args: argparse.Namespace) -> list[str]:
                f"--seed={args.seed}", f"--images={args.images}", f"--region={args.region}"]  # fmt: skip
     command += ["--manual-clock"] if args.manual_clock else [f"--time-scale={args.time_scale}"]
     command += [f"--state={args.state}"] if args.state else []  # one word each: a value may start with "-"
+    command += [f"--regions={','.join(args.regions)}"] if args.regions else []
+    command += [f"--regions-file={args.regions_file}"] if args.regions_file else []
     return command + (["--allow-remote"] if args.allow_remote else [])
 
 
@@ -43,6 +47,12 @@ def sim_ledger(state: Path | None) -> Path:
     fresh temporary folder (both end with the session).
     """
     return Path(f"{state}.ledger.sqlite") if state else Path(tempfile.mkdtemp(prefix="ims-nb-lab-")) / "ledger.sqlite"
+
+
+def sim_regions_file(state: Path | None) -> Path:
+    """Where ``lab`` has a multi-region simulator write the SDK's ``regions.yaml``: beside the state, or in a
+    fresh temporary folder."""
+    return Path(f"{state}.regions.yaml") if state else Path(tempfile.mkdtemp(prefix="ims-nb-lab-")) / "regions.yaml"
 
 
 def lab_environment(line: dict[str, str], state: Path | None) -> dict[str, str]:
@@ -103,14 +113,23 @@ def simulator_for_children(
     args: argparse.Namespace, children: list[subprocess.Popen[str]]
 ) -> tuple[dict[str, str], dict[str, str]] | int:
     """Start the child simulator: its JSON line and the environment for the other children, or the exit code
-    when it did not start (1) or the user interrupted its start (0)."""
+    when it did not start (1) or the user interrupted its start (0).
+
+    With ``--regions``, the simulator writes the SDK's ``regions.yaml`` (``--regions-file``, else
+    ``sim_regions_file``) and the children get ``$HUAWEICLOUD_SDK_REGIONS_FILE`` pointing at it, so the official
+    SDK and ims-nb resolve each region's endpoint the SDK's way."""
+    if args.regions and not args.regions_file:
+        args.regions_file = sim_regions_file(args.state)
     try:
         line = start_simulator(args, children)
     except KeyboardInterrupt:
         return 0
     if line is None:
         return 1
-    return line, lab_environment(line, args.state)
+    env = lab_environment(line, args.state)
+    if args.regions_file:
+        env[ENV_SDK_REGIONS_FILE] = str(args.regions_file)
+    return line, env
 
 
 def exit_code(child: subprocess.Popen[str]) -> int:

@@ -125,6 +125,16 @@ def _moment(text: str) -> str:
 # --- the simulator ---------------------------------------------------------------------------------
 
 
+def region_list(text: str) -> list[str]:
+    """``--regions``: a comma-separated list of region ids, none empty or repeated."""
+    from ims_nb.sim.estate import parse_regions
+
+    try:
+        return parse_regions(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_simulator_options(parser: argparse.ArgumentParser) -> None:
     """The options of the simulator ``sim`` serves and ``lab`` and ``app`` start."""
     from ims_nb.sim.control import MAX_CLOCK_SCALE  # the client verbs never import the simulator's server
@@ -134,6 +144,20 @@ def add_simulator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative, default=0, help="world seed")
     parser.add_argument("--images", type=non_negative, default=200, help="inventory size")
     parser.add_argument("--region", default=config.DEFAULT_REGION, help="region the simulator plays")
+    parser.add_argument(
+        "--regions",
+        type=region_list,
+        default=None,
+        metavar="R1,R2,...",
+        help="serve these regions, each on a port of its own (default: the one --region)",
+    )
+    parser.add_argument(
+        "--regions-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the official SDK's regions.yaml (for $HUAWEICLOUD_SDK_REGIONS_FILE) mapping each region",
+    )
     clock = parser.add_mutually_exclusive_group()
     clock.add_argument(
         "--time-scale",

@@ -11,7 +11,9 @@ from ims_nb.cli._options import add_simulator_options
 from ims_nb.cli._verbs import VERBS
 
 DESCRIPTION = """Serve the embedded IMS, OBS and IAM simulator until SIGINT or SIGTERM. One JSON line goes to stdout \
-first: {"endpoint", "region", "project_id", "ak", "sk"}, what --sim of the other verbs takes."""
+first: {"endpoint", "region", "project_id", "ak", "sk"}, what --sim of the other verbs takes. With --regions R1,R2,... \
+each region has an endpoint (a port) of its own; the line gives the first region's five fields and adds "regions" \
+({region: {endpoint, project_id}}) and "projects" ([{id, name, region}], sub-projects included)."""
 
 
 def add_sim_parser(verbs: Any) -> None:
@@ -28,22 +30,26 @@ def run_sim(args: argparse.Namespace) -> int:
         ValueError: a host that is not loopback without ``--allow-remote``, or a ``--state`` that is no state.
         OSError: the address cannot be bound.
     """
-    from ims_nb.sim.server import bind, build_simulation, check_host, endpoint_of, info_of, uvicorn_server
+    from ims_nb.sim.estate import write_regions_file
+    from ims_nb.sim.server import bind, build_simulations, check_host, endpoint_of, info_for, serve, uvicorn_server
 
     check_host(args.host, args.allow_remote)
     try:
-        simulation = build_simulation(
+        simulations = build_simulations(
+            args.regions or [args.region],
             seed=args.seed,
             images=args.images,
-            region=args.region,
             time_scale=args.time_scale,
             manual_clock=args.manual_clock,
             state=args.state,
         )
     except sqlite3.Error as exc:  # a folder, an unreadable file, or a file that is not a simulator state
         raise ValueError(f"--state {args.state}: {exc}") from None
-    sock = bind(args.host, args.port)
-    server = uvicorn_server(simulation)
-    print(json.dumps(info_of(simulation, endpoint_of(sock)).as_json_dict()), flush=True)
-    server.run(sockets=[sock])
+    socks = [bind(args.host, args.port if n == 0 else 0) for n in range(len(simulations))]
+    servers = [uvicorn_server(simulation) for simulation in simulations]
+    info = info_for(simulations, [endpoint_of(sock) for sock in socks])
+    if args.regions_file is not None:
+        write_regions_file(args.regions_file, info.regions or {info.region: {"endpoint": info.endpoint}})
+    print(json.dumps(info.line()), flush=True)
+    serve(servers, socks)
     return 0

@@ -16,6 +16,7 @@ from ims_nb.sim import sts
 from ims_nb.sim.backend import Principal, SimBackend
 from ims_nb.sim.errors import SimError, iam_error, ims_error
 from ims_nb.sim.gateway import Gateway, SignedRequest, not_found
+from ims_nb.sim.iam import Project
 from ims_nb.sim.responses import error_response, json_response
 
 IMAGE_ID = r"(?P<image_id>[^/]+)"
@@ -49,11 +50,14 @@ class Route:
 
 
 def list_images(backend: SimBackend, request: ApiRequest) -> Response:
-    return json_response({"images": backend.list_images(request.query)}, request_id=request.request_id)
+    assert request.principal is not None
+    images = backend.list_images(request.query, request.principal.project_id)
+    return json_response({"images": images}, request_id=request.request_id)
 
 
 def show_image(backend: SimBackend, request: ApiRequest) -> Response:
-    image = backend.image(request.params["image_id"])
+    assert request.principal is not None
+    image = backend.image(request.params["image_id"], request.principal.project_id)
     if image is None:
         raise ims_error("IMG.0027", f"The image {request.params['image_id']} does not exist.", status=404)
     native = dict(image)
@@ -90,24 +94,16 @@ def show_quota(backend: SimBackend, request: ApiRequest) -> Response:
 
 
 def list_projects(backend: SimBackend, request: ApiRequest) -> Response:
-    query = dict(request.query)
-    name = query.get("name")
-    projects = []
-    if name in (None, backend.region):
-        projects.append(
-            {
-                "id": backend.project_id,
-                "name": backend.region,
-                "domain_id": backend.domain_id,
-                "enabled": True,
-                "is_domain": False,
-                "parent_id": backend.domain_id,
-                "description": "",
-                "links": {"self": f"/v3/projects/{backend.project_id}"},
-            }
-        )
+    """GET /v3/projects: the account's projects of every region, filtered by name, parent_id, domain_id, enabled."""
+    projects = [p.view(backend.domain_id) for p in backend.iam.matching(dict(request.query))]
     body = {"projects": projects, "links": {"self": "/v3/projects", "previous": None, "next": None}}
     return json_response(body, request_id=request.request_id)
+
+
+def list_auth_projects(backend: SimBackend, request: ApiRequest) -> Response:
+    """GET /v3/auth/projects: the projects the caller can access (every project of the account: no policies here)."""
+    projects = [p.view(backend.domain_id) for p in backend.iam.projects]
+    return json_response({"projects": projects, "links": {"self": "/v3/auth/projects"}}, request_id=request.request_id)
 
 
 def create_token(backend: SimBackend, request: ApiRequest) -> Response:
@@ -129,7 +125,8 @@ def create_token(backend: SimBackend, request: ApiRequest) -> Response:
     account = backend.accounts.get(name)
     if account is None or account.password != password or domain != backend.domain_name:
         raise iam_error(401, "The username or password is wrong.")
-    project_id = _scoped_project(backend, scope)
+    project = _scoped_project(backend, scope)
+    project_id = None if project is None else project.id
     token, record = backend.issue_token(account, project_id, methods)
     token_body = {
         "expires_at": _iam_time(record["expires_at"]),
@@ -144,10 +141,10 @@ def create_token(backend: SimBackend, request: ApiRequest) -> Response:
         "roles": [{"id": "0", "name": "te_admin" if account.obs_write else "readonly"}],
         "catalog": [],
     }
-    if project_id:
+    if project is not None:
         token_body["project"] = {
-            "id": project_id,
-            "name": backend.region,
+            "id": project.id,
+            "name": project.name,
             "domain": {"id": backend.domain_id, "name": backend.domain_name},
         }
     else:
@@ -155,14 +152,16 @@ def create_token(backend: SimBackend, request: ApiRequest) -> Response:
     return json_response({"token": token_body}, 201, request.request_id, {"X-Subject-Token": token})
 
 
-def _scoped_project(backend: SimBackend, scope: Any) -> str | None:
+def _scoped_project(backend: SimBackend, scope: Any) -> Project | None:
+    """The project a token is scoped to: any project of the account (IAM is global), by id or by name."""
     if not isinstance(scope, dict) or "project" not in scope:
         return None
     project = scope["project"]
     if not isinstance(project, dict):
         raise iam_error(400, "scope.project must be an object with a name or an id.")
-    if project.get("id") == backend.project_id or project.get("name") == backend.region:
-        return backend.project_id
+    found = backend.iam.project(project_id=project.get("id"), name=project.get("name"))
+    if found is not None:
+        return found
     raise iam_error(401, "The project in the scope does not exist or is not available to the user.")
 
 
@@ -227,6 +226,7 @@ ROUTES = (
     _route("POST", "/v3/auth/tokens", create_token, auth="none"),
     _route("GET", "/v3/auth/tokens", verify_token, auth="user"),
     _route("GET", "/v3/projects", list_projects, auth="user"),
+    _route("GET", "/v3/auth/projects", list_auth_projects, auth="user"),
     _route("POST", "/v3.0/OS-CREDENTIAL/securitytokens", create_security_token, auth="user"),
 )
 #: First path segments that belong to the gateway rather than to OBS path-style buckets.

@@ -40,6 +40,9 @@ class Simulation:
         self.gateway: Gateway = Gateway(backend, real_time)
         self.faults: FaultPlan = FaultPlan()
         self.real_time = real_time
+        self.latency = 0.0  # seconds added to every service request (not the control plane's): /_sim/latency
+        #: Every region's simulation by region, this one included (``estate.build_estate`` shares one map).
+        self.regions: dict[str, Simulation] = {backend.region: self}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -63,6 +66,8 @@ class Simulation:
             await error_response(error, request_id)(scope, receive, send)
             return
         if not path.startswith("/_sim/"):
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
             fault = self.faults.take(method, path)
             if fault is not None and await self._apply_fault(fault, scope, receive, send, request_id, is_obs):
                 return

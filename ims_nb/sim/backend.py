@@ -13,10 +13,11 @@ from typing import Any
 from ims_nb.sim import export_checks, listing
 from ims_nb.sim.clock import ClockState, SimClock, iso_millis, iso_seconds
 from ims_nb.sim.errors import ims_error
-from ims_nb.sim.inventory import Account, build_inventory
+from ims_nb.sim.iam import Iam, RegionIam, region_world
+from ims_nb.sim.inventory import Account
 from ims_nb.sim.jobs import JobPlan, plan_job
 from ims_nb.sim.store import BODY, Store
-from ims_nb.sim.sts import TemporaryKey, TemporaryKeys, TokenProblem, token_hash
+from ims_nb.sim.sts import TemporaryKey, TokenProblem, token_hash
 
 TOKEN_TTL_SECONDS = 24 * 3600
 #: The mark of a deleted object (the simulated instant of its deletion): it hides the file of an earlier export.
@@ -52,7 +53,7 @@ class Bucket:
     created: str
 
 
-class SimBackend:
+class SimBackend(RegionIam):
     """IMS, OBS and IAM semantics over one world that a seed determines.
 
     Args:
@@ -61,6 +62,9 @@ class SimBackend:
         region: the region the simulator plays.
         clock: the simulated clock jobs run on.
         store: SQLite persistence; when it already holds a world, that world is loaded instead.
+        iam: the account's IAM, shared with the other regions' backends; None: this backend owns a new one
+            (and plays the first region, whose world is the seed's single-region world).
+        sub_projects: suffixes of the region's sub-projects (``<region>_<suffix>``), each with images of its own.
     """
 
     seed: int
@@ -75,9 +79,14 @@ class SimBackend:
         region: str = "cn-north-4",
         clock: SimClock | None = None,
         store: Store | None = None,
+        iam: Iam | None = None,
+        sub_projects: Sequence[str] = (),
     ) -> None:
         self.clock = clock or SimClock()
         self.store = store
+        self.owns_iam = iam is None
+        self.iam = Iam() if iam is None else iam
+        self.sub_projects = tuple(sub_projects)
         self.lock = threading.RLock()
         self.seed, self.image_count, self.region = seed, images, region
         if store is not None and not store.is_empty():
@@ -93,18 +102,14 @@ class SimBackend:
             seed = self.seed if seed is None else seed
             images = self.image_count if images is None else images
             region = self.region if region is None else region
-            inventory = build_inventory(seed, images, region)
+            inventory, projects = region_world(seed, images, region, primary=self.owns_iam, subs=self.sub_projects)
             self.seed, self.image_count, self.region = seed, images, region
-            self.domain_id, self.domain_name = inventory.domain_id, inventory.domain_name
-            self.project_id = inventory.project_id
-            self.accounts = {a.name: a for a in inventory.accounts}
+            self._set_identity(inventory, projects)
             self._set_images(inventory.images)
             self.buckets = {b["name"]: Bucket(**b) for b in inventory.buckets}
             self.objects = {(o["bucket"], o["key"]): o for o in inventory.objects}
             self._clear_jobs()
             self.job_sequence = 0
-            self.tokens: dict[str, dict[str, Any]] = {}
-            self.temporary = TemporaryKeys()
             if self.clock.manual:
                 self.clock.restore(SimClock(manual=True).state)
             if self.store is not None:
@@ -122,10 +127,7 @@ class SimBackend:
     def _load(self, data: dict[str, Any]) -> None:
         meta = data["meta"]
         self.seed, self.image_count, self.region = meta["seed"], meta["images"], meta["region"]
-        inventory_accounts = build_inventory(self.seed, 0, self.region)
-        self.domain_id, self.domain_name = inventory_accounts.domain_id, inventory_accounts.domain_name
-        self.project_id = inventory_accounts.project_id
-        self.accounts = {a.name: a for a in inventory_accounts.accounts}
+        self._set_identity(*region_world(self.seed, 0, self.region, primary=self.owns_iam, subs=self.sub_projects))
         self._set_images(data["images"])
         self.buckets = {b["name"]: Bucket(**b) for b in data["buckets"]}
         self.objects = {(o["bucket"], o["key"]): o for o in data["objects"]}
@@ -133,8 +135,7 @@ class SimBackend:
         for raw in data["jobs"]:
             self._index_job(JobPlan.from_dict(raw))
         self.job_sequence = meta["job_sequence"]
-        self.tokens = data["tokens"]
-        self.temporary = TemporaryKeys()  # temporary AKs are not persisted: clients ask for new ones
+        self.tokens.update(data["tokens"])  # temporary AKs are not persisted: clients ask for new ones
         saved = ClockState(**meta["clock"])
         if saved.manual == self.clock.manual:
             self.clock.restore(ClockState(saved.sim_anchor, saved.real_anchor, self.clock.scale, saved.manual))
@@ -166,14 +167,15 @@ class SimBackend:
 
     # --- IMS --------------------------------------------------------------------------------
 
-    def list_images(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        """One page of GET /v2/cloudimages."""
-        query = listing.parse_query(pairs, self.project_id)
+    def list_images(self, pairs: Sequence[tuple[str, str]], project_id: str | None = None) -> list[dict[str, Any]]:
+        """One page of GET /v2/cloudimages, as the project ``project_id`` (default: the region's) sees it."""
+        project = project_id or self.project_id
+        query = listing.parse_query(pairs, project)
         with self.lock:
-            cache_key = (query.cache_key, query.sort_key, query.sort_dir)
+            cache_key = (project, query.cache_key, query.sort_key, query.sort_dir)
             cached = self._listing_cache.get(cache_key)
             if cached is None:
-                visible = [i for i in self.images.values() if i.get("status") != "deleted"]
+                visible = [i for i in self.images.values() if i.get("status") != "deleted" and self.sees(project, i)]
                 matched = [i for i in visible if all(p(i) for p in query.predicates)]
                 ordered = listing.sort_images(matched, query.sort_key, query.sort_dir)
                 cached = (ordered, {image["id"]: n for n, image in enumerate(ordered)})
@@ -182,8 +184,14 @@ class SimBackend:
                 self._listing_cache[cache_key] = cached
             return listing.page(cached[0], cached[1], query)
 
-    def image(self, image_id: str) -> dict[str, Any] | None:
-        return self.images.get(image_id)
+    def sees(self, project_id: str, image: dict[str, Any]) -> bool:
+        """Whether ``project_id`` sees ``image``: the private images of the region's other projects are theirs."""
+        owner = image.get("owner")
+        return owner == project_id or all(owner != p.id for p in self.projects)
+
+    def image(self, image_id: str, project_id: str | None = None) -> dict[str, Any] | None:
+        image = self.images.get(image_id)
+        return image if image is not None and self.sees(project_id or self.project_id, image) else None
 
     def export_image(self, principal: Principal, image_id: str, raw_body: bytes) -> str:
         """Validate an export as the service does and start its job; returns the job id."""

@@ -1,4 +1,11 @@
-"""The control plane under ``/_sim/`` (loopback callers only): reset, clock, faults, throttling, state."""
+"""The control plane under ``/_sim/`` (loopback callers only): reset, clock, faults, throttling, latency, state.
+
+With several regions, every endpoint has its own control plane. Reset, the clock (one clock for all), token
+expiry and lockouts act on every region at once; faults, throttling and latency act on the region whose endpoint
+is called, or on the one a ``"region"`` field names (``POST /_sim/faults {"kind": "response", "region":
+"ap-southeast-1"}``, ``POST /_sim/latency {"seconds": 0.1, "region": ...}``); state and credentials describe the
+endpoint's region (credentials list every project).
+"""
 
 from __future__ import annotations
 
@@ -40,9 +47,10 @@ def _reset(sim: Simulation, body: dict[str, Any]) -> Any:
     for name, value in (("seed", seed), ("images", images)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise _bad(f"{name} must be a non-negative integer")
-    sim.faults.clear()
-    sim.gateway.reset_lockouts()
-    sim.backend.reset(seed=seed, images=images)
+    for each in sim.regions.values():  # the first region (which owns the IAM) first
+        each.faults.clear()
+        each.gateway.reset_lockouts()
+        each.backend.reset(seed=seed, images=images)
     return _state(sim, {})
 
 
@@ -58,7 +66,8 @@ def _clock(sim: Simulation, body: dict[str, Any]) -> Any:
             clock.advance(_number("advance", advance, MAX_CLOCK_TIME - clock.now()))
     except (TypeError, ValueError) as exc:
         raise _bad(f"invalid clock change: {exc}") from None
-    sim.backend.save_clock()
+    for each in sim.regions.values():
+        each.backend.save_clock()
     return {"now": iso_millis(clock.now()), "timestamp": clock.now(), "manual": clock.manual, "scale": clock.scale}
 
 
@@ -75,7 +84,27 @@ def _number(name: str, value: Any, high: float) -> float:
     return number
 
 
+def _target(sim: Simulation, body: dict[str, Any]) -> Simulation:
+    """The simulation of the region ``body`` names in ``"region"`` (popped), else ``sim``."""
+    region = body.pop("region", None)
+    if region is None:
+        return sim
+    if not isinstance(region, str) or region not in sim.regions:
+        raise _bad(f"region must be one of {', '.join(sim.regions)}, not {region!r}")
+    return sim.regions[region]
+
+
+def _latency(sim: Simulation, body: dict[str, Any]) -> Any:
+    target = _target(sim, body)
+    try:
+        target.latency = _number("seconds", body.get("seconds", 0), 600)
+    except (TypeError, ValueError) as exc:
+        raise _bad(f"invalid latency: {exc}") from None
+    return {"region": target.backend.region, "seconds": target.latency}
+
+
 def _add_fault(sim: Simulation, body: dict[str, Any]) -> Any:
+    sim = _target(sim, body)
     allowed = {"kind", "method", "path", "count", "status", "body", "headers", "delay", "every", "burst"}
     unknown = set(body) - allowed
     if unknown:
@@ -89,11 +118,12 @@ def _add_fault(sim: Simulation, body: dict[str, Any]) -> Any:
 
 
 def _clear_faults(sim: Simulation, body: dict[str, Any]) -> Any:
-    sim.faults.clear()
+    _target(sim, body).faults.clear()
     return {"faults": []}
 
 
 def _throttle(sim: Simulation, body: dict[str, Any]) -> Any:
+    sim = _target(sim, body)
     rate, burst = body.get("rate"), body.get("burst")
     try:
         sim.gateway.set_throttle(
@@ -106,11 +136,12 @@ def _throttle(sim: Simulation, body: dict[str, Any]) -> Any:
 
 
 def _expire_tokens(sim: Simulation, body: dict[str, Any]) -> Any:
-    return {"expired": sim.backend.expire_tokens()}
+    return {"expired": max(each.backend.expire_tokens() for each in sim.regions.values())}
 
 
 def _reset_lockouts(sim: Simulation, body: dict[str, Any]) -> Any:
-    sim.gateway.reset_lockouts()
+    for each in sim.regions.values():
+        each.gateway.reset_lockouts()
     return {"lockouts": 0}
 
 
@@ -141,7 +172,7 @@ def _add_object(sim: Simulation, body: dict[str, Any]) -> Any:
 
 
 def _state(sim: Simulation, body: dict[str, Any]) -> Any:
-    return sim.backend.dump() | {"faults": sim.faults.describe()}
+    return sim.backend.dump() | {"faults": sim.faults.describe(), "latency": sim.latency, "regions": list(sim.regions)}
 
 
 def _credentials(sim: Simulation, body: dict[str, Any]) -> Any:
@@ -152,6 +183,7 @@ def _credentials(sim: Simulation, body: dict[str, Any]) -> Any:
         "domain_id": backend.domain_id,
         "domain_name": backend.domain_name,
         "users": [asdict(a) for a in backend.accounts.values()],
+        "projects": [asdict(p) for p in backend.iam.projects],
     }
 
 
@@ -163,6 +195,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("GET", "/_sim/faults"): lambda sim, body: {"faults": sim.faults.describe()},
     ("DELETE", "/_sim/faults"): _clear_faults,
     ("POST", "/_sim/throttle"): _throttle,
+    ("POST", "/_sim/latency"): _latency,
     ("POST", "/_sim/tokens/expire"): _expire_tokens,
     ("POST", "/_sim/lockouts/reset"): _reset_lockouts,
     ("POST", "/_sim/objects"): _add_object,

@@ -169,7 +169,9 @@ class Gateway:
         project = principal.project_id or header_project
         if project is None:
             raise unauthorized("X-Project-Id not found")
-        if project != self.backend.project_id or (header_project and header_project != project):
+        # A project of another region (or none of the account's) is refused as APIG does: APIGW.0310 "project
+        # unavailable" (403), per the APIG error-code table in ../shared/reference/ims-api.md.
+        if all(project != p.id for p in self.backend.projects) or (header_project and header_project != project):
             raise gateway_error("APIGW.0310", f"The project {project} is unavailable to this user.", 403)
         return Principal(principal.user, project, principal.access_key, principal.obs_write)
 

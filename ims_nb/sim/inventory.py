@@ -103,7 +103,7 @@ def make_accounts(seed: int) -> tuple[str, str, list[Account]]:
 class _ImageFactory:
     """Builds ImageInfo records with the service's field names and string types."""
 
-    def __init__(self, seed: int, project_id: str) -> None:
+    def __init__(self, seed: int | str, project_id: str) -> None:
         self.rng = random.Random(f"images:{seed}")
         self.project_id = project_id
         self.count = 0
@@ -301,12 +301,18 @@ def build_buckets(region: str) -> list[dict[str, Any]]:
     ]
 
 
-def build_inventory(seed: int = 0, images: int = 200, region: str = "cn-north-4") -> Inventory:
-    """Everything the simulator holds after a reset with this seed: same seed, same everything."""
+def build_inventory(
+    seed: int = 0, images: int = 200, region: str = "cn-north-4", *, world: str | None = None, project: str = ""
+) -> Inventory:
+    """Everything the simulator holds after a reset with this seed: same seed, same everything.
+
+    ``world`` (a seed for the images) and ``project`` (their owner) give another project its own images.
+    """
     if images < 0:
         raise ValueError(f"image count must not be negative, not {images}")
     domain_id, project_id, accounts = make_accounts(seed)
-    factory = _ImageFactory(seed, project_id)
+    project_id = project or project_id
+    factory = _ImageFactory(seed if world is None else world, project_id)
     parents = _public_images(factory)
     market, shared = _shared_and_market(factory)
     rows = list(parents.values()) + [market] + shared + _guaranteed(factory, parents, market)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -15,6 +17,7 @@ import uvicorn
 from ims_nb.sim.app import Simulation
 from ims_nb.sim.backend import SimBackend
 from ims_nb.sim.clock import SimClock
+from ims_nb.sim.estate import build_estate, project_list, region_map, serve_all
 from ims_nb.sim.store import Store
 
 STARTUP_TIMEOUT = 10.0
@@ -22,13 +25,19 @@ STARTUP_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class SimInfo:
-    """How to reach a running simulator: what ``ims-nb sim`` prints as its one JSON line."""
+    """How to reach a running simulator: what ``ims-nb sim`` prints as its one JSON line.
+
+    The five first fields are the first region's; a multi-region simulator adds ``regions`` (region →
+    endpoint and project id) and ``projects`` (every project, sub-projects included: id, name, region).
+    """
 
     endpoint: str
     region: str
     project_id: str
     ak: str
     sk: str
+    regions: dict[str, dict[str, str]] | None = None
+    projects: list[dict[str, str]] | None = None
 
     def __repr__(self) -> str:  # the SK is a demo secret, but it still stays out of reprs
         return (
@@ -44,6 +53,11 @@ class SimInfo:
             "ak": self.ak,
             "sk": self.sk,
         }
+
+    def line(self) -> dict[str, Any]:
+        """The JSON line: the five fields, and the region and project maps of a multi-region simulator."""
+        extra = {} if self.regions is None else {"regions": self.regions, "projects": self.projects}
+        return self.as_json_dict() | extra
 
 
 def build_simulation(
@@ -93,6 +107,42 @@ def info_of(simulation: Simulation, endpoint: str) -> SimInfo:
     return SimInfo(endpoint, backend.region, backend.project_id, operator.ak, operator.sk)
 
 
+def estate_info(simulations: Sequence[Simulation], endpoints: Sequence[str]) -> SimInfo:
+    """The line of a multi-region simulator: the first region's five fields, and the region and project maps."""
+    first = info_of(simulations[0], endpoints[0])
+    return SimInfo(
+        first.endpoint,
+        first.region,
+        first.project_id,
+        first.ak,
+        first.sk,
+        region_map(simulations, endpoints),
+        project_list(simulations),
+    )
+
+
+def build_simulations(regions: Sequence[str] | None = None, **options: Any) -> list[Simulation]:
+    """One simulation (no ``regions``, or one) as ``build_simulation``, else ``build_estate``'s, one per region."""
+    if regions is not None and len(regions) > 1:
+        options.pop("region", None)
+        return build_estate(regions=regions, **options)
+    options.update({"region": regions[0]} if regions else {})
+    return [build_simulation(**options)]
+
+
+def info_for(simulations: Sequence[Simulation], endpoints: Sequence[str]) -> SimInfo:
+    """The JSON line of one simulation (its five fields, as always) or of several regions."""
+    return info_of(simulations[0], endpoints[0]) if len(simulations) == 1 else estate_info(simulations, endpoints)
+
+
+def serve(servers: Sequence[uvicorn.Server], sockets: Sequence[socket.socket]) -> None:
+    """Serve until the servers stop: one as uvicorn runs it, several in one event loop."""
+    if len(servers) == 1:
+        servers[0].run(sockets=list(sockets))
+    else:
+        asyncio.run(serve_all(servers, sockets))
+
+
 def uvicorn_server(simulation: Simulation) -> uvicorn.Server:
     config = uvicorn.Config(
         simulation,
@@ -108,16 +158,22 @@ def uvicorn_server(simulation: Simulation) -> uvicorn.Server:
 class Simulator:
     """Run the simulator on a loopback port in a background thread; use it as a context manager.
 
+    ``regions`` (two or more) serves each region on a port of its own (``info.regions`` maps them), ``port``
+    being the first region's.
+
     >>> with Simulator(seed=0, manual_clock=True) as sim:   # doctest: +SKIP
     ...     sim.info.endpoint
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, regions: Sequence[str] | None = None, **options: Any
+    ) -> None:
         check_host(host, allow_remote=False)
-        self.simulation = build_simulation(**options)
-        self._sock = bind(host, port)
-        self.info = info_of(self.simulation, endpoint_of(self._sock))
-        self._server = uvicorn_server(self.simulation)
+        self.simulations = build_simulations(regions, **options)
+        self.simulation = self.simulations[0]
+        self._socks = [bind(host, port if n == 0 else 0) for n in range(len(self.simulations))]
+        self.info = info_for(self.simulations, [endpoint_of(sock) for sock in self._socks])
+        self._servers = [uvicorn_server(simulation) for simulation in self.simulations]
         self._thread: threading.Thread | None = None
 
     @property
@@ -130,29 +186,32 @@ class Simulator:
 
     def start(self) -> Simulator:
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="ims-nb-simulator", daemon=True
+            target=serve, args=(self._servers, self._socks), name="ims-nb-simulator", daemon=True
         )
         self._thread.start()
         started = threading.Event()
         for _ in range(int(STARTUP_TIMEOUT / 0.01)):
-            if self._server.started:
+            if all(server.started for server in self._servers):
                 started.set()
                 break
             if not self._thread.is_alive():
                 break
             started.wait(0.01)
-        if not self._server.started:
+        if not started.is_set():
             self.stop()
             raise RuntimeError("the simulator did not start")
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        for server in self._servers:
+            server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._sock.close()
-        if self.backend.store is not None:
-            self.backend.store.close()
+        for sock in self._socks:
+            sock.close()
+        for simulation in self.simulations:
+            if simulation.backend.store is not None:
+                simulation.backend.store.close()
 
     def __enter__(self) -> Simulator:
         return self.start()
