@@ -64,9 +64,9 @@ def connect_estate(
     extra, insecure = _transport_settings(dict(options))
     credentials = config.resolve_credentials(ak, sk, None, security_token)
     owned = None
-    if credentials is None:
+    if credentials is None or simulator is not None:  # a simulator's map, with its credentials unless given
         line, owned = _simulator_line(simulator, wanted)
-        credentials = Credentials(line["ak"], line["sk"], None, None, config.SOURCE_SIMULATOR)
+        credentials = credentials or Credentials(line["ak"], line["sk"], None, None, config.SOURCE_SIMULATOR)
         resolver = EndpointResolver(_region_map(line), insecure=insecure)
         home = str(line["region"])
     else:
