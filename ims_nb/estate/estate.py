@@ -54,6 +54,11 @@ class Estate:
     def is_simulator(self) -> bool:
         return any(s.is_simulator for s in self._fanout.settings.values())
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The SK (and security token) the estate signs with, for callers that must keep them out of output."""
+        return tuple(s for c in self._fanout.settings.values() if c.credentials for s in c.credentials.secrets)
+
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.projects)
         where = " (SIMULATOR)" if self.is_simulator else ""
