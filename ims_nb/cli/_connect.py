@@ -60,7 +60,6 @@ def connect_from_args(
     return client
 
 
-
 def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdin: TextIO | None = None) -> Estate:
     """An estate from ``--regions``/``--projects`` and the connection options (``--sim``, ``--ak``, or the
     credentials chain); ``--region``, ``--endpoint`` and ``--project-id`` belong to one-region calls.
@@ -90,6 +89,7 @@ def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdi
     estate = connect_estate(args.regions, **options)
     console.keep_secret(*estate.secrets)
     return estate
+
 
 class CountingTransport(httpx.HTTPTransport):
     """The default transport, counting on a progress line the listing pages that arrive (and with ``requests``,

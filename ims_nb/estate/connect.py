@@ -6,6 +6,7 @@ import json
 import os
 import warnings
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ims_nb.client import config
@@ -95,8 +96,6 @@ async def _discover(base: ClientSettings, resolver: EndpointResolver) -> list[Pr
 
 
 def _region_settings(base: ClientSettings, region: str, resolver: EndpointResolver) -> ClientSettings:
-    from dataclasses import replace
-
     return replace(base, region=region, endpoints=resolver.endpoints(region))
 
 
@@ -104,7 +103,9 @@ def _region_map(line: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """A simulator line's ``regions``; a single-region line is its own one-region map."""
     regions = line.get("regions")
     if isinstance(regions, dict) and regions:
-        return {str(k): {"endpoint": str(v["endpoint"]), "project_id": str(v["project_id"])} for k, v in regions.items()}
+        return {
+            str(k): {"endpoint": str(v["endpoint"]), "project_id": str(v["project_id"])} for k, v in regions.items()
+        }
     return {str(line["region"]): {"endpoint": str(line["endpoint"]), "project_id": str(line["project_id"])}}
 
 

@@ -45,7 +45,7 @@ def read_regions_file(path: Path) -> RegionsFile:
     """
     if not path.is_file():
         return {}
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # PyYAML, as the official SDK reads this file
 
     try:
         found = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import httpx
 
@@ -158,7 +158,3 @@ def run_sync(coroutine: Awaitable[T]) -> T:
 
 async def _await(awaitable: Awaitable[T]) -> T:
     return await awaitable
-
-
-def first_error(results: Sequence[ScopeResult[Any]]) -> str | None:
-    return next((r.error for r in results if r.error), None)

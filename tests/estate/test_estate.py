@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -109,7 +110,8 @@ def test_a_refused_ak_at_connect_sends_one_request_in_all(counted: Simulator) ->
 
 def test_a_refusal_in_one_region_stops_every_region_and_raises_once(counted: Simulator) -> None:
     estate = ims_nb.connect_estate(simulator=counted, page_size=20)
-    body = '{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: verify aksk signature fail"}'
+    message = "Incorrect IAM authentication information: verify aksk signature fail"
+    body = json.dumps({"error_code": "APIGW.0301", "error_msg": message})
     refusal = {"kind": "response", "status": 401, "body": body, "count": None, "path": "/v2/cloudimages",
                "region": "ap-southeast-1"}  # fmt: skip
     httpx.request("DELETE", f"{counted.endpoint}/_sim/faults", json={"region": "ap-southeast-1"})
