@@ -11,6 +11,7 @@ from ims_nb.errors import (
     ApiError,
     AuthError,
     ConfigError,
+    EstateWarning,
     ImsNbError,
     InsecureTransportWarning,
     MalformedAnswerError,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ims_nb.client.retry import RetryPolicy
     from ims_nb.client.wire import BucketInfo
     from ims_nb.coverage import coverage, coverage_summary
+    from ims_nb.estate import Estate, connect_estate
     from ims_nb.exports.gap import coverage_gap_plan, launch_gap
     from ims_nb.exports.history import jobs_frame
     from ims_nb.exports.launch import launch
@@ -61,6 +63,8 @@ _LAZY = {
     "coverage_summary": "ims_nb.coverage",
     "coverage_gap_plan": "ims_nb.exports.gap",
     "launch_gap": "ims_nb.exports.gap",
+    "connect_estate": "ims_nb.estate",
+    "Estate": "ims_nb.estate",
 }
 
 __version__ = "0.1.0"
@@ -71,6 +75,8 @@ __all__ = [
     "AuthError",
     "BucketInfo",
     "ConfigError",
+    "Estate",
+    "EstateWarning",
     "ImsClient",
     "ImsNbError",
     "InsecureTransportWarning",
@@ -87,6 +93,7 @@ __all__ = [
     "compare_snapshots",
     "connect",
     "connect_async",
+    "connect_estate",
     "coverage",
     "coverage_gap_plan",
     "coverage_summary",

@@ -17,6 +17,7 @@
 
     SimulatorWarning                ims-nb fell back to the embedded simulator (no real credentials)
     InsecureTransportWarning        ``insecure=True``: certificates are not verified, or plain HTTP leaves the machine
+    EstateWarning                   an estate call went on without a region or project that failed (``status``)
 """
 
 from __future__ import annotations
@@ -249,6 +250,10 @@ class WaitTimeoutError(ImsNbError, TimeoutError):
 
 class SimulatorWarning(UserWarning):
     """Emitted when ims-nb talks to the embedded simulator because no real credentials are configured."""
+
+
+class EstateWarning(UserWarning):
+    """An estate call went on without the regions or projects that failed; ``Estate.status`` says why."""
 
 
 class InsecureTransportWarning(UserWarning):

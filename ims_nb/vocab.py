@@ -98,6 +98,9 @@ GAP = frozenset({Coverage.NEVER, Coverage.FAILED, Coverage.STALE})
 UNCOVERED = GAP | {Coverage.IN_PROGRESS}
 
 
+#: One region's project, ``(region, project_id)``: the key of an estate's clients and of its rows.
+Scope = tuple[str, str]
+
 #: Between the bucket and the object key of a ``bucket_url`` (``bucket:key``), as the API spells it.
 TARGET_SEPARATOR = ":"
 

@@ -12,7 +12,7 @@ PACKAGE = ROOT / "ims_nb"
 #: What stays at the top of the package; everything else lives in a subpackage named for its job.
 TOP_MODULES = {"__init__", "__main__", "_extras", "vocab", "errors", "signing", "frames", "rules", "preflight",
                "selection", "targets", "snapshots", "coverage", "charts", "demo"}  # fmt: skip
-SUBPACKAGES = {"app", "cli", "client", "exports", "sim", "widgets"}
+SUBPACKAGES = {"app", "cli", "client", "estate", "exports", "sim", "widgets"}
 MAX_LINES = 400
 
 
@@ -28,7 +28,7 @@ def test_the_top_level_holds_the_shared_modules_and_the_subpackages_only() -> No
 
 
 def test_tests_mirror_the_package() -> None:
-    for name in ("cli", "client", "exports", "sim", "widgets", "browser"):
+    for name in ("cli", "client", "estate", "exports", "sim", "widgets", "browser"):
         assert (ROOT / "tests" / name / "__init__.py").exists(), name
 
 

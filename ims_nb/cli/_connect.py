@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -19,6 +20,7 @@ from ims_nb.errors import ApiError, ConfigError
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ClientLike
+    from ims_nb.estate import Estate
 
 READ_STDIN = "-"
 #: The path of the image listing, whose pages a progress line counts.
@@ -56,6 +58,37 @@ def connect_from_args(
     if client.settings.credentials is not None:
         console.keep_secret(*client.settings.credentials.secrets)
     return client
+
+
+def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdin: TextIO | None = None) -> Estate:
+    """An estate from ``--regions``/``--projects`` and the connection options (``--sim``, ``--ak``, or the
+    credentials chain); ``--region``, ``--endpoint`` and ``--project-id`` belong to one-region calls.
+
+    Raises:
+        ConfigError: a one-region option with ``--regions``, ``--projects`` without it, or what ``connect_estate``
+            refuses.
+    """
+    from ims_nb.estate import connect_estate
+
+    if args.region or args.endpoint or args.project_id:
+        raise ConfigError("--regions covers many regions and projects: leave out --region, --endpoint and "
+                          "--project-id (choose projects with --projects)")  # fmt: skip
+    console.keep_secret(os.environ.get(config.ENV_SK), os.environ.get(config.ENV_SECURITY_TOKEN))
+    projects = args.projects.split(",") if args.projects else None
+    options: dict[str, Any] = {"projects": projects, **_transport_options(args)}
+    if args.sim is not None:
+        raw = (stdin or sys.stdin).readline() if args.sim == READ_STDIN else args.sim
+        line = config.parse_simulator_line(raw, "the --sim value")
+        console.keep_secret(line["sk"])
+        options["simulator"] = json.loads(raw)
+        console.notice(f"{SIMULATOR_PREFIX} using the simulator at {line['endpoint']} from --sim")
+    if args.ak:
+        sk, token = _secret_of(args.ak)
+        console.keep_secret(sk, token)
+        options.update(ak=args.ak, sk=sk, security_token=token)
+    estate = connect_estate(args.regions, **options)
+    console.keep_secret(*estate.secrets)
+    return estate
 
 
 class CountingTransport(httpx.HTTPTransport):

@@ -203,6 +203,15 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_estate_options(parser: argparse.ArgumentParser) -> None:
+    """``--regions`` and ``--projects``: the estate (every region and project of the account) instead of one."""
+    group = parser.add_argument_group("estate", "several regions and projects at once (one credential set)")
+    group.add_argument("--regions", metavar="all|R1,R2",
+                       help="list every project of these regions (all: every region the account has a project in); "
+                            "rows gain region, project_id and project_name")  # fmt: skip
+    group.add_argument("--projects", metavar="P1,P2", help="only these projects (names or ids; needs --regions)")
+
+
 # --- the listing filters --------------------------------------------------------------------------
 
 

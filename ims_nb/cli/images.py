@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
-from ims_nb.cli._connect import CountingTransport, connect_from_args
+from ims_nb.cli._connect import CountingTransport, connect_estate_from_args, connect_from_args
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
-from ims_nb.cli._options import HelpFormatter, add_connection_options, add_filter_options, filters_from_args
+from ims_nb.cli._options import (
+    HelpFormatter,
+    add_connection_options,
+    add_estate_options,
+    add_filter_options,
+    filters_from_args,
+)
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options, progress_line
 from ims_nb.cli._verbs import VERBS
+from ims_nb.errors import ConfigError, EstateWarning
 
 DESCRIPTION = "List images (GET /v2/cloudimages, every page) with the documented filters."
 EPILOG = """\
@@ -21,6 +29,8 @@ examples:
   ims-nb images --created-at gte:2025-01-01 --format csv -o images.csv
   ims-nb sim --images 1500 > sim.json &  sleep 2     # a simulator in the background
   ims-nb images --sim - --format json --max-items 10 < sim.json
+  ims-nb images --regions all --format csv -o estate.csv    # every region and project of the account
+  ims-nb images --regions cn-north-4,ap-southeast-1 --projects cn-north-4_dev,ap-southeast-1
 
 Filters with no option of their own go through --filter NAME=VALUE, by the SDK's name or the wire
 name (--filter os_bit=64, --filter __support_kvm=true, --filter member_status=accepted).
@@ -48,6 +58,13 @@ IMAGE_TABLE = (
     TableColumn("created_at", "CREATED (UTC)", drop_order=3, show=_minute),
 )
 
+#: The estate's table: where each image is, then the one-region columns.
+ESTATE_TABLE = (
+    TableColumn("region", "REGION", drop_order=7),
+    TableColumn("project_name", "PROJECT", drop_order=8),
+    *IMAGE_TABLE,
+)
+
 
 def add_images_parser(verbs: Any) -> None:
     """Register ``images`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
@@ -63,6 +80,7 @@ def add_images_parser(verbs: Any) -> None:
     output.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     add_progress_options(parser)
     add_connection_options(parser)
+    add_estate_options(parser)
     parser.set_defaults(run=run_images)
 
 
@@ -75,6 +93,16 @@ def _list_images(args: argparse.Namespace, console: Console) -> int:
     filters = filters_from_args(args)
     file_format = OutputFormat(args.format)
     check_output(file_format, args.output)
+    if args.regions:
+        with connect_estate_from_args(args, console) as estate, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EstateWarning)
+            frame = estate.images(max_items=args.max_items, **filters)
+        for warning in caught:
+            console.notice(f"ims-nb images: warning: {warning.message}")
+        write_frame(frame, file_format, args.output, sys.stdout, ESTATE_TABLE)
+        return EXIT_OK
+    if args.projects:
+        raise ConfigError("--projects chooses projects of an estate: give --regions too")
     from ims_nb.frames import images_frame
 
     progress = progress_line(args, console.stream, "ims-nb images", "images")
