@@ -72,7 +72,8 @@ def exportability(images: pd.DataFrame, *, client: ClientLike | None = None, reg
     client's project owns it, active, not a full-ECS or ISO image, not of a restricted OS origin or from
     KooGallery, and under 1 TiB; an image over 128 GiB counts through fast export unless it is encrypted.
     No request is sent: the target is a placeholder bucket that is never looked up, and only the client's
-    region and project id are read. The region profile is the one the client's exports get.
+    region and project id are read. The region profile is the one the client's exports get. Each row of an
+    estate's frame (``is_estate``) is judged as its own region and project, unless ``region`` is given.
 
     Args:
         images: the images frame (``client.images()``).
