@@ -1,4 +1,4 @@
-"""Choosing images from the images frame: size bands, exportability, text search and filters, pages."""
+"""Choosing images from the images frame: size bands, exportability, search and filters (region, project), pages."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
+from ims_nb.estate.estate import SCOPE_COLUMNS
 from ims_nb.preflight import preflight_summary, profile_of
 from ims_nb.vocab import NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB
 
-__all__ = ["SEARCH_COLUMNS", "SIZE_BANDS", "exportability", "filter_images", "page", "page_count"]
+__all__ = ["SEARCH_COLUMNS", "SIZE_BANDS", "exportability", "filter_images", "is_estate", "page", "page_count",
+           "projects_in", "regions_in", "scope_note"]  # fmt: skip
 
 #: Size band label -> (low, high] in bytes, in order. Sizes are whole bytes, so "128 GB–1 TB" ends one byte
 #: short of 1 TiB: an image of exactly 1 TiB is refused (``size-limit``), one of exactly 128 GiB exports normally.
@@ -28,8 +30,9 @@ SIZE_BANDS: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
         "1 TB and over": (SIZE_LIMIT - 1, math.inf),  # never exportable
     }
 )
-#: The columns a text search looks in.
+#: The columns a text search looks in (an estate frame's region and project name too).
 SEARCH_COLUMNS: Final = ("name", "id", "platform", "os_version")
+_REGION, _PROJECT_ID, _PROJECT = SCOPE_COLUMNS
 #: A bucket URL every bucket rule accepts; exportability never looks it up.
 _PLACEHOLDER_BUCKET_URL: Final = "ims-nb-placeholder:exportability-check.qcow2"
 _PLACEHOLDER_FORMAT: Final = "qcow2"
@@ -69,7 +72,8 @@ def exportability(images: pd.DataFrame, *, client: ClientLike | None = None, reg
     client's project owns it, active, not a full-ECS or ISO image, not of a restricted OS origin or from
     KooGallery, and under 1 TiB; an image over 128 GiB counts through fast export unless it is encrypted.
     No request is sent: the target is a placeholder bucket that is never looked up, and only the client's
-    region and project id are read. The region profile is the one the client's exports get.
+    region and project id are read. The region profile is the one the client's exports get. Each row of an
+    estate's frame (``is_estate``) is judged as its own region and project, unless ``region`` is given.
 
     Args:
         images: the images frame (``client.images()``).
@@ -84,11 +88,58 @@ def exportability(images: pd.DataFrame, *, client: ClientLike | None = None, reg
     """
     if not isinstance(images, pd.DataFrame):
         raise ConfigError(f"images must be the images frame (a DataFrame), not {type(images).__name__}")
-    region = region or getattr(client, "region", None)
-    offline = _ImageRulesOnly(region, getattr(client, "project_id", None))
+    if region is not None or not is_estate(images):
+        region = region or getattr(client, "region", None)
+        marks = _exportable(images, client, region, getattr(client, "project_id", None))
+        return pd.Series(marks, index=images.index, name="exportable")
+    marks = np.zeros(len(images), dtype=bool)  # an estate frame: each row judged as its own region and project
+    scopes = images.groupby([_REGION, _PROJECT_ID], sort=False, dropna=False).indices
+    for (scope_region, project_id), positions in scopes.items():
+        marks[positions] = _exportable(images.iloc[positions], client, _text(scope_region), _text(project_id))
+    return pd.Series(marks, index=images.index, name="exportable")
+
+
+def _exportable(images: pd.DataFrame, client: ClientLike | None, region: str | None, project_id: str | None) -> Any:
+    """The ``exportable`` marks (a bool array) of images of one region and project."""
+    offline = _ImageRulesOnly(region, project_id)
     summary = preflight_summary(images, bucket_url=_PLACEHOLDER_BUCKET_URL, file_format=_PLACEHOLDER_FORMAT,
                                 region=region, client=offline, profile=profile_of(client, region))  # fmt: skip
-    return pd.Series(summary["recommended"].notna().to_numpy(dtype=bool), index=images.index, name="exportable")
+    return summary["recommended"].notna().to_numpy(dtype=bool)
+
+
+def _text(value: Any) -> str | None:
+    return None if pd.isna(value) else str(value)
+
+
+def is_estate(images: pd.DataFrame) -> bool:
+    """Whether a frame is an estate's (``connect_estate(...).images()``): it has region and project columns."""
+    return all(column in images.columns for column in SCOPE_COLUMNS)
+
+
+def regions_in(images: pd.DataFrame) -> list[str]:
+    """The regions of an estate frame's rows, sorted (none for a single-region frame)."""
+    return _choices(images, _REGION)
+
+
+def projects_in(images: pd.DataFrame, region: str | None = None) -> list[str]:
+    """The project names of an estate frame's rows (of ``region`` only, unless None), sorted."""
+    if region is None or _REGION not in images.columns:
+        return _choices(images, _PROJECT)
+    return _choices(images[(images[_REGION] == region).fillna(False).to_numpy(dtype=bool)], _PROJECT)
+
+
+def _choices(images: pd.DataFrame, column: str) -> list[str]:
+    if column not in images.columns:
+        return []
+    return sorted(str(value) for value in images[column].dropna().unique())
+
+
+def scope_note(images: pd.DataFrame) -> str:
+    """``3 regions, 4 projects``: how many an estate frame's rows span ("" for a single-region frame)."""
+    if not is_estate(images):
+        return ""
+    regions, projects = images[_REGION].nunique(), images[[_REGION, _PROJECT_ID]].drop_duplicates().dropna().shape[0]
+    return f"{regions} region{'s' if regions != 1 else ''}, {projects} project{'s' if projects != 1 else ''}"
 
 
 def filter_images(
@@ -100,32 +151,40 @@ def filter_images(
     size_bands: Iterable[str] = (),
     exportable: pd.Series | None = None,
     exportable_only: bool = False,
+    regions: Iterable[str] = (),
+    projects: Iterable[str] = (),
 ) -> pd.DataFrame:
     """The images that match a text search and every filter (vectorised; a few ms on 10,000 rows).
 
     Args:
         images: the images frame.
-        text: words separated by spaces; each must occur, in any case, in the name, id, platform or os_version.
+        text: words separated by spaces; each must occur, in any case, in the name, id, platform or os_version
+            (or, in an estate frame, the region or project name).
         platforms: keep these platforms (empty: all).
         statuses: keep these statuses (empty: all).
         size_bands: keep sizes in these ``SIZE_BANDS`` (empty: all, including unknown sizes).
         exportable: ``exportability(images)``, needed by ``exportable_only``.
         exportable_only: keep only the images ``exportable`` marks True (rows it lacks count as not exportable).
+        regions: keep these regions of an estate frame (empty: all).
+        projects: keep these project names of an estate frame (empty: all).
 
     Returns:
         The matching rows of ``images``, in order, with their index.
 
     Raises:
-        ConfigError: an argument has the wrong type, a size band is unknown, or ``exportable_only`` lacks
-            ``exportable``.
+        ConfigError: an argument has the wrong type, a size band is unknown, ``exportable_only`` lacks
+            ``exportable``, or regions or projects are asked of a frame without those columns.
     """
     if not isinstance(images, pd.DataFrame):
         raise ConfigError(f"images must be the images frame (a DataFrame), not {type(images).__name__}")
     if not isinstance(text, str):
         raise ConfigError(f"text must be a string, not {type(text).__name__}")
     keep = _words_found(images, text.split())
-    for column, argument, values in (("platform", "platforms", platforms), ("status", "statuses", statuses)):
+    for column, argument, values in (("platform", "platforms", platforms), ("status", "statuses", statuses),
+                                     (_REGION, "regions", regions), (_PROJECT, "projects", projects)):  # fmt: skip
         chosen = _strings(argument, values)
+        if chosen and column not in images.columns:
+            raise ConfigError(f"{argument} filter the estate's frame (connect_estate(...).images()): no {column} here")
         if chosen:
             keep &= images[column].isin(chosen).fillna(False).to_numpy(dtype=bool)
     bands = _strings("size_bands", size_bands)
@@ -142,7 +201,8 @@ def _words_found(images: pd.DataFrame, words: list[str]) -> np.ndarray:
     keep = np.ones(len(images), dtype=bool)
     if not words:
         return keep
-    columns = [images[column].astype("string").str.lower() for column in SEARCH_COLUMNS]
+    searched = [*SEARCH_COLUMNS, *(c for c in (_REGION, _PROJECT) if c in images.columns)]
+    columns = [images[column].astype("string").str.lower() for column in searched]
     for word in words:
         found = np.zeros(len(images), dtype=bool)
         for column in columns:

@@ -13,7 +13,17 @@ from ims_nb import ImsClient
 from ims_nb.errors import ConfigError
 from ims_nb.frames import images_frame
 from ims_nb.preflight import preflight_summary
-from ims_nb.selection import SIZE_BANDS, exportability, filter_images, page, page_count
+from ims_nb.selection import (
+    SIZE_BANDS,
+    exportability,
+    filter_images,
+    is_estate,
+    page,
+    page_count,
+    projects_in,
+    regions_in,
+    scope_note,
+)
 from ims_nb.vocab import NORMAL_EXPORT_LIMIT, SIZE_LIMIT
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -188,6 +198,59 @@ def test_bad_page_count_arguments_are_config_errors() -> None:
         page_count(-1, 20)
     with pytest.raises(ConfigError, match="size"):
         page_count(10, -20)
+
+
+# --- an estate's frame: region and project ---------------------------------------------------------
+
+SUB_PROJECT = "p0000000000000000000000000000002"
+SOUTH_PROJECT = "p0000000000000000000000000000003"
+
+
+@pytest.fixture()
+def estate_images(images: pd.DataFrame) -> pd.DataFrame:
+    """``images`` as an estate lists them: a1..c3 in cn-north-4 (c3 in its sub-project), d4..f6 in ap-southeast-1."""
+    scope = [("cn-north-4", PROJECT, "cn-north-4")] * 2 + [("cn-north-4", SUB_PROJECT, "cn-north-4_dev")]
+    scope += [("ap-southeast-1", SOUTH_PROJECT, "ap-southeast-1")] * 3
+    columns = {name: pd.array([s[i] for s in scope], dtype="string")
+               for i, name in enumerate(("region", "project_id", "project_name"))}  # fmt: skip
+    return pd.concat([pd.DataFrame(columns, index=images.index), images], axis=1)
+
+
+def test_regions_and_projects_of_an_estate_frame(estate_images: pd.DataFrame, images: pd.DataFrame) -> None:
+    assert is_estate(estate_images) and not is_estate(images)
+    assert regions_in(estate_images) == ["ap-southeast-1", "cn-north-4"] and regions_in(images) == []
+    assert projects_in(estate_images) == ["ap-southeast-1", "cn-north-4", "cn-north-4_dev"]
+    assert projects_in(estate_images, "cn-north-4") == ["cn-north-4", "cn-north-4_dev"]
+    assert projects_in(estate_images, "eu-west-101") == []
+    assert scope_note(estate_images) == "2 regions, 3 projects"
+    assert scope_note(estate_images.iloc[:1]) == "1 region, 1 project" and scope_note(images) == ""
+
+
+def test_region_and_project_filters_combine_with_search_and_the_others(estate_images: pd.DataFrame) -> None:
+    assert ids(filter_images(estate_images, regions=["cn-north-4"])) == ["a1", "b2", "c3"]
+    assert ids(filter_images(estate_images, projects=["cn-north-4_dev", "ap-southeast-1"])) == ["c3", "d4", "e5", "f6"]
+    assert ids(filter_images(estate_images, regions=["cn-north-4"], projects=["ap-southeast-1"])) == []
+    assert ids(filter_images(estate_images, regions=["ap-southeast-1"], statuses=["active"])) == ["d4", "f6"]
+    assert ids(filter_images(estate_images, text="southeast web")) == ["e5"]  # region, then name
+    assert ids(filter_images(estate_images, text="_DEV")) == ["c3"]  # project name, any case
+    assert ids(filter_images(estate_images, text="ubuntu", regions=["cn-north-4"])) == ["a1"]
+
+
+def test_region_and_project_filters_need_an_estate_frame(images: pd.DataFrame) -> None:
+    assert ids(filter_images(images, regions=(), projects=())) == ids(images)
+    with pytest.raises(ConfigError, match="regions filter the estate's frame"):
+        filter_images(images, regions=["cn-north-4"])
+    with pytest.raises(ConfigError, match="projects must be a list of strings"):
+        filter_images(images, projects="cn-north-4")
+
+
+def test_an_estate_frame_is_judged_per_region_and_project(estate_images: pd.DataFrame) -> None:
+    owners = [PROJECT, PROJECT, SUB_PROJECT, SOUTH_PROJECT, SOUTH_PROJECT, PROJECT]
+    frame = estate_images.assign(owner=pd.array(owners, dtype="string"))
+    # b2: saving; e5: 1 TiB; f6: of cn-north-4's project, listed in ap-southeast-1's
+    assert exportability(frame).tolist() == [True, False, True, True, False, False]
+    assert exportability(frame.iloc[::-1]).tolist() == [False, False, True, True, False, True]
+    assert exportability(frame, region="cn-north-4").tolist() == [True, False, True, True, False, True]  # one region
 
 
 # --- exportability ----------------------------------------------------------------------------------

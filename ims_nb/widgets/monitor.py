@@ -1,11 +1,12 @@
-"""A live view of a batch of exports: a progress bar per ledger row, updated by an asyncio task on the kernel loop."""
+"""A live view of a batch of exports: a progress bar per ledger row (grouped by region), updated by an asyncio task."""
 
 from __future__ import annotations
 
 import asyncio
 import html
+import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, cast
 
@@ -32,6 +33,8 @@ NO_LOOP = (
 )
 STALLED = "<b style='color:#b00020'>stalled</b>"
 SEPARATOR = " · "
+#: A regional IMS endpoint, ``https://ims.{region}.myhuaweicloud.com``: the region is its second label.
+_REGIONAL_ENDPOINT = re.compile(r"^\w+://ims\.([a-z0-9-]+)\.")
 
 
 class BarStyle(StrEnum):
@@ -91,11 +94,27 @@ def summary(states: Iterable[str]) -> str:
     return f"{len(seen)} export{'s' if len(seen) != 1 else ''}: {', '.join(counts)}"
 
 
+def region_of(row: Mapping[str, Any]) -> str:
+    """The region a ledger row's export runs in: its ``region``, else the one its IMS endpoint names, else the
+    endpoint itself (a simulator's regions differ by endpoint), else ``?``."""
+    endpoint = str(row.get("endpoint") or "")
+    found = _REGIONAL_ENDPOINT.match(endpoint)
+    return str(row.get("region") or (found.group(1) if found else endpoint) or "?")
+
+
+def by_region(regions: Mapping[int, str]) -> dict[str, list[int]]:
+    """Row ids (of ``row id -> region``) grouped by region, the regions in the order their first row comes."""
+    groups: dict[str, list[int]] = {}
+    for row_id, region in regions.items():
+        groups.setdefault(region, []).append(row_id)
+    return groups
+
+
 class _ExportRow:
     """One followed export: name, bar and status text in an HBox."""
 
     def __init__(self, row: dict[str, Any]) -> None:
-        self.state = str(row["state"])
+        self.state, self.region = str(row["state"]), region_of(row)
         self._name = w.Label(value=str(row.get("image_name") or row["image_id"]), layout=w.Layout(width="16em"))
         self._bar = w.FloatProgress(value=0.0, min=0.0, max=100.0, bar_style=BarStyle.RUNNING.value)
         self._text = w.HTML()
@@ -129,6 +148,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     watch records every live row of the ledger, but only the followed rows are shown: with ``follow()``'s
     default (the ledger's live rows) rows that start reporting later (another launch) are added; with rows
     given explicitly, other rows are recorded in the ledger but not shown (and the task runs until they end too).
+    Rows of more than one region are grouped under a heading per region with that region's summary.
 
     Args:
         client: a sync client such as ``ImsClient`` (the task uses, then closes, ``client.to_async()``) or an
@@ -160,6 +180,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self._clock, self._sleep = clock, sleep
         self._task: asyncio.Task[pd.DataFrame | None] | None = None
         self._rows: dict[int, _ExportRow] = {}
+        self._headings: dict[str, Any] = {}  # region -> its heading, while the rows span more than one region
         self._follow_all = True
         self._clock_note = ""  # the simulator clock's speed, read when a watch starts
         self._header = w.HTML()
@@ -199,7 +220,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         except (TypeError, ValueError):
             raise ConfigError(f"follow() takes ledger row ids (integers), not {row_ids!r}") from None
         self._rows = {i: _ExportRow(self._ledger.row(i)) for i in ids}
-        self._bars.children = [r.box for r in self._rows.values()]
+        self._lay_out()
         self._show_header()
         return self
 
@@ -268,7 +289,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
             if not self._follow_all:
                 return  # recorded in the ledger, not part of the followed batch
             shown = self._rows[progress.row_id] = _ExportRow(row)
-            self._bars.children = [*self._bars.children, shown.box]
+            self._lay_out()
         shown.show(row, eta_seconds=progress.eta_seconds, stalled=progress.stalled)
         self._show_header()
         self._note_state(progress.row_id, shown.state)
@@ -293,8 +314,30 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         if known.get(row_id) != state:
             self.states = known | {row_id: state}
 
+    def _lay_out(self) -> None:
+        """The bars in row order, or, when the rows span several regions, a heading and the bars of each."""
+        groups = by_region({row_id: shown.region for row_id, shown in self._rows.items()})
+        if len(groups) <= 1:
+            self._headings = {}
+            self._bars.children = [r.box for r in self._rows.values()]
+            return
+        self._headings = {region: self._headings.get(region) or _heading() for region in groups}
+        boxes = [w.VBox([self._headings[region], *(self._rows[i].box for i in ids)]) for region, ids in groups.items()]
+        for box in boxes:
+            box.add_class("ims-nb-monitor-group")
+        self._bars.children = boxes
+
     def _show_header(self) -> None:
+        for region, heading in self._headings.items():
+            states = [r.state for r in self._rows.values() if r.region == region]
+            heading.value = f"<b>{html.escape(region)}</b>{SEPARATOR}{html.escape(summary(states))}"
         updated = time.strftime("%H:%M:%S")
         parts = [f"<b>{html.escape(summary(r.state for r in self._rows.values()))}</b>",
                  "watching" if self.running else "", html.escape(self._clock_note), f"updated {updated}"]  # fmt: skip
         self._header.value = SEPARATOR.join(p for p in parts if p)
+
+
+def _heading() -> Any:
+    heading = w.HTML()
+    heading.add_class("ims-nb-monitor-region")
+    return heading

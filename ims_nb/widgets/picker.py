@@ -15,9 +15,10 @@ from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.widgets.log import LogPanel, reports_errors
 
-__all__ = ["CssClass", "ImagePicker"]
+__all__ = ["CssClass", "EstateCssClass", "ImagePicker"]
 
 _UNKNOWN: Final = "?"
+_EVERY: Final = ""  # the value of a region or project dropdown's first choice: all of them
 _FILTER_LAYOUT: Final = {"width": "auto", "min_width": "10em"}
 
 
@@ -39,9 +40,22 @@ class CssClass(StrEnum):
     SUMMARY = "ims-nb-picker-summary"
 
 
-def _styled(widget: Any, css: CssClass) -> Any:
+class EstateCssClass(StrEnum):
+    """The CSS classes of the parts only an estate's frame shows."""
+
+    REGIONS = "ims-nb-picker-regions"
+    PROJECTS = "ims-nb-picker-projects"
+
+
+def _styled(widget: Any, css: CssClass | EstateCssClass) -> Any:
     widget.add_class(css.value)
     return widget
+
+
+def _one_choice(what: str, every: str, options: list[str], css: EstateCssClass) -> Any:
+    """A dropdown of ``every`` (value ``_EVERY``) then ``options``."""
+    choices = [(every, _EVERY), *((option, option) for option in options)]
+    return _styled(w.Dropdown(options=choices, value=_EVERY, description=what, layout=w.Layout(**_FILTER_LAYOUT)), css)
 
 
 def _unique(frame: pd.DataFrame) -> bool:
@@ -62,6 +76,8 @@ def _multi_choice(what: str, options: list[str], css: CssClass) -> Any:
 class ImagePicker(w.VBox):  # type: ignore[misc]
     """The images frame, searched and filtered, one page at a time; ``picked`` holds the chosen image ids.
 
+    An estate's frame (``connect_estate(...).images()``, with region and project columns) adds a region and a
+    project dropdown (the projects of the chosen region), and the summary says how many of each are shown.
     Each keystroke filters the whole frame (vectorised) and updates one page of row checkboxes, which are
     made once and reused, so ten thousand images stay responsive.
     """
@@ -88,6 +104,7 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
         self._frame = frame
         self._id_index = pd.Index(frame["id"].astype(str))
         self._exportable = selection.exportability(frame, client=client)
+        self._estate = selection.is_estate(frame)
         self._page_size = page_size
         self._page_number = 1
         self._matching = frame
@@ -105,13 +122,17 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
 
     def _build_controls(self) -> None:
         frame = self._frame  # the search box's width: auto, stretched by the VBox with its margins inside the column
-        self._search = _styled(w.Text(placeholder="search name, id, platform, OS", continuous_update=True,
+        hint = "search name, id, platform, OS" + (", region, project" if self._estate else "")
+        self._search = _styled(w.Text(placeholder=hint, continuous_update=True,
                                       layout=w.Layout(width="auto", max_width="100%")), CssClass.SEARCH)  # fmt: skip
+        self._region = _one_choice("region", "all regions", selection.regions_in(frame), EstateCssClass.REGIONS)
+        self._project = _one_choice("project", "all projects", selection.projects_in(frame), EstateCssClass.PROJECTS)
         self._platforms = _multi_choice("platform", _choices(frame["platform"]), CssClass.PLATFORMS)
         self._statuses = _multi_choice("status", _choices(frame["status"]), CssClass.STATUSES)
         self._sizes = _multi_choice("size", list(selection.SIZE_BANDS), CssClass.SIZES)
         self._exportable_only = _styled(w.Checkbox(description="exportable only", indent=False), CssClass.EXPORTABLE)
-        self._filters = w.HBox([self._platforms, self._statuses, self._sizes, self._exportable_only])
+        scope = [self._region, self._project] if self._estate else []
+        self._filters = w.HBox([*scope, self._platforms, self._statuses, self._sizes, self._exportable_only])
         self._rows = w.VBox()
         self._previous = _styled(w.Button(description="previous", icon="chevron-left"), CssClass.PREVIOUS)
         self._next = _styled(w.Button(description="next", icon="chevron-right"), CssClass.NEXT)
@@ -122,8 +143,9 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
         self._pick_bar = w.HBox([self._pick_all, self._clear])
         self._summary = _styled(w.Label(), CssClass.SUMMARY)
         self._search.observe(self._on_search, names="value")
-        for control in (self._platforms, self._statuses, self._sizes, self._exportable_only):
+        for control in (self._platforms, self._statuses, self._sizes, self._exportable_only, self._project):
             control.observe(self._on_filter, names="value")
+        self._region.observe(self._on_region, names="value")
         self._previous.on_click(self._on_previous)
         self._next.on_click(self._on_next)
         self._pick_all.on_click(self._on_pick_all)
@@ -190,6 +212,18 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
     def _on_filter(self, change: dict[str, Any]) -> None:
         self._refilter()
 
+    @reports_errors("region")
+    def _on_region(self, change: dict[str, Any]) -> None:
+        projects = selection.projects_in(self._frame, change["new"] or None)
+        chosen = self._project.value if self._project.value in projects else _EVERY
+        self._project.unobserve(self._on_filter, names="value")  # one refilter, below, not one per change
+        try:
+            self._project.options = [self._project.options[0], *((p, p) for p in projects)]
+            self._project.value = chosen
+        finally:
+            self._project.observe(self._on_filter, names="value")
+        self._refilter()
+
     @reports_errors("previous page")
     def _on_previous(self, button: Any) -> None:
         self._turn(-1)
@@ -232,8 +266,11 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
             size_bands=self._sizes.value,
             exportable=self._exportable,
             exportable_only=self._exportable_only.value,
+            regions=[self._region.value] if self._region.value else [],
+            projects=[self._project.value] if self._project.value else [],
         )
         self._render_page(1)
+        self._render_summary()
 
     def _turn(self, step: int) -> None:
         pages = selection.page_count(len(self._matching), self._page_size)
@@ -255,11 +292,13 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
     def _row_labels(self, shown: pd.DataFrame) -> list[str]:
         sizes = [_UNKNOWN if np.isnan(gb) else f"{gb:.1f} GB" for gb in shown["size_gb"].to_numpy(dtype=float)]
         exportable = self._exportable.reindex(shown.index, fill_value=False).to_numpy(dtype=bool)
+        projects = shown["project_name"].fillna(_UNKNOWN) if self._estate else [""] * len(shown)
         return [
-            f"{name} · {platform} · {size} · {status}{'' if ok else ' · not exportable'}"
-            for name, platform, size, status, ok in zip(
+            f"{name} · {platform} · {size} · {status}{f' · {project}' if project else ''}"
+            f"{'' if ok else ' · not exportable'}"
+            for name, platform, size, status, project, ok in zip(
                 shown["name"].fillna(_UNKNOWN), shown["platform"].fillna(_UNKNOWN), sizes,
-                shown["status"].fillna(_UNKNOWN), exportable, strict=True,
+                shown["status"].fillna(_UNKNOWN), projects, exportable, strict=True,
             )
         ]  # fmt: skip
 
@@ -273,11 +312,12 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
             self._rendering = False
 
     def _render_summary(self) -> None:
+        shown = f"showing {selection.scope_note(self._matching)} · " if self._estate else ""
         chosen = self.selected
         if chosen.empty:
-            self._summary.value = "nothing picked"
+            self._summary.value = f"{shown}nothing picked"
             return
         total = float(np.nansum(chosen["size_gb"].to_numpy(dtype=float)))
         blocked = int((~self._exportable.reindex(chosen.index, fill_value=False).to_numpy(dtype=bool)).sum())
         note = f" ({blocked} not exportable)" if blocked else ""
-        self._summary.value = f"{len(chosen)} picked{note} · {total:.1f} GB in total"
+        self._summary.value = f"{shown}{len(chosen)} picked{note} · {total:.1f} GB in total"
