@@ -116,6 +116,17 @@ def is_estate(images: pd.DataFrame) -> bool:
     return all(column in images.columns for column in SCOPE_COLUMNS)
 
 
+def one_row_per_image(images: Any) -> Any:
+    """An estate frame with each public or shared image once: every project lists the images it can see, so a
+    sub-project repeats its region's; the first row (the listing order: the parent project first) stands for it.
+    A private image is listed by its own project only, so its rows are never dropped; any other frame is returned
+    as it is."""
+    if not isinstance(images, pd.DataFrame) or not is_estate(images) or "visibility" not in images.columns:
+        return images
+    repeated = images["id"].duplicated(keep="first") & (images["visibility"] != "private")
+    return images[~repeated] if repeated.any() else images
+
+
 def regions_in(images: pd.DataFrame) -> list[str]:
     """The regions of an estate frame's rows, sorted (none for a single-region frame)."""
     return _choices(images, _REGION)

@@ -97,7 +97,7 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
             if client is None:
                 raise ConfigError("ImagePicker needs a client or images=client.images()")
             images = client.images()
-        frame = images
+        frame = selection.one_row_per_image(images)
         selection.page_count(0, page_size)  # validates page_size
         if not isinstance(frame, pd.DataFrame) or "id" not in frame.columns or not _unique(frame):
             raise ConfigError("images must be the images frame (client.images()): one row per image id, unique index")

@@ -64,15 +64,20 @@ def shown(picker: ImagePicker, column: str) -> set[str]:
 # --- the estate's ids -------------------------------------------------------------------------------
 
 
-def test_ids_are_unique_across_regions_but_a_sub_project_repeats_its_regions_shared_images(
+def test_a_sub_project_repeats_its_regions_shared_images_and_the_picker_shows_each_once(
     listed: pd.DataFrame,
 ) -> None:
     repeated = listed[listed["id"].duplicated(keep=False)]
     assert set(repeated["region"]) == {HOME} and set(repeated["project_name"]) == {HOME, SUB}
     assert set(repeated["visibility"]) <= {"public", "shared"}  # private images are listed once
     assert listed.drop_duplicates(["region", "id"])["id"].is_unique
+    picker = ImagePicker(images=listed)  # each public or shared image once, every private image of every project
+    assert len(picker.frame) == listed["id"].nunique()
+    assert picker.frame["id"].is_unique and set(picker.frame["project_name"]) == set(listed["project_name"])
+    private = listed[listed["visibility"] == "private"]
+    assert set(private["id"]) <= set(picker.frame["id"])
     with pytest.raises(ConfigError, match="one row per image id"):
-        ImagePicker(images=listed)
+        ImagePicker(images=pd.concat([private, private.head(1)]))  # a private image twice is a broken frame
 
 
 # --- the picker: region and project filters --------------------------------------------------------
