@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -14,7 +14,11 @@ from ims_nb.errors import ConfigError
 from ims_nb.vocab import TARGET_SEPARATOR, Target, split_bucket_url
 
 STANDARD = "STANDARD"
-KEY_FIELDS = ("name", "id", "id8", "ext", "platform", "format")
+#: The fields of an object-key template; ``SCOPE_FIELDS`` may name a bucket too (one bucket per region or project).
+KEY_FIELDS = ("name", "id", "id8", "ext", "platform", "format", "region", "project")
+SCOPE_FIELDS = ("region", "project")
+#: A bucket for every row: one name (a template of ``SCOPE_FIELDS``), or region -> bucket.
+BucketsLike = str | Mapping[str, str]
 _UNSAFE_KEY_CHARS = r"[^A-Za-z0-9._-]+"
 
 
@@ -68,8 +72,8 @@ def default_bucket(client: ClientLike) -> str:
     return usable[0]
 
 
-def check_key_template(key_template: str) -> tuple[str, ...]:
-    """The fields of an object-key template; ConfigError unless each is a plain ``{field}`` from ``KEY_FIELDS``.
+def check_key_template(key_template: str, allowed: Sequence[str] = KEY_FIELDS, what: str = "key") -> tuple[str, ...]:
+    """The fields of an object-key template; ConfigError unless each is a plain ``{field}`` from ``allowed``.
 
     Attribute or index access, conversions (``!r``) and format specs (``:>10``) are refused.
     """
@@ -78,15 +82,15 @@ def check_key_template(key_template: str) -> tuple[str, ...]:
         for _, field, spec, conversion in string.Formatter().parse(key_template):
             if field is None:
                 continue
-            if field not in KEY_FIELDS:
+            if field not in allowed:
                 raise KeyError(field)
             if spec or conversion:
                 raise ValueError(f"{{{field}}} takes no format spec or conversion")
             fields.append(field)
-        key_template.format(**dict.fromkeys(KEY_FIELDS, "x"))
+        key_template.format(**dict.fromkeys(allowed, "x"))
     except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise ConfigError(
-            f"key template {key_template!r} is invalid ({type(exc).__name__}: {exc}); fields: {', '.join(KEY_FIELDS)}"
+            f"{what} template {key_template!r} is invalid ({type(exc).__name__}: {exc}); fields: {', '.join(allowed)}"
         ) from None
     return tuple(fields)
 
@@ -94,7 +98,9 @@ def check_key_template(key_template: str) -> tuple[str, ...]:
 def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) -> pd.Series:
     """Object keys from a template such as ``exports/{name}-{id8}.{ext}`` (one per image).
 
-    ``{name}`` and ``{platform}`` have every run of characters outside ``A-Za-z0-9._-`` replaced by ``-``.
+    ``{name}`` and ``{platform}`` have every run of characters outside ``A-Za-z0-9._-`` replaced by ``-``;
+    ``{region}`` is the row's ``region`` and ``{project}`` its ``project_name`` (a region's main project is named
+    after the region, so a frame without project names takes the region).
 
     Raises:
         ConfigError: the template names an unknown field, or is not a valid ``str.format`` template.
@@ -106,15 +112,53 @@ def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) ->
         "name": frame["name"].fillna("image").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
         "id": ids, "id8": ids.str[:8], "ext": extension.astype("string"),
         "platform": frame["platform"].fillna("other").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
-        "format": extension.astype("string"),
+        "format": extension.astype("string"), **_scope_values(frame),
     }  # fmt: skip
-    keys = pd.Series("", index=frame.index, dtype="string")
-    for literal, field, _, _ in string.Formatter().parse(key_template):  # literal parts and whole columns
+    return _render(key_template, values, frame.index)
+
+
+def _scope_values(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """The ``{region}`` and ``{project}`` columns of a frame (a missing one is empty, then refused by the rules)."""
+    empty = pd.Series(pd.NA, index=frame.index, dtype="string")
+    region = frame["region"].astype("string") if "region" in frame.columns else empty
+    project = frame["project_name"].astype("string") if "project_name" in frame.columns else empty
+    return {"region": region, "project": project.fillna(region)}
+
+
+def _render(template: str, values: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
+    """A template filled column-wise: literal parts and whole columns."""
+    out = pd.Series("", index=index, dtype="string")
+    for literal, field, _, _ in string.Formatter().parse(template):
         if literal:
-            keys = keys + literal  # the parser has already turned "{{" into "{"
+            out = out + literal  # the parser has already turned "{{" into "{"
         if field is not None:
-            keys = keys + values[field].fillna("")
-    return keys
+            out = out + values[field].fillna("")
+    return out
+
+
+def expand_buckets(frame: pd.DataFrame, bucket: BucketsLike) -> pd.Series:
+    """Each row's bucket: a name, a template of ``SCOPE_FIELDS`` (``backup-{region}``), or a region -> bucket mapping.
+
+    A name with other braces is kept as written (no OBS name has braces: preflight refuses it, ``bucket-url-invalid``).
+
+    Raises:
+        ConfigError: the mapping has no bucket for a row's region.
+    """
+    if isinstance(bucket, Mapping):
+        regions = _scope_values(frame)["region"]
+        missing = sorted({str(r) for r in regions.fillna("(no region)") if r not in bucket})
+        if missing:
+            raise ConfigError(f"the bucket mapping has no bucket for region(s) {', '.join(missing)}")
+        return regions.map(dict(bucket)).astype("string")
+    if not isinstance(bucket, str):
+        raise ConfigError(f"bucket must be a name, a template or a mapping of region to bucket, not {bucket!r}")
+    try:
+        fields = check_key_template(bucket, SCOPE_FIELDS, "bucket")
+    except ConfigError:
+        fields = ()
+    if not fields:
+        return pd.Series(bucket, index=frame.index, dtype="string")
+    return _render(bucket, _scope_values(frame), frame.index)
 
 
 def bucket_urls(buckets: pd.Series, keys: pd.Series) -> pd.Series:
