@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.errors import ConfigError
+from ims_nb.exports.identity import ELSEWHERE
 from ims_nb.exports.schema import COLUMNS
 from ims_nb.scopes import client_for
 from ims_nb.vocab import Scope
@@ -81,8 +82,11 @@ def watch_estate(ledger: Ledger | None, *, clients: Mapping[Scope, ClientLike], 
     if not clients:
         raise ConfigError("an estate watch needs its clients: a mapping of (region, project_id) to client")
     work = [partial(watch, ledger, client=client, **options) for client in clients.values()]
-    frames = [frame for frame in _each(work) if len(frame)]
-    return pd.concat(frames, ignore_index=True) if frames else frames_or_empty(ledger)
+    frames = [frame[~frame["belongs_to"].str.startswith(ELSEWHERE)] for frame in _each(work)]  # each its scope's
+    found = [frame for frame in frames if len(frame)]
+    if not found:
+        return frames_or_empty(ledger)
+    return pd.concat(found).sort_values("row_id", kind="stable").reset_index(drop=True)
 
 
 def frames_or_empty(ledger: Ledger) -> pd.DataFrame:

@@ -31,8 +31,9 @@ def estate_clients(estate_sim: Simulator) -> Iterator[dict[Scope, ImsClient]]:
     info = estate_sim.info
     assert info.regions is not None and info.projects is not None
     clients = {
-        (p["region"], p["id"]): ims_nb.connect(p["region"], ak=info.ak, sk=info.sk, project_id=p["id"],
-                                               endpoint=info.regions[p["region"]]["endpoint"])  # fmt: skip
+        (p["region"], p["id"]): ims_nb.connect(
+            p["region"], ak=info.ak, sk=info.sk, project_id=p["id"], endpoint=info.regions[p["region"]]["endpoint"]
+        )  # fmt: skip
         for p in info.projects
     }
     yield clients
