@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import LookupLike
-    from ims_nb.scopes import LookupsLike
+    from ims_nb.targets import LookupsLike
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -27,17 +27,26 @@ from ims_nb.rules import (
     fill,
     profile_for,
 )
-from ims_nb.scopes import lookup_scope, scope_column, scope_rows, single
-from ims_nb.targets import BucketsLike, bucket_urls, expand_buckets, expand_keys, target_columns
-from ims_nb.verdicts import _ROW, SUMMARY_COLUMNS, summarise
-from ims_nb.vocab import FAST_EXPORT_EXTENSION, Target, split_bucket_url
+from ims_nb.targets import (
+    BucketsLike,
+    bucket_urls,
+    expand_buckets,
+    expand_keys,
+    lookup_scope,
+    scope_column,
+    scope_rows,
+    single,
+    target_columns,
+)
+from ims_nb.vocab import FAST_EXPORT_EXTENSION, NORMAL_EXPORT_LIMIT, Target, split_bucket_url
 
 VIOLATION_COLUMNS = ("image_id", "rule", "severity", "message", "code", "fix")
+SUMMARY_COLUMNS = ("image_id", "name", "bucket_url", "exportable", "blocking", "warnings", "recommended")
+_ROW = "row"  # position of the plan row a violation belongs to (internal)
 #: The images-frame columns the rules, messages and key templates read (a frame passed in must have them).
 IMAGE_RULE_COLUMNS = ("id", "name", "status", "platform", "image_type", "visibility", "owner", "virtual_env_type",
                       "whole_image", "encrypted", "kms_key_id", "source_image_id", "product_code", "size_bytes",
                       "size_gb")  # fmt: skip
-__all__ = ["SUMMARY_COLUMNS", "VIOLATION_COLUMNS", "preflight", "preflight_summary", "summarise"]
 
 
 def as_images_frame(images: Any, client: LookupLike | None = None) -> pd.DataFrame:
@@ -285,3 +294,34 @@ def preflight_summary(
     """
     plan = _prepare(images, bucket_url, file_format, quick, region, client, profile)
     return summarise(plan, judge(plan, client, profile))
+
+
+def summarise(plan: pd.DataFrame, violations: pd.DataFrame) -> pd.DataFrame:
+    """``preflight_summary``'s frame from a plan and its violations (as ``judge`` gives them)."""
+    errors = violations[violations["severity"] == Severity.ERROR.value]
+    warnings = violations[violations["severity"] == Severity.WARNING.value]
+    blocking = errors.groupby(_ROW)["rule"].agg(list)
+    warned = warnings.groupby(_ROW)["rule"].agg(list)
+    summary = pd.DataFrame({
+        "image_id": plan["id"].astype("string"), "name": plan["name"].astype("string"),
+        "bucket_url": plan["bucket_url"].astype("string"),
+    })  # fmt: skip
+    rows = range(len(plan))
+    summary["blocking"] = pd.Series([blocking.get(i, []) for i in rows], index=plan.index, dtype=object)
+    summary["warnings"] = pd.Series([warned.get(i, []) for i in rows], index=plan.index, dtype=object)
+    summary["exportable"] = pd.array([not b for b in summary["blocking"]], dtype="boolean")
+    summary["recommended"] = _recommended(plan, summary["blocking"])
+    return summary[list(SUMMARY_COLUMNS)]
+
+
+#: Rules that no choice of mode or format can fix.
+_FATAL = frozenset({"image-not-private", "image-not-active", "full-ecs-image", "iso-image", "koogallery-origin",
+                    "restricted-os-origin", "size-limit"})  # fmt: skip
+
+
+def _recommended(plan: pd.DataFrame, blocking: pd.Series) -> pd.Series:
+    big = (plan["size_bytes"].fillna(0) > NORMAL_EXPORT_LIMIT).astype(bool)
+    encrypted = plan["encrypted"].fillna(False).astype(bool)
+    fatal = pd.Series([bool(_FATAL.intersection(rules)) for rules in blocking], index=plan.index, dtype=bool)
+    mode = pd.Series("normal", index=plan.index, dtype="string").where(~big, "fast")
+    return mode.where(~(fatal | (big & encrypted)), pd.NA)

@@ -19,7 +19,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb.errors import ConfigError
 from ims_nb.exports.identity import ELSEWHERE
 from ims_nb.exports.schema import COLUMNS
-from ims_nb.scopes import client_for
+from ims_nb.targets import client_for
 from ims_nb.vocab import Scope
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ims_nb.scopes import LookupsLike
+    from ims_nb.targets import LookupsLike
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +24,7 @@ from ims_nb.preflight import (
     summarise,
 )
 from ims_nb.rules import RegionProfile, Severity
-from ims_nb.scopes import single
-from ims_nb.targets import BucketsLike
+from ims_nb.targets import BucketsLike, single
 from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, NORMAL_EXPORT_LIMIT, Target
 
 PLAN_COLUMNS = ("image_id", "name", "size_gb", "bucket_url", "bucket", "object_key", "file_format", "quick",
