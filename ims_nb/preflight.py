@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import LookupLike
+    from ims_nb.targets import LookupsLike
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -26,16 +27,26 @@ from ims_nb.rules import (
     fill,
     profile_for,
 )
-from ims_nb.targets import bucket_urls, expand_keys, target_columns
+from ims_nb.targets import (
+    BucketsLike,
+    bucket_urls,
+    expand_buckets,
+    expand_keys,
+    lookup_scope,
+    scope_column,
+    scope_rows,
+    single,
+    target_columns,
+)
 from ims_nb.vocab import FAST_EXPORT_EXTENSION, NORMAL_EXPORT_LIMIT, Target, split_bucket_url
 
 VIOLATION_COLUMNS = ("image_id", "rule", "severity", "message", "code", "fix")
 SUMMARY_COLUMNS = ("image_id", "name", "bucket_url", "exportable", "blocking", "warnings", "recommended")
+_ROW = "row"  # position of the plan row a violation belongs to (internal)
 #: The images-frame columns the rules, messages and key templates read (a frame passed in must have them).
 IMAGE_RULE_COLUMNS = ("id", "name", "status", "platform", "image_type", "visibility", "owner", "virtual_env_type",
                       "whole_image", "encrypted", "kms_key_id", "source_image_id", "product_code", "size_bytes",
                       "size_gb")  # fmt: skip
-_ROW = "row"  # position of the plan row a violation belongs to (internal)
 
 
 def as_images_frame(images: Any, client: LookupLike | None = None) -> pd.DataFrame:
@@ -78,21 +89,27 @@ def build_plan(
     quick: bool | Sequence[bool],
     region: str | None,
     project_id: str | None,
+    bucket: BucketsLike | None = None,
+    key_template: str | None = None,
 ) -> pd.DataFrame:
     """The images with their target: bucket, key, format and fast-export choice per row.
 
-    The target is ``bucket_url`` (``bucket:key``, the key a template, one object per image) or ``targets``
-    (one concrete target per row, a ``Target`` or a ``bucket:key`` string); a string without ``:`` is planned
-    with no key (rule ``bucket-url-invalid``).
+    The target is ``bucket_url`` (``bucket:key``, the key a template, one object per image), or ``bucket`` (a
+    name, a template or region -> bucket) with ``key_template``, or ``targets`` (one concrete target per row, a
+    ``Target`` or a ``bucket:key`` string); a string without ``:`` is planned with no key (rule
+    ``bucket-url-invalid``). An estate frame's rows keep their own ``region`` and ``project_id``.
     """
-    _check_arguments(bucket_url, targets, quick if isinstance(quick, bool | np.bool_) else False, region)
+    given = bucket_url if bucket is None else ""
+    _check_arguments(given, targets, quick if isinstance(quick, bool | np.bool_) else False, region)
     plan = frame.copy()
+    plan["region"] = scope_column(frame, "region", region)
+    plan["project_id"] = scope_column(frame, "project_id", project_id)
     plan["quick"] = bool(quick) if isinstance(quick, bool | np.bool_) else _per_row_quick(quick, len(plan))
     plan["file_format"] = _per_row_format(file_format, plan.index)
     extension = plan["file_format"].where(~plan["quick"], FAST_EXPORT_EXTENSION).fillna("").astype(str)
     if targets is None:
-        bucket, template = split_bucket_url(str(bucket_url))
-        plan["bucket"] = pd.Series(bucket, index=plan.index, dtype="string")
+        bucket, template = split_bucket_url(str(bucket_url)) if bucket is None else (bucket, key_template)
+        plan["bucket"] = expand_buckets(plan, bucket)
         keys = None if template is None else expand_keys(plan, template, extension)
         plan["key"] = keys if keys is not None else pd.Series(pd.NA, index=plan.index, dtype="string")
     else:
@@ -100,8 +117,6 @@ def build_plan(
     plan["bucket_url"] = bucket_urls(plan["bucket"], plan["key"])
     plan["bucket_url_code"], plan["bucket_url_problem"] = bucket_url_problems(plan["bucket"], plan["key"])
     plan["expected_extension"] = extension
-    plan["region"] = pd.Series(region, index=plan.index, dtype="string")
-    plan["project_id"] = pd.Series(project_id, index=plan.index, dtype="string")
     for column, dtype in (
         ("bucket_exists", "boolean"),
         ("bucket_region", "string"),
@@ -152,25 +167,6 @@ def _per_row_quick(quick: Any, rows: int) -> Any:
     return np.array(values, dtype=bool)
 
 
-def lookup_targets(plan: pd.DataFrame, client: LookupLike) -> None:
-    """Fill the bucket and object columns with one lookup per bucket and one per target object."""
-    valid = plan["bucket_url_code"].isna()
-    for name in plan.loc[valid, "bucket"].unique():
-        info = client.bucket(name)
-        rows = plan["bucket"] == name
-        plan.loc[rows, "bucket_exists"] = info.exists
-        plan.loc[rows, "bucket_region"] = info.region
-        plan.loc[rows, "bucket_class"] = info.storage_class
-    reachable = valid & plan["bucket_exists"].fillna(False).astype(bool)
-    for (bucket, key), rows in plan[reachable].groupby(["bucket", "key"]).groups.items():
-        plan.loc[rows, "object_exists"] = client.object_exists(bucket, key)
-    running = getattr(client, "exports_in_progress", None)
-    if running is not None:
-        live = running()
-        plan["exporting_job"] = plan["id"].map(live).astype("string")
-        plan["exporting"] = plan["exporting_job"].notna()
-
-
 def evaluate(plan: pd.DataFrame, profile: RegionProfile, rules: Iterable[Rule] = RULES) -> pd.DataFrame:
     """The long violations frame: one row per (image, rule) that fires."""
     return _violations(plan, profile, rules).drop(columns=_ROW)
@@ -211,7 +207,7 @@ def preflight(
     file_format: str | None = None,
     quick: bool = False,
     region: str | None = None,
-    client: LookupLike | None = None,
+    client: LookupsLike | None = None,
     profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per violation: ``image_id, rule, severity, message`` (plus ``code`` and ``fix``).
@@ -222,16 +218,18 @@ def preflight(
             ``{platform}`` or ``{format}`` (one object per image).
         file_format: qcow2, vhd, zvhd or vmdk (none with fast export).
         quick: fast export.
-        region: the images' region (defaults to the client's); selects the region profile.
-        client: when given, the bucket, the target objects and running exports are looked up too.
+        region: the images' region (defaults to the client's); selects the region profile. An estate frame's
+            rows (with ``region`` and ``project_id`` columns) are each judged by their own region's.
+        client: when given, the bucket, the target objects and running exports are looked up too; an estate's
+            clients (``(region, project_id)`` -> client) look each row up in its own region.
         profile: the region profile to judge by, overriding the one ``region`` selects
             (``rules.SIMULATOR_PROFILE`` for the embedded simulator, ``rules.STRICT``, ...).
 
     Raises:
         ConfigError: the images, ``bucket_url``'s key template or another argument is malformed.
     """
-    plan, chosen = _prepare(images, bucket_url, file_format, quick, region, client, profile)
-    return judge(plan, client, chosen)[list(VIOLATION_COLUMNS)]
+    plan = _prepare(images, bucket_url, file_format, quick, region, client, profile)
+    return judge(plan, client, profile)[list(VIOLATION_COLUMNS)]
 
 
 def _prepare(
@@ -240,27 +238,36 @@ def _prepare(
     file_format: str | None,
     quick: bool | Sequence[bool],
     region: str | None,
-    client: LookupLike | None,
+    client: LookupsLike | None,
     profile: RegionProfile | None,
-) -> tuple[pd.DataFrame, RegionProfile]:
+) -> pd.DataFrame:
     check_profile(profile)
     _check_arguments(bucket_url, None, quick, region)
-    frame = as_images_frame(images, client)
-    region = region or getattr(client, "region", None)
-    project_id = getattr(client, "project_id", None)
-    plan = build_plan(frame, bucket_url=bucket_url, file_format=file_format, quick=quick, region=region,
+    one = single(client)
+    frame = as_images_frame(images, one)
+    region = region or getattr(one, "region", None)
+    project_id = getattr(one, "project_id", None)
+    return build_plan(frame, bucket_url=bucket_url, file_format=file_format, quick=quick, region=region,
                       project_id=project_id)  # fmt: skip
-    return plan, profile or profile_of(client, region)
 
 
-def judge(plan: pd.DataFrame, client: LookupLike | None, profile: RegionProfile) -> pd.DataFrame:
+def judge(plan: pd.DataFrame, client: LookupsLike | None, profile: RegionProfile | None) -> pd.DataFrame:
     """The violations of a plan after one round of lookups (with a client), each with its plan row's position.
 
+    Each region's rows are judged by ``profile``, else by their region's (``profile_of``); ``client`` is one
+    client or an estate's clients (``(region, project_id)`` -> client: each scope's lookups go to its own).
     ``summarise`` turns them into the per-image summary; dropping the position gives ``preflight``'s frame.
     """
-    if client is not None:
-        lookup_targets(plan, client)
-    return _violations(plan, profile)
+    parts = []
+    for rows in list(scope_rows(plan, client)):
+        lookup_scope(plan, rows)
+        part = plan if len(rows.positions) == len(plan) else plan.iloc[rows.positions]
+        found = _violations(part, profile or profile_of(rows.client, rows.region))
+        found[_ROW] = rows.positions[found[_ROW].to_numpy()]
+        parts.append(found)
+    if not parts:  # no rows: the empty frame, with its columns
+        return _violations(plan, profile or profile_of(single(client)))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def profile_of(client: LookupLike | None, region: str | None = None) -> RegionProfile:
@@ -277,7 +284,7 @@ def preflight_summary(
     file_format: str | None = None,
     quick: bool = False,
     region: str | None = None,
-    client: LookupLike | None = None,
+    client: LookupsLike | None = None,
     profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per image: ``exportable``, the blocking rules, warnings, and the recommended mode.
@@ -285,8 +292,8 @@ def preflight_summary(
     The recommended mode is ``fast`` for images over 128 GiB that are not encrypted, ``normal`` for the
     others, and empty when nothing would make the export succeed. Arguments as for ``preflight``.
     """
-    plan, chosen = _prepare(images, bucket_url, file_format, quick, region, client, profile)
-    return summarise(plan, judge(plan, client, chosen))
+    plan = _prepare(images, bucket_url, file_format, quick, region, client, profile)
+    return summarise(plan, judge(plan, client, profile))
 
 
 def summarise(plan: pd.DataFrame, violations: pd.DataFrame) -> pd.DataFrame:

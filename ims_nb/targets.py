@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.protocol import ClientLike
 from ims_nb.client.wire import BucketInfo
 from ims_nb.errors import ConfigError
-from ims_nb.vocab import TARGET_SEPARATOR, Target, split_bucket_url
+from ims_nb.vocab import TARGET_SEPARATOR, Scope, Target, split_bucket_url
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from ims_nb.client.protocol import LookupLike
+
+    #: One client, or an estate's: ``(region, project_id)`` -> client.
+    LookupsLike: TypeAlias = LookupLike | Mapping[Scope, LookupLike]
 
 STANDARD = "STANDARD"
-KEY_FIELDS = ("name", "id", "id8", "ext", "platform", "format")
+#: The fields of an object-key template; ``SCOPE_FIELDS`` may name a bucket too (one bucket per region or project).
+KEY_FIELDS = ("name", "id", "id8", "ext", "platform", "format", "region", "project")
+SCOPE_FIELDS = ("region", "project")
+#: A bucket for every row: one name (a template of ``SCOPE_FIELDS``), or region -> bucket.
+BucketsLike = str | Mapping[str, str]
 _UNSAFE_KEY_CHARS = r"[^A-Za-z0-9._-]+"
 
 
@@ -68,8 +82,8 @@ def default_bucket(client: ClientLike) -> str:
     return usable[0]
 
 
-def check_key_template(key_template: str) -> tuple[str, ...]:
-    """The fields of an object-key template; ConfigError unless each is a plain ``{field}`` from ``KEY_FIELDS``.
+def check_key_template(key_template: str, allowed: Sequence[str] = KEY_FIELDS, what: str = "key") -> tuple[str, ...]:
+    """The fields of an object-key template; ConfigError unless each is a plain ``{field}`` from ``allowed``.
 
     Attribute or index access, conversions (``!r``) and format specs (``:>10``) are refused.
     """
@@ -78,15 +92,15 @@ def check_key_template(key_template: str) -> tuple[str, ...]:
         for _, field, spec, conversion in string.Formatter().parse(key_template):
             if field is None:
                 continue
-            if field not in KEY_FIELDS:
+            if field not in allowed:
                 raise KeyError(field)
             if spec or conversion:
                 raise ValueError(f"{{{field}}} takes no format spec or conversion")
             fields.append(field)
-        key_template.format(**dict.fromkeys(KEY_FIELDS, "x"))
+        key_template.format(**dict.fromkeys(allowed, "x"))
     except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise ConfigError(
-            f"key template {key_template!r} is invalid ({type(exc).__name__}: {exc}); fields: {', '.join(KEY_FIELDS)}"
+            f"{what} template {key_template!r} is invalid ({type(exc).__name__}: {exc}); fields: {', '.join(allowed)}"
         ) from None
     return tuple(fields)
 
@@ -94,7 +108,9 @@ def check_key_template(key_template: str) -> tuple[str, ...]:
 def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) -> pd.Series:
     """Object keys from a template such as ``exports/{name}-{id8}.{ext}`` (one per image).
 
-    ``{name}`` and ``{platform}`` have every run of characters outside ``A-Za-z0-9._-`` replaced by ``-``.
+    ``{name}`` and ``{platform}`` have every run of characters outside ``A-Za-z0-9._-`` replaced by ``-``;
+    ``{region}`` is the row's ``region`` and ``{project}`` its ``project_name`` (a region's main project is named
+    after the region, so a frame without project names takes the region).
 
     Raises:
         ConfigError: the template names an unknown field, or is not a valid ``str.format`` template.
@@ -106,15 +122,53 @@ def expand_keys(frame: pd.DataFrame, key_template: str, extension: pd.Series) ->
         "name": frame["name"].fillna("image").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
         "id": ids, "id8": ids.str[:8], "ext": extension.astype("string"),
         "platform": frame["platform"].fillna("other").astype("string").str.replace(_UNSAFE_KEY_CHARS, "-", regex=True),
-        "format": extension.astype("string"),
+        "format": extension.astype("string"), **_scope_values(frame),
     }  # fmt: skip
-    keys = pd.Series("", index=frame.index, dtype="string")
-    for literal, field, _, _ in string.Formatter().parse(key_template):  # literal parts and whole columns
+    return _render(key_template, values, frame.index)
+
+
+def _scope_values(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """The ``{region}`` and ``{project}`` columns of a frame (a missing one is empty, then refused by the rules)."""
+    empty = pd.Series(pd.NA, index=frame.index, dtype="string")
+    region = frame["region"].astype("string") if "region" in frame.columns else empty
+    project = frame["project_name"].astype("string") if "project_name" in frame.columns else empty
+    return {"region": region, "project": project.fillna(region)}
+
+
+def _render(template: str, values: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
+    """A template filled column-wise: literal parts and whole columns."""
+    out = pd.Series("", index=index, dtype="string")
+    for literal, field, _, _ in string.Formatter().parse(template):
         if literal:
-            keys = keys + literal  # the parser has already turned "{{" into "{"
+            out = out + literal  # the parser has already turned "{{" into "{"
         if field is not None:
-            keys = keys + values[field].fillna("")
-    return keys
+            out = out + values[field].fillna("")
+    return out
+
+
+def expand_buckets(frame: pd.DataFrame, bucket: BucketsLike) -> pd.Series:
+    """Each row's bucket: a name, a template of ``SCOPE_FIELDS`` (``backup-{region}``), or a region -> bucket mapping.
+
+    A name with other braces is kept as written (no OBS name has braces: preflight refuses it, ``bucket-url-invalid``).
+
+    Raises:
+        ConfigError: the mapping has no bucket for a row's region.
+    """
+    if isinstance(bucket, Mapping):
+        regions = _scope_values(frame)["region"]
+        missing = sorted({str(r) for r in regions.fillna("(no region)") if r not in bucket})
+        if missing:
+            raise ConfigError(f"the bucket mapping has no bucket for region(s) {', '.join(missing)}")
+        return regions.map(dict(bucket)).astype("string")
+    if not isinstance(bucket, str):
+        raise ConfigError(f"bucket must be a name, a template or a mapping of region to bucket, not {bucket!r}")
+    try:
+        fields = check_key_template(bucket, SCOPE_FIELDS, "bucket")
+    except ConfigError:
+        fields = ()
+    if not fields:
+        return pd.Series(bucket, index=frame.index, dtype="string")
+    return _render(bucket, _scope_values(frame), frame.index)
 
 
 def bucket_urls(buckets: pd.Series, keys: pd.Series) -> pd.Series:
@@ -137,3 +191,93 @@ def target_columns(targets: Sequence[Target | str], index: pd.Index) -> tuple[pd
         raise ConfigError(f"one target per image ({len(index)}), not {len(parts)}")
     buckets = pd.Series([b for b, _ in parts], index=index, dtype="string")
     return buckets, pd.Series([k for _, k in parts], index=index, dtype="string")
+
+
+# --- estate frames: each row's scope (region, project), the client that serves it, its lookups -------------
+
+C = TypeVar("C")
+#: The columns ``lookup_targets`` fills (bucket facts, target objects, running exports).
+LOOKUP_COLUMNS = ("bucket_exists", "bucket_region", "bucket_class", "object_exists", "exporting", "exporting_job")
+
+
+@dataclass(frozen=True)
+class ScopeRows:
+    """The rows of a plan in one region (one project, when an estate's clients are given), and their client."""
+
+    positions: np.ndarray[Any, np.dtype[np.intp]]
+    region: str | None
+    client: Any  # the client of the rows' scope, None without clients
+
+
+def scope_column(frame: pd.DataFrame, column: str, default: str | None) -> pd.Series:
+    """A frame's ``region`` or ``project_id`` per row (an estate frame has them), else ``default`` for every row."""
+    fallback = pd.Series(default, index=frame.index, dtype="string")
+    if column not in frame.columns:
+        return fallback
+    return frame[column].astype("string").fillna(fallback)
+
+
+def is_estate(client: Any) -> bool:
+    """Whether ``client`` is an estate's clients (a mapping of ``(region, project_id)`` to a client)."""
+    return isinstance(client, Mapping)
+
+
+def single(client: LookupsLike | None) -> LookupLike | None:
+    """The one client of a single-region call, None for an estate's clients (each row then finds its own)."""
+    return None if isinstance(client, Mapping) else client
+
+
+def client_for(clients: Mapping[Scope, C], scope: tuple[Any, Any]) -> C:
+    """The client of one scope; ConfigError naming the scope when the estate has none for it."""
+    region, project_id = ("?" if pd.isna(part) else str(part) for part in scope)
+    found = clients.get((region, project_id))
+    if found is None:
+        known = ", ".join(f"{r}/{p}" for r, p in clients) or "none"
+        raise ConfigError(f"no client for region {region}, project {project_id} (the estate's clients: {known})")
+    return found
+
+
+def scope_rows(plan: pd.DataFrame, client: Any) -> Iterator[ScopeRows]:
+    """The plan's rows by region (and project, with an estate's clients), each group with its client.
+
+    One client (or None) serves every row, as before estates; an estate's clients serve their own scope's rows.
+    """
+    keys = ["region", "project_id"] if is_estate(client) else ["region"]
+    groups = plan.reset_index(drop=True).groupby(keys, dropna=False, sort=True).indices
+    for key, positions in groups.items():
+        parts = key if isinstance(key, tuple) else (key,)
+        region = None if pd.isna(parts[0]) else str(parts[0])
+        chosen = client_for(client, (parts[0], parts[1])) if is_estate(client) else client
+        yield ScopeRows(np.asarray(positions, dtype=np.intp), region, chosen)
+
+
+def lookup_scope(plan: pd.DataFrame, rows: ScopeRows) -> None:
+    """``lookup_targets`` for one scope's rows, with the scope's client, written back into ``plan``."""
+    if rows.client is None:
+        return
+    if len(rows.positions) == len(plan):
+        lookup_targets(plan, rows.client)
+        return
+    part = plan.iloc[rows.positions].copy()
+    lookup_targets(part, rows.client)
+    for column in LOOKUP_COLUMNS:
+        plan.loc[part.index, column] = part[column]
+
+
+def lookup_targets(plan: pd.DataFrame, client: LookupLike) -> None:
+    """Fill the bucket and object columns with one lookup per bucket and one per target object."""
+    valid = plan["bucket_url_code"].isna()
+    for name in plan.loc[valid, "bucket"].unique():
+        info = client.bucket(name)
+        rows = plan["bucket"] == name
+        plan.loc[rows, "bucket_exists"] = info.exists
+        plan.loc[rows, "bucket_region"] = info.region
+        plan.loc[rows, "bucket_class"] = info.storage_class
+    reachable = valid & plan["bucket_exists"].fillna(False).astype(bool)
+    for (bucket, key), rows in plan[reachable].groupby(["bucket", "key"]).groups.items():
+        plan.loc[rows, "object_exists"] = client.object_exists(bucket, key)
+    running = getattr(client, "exports_in_progress", None)
+    if running is not None:
+        live = running()
+        plan["exporting_job"] = plan["id"].map(live).astype("string")
+        plan["exporting"] = plan["exporting_job"].notna()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from ims_nb.exports.ledger import Ledger
 
 __all__ = [
+    "Progress",
+    "ProgressCallback",
     "FIT_COLUMNS",
     "HISTORY_COLUMNS",
     "EtaModel",
@@ -258,3 +262,26 @@ def duration_summary(history: pd.DataFrame) -> pd.DataFrame:
     summary["finished"] = summary["finished"].fillna(0).astype(int)
     summary["failed"] = failed.reindex(summary.index).fillna(0).astype(int)
     return summary.rename_axis("format")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What ``watch`` reports for one job each time it looks: for progress bars and logs."""
+
+    row_id: int
+    job_id: str | None
+    image_name: str | None
+    state: str
+    percent: float | None
+    eta_seconds: float | None
+    stalled: bool
+    status: str | None = None  # the service's word: INIT, RUNNING, SUCCESS, FAIL
+
+    @classmethod
+    def of_job(cls, job_id: str, record: dict[str, Any]) -> Progress:
+        """A job's record as progress, for a watch over job ids (no ledger row, no ETA)."""
+        entities, status = record.get("entities") or {}, str(record.get("status"))
+        return cls(0, job_id, entities.get("image_name"), status, entities.get("process_percent"), None, False, status)
+
+
+ProgressCallback = Callable[[Progress], None]

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,11 +19,12 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb.client.retry import RateLimiter
 from ims_nb.errors import ApiError, AuthError, ConfigError, OutcomeUnknownError, TransportError
 from ims_nb.exports.decisions import plan_targets, row_target
+from ims_nb.exports.estate import launch_estate
 from ims_nb.exports.flows import Flow, call, drive
 from ims_nb.exports.identity import scoped
 from ims_nb.exports.ledger import Ledger, owner_alive
 from ims_nb.exports.schema import COLUMNS
-from ims_nb.vocab import LIVE, TRANSIENT_REFUSALS, Action, Outcome, State, Target
+from ims_nb.vocab import LIVE, TRANSIENT_REFUSALS, Action, Outcome, Scope, State, Target
 
 log = logging.getLogger("ims_nb")
 ALREADY_EXPORTING = "IMG.0148"
@@ -145,7 +146,7 @@ def _refused(ledger: Ledger, row_id: int, row: dict[str, Any], exc: ApiError, *,
 def launch(
     plan: pd.DataFrame,
     *,
-    client: ClientLike,
+    client: ClientLike | Mapping[Scope, ClientLike],
     ledger: Ledger,
     concurrency: int = 4,
     max_rate: float = 5.0,
@@ -158,13 +159,17 @@ def launch(
     Rows with a live or successful export in the ledger are skipped (``force=True`` exports again); doubtful
     rows are reconciled first. At most ``concurrency`` POSTs are in flight and ``max_rate`` start per second.
     The credentials are proven before any row is claimed (``check_credentials``); an ``AuthError`` stops the
-    batch: no further row is claimed, and it is raised.
+    batch: no further row is claimed, and it is raised. ``client`` may be an estate's clients (``(region,
+    project_id)`` -> client): each row goes to its own scope's (``ims_nb.exports.estate``).
 
     Returns:
         The ledger rows this call launched (or settled), one per row.
     """
     if not 1 <= concurrency <= 32:
         raise ConfigError(f"concurrency must be 1 to 32, not {concurrency}")
+    if isinstance(client, Mapping):
+        return launch_estate(plan, clients=client, ledger=ledger, concurrency=concurrency, max_rate=max_rate,
+                             force=force, clock=clock, sleep=sleep)  # fmt: skip
     missing = [c for c in ("image_id", "file_format", "quick", "exportable") if c not in plan.columns]
     if missing:
         raise ConfigError(f"the plan lacks column(s) {', '.join(missing)}; make it with plan_exports()")
@@ -190,6 +195,7 @@ def launch(
             quick=bool(row["quick"]),
             size_bytes=_int(row.get("size_bytes")),
             region=_text(row.get("region")),
+            project_id=_text(row.get("project_id")),
             force=force,
         )
         if row_id is None:

@@ -177,6 +177,7 @@ class Ledger:
         quick: bool,
         size_bytes: int | None,
         region: str | None,
+        project_id: str | None = None,
         force: bool = False,
     ) -> int | None:
         """Write a ``submitting`` row before the POST, if ``decide`` says launch (``force``: even if live or done).
@@ -193,9 +194,10 @@ class Ledger:
                 return None
             cursor = db.execute(
                 "INSERT INTO exports (image_id, image_name, bucket, object_key, file_format, quick, size_bytes, "
-                "region, state, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "region, project_id, state, owner, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (image_id, image_name, target.bucket, target.key, file_format, int(quick), size_bytes, region,
-                 State.SUBMITTING.value, current_owner(), now, now),
+                 project_id, State.SUBMITTING.value, current_owner(), now, now),
             )  # fmt: skip
             self._stamp(db, int(cursor.lastrowid or 0))
             return int(cursor.lastrowid or 0)
@@ -280,8 +282,9 @@ class Ledger:
         """A claimed row records the account that launched it (endpoint, project, access key id or user)."""
         if self.identity is not None:
             who = self.identity
-            db.execute("UPDATE exports SET endpoint = ?, project_id = ?, launched_by = ? WHERE row_id = ?",
-                       (who.endpoint, who.project_id, who.principal, row_id))  # fmt: skip
+            db.execute("UPDATE exports SET endpoint = ?, project_id = ?, launched_by = ?, "
+                       "region = COALESCE(region, ?) WHERE row_id = ?",
+                       (who.endpoint, who.project_id, who.principal, who.region, row_id))  # fmt: skip
 
     def _refuse_foreign(self, row_id: int) -> None:
         row = self.row(row_id)

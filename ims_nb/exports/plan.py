@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ims_nb.client.protocol import LookupLike
+    from ims_nb.targets import LookupsLike
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,10 +21,10 @@ from ims_nb.preflight import (
     build_plan,
     check_profile,
     judge,
-    profile_of,
     summarise,
 )
 from ims_nb.rules import RegionProfile, Severity
+from ims_nb.targets import BucketsLike, single
 from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, NORMAL_EXPORT_LIMIT, Target
 
 PLAN_COLUMNS = ("image_id", "name", "size_gb", "bucket_url", "bucket", "object_key", "file_format", "quick",
@@ -48,29 +48,32 @@ class Review:
 def plan_exports(
     images: Any,
     *,
-    bucket: str | None = None,
+    bucket: BucketsLike | None = None,
     key_template: str | None = None,
     targets: TargetsLike | None = None,
     file_format: str | None | Sequence[str | None] = "qcow2",
     quick: bool | str | Sequence[bool] = "auto",
     region: str | None = None,
-    client: LookupLike | None = None,
+    client: LookupsLike | None = None,
     profile: RegionProfile | None = None,
 ) -> pd.DataFrame:
     """One row per image: its target, format, fast-export choice and preflight verdict.
 
     Args:
         images: ``client.images()``, raw records, or ids (with ``client``).
-        bucket: the target bucket (with ``key_template``).
+        bucket: the target bucket (with ``key_template``): a name, a template of ``{region}`` and ``{project}``
+            (``backup-{region}``), or a mapping of region to bucket (an estate frame's rows: each its region's).
         key_template: the object key per image (fields ``{name}``, ``{id}``, ``{id8}``, ``{ext}``, ``{platform}``,
-            ``{format}``; default ``DEFAULT_KEY_TEMPLATE``); two images may not get the same key.
+            ``{format}``, ``{region}``, ``{project}``; default ``DEFAULT_KEY_TEMPLATE``); two images may not get
+            the same key.
         targets: instead of ``bucket`` and ``key_template``, each image's own target: the name of a column of
             ``images``, or a mapping of image id to ``Target`` or ``bucket:key`` (keys taken as they are).
         file_format: the format of normal exports (qcow2, vhd, zvhd, vmdk), or one per image.
         quick: ``"auto"`` takes fast export where an image needs it (over 128 GiB) and allows it (not encrypted);
             True or False forces the choice for every image; or one boolean per image.
-        client: when given, the bucket and the target objects are checked too.
-        profile: the region profile to judge by (default: the region's, or the simulator's strict one).
+        client: when given, the bucket and the target objects are checked too; with an estate's clients
+            (``(region, project_id)`` -> client), each row's in its own region.
+        profile: the region profile to judge by (default: each row's region's, or the simulator's strict one).
     """
     return review(images, bucket=bucket, key_template=key_template, targets=targets, file_format=file_format,
                   quick=quick, region=region, client=client, profile=profile).plan  # fmt: skip
@@ -79,13 +82,13 @@ def plan_exports(
 def review(
     images: Any,
     *,
-    bucket: str | None = None,
+    bucket: BucketsLike | None = None,
     key_template: str | None = None,
     targets: TargetsLike | None = None,
     file_format: str | None | Sequence[str | None] = "qcow2",
     quick: bool | str | Sequence[bool] = "auto",
     region: str | None = None,
-    client: LookupLike | None = None,
+    client: LookupsLike | None = None,
     profile: RegionProfile | None = None,
     shared_targets: bool = False,
 ) -> Review:
@@ -93,15 +96,16 @@ def review(
     (as ``preflight_summary``), from one round of bucket and object lookups. Arguments as for ``plan_exports``;
     ``shared_targets`` allows several images one target (``preflight`` warns of it instead)."""
     check_profile(profile)
-    frame = as_images_frame(images, client)
-    region = region or getattr(client, "region", None)
+    one = single(client)
+    frame = as_images_frame(images, one)
+    region = region or getattr(one, "region", None)
     plan = build_plan(frame, **_target_arguments(images, frame, bucket, key_template, targets),
                       file_format=file_format, quick=_quick_choice(frame, quick), region=region,
-                      project_id=getattr(client, "project_id", None))  # fmt: skip
+                      project_id=getattr(one, "project_id", None))  # fmt: skip
     plan["file_format"] = plan["file_format"].where(~plan["quick"], pd.NA)
     if not shared_targets:
         _refuse_duplicate_targets(plan, templated=targets is None)
-    violations = judge(plan, client, profile or profile_of(client, region))
+    violations = judge(plan, client, profile)
     summary = summarise(plan, violations).reset_index(drop=True)
     return Review(_plan_frame(plan, violations), violations[list(VIOLATION_COLUMNS)].reset_index(drop=True), summary)
 
@@ -119,14 +123,14 @@ def _quick_choice(frame: pd.DataFrame, quick: Any) -> bool | list[bool]:
 
 
 def _target_arguments(
-    images: Any, frame: pd.DataFrame, bucket: str | None, key_template: str | None, targets: Any
+    images: Any, frame: pd.DataFrame, bucket: BucketsLike | None, key_template: str | None, targets: Any
 ) -> dict[str, Any]:
-    """``build_plan``'s target arguments: ``bucket_url`` (bucket and key template), or ``targets``, one per image."""
+    """``build_plan``'s target arguments: ``bucket`` and ``key_template``, or ``targets``, one per image."""
     if targets is None:
-        if not isinstance(bucket, str):
-            raise ConfigError(f"bucket must be a bucket name (or give targets=), not {bucket!r}")
+        if not isinstance(bucket, str | Mapping):
+            raise ConfigError(f"bucket must be a bucket name or region -> bucket (or give targets=), not {bucket!r}")
         template = DEFAULT_KEY_TEMPLATE if key_template is None else key_template
-        return {"bucket_url": Target(bucket, template).bucket_url}
+        return {"bucket": bucket, "key_template": template}
     if bucket is not None or key_template is not None:
         raise ConfigError("give bucket and key_template, or targets, not both")
     if isinstance(targets, str):
@@ -168,5 +172,5 @@ def _plan_frame(plan: pd.DataFrame, violations: pd.DataFrame) -> pd.DataFrame:
     out["messages"] = [messages.get(i, []) for i in out["image_id"]]
     out["exportable"] = pd.array([not b for b in out["blocking"]], dtype="boolean")
     out["size_bytes"] = plan["size_bytes"]
-    out["region"] = plan["region"]
-    return out[[*PLAN_COLUMNS, "size_bytes", "region"]]
+    out["region"], out["project_id"] = plan["region"], plan["project_id"]
+    return out[[*PLAN_COLUMNS, "size_bytes", "region", "project_id"]]

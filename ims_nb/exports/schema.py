@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 
@@ -68,10 +69,33 @@ def _identity_columns(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS exports_identity ON exports (endpoint, project_id)")
 
 
+#: A public IMS endpoint names its region (``https://ims.{region}.myhuaweicloud.com``, as ``client.config`` builds it).
+_ENDPOINT_REGION = re.compile(r"^https?://ims\.([a-z0-9-]+)\.")
+
+
+def _scope_columns(db: sqlite3.Connection) -> None:
+    """Version 2 to 3: every row says its scope (``region``, ``project_id``), as an estate's launches and watches
+    read it; an old row without a region takes its identity's (another row of its endpoint, or the region its
+    public endpoint names). Rows without identity keep NULL until an account claims them (``Ledger.bound_to``)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(exports)")}
+    for name in ("region", "project_id"):
+        if name not in present:
+            db.execute(f"ALTER TABLE exports ADD COLUMN {name} TEXT")
+    db.execute("UPDATE exports SET region = (SELECT known.region FROM exports AS known WHERE known.endpoint = "
+               "exports.endpoint AND known.region IS NOT NULL ORDER BY known.row_id LIMIT 1) "
+               "WHERE region IS NULL AND endpoint IS NOT NULL")  # fmt: skip
+    for row_id, endpoint in db.execute("SELECT row_id, endpoint FROM exports WHERE region IS NULL AND endpoint "
+                                       "IS NOT NULL").fetchall():  # fmt: skip
+        named = _ENDPOINT_REGION.match(endpoint)
+        if named:
+            db.execute("UPDATE exports SET region = ? WHERE row_id = ?", (named.group(1), row_id))
+    db.execute("CREATE INDEX IF NOT EXISTS exports_scope ON exports (region, project_id)")
+
+
 #: The columns that say whose a row is (added by ``_identity_columns``).
 IDENTITY_COLUMNS = {"endpoint": "TEXT", "project_id": "TEXT", "launched_by": "TEXT", "adopted_at": "REAL"}
 #: The steps that bring a file of schema version ``i`` (``PRAGMA user_version``) to ``i + 1``, in order. A new
 #: file gets ``SCHEMA`` (version ``SCHEMA_BASE``) and the steps after it; a later change appends its step here.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_split_bucket_url, _identity_columns)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_split_bucket_url, _identity_columns, _scope_columns)
 SCHEMA_BASE = 1
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -14,43 +13,22 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from ims_nb.client.pacing import Pacing, clock_speed
 from ims_nb.client.polling import AsyncLayer, Layer, PollPlan, follow, follow_async, wait_jobs, wait_jobs_async
 from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError
+from ims_nb.exports.estate import watch_estate
 from ims_nb.exports.flows import Flow, call, drive, drive_async
-from ims_nb.exports.history import EtaModel, jobs_frame
+from ims_nb.exports.history import EtaModel, Progress, ProgressCallback, jobs_frame
 from ims_nb.exports.identity import scoped, scoped_async
 from ims_nb.exports.launch import note_for, reconcile_flow, send_again_flow
 from ims_nb.exports.ledger import Ledger, owner_alive
 from ims_nb.frames import job_records_frame
-from ims_nb.vocab import LIVE, STALL_AFTER, State
+from ims_nb.vocab import LIVE, STALL_AFTER, Scope, State
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import AsyncClientLike, ClientLike
 
+__all__ = ["MAX_OBJECT_RATIO", "Progress", "ProgressCallback", "watch", "watch_async"]
 log = logging.getLogger("ims_nb")
 #: A successful export's file is plausible when it is this share of the image size at most.
 MAX_OBJECT_RATIO = 1.2
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What ``watch`` reports for one job each time it looks: for progress bars and logs."""
-
-    row_id: int
-    job_id: str | None
-    image_name: str | None
-    state: str
-    percent: float | None
-    eta_seconds: float | None
-    stalled: bool
-    status: str | None = None  # the service's word: INIT, RUNNING, SUCCESS, FAIL
-
-    @classmethod
-    def of_job(cls, job_id: str, record: dict[str, Any]) -> Progress:
-        """A job's record as progress, for a watch over job ids (no ledger row, no ETA)."""
-        entities, status = record.get("entities") or {}, str(record.get("status"))
-        return cls(0, job_id, entities.get("image_name"), status, entities.get("process_percent"), None, False, status)
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def _targets(target: Ledger | Iterable[str]) -> tuple[Ledger | None, list[str]]:
@@ -65,7 +43,7 @@ def _targets(target: Ledger | Iterable[str]) -> tuple[Ledger | None, list[str]]:
 def watch(
     target: Ledger | Iterable[str],
     *,
-    client: ClientLike,
+    client: ClientLike | Mapping[Scope, ClientLike],
     timeout: float | None = None,
     on_progress: ProgressCallback | None = None,
     stall_after: float = STALL_AFTER,
@@ -89,6 +67,19 @@ def watch(
             error's ``records`` are those of the jobs still running).
     """
     ledger, job_ids = _targets(target)
+    if isinstance(client, Mapping):  # an estate: each scope's rows at its own endpoint (ims_nb.exports.estate)
+        return watch_estate(
+            ledger,
+            clients=client,
+            timeout=timeout,
+            on_progress=on_progress,
+            stall_after=stall_after,
+            interval=interval,
+            max_interval=max_interval,
+            max_rate=max_rate,
+            clock=clock,
+            sleep=sleep,
+        )
     pacing = Pacing(interval, max_interval, stall_after)
     if ledger is None:
         records = wait_jobs(client, job_ids, timeout=timeout, on_progress=_id_reporter(on_progress), pacing=pacing,

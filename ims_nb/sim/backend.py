@@ -209,8 +209,8 @@ class SimBackend(RegionIam):
             if self.object_at(request.bucket, request.key, now) is not None:
                 raise export_checks.object_exists(request.bucket, request.key)
             self.job_sequence += 1
-            job = plan_job(
-                seed=self.seed,
+            job = plan_job(  # another region's job ids differ from the first's, as real ones never repeat
+                seed=self.seed if self.owns_iam else f"{self.seed}:{self.region}",
                 sequence=self.job_sequence,
                 image=self.images[image_id],
                 bucket=request.bucket,

@@ -106,7 +106,7 @@ def _current_task(status: str, quick: bool) -> str:
 
 def plan_job(
     *,
-    seed: int,
+    seed: int | str,
     sequence: int,
     image: dict[str, Any],
     bucket: str,

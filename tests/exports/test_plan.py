@@ -123,7 +123,7 @@ def plan(images: pd.DataFrame, client: ImsClient) -> pd.DataFrame:
 
 
 def test_the_plan_has_one_row_per_image_with_its_target_and_verdict(plan: pd.DataFrame, images: pd.DataFrame) -> None:
-    assert list(plan.columns) == [*PLAN_COLUMNS, "size_bytes", "region"]
+    assert list(plan.columns) == [*PLAN_COLUMNS, "size_bytes", "region", "project_id"]
     assert list(plan["image_id"]) == list(images["id"])
     assert str(plan["exportable"].dtype) == "boolean"
     first = plan.iloc[0]
