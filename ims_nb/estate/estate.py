@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ims_nb.client.aio import AsyncImsClient
@@ -27,8 +27,11 @@ BUCKET_COLUMNS = ("region", "name", "location", "storage_class")
 _DONE = object()
 
 
-class Estate:
+class Estate(Mapping[Scope, ImsClient]):
     """The regions and projects of one account as one unit; make one with ``ims_nb.connect_estate``.
+
+    It is the mapping ``(region, project_id) -> client`` that ``preflight``, ``plan_exports``, ``review``,
+    ``launch`` and ``watch`` take as ``client=`` for an estate frame: each row goes to its own scope's client.
 
     ``images()``, ``iter_images()`` and ``buckets()`` fan out over every scope at once (a per-region cap and
     rate); a scope that fails leaves its rows out, says so with an ``EstateWarning``, and ``status`` tells why.
@@ -85,6 +88,15 @@ class Estate:
             return self.clients[(region, project_id)]
         except KeyError:
             raise ConfigError(f"the estate has no project {project_id!r} in region {region!r}") from None
+
+    def __getitem__(self, scope: Scope) -> ImsClient:
+        return self.clients[scope]
+
+    def __iter__(self) -> Iterator[Scope]:
+        return iter(self.scopes)
+
+    def __len__(self) -> int:
+        return len(self.projects)
 
     def project(self, region: str, project_id: str) -> Project:
         return next(p for p in self.projects if p.scope == (region, project_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import httpx
 import pytest
@@ -184,3 +184,14 @@ def test_sync_clients_per_scope(estate_sim: Simulator) -> None:
     with pytest.raises(ims_nb.ConfigError):
         estate.client_for("eu-west-0", project_id)
     estate.close()
+
+
+def test_the_estate_is_the_mapping_of_its_scopes_to_clients_that_plans_take(estate_sim: Simulator) -> None:
+    with ims_nb.connect_estate(simulator=estate_sim) as estate:
+        assert isinstance(estate, Mapping) and list(estate) == estate.scopes and len(estate) == len(estate.projects)
+        assert all(estate[scope] is estate.client_for(*scope) for scope in estate)
+        images = estate.images(imagetype="private")
+        plan = ims_nb.plan_exports(images, bucket="ims-exports-{region}", key_template="{project}/{name}-{id8}.{ext}",
+                                   file_format="qcow2", client=estate)  # fmt: skip
+        assert set(plan["region"]) == set(estate.regions)
+        assert (plan["bucket"] == "ims-exports-" + plan["region"]).all()
