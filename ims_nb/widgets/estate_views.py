@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -113,7 +113,7 @@ def estate_facts(estate: Mapping[Any, Any], ledger: Ledger) -> list[tuple[str, A
             ("ledger", ledger.path)]  # fmt: skip
 
 
-def facts_html(facts: list[tuple[str, Any]], muted: str) -> str:
+def facts_html(facts: Sequence[tuple[str, Any]], muted: str) -> str:
     """Facts as the header shows them: a muted name and the value in code, side by side."""
     return "".join(f"<span style='margin-right:1.5em'><span style='color:{muted}'>{name}</span> "
                    f"<code>{html.escape(str(value))}</code></span>" for name, value in facts)  # fmt: skip

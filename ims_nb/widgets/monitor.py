@@ -22,7 +22,7 @@ from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import Progress
-from ims_nb.vocab import DONE, LIVE, State
+from ims_nb.vocab import DONE, LIVE, Scope, State
 from ims_nb.widgets.estate_views import lead_client, live_rows, watch_each
 from ims_nb.widgets.log import LogPanel, reports_errors, run_reporting
 
@@ -161,7 +161,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: ClientLike | AsyncClientLike,
+        client: ClientLike | AsyncClientLike | Mapping[Scope, ClientLike],
         ledger: Ledger,
         *,
         pacing: Pacing | None = None,
@@ -170,7 +170,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self._client, self._ledger, self._pacing, self._timeout = client, ledger, pacing, timeout
-        self._ledger = ledger.bound_to(identity_of(client))  # only the rows of the account the client is on
+        # only the rows of the account the client is on (an estate's: every scope's, each watch binds its own)
+        self._ledger = ledger if isinstance(client, Mapping) else ledger.bound_to(identity_of(client))
         self._clock, self._sleep = clock, sleep
         self._task: asyncio.Task[pd.DataFrame | None] | None = None
         self._rows: dict[int, _ExportRow] = {}
