@@ -67,6 +67,20 @@ def bucket_choices(client: ClientLike) -> list[BucketChoice]:
     return sorted(found, key=lambda c: (c.problem is not None, c.name))
 
 
+def region_bucket_choices(clients: Mapping[Scope, ClientLike], region: str) -> list[BucketChoice]:
+    """``bucket_choices`` for one region of an estate (``(region, project_id)`` -> client), asked of the region's
+    first client: every bucket of the account judged for exports from that region, usable ones first.
+
+    Raises:
+        ConfigError: the estate has no client in ``region``.
+    """
+    client = next((c for (where, _), c in clients.items() if where == region), None)
+    if client is None:
+        raise ConfigError(f"the estate has no client in region {region} (its regions: "
+                          f"{', '.join(sorted({r for r, _ in clients})) or 'none'})")  # fmt: skip
+    return bucket_choices(client)
+
+
 def default_bucket(client: ClientLike) -> str:
     """The first usable bucket of the account (by name), for notebooks that need one to judge exports against.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
@@ -14,10 +14,10 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb import charts
 from ims_nb.client.protocol import ClientLike
-from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import ELSEWHERE, identity_of
 from ims_nb.exports.ledger import Ledger
-from ims_nb.vocab import LIVE
+from ims_nb.vocab import LIVE, Scope
+from ims_nb.widgets.estate_views import endpoints, estate_facts, estate_jobs, facts_html, on_simulator_any
 from ims_nb.widgets.log import LogPanel, reports_errors
 from ims_nb.widgets.monitor import JobMonitor
 from ims_nb.widgets.panel import ExportPanel
@@ -72,9 +72,16 @@ def connection_html(client: ClientLike, ledger: Ledger) -> str:
     who = settings.credentials if settings.credentials is not None else f"password login as {settings.password}"
     facts = [("region", client.region), ("endpoint", client.endpoints.ims), ("project", client.project_id or "?"),
              ("signed with", who), ("ledger", ledger.path)]  # fmt: skip
-    where = "the simulator" if settings.is_simulator else "an account"
-    lines = "".join(f"<span style='margin-right:1.5em'><span style='color:{MUTED}'>{name}</span> "
-                    f"<code>{html.escape(str(value))}</code></span>" for name, value in facts)  # fmt: skip
+    return _header_html(facts, "the simulator" if settings.is_simulator else "an account")
+
+
+def estate_html(estate: Mapping[Scope, ClientLike], ledger: Ledger) -> str:
+    """The header of an estate: its regions and projects (instead of one region and endpoint) and its ledger."""
+    return _header_html(estate_facts(estate, ledger), "a simulator estate" if on_simulator_any(estate) else "an estate")
+
+
+def _header_html(facts: Sequence[tuple[str, object]], where: str) -> str:
+    lines = facts_html(facts, MUTED)
     return (f"<div style='font-size:1.5em;font-weight:600'>IMS image export to OBS "
             f"<span style='font-weight:400;color:{MUTED}'>· connected to {where}</span></div>"
             f"<div style='margin-top:4px;line-height:1.8'>{lines}</div>")  # fmt: skip
@@ -106,17 +113,20 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
     picked images planned again) and by Refresh; the note beside them (how many are running and finished) is
     redrawn also when the panel plans or launches and when a followed row changes state.
 
+    On an estate (``ims_nb.connect_estate``) the header names its regions and projects, the panel chooses a
+    bucket per region and the charts are drawn from the rows of every scope.
+
     Args:
-        client: an ``ImsClient``.
+        client: an ``ImsClient``, or an ``Estate``.
         ledger: the ``Ledger`` exports are launched into and charted from.
-        images: the images frame to pick from (default: ``client.images()``).
+        images: the images frame to pick from (default: ``client.images()``, the estate's on an estate).
         page_size: picker rows per page.
         monitor: the ``JobMonitor`` to use (default: a new one on ``client`` and ``ledger``).
     """
 
     def __init__(
         self,
-        client: ClientLike,
+        client: ClientLike | Mapping[Scope, ClientLike],
         ledger: Ledger,
         *,
         images: pd.DataFrame | None = None,
@@ -124,17 +134,23 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
         monitor: JobMonitor | None = None,
     ) -> None:
         self._client = client
-        self._ledger = ledger.bound_to(identity_of(client))  # the account's rows, as the panel and the monitor
-        self._picker = ImagePicker(client, images=images, page_size=page_size)
+        if isinstance(client, Mapping):  # an estate: every scope's rows; the picker takes its frame
+            self._ledger, header = ledger, estate_html(client, ledger)
+            frame = client.images() if images is None else images  # type: ignore[attr-defined]
+            self._picker = ImagePicker(images=frame, page_size=page_size)
+        else:
+            self._ledger = ledger.bound_to(identity_of(client))  # the account's rows, as the panel and the monitor
+            self._picker = ImagePicker(client, images=images, page_size=page_size)
+            header = connection_html(client, ledger)
         self._monitor = monitor if monitor is not None else JobMonitor(client, ledger)
         self._panel = ExportPanel(client, ledger, picker=self._picker, monitor=self._monitor)
         self._preview = ViolationsPreview(self._panel)
-        self._header = w.HTML(connection_html(client, ledger))
+        self._header = w.HTML(header)
         self._header.add_class(CssClass.HEADER.value)
-        banner = SIMULATOR_BANNER.format(endpoint=client.endpoints.ims)
+        banner = SIMULATOR_BANNER.format(endpoint=endpoints(client))
         self._banner = w.HTML(f"<div style='background:{AMBER};color:{INK};border:1px solid #e0b400;"
                               f"padding:8px 12px;border-radius:4px'><b>{html.escape(banner)}</b></div>",
-                              layout=w.Layout(display="block" if client.settings.is_simulator else "none"))  # fmt: skip
+                              layout=w.Layout(display="block" if on_simulator_any(client) else "none"))  # fmt: skip
         self._banner.add_class(CssClass.SIMULATOR.value)
         self._durations, self._timeline = (self._chart(css) for css in (CssClass.DURATIONS, CssClass.TIMELINE))
         self._charts_note = w.HTML()
@@ -185,7 +201,7 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
 
     def refresh_charts(self) -> pd.DataFrame:
         """Redraw the duration and timeline charts from the ledger (what Refresh does); returns the jobs charted."""
-        jobs = jobs_frame(self._ledger)
+        jobs = estate_jobs(self._ledger, self._client)
         self._durations.value = chart_png(charts.plot_durations, jobs)
         self._timeline.value = chart_png(charts.plot_timeline, jobs)
         self._charted, self._drawn_at = len(jobs), time.strftime("%H:%M:%S")
@@ -193,7 +209,7 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
         return jobs
 
     def _show_note(self, jobs: pd.DataFrame | None = None) -> None:
-        jobs = jobs_frame(self._ledger) if jobs is None else jobs
+        jobs = estate_jobs(self._ledger, self._client) if jobs is None else jobs
         text = f"{ledger_note(jobs)} · charts drawn at {self._drawn_at}"
         self._charts_note.value = f"<span style='color:{MUTED}'>{html.escape(text)}</span>"
 
@@ -211,6 +227,9 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
         self._panel.refresh()  # the verdicts of the picked images change once their exports have ended
 
     def __repr__(self) -> str:
-        where = "SIMULATOR" if self._client.settings.is_simulator else "account"
-        return (f"ExportDashboard({where} {self._client.region}: {len(self._picker.frame)} images, "
+        where = "SIMULATOR" if on_simulator_any(self._client) else "account"
+        region = (
+            ",".join(sorted({r for r, _ in self._client})) if isinstance(self._client, Mapping) else self._client.region
+        )
+        return (f"ExportDashboard({where} {region}: {len(self._picker.frame)} images, "
                 f"{len(self._picker.picked)} picked, {self._charted} export(s) charted)")  # fmt: skip

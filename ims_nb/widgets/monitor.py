@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 import ipywidgets as w
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -21,8 +21,9 @@ from ims_nb.errors import ConfigError
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.watch import Progress, watch_async
-from ims_nb.vocab import DONE, LIVE, State
+from ims_nb.exports.watch import Progress
+from ims_nb.vocab import DONE, LIVE, Scope, State
+from ims_nb.widgets.estate_views import lead_client, live_rows, watch_each
 from ims_nb.widgets.log import LogPanel, reports_errors, run_reporting
 
 #: Row states shown as a red bar: the export produced no usable file.
@@ -131,15 +132,6 @@ class _ExportRow:
         self._text.value = row_text(row, eta_seconds=eta_seconds, stalled=stalled)
 
 
-def _async_twin(client: ClientLike | AsyncClientLike) -> tuple[AsyncClientLike, bool]:
-    """The async client a watch uses, and whether it was made for the watch (which then closes it): a sync
-    client's ``to_async()``, or an async client (one without ``to_async``) as is."""
-    to_async: Callable[[], AsyncClientLike] | None = getattr(client, "to_async", None)
-    if to_async is None:
-        return cast("AsyncClientLike", client), False
-    return to_async(), True
-
-
 class JobMonitor(w.VBox):  # type: ignore[misc]
     """Progress bars for a batch of exports of a ledger, followed by an asyncio task (never a thread).
 
@@ -149,10 +141,12 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     default (the ledger's live rows) rows that start reporting later (another launch) are added; with rows
     given explicitly, other rows are recorded in the ledger but not shown (and the task runs until they end too).
     Rows of more than one region are grouped under a heading per region with that region's summary.
+    On an estate, the rows of every scope are followed, each scope's watched with its own client at once.
 
     Args:
         client: a sync client such as ``ImsClient`` (the task uses, then closes, ``client.to_async()``) or an
-            async one such as ``AsyncImsClient`` (one without ``to_async``: used as is, left open).
+            async one such as ``AsyncImsClient`` (one without ``to_async``: used as is, left open); or an
+            ``Estate`` (one watch per scope, each with its client's ``to_async()``).
         ledger: the export ledger the batch was launched into.
         pacing: the polling cadence (default: ``pacing_for(client)``, read when the watch starts, with the
             simulator clock's speed that the header then shows: ETAs are in real time).
@@ -167,7 +161,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: ClientLike | AsyncClientLike,
+        client: ClientLike | AsyncClientLike | Mapping[Scope, ClientLike],
         ledger: Ledger,
         *,
         pacing: Pacing | None = None,
@@ -176,7 +170,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self._client, self._ledger, self._pacing, self._timeout = client, ledger, pacing, timeout
-        self._ledger = ledger.bound_to(identity_of(client))  # only the rows of the account the client is on
+        # only the rows of the account the client is on (an estate's: every scope's, each watch binds its own)
+        self._ledger = ledger if isinstance(client, Mapping) else ledger.bound_to(identity_of(client))
         self._clock, self._sleep = clock, sleep
         self._task: asyncio.Task[pd.DataFrame | None] | None = None
         self._rows: dict[int, _ExportRow] = {}
@@ -208,7 +203,7 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         """
         self._follow_all = rows is None
         if rows is None:
-            row_ids = [r["row_id"] for r in self._ledger.rows(LIVE)]
+            row_ids = [r["row_id"] for r in live_rows(self._ledger, self._client)]
         elif isinstance(rows, pd.DataFrame):
             if "row_id" not in rows.columns:
                 raise ConfigError("follow() takes the frame launch() returns (with a row_id column), or row ids")
@@ -267,19 +262,14 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         return await run_reporting(self, "watching exports", self._watch())
 
     async def _watch(self) -> pd.DataFrame:
-        if on_simulator(self._client) or self._pacing is None:
-            speed = clock_speed(self._client)  # one loopback call on a simulator
+        lead = lead_client(self._client)  # an estate's clock is its first scope's (a simulator's is shared)
+        if on_simulator(lead) or self._pacing is None:
+            speed = clock_speed(lead)  # one loopback call on a simulator
             self._pacing = self._pacing or pacing_at(speed)
-            self._clock_note = clock_note(speed) if on_simulator(self._client) else ""
+            self._clock_note = clock_note(speed) if on_simulator(lead) else ""
             self._show_header()
-        aclient, owned = _async_twin(self._client)
-        try:
-            return await watch_async(self._ledger, client=aclient, on_progress=self._on_progress,
-                                     timeout=self._timeout, clock=self._clock, sleep=self._sleep,
-                                     **self._pacing.as_kwargs())  # fmt: skip
-        finally:
-            if owned:
-                await aclient.aclose()
+        return await watch_each(self._ledger, self._client, on_progress=self._on_progress, timeout=self._timeout,
+                                clock=self._clock, sleep=self._sleep, **self._pacing.as_kwargs())  # fmt: skip
 
     @reports_errors("showing progress")
     def _on_progress(self, progress: Progress) -> None:

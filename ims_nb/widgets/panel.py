@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -16,26 +17,26 @@ from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import Review, review
 from ims_nb.exports.schema import COLUMNS
-from ims_nb.targets import bucket_choices
-from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS, Action
+from ims_nb.targets import is_estate
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS, Action, Scope
+from ims_nb.widgets.bucket_choice import WHOLE_DESCRIPTION, RegionBuckets, bucket_dropdown, buckets_text, field_layout
+from ims_nb.widgets.estate_views import decide
 from ims_nb.widgets.log import LogPanel, describe, reports_errors
 from ims_nb.widgets.violations import EXPORTED, EXPORTING, export_states, job_text, tracked_verdict
 
 QUICK_CHOICES = (("auto", "auto"), ("on", True), ("off", False))
 NOTHING = "Nothing to launch: pick images first."
-#: Room for a control's description (``bucket``, ``object key``) and a dropdown's arrow, in characters.
-CONTROL_MARGIN = 16
-#: The narrowest the bucket and key fields get, in characters.
-MIN_FIELD = 40
-#: A description shown whole, never cut to the default width.
-WHOLE_DESCRIPTION = {"description_width": "initial"}
 
 
 class ExportPanel(w.VBox):  # type: ignore[misc]
     """Chooses where and how the picked images are exported, previews the plan, and launches it through the ledger.
 
+    On an estate (``ims_nb.connect_estate``), the bucket is chosen per region of the picked images (a dropdown
+    each, ``bucket in <region>``), each row is planned with its own region's bucket and launched at its own
+    scope, and the ledger is consulted as each row's scope.
+
     Args:
-        client: an ``ImsClient``.
+        client: an ``ImsClient``, or an ``Estate``.
         ledger: the ``Ledger`` every launch goes through (one export per image and target, ever).
         picker: an ``ImagePicker`` whose picks are planned (or pass ``images``).
         images: an images frame to plan instead of a picker's picks.
@@ -47,7 +48,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
 
     def __init__(
         self,
-        client: ClientLike,
+        client: ClientLike | Mapping[Scope, ClientLike],
         ledger: Ledger,
         *,
         picker: Any = None,
@@ -57,14 +58,12 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         file_format: str = "qcow2",
     ) -> None:
         self._client, self._ledger, self._picker, self._images, self._monitor = client, ledger, picker, images, monitor
-        self._ledger = ledger.bound_to(identity_of(client))  # only the rows of the account the client is on
+        # only the rows of the account the client is on; an estate's rows are bound per scope where decided
+        self._ledger = ledger if isinstance(client, Mapping) else ledger.bound_to(identity_of(client))
         self.log_panel = LogPanel()
-        choices = bucket_choices(client)
-        labels = [c.label for c in choices]
-        self._bucket = w.Dropdown(options=[(c.label, c.name) for c in choices], description="bucket",
-                                  layout=_field_layout(labels), style=WHOLE_DESCRIPTION)  # fmt: skip
+        self._bucket = RegionBuckets(client) if isinstance(client, Mapping) else bucket_dropdown(client)
         self._template = w.Text(value=key_template, description="object key", continuous_update=False,
-                                layout=_field_layout([key_template]), style=WHOLE_DESCRIPTION)  # fmt: skip
+                                layout=field_layout([key_template]), style=WHOLE_DESCRIPTION)  # fmt: skip
         self._format = w.Dropdown(options=list(FILE_FORMATS), value=file_format, description="format")
         self._quick = w.ToggleButtons(options=list(QUICK_CHOICES), value="auto", description="fast export")
         self._plan = w.HTML()
@@ -78,8 +77,9 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         super().__init__([self._bucket, self._template, self._format, self._quick, self._plan, self._launch,
                           self._confirmation, self._report, self.log_panel])  # fmt: skip
         self._name_parts()
-        for control in (self._bucket, self._template, self._format, self._quick):
+        for control in (self._template, self._format, self._quick):
             control.observe(self._on_target, names="value")
+        self._bucket.observe(self._on_target, names="chosen" if is_estate(client) else "value")  # a user's choice
         if picker is not None:
             picker.observe(self._on_target, names="picked")
         if monitor is not None and monitor.has_trait("states"):
@@ -98,8 +98,9 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
             part.add_class(f"ims-nb-panel-{name}")
 
     @property
-    def bucket(self) -> str | None:
-        return self._bucket.value  # type: ignore[no-any-return]
+    def bucket(self) -> str | dict[str, str | None] | None:
+        """The chosen bucket; on an estate region -> bucket (None: the region has no usable bucket)."""
+        return self._bucket.value
 
     def images(self) -> pd.DataFrame | None:
         """The images to plan: the picker's picks, else the frame given."""
@@ -114,14 +115,20 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
             self._planned(None, "no bucket to export to: create a Standard bucket in this region")
         else:
             try:
-                planned = review(images, bucket=self.bucket, key_template=self._template.value,
-                                 file_format=self._format.value, quick=self._quick.value,
-                                 client=self._client)  # fmt: skip
+                planned = self._review(images)
             except Exception as exc:
                 self._planned(None, describe(exc))
                 raise
-            self._planned(replace(planned, decisions=self._ledger.decide(planned.plan)), "")
+            self._planned(replace(planned, decisions=decide(self._ledger, planned.plan, self._client)), "")
         return self.review  # type: ignore[no-any-return]
+
+    def _review(self, images: pd.DataFrame) -> Review:
+        """The review of the images for the chosen target (on an estate, each row with its region's bucket)."""
+        options = {"key_template": self._template.value, "file_format": self._format.value,
+                   "quick": self._quick.value, "client": self._client}  # fmt: skip
+        if isinstance(self._bucket, RegionBuckets):
+            return self._bucket.refuse_bucketless(review(images, bucket=self._bucket.buckets_for(images), **options))
+        return review(images, bucket=self._bucket.value, **options)
 
     def _planned(self, current: Review | None, problem: str) -> None:
         """Show a new plan (or why there is none), and drop a report about nothing once something is planned."""
@@ -172,7 +179,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         exportable = int(plan["exportable"].fillna(False).sum())
         tracked = int(export_states(current)["state"].map(tracked_verdict).notna().sum())
         refused = len(plan) - exportable - tracked
-        question = f"Launch {exportable} export(s) to bucket <b>{self.bucket}</b>?"
+        question = f"Launch {exportable} export(s) to bucket <b>{buckets_text(self.bucket)}</b>?"
         if refused:
             question += f" {refused} refused image(s) will be skipped."
         if tracked:
@@ -201,7 +208,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         if current is None:
             self._report.value = html.escape(NOTHING)
             return pd.DataFrame(columns=list(COLUMNS))
-        decisions = self._ledger.decide(current.plan)
+        decisions = decide(self._ledger, current.plan, self._client)
         launched = launch(current.plan, client=self._client, ledger=self._ledger)
         self.launched = launched
         self._report.value = _report_html(current.plan, decisions, launched)
@@ -214,15 +221,9 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
     def __repr__(self) -> str:
         plan = None if self.review is None else self.review.plan
         if plan is None:
-            return f"ExportPanel(to {self.bucket}, nothing planned)"
+            return f"ExportPanel(to {buckets_text(self.bucket)}, nothing planned)"
         exportable = int(plan["exportable"].fillna(False).sum())
-        return f"ExportPanel(to {self.bucket}: {len(plan)} planned, {exportable} exportable)"
-
-
-def _field_layout(labels: list[str]) -> w.Layout:
-    """A field wide enough for its longest label (a bucket's choice, the key template) and its description."""
-    longest = max((len(label) for label in labels), default=0)
-    return w.Layout(width="auto", min_width=f"{max(longest + CONTROL_MARGIN, MIN_FIELD)}ch")
+        return f"ExportPanel(to {buckets_text(self.bucket)}: {len(plan)} planned, {exportable} exportable)"
 
 
 def _plan_html(current: Review) -> str:
