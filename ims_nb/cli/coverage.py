@@ -79,6 +79,13 @@ COVERAGE_TABLE = (
     TableColumn("size_bytes", "SIZE_GB", drop_order=5, right=True, show=lambda v: f"{v / 1024**3:,.1f}"),
 )
 
+#: The estate's table: where each image is, then the one-region columns.
+ESTATE_COVERAGE_TABLE = (
+    TableColumn("region", "REGION", drop_order=6),
+    TableColumn("project_name", "PROJECT", drop_order=7),
+    *COVERAGE_TABLE,
+)
+
 
 def _bucket_url(text: str) -> Target:
     try:
@@ -154,7 +161,8 @@ def _coverage(args: argparse.Namespace, console: Console) -> int:
             if interrupted:
                 return EXIT_INTERRUPTED
             frame = judge() if args.yes else frame
-    write_frame(frame, output_format, args.output, sys.stdout, COVERAGE_TABLE)
+    table = ESTATE_COVERAGE_TABLE if "region" in frame.columns else COVERAGE_TABLE
+    write_frame(frame, output_format, args.output, sys.stdout, table)
     console.notice(_totals(frame))
     return EXIT_UNCOVERED if len(uncovered(frame)) else EXIT_OK
 
