@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import string
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -16,6 +17,7 @@ from ims_nb.errors import ApiError, ConfigError
 from ims_nb.exports.estate import SCOPE_COLUMNS
 from ims_nb.exports.identity import scoped
 from ims_nb.preflight import as_images_frame, profile_of
+from ims_nb.rules import RegionProfile, Severity
 from ims_nb.targets import (
     BucketsLike,
     bucket_choices,
@@ -31,7 +33,6 @@ from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, DONE, GAP, LIVE, UNCOVERED, Cover
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ClientLike
     from ims_nb.exports.ledger import Ledger
-    from ims_nb.rules import RegionProfile
 
 __all__ = ["COVERAGE_COLUMNS", "coverage", "coverage_summary", "key_pattern", "match_keys", "uncovered"]
 
@@ -51,6 +52,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _ID8 = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}(?![0-9A-Za-z])")
 #: A bucket name for judging images alone: no client, so no bucket or object rule fires, only the image's own.
 _PROBE = Target("coverage-probe", "{id}.{ext}")
+_PROBE_FORMAT = "qcow2"
 _EPOCH = pd.Timestamp(0, tz="UTC")
 #: What ``_judge`` says of an image besides its status.
 _VERDICT_COLUMNS = ("last_export_at", "target", "file_format", "note")
@@ -210,9 +212,14 @@ def _time(row: Mapping[str, Any], last_modified: Any) -> pd.Timestamp:
     """When a ledger row's export ended (the service's time), else its object was written, else it began."""
     for value in (row.get("end_time"), last_modified, row.get("begin_time")):
         if value is not None and not pd.isna(value):
-            return pd.to_datetime(value, utc=True)
+            return _utc(pd.Timestamp(value))
     created = row.get("created_at")
-    return pd.NaT if created is None else pd.to_datetime(created, unit="s", utc=True)
+    return pd.NaT if created is None else pd.Timestamp(created, unit="s", tz="UTC")
+
+
+def _utc(moment: pd.Timestamp) -> pd.Timestamp:
+    """A time in UTC (a naive one taken as UTC), parsed without ``to_datetime``'s per-call format guessing."""
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
 def _extension(key: str) -> str | None:
@@ -291,8 +298,10 @@ def _outside(unknown: pd.DataFrame, images: pd.DataFrame, template: str) -> dict
 
 
 def _blocking(frame: pd.DataFrame, scopes: list[_Scope], profile: RegionProfile | None) -> dict[str, list[str]]:
-    """The rules that refuse each image's export whatever its target (each row judged by its region's profile)."""
-    from ims_nb.exports.plan import review
+    """The rules that refuse each image's export whatever its target (each row judged by its region's profile):
+    ``review``'s verdicts, from its plan and rules alone (its plan frame and summary are not needed here)."""
+    from ims_nb.exports.plan import _quick_choice
+    from ims_nb.preflight import build_plan, judge
 
     clients: dict[str | None, ClientLike] = {}
     for scope in scopes:
@@ -303,9 +312,14 @@ def _blocking(frame: pd.DataFrame, scopes: list[_Scope], profile: RegionProfile 
     for region, part in groups:
         where = home if pd.isna(region) else str(region)
         client = clients.get(where, scopes[0].client if scopes else None)
-        judged = review(part, bucket=_PROBE.bucket, key_template=_PROBE.key, quick="auto", region=where,
-                        profile=profile or profile_of(client, where), shared_targets=True)  # fmt: skip
-        found.update(zip(judged.plan["image_id"], judged.plan["blocking"], strict=True))
+        plan = build_plan(part, bucket=_PROBE.bucket, key_template=_PROBE.key, file_format=_PROBE_FORMAT,
+                          quick=_quick_choice(part, "auto"), region=where, project_id=None)  # fmt: skip
+        plan["file_format"] = plan["file_format"].where(~plan["quick"], pd.NA)
+        violations = judge(plan, None, profile or profile_of(client, where))
+        errors = violations[violations["severity"] == Severity.ERROR.value]
+        found.update((image_id, []) for image_id in part["id"])
+        for image_id, rule in zip(errors["image_id"], errors["rule"], strict=True):
+            found[image_id].append(rule)
     return found
 
 
@@ -350,7 +364,7 @@ def match_keys(keys: pd.Series, images: pd.DataFrame, key_template: str) -> pd.S
 
 def _unique(keys: pd.Series, ids: pd.Series) -> dict[str, str]:
     """``key -> id`` for the keys that only one image has."""
-    counts = keys.value_counts()
+    counts = Counter(keys)
     return {k: i for k, i in zip(keys, ids, strict=True) if counts[k] == 1}
 
 
