@@ -5,22 +5,34 @@ from __future__ import annotations
 import logging
 import re
 import string
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.obs_listing import objects_frame
-from ims_nb.errors import ApiError
+from ims_nb.errors import ApiError, ConfigError
+from ims_nb.exports.estate import SCOPE_COLUMNS
 from ims_nb.exports.identity import scoped
 from ims_nb.preflight import as_images_frame, profile_of
-from ims_nb.targets import bucket_choices, check_key_template, expand_keys
-from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, DONE, GAP, LIVE, UNCOVERED, Coverage, Target, written_format
+from ims_nb.rules import RegionProfile, Severity
+from ims_nb.targets import (
+    BucketsLike,
+    bucket_choices,
+    check_key_template,
+    client_for,
+    expand_buckets,
+    expand_keys,
+    is_estate,
+    single,
+)
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, DONE, GAP, LIVE, UNCOVERED, Coverage, Scope, Target, written_format
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ClientLike
     from ims_nb.exports.ledger import Ledger
-    from ims_nb.rules import RegionProfile
 
 __all__ = ["COVERAGE_COLUMNS", "coverage", "coverage_summary", "key_pattern", "match_keys", "uncovered"]
 
@@ -40,7 +52,10 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _ID8 = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}(?![0-9A-Za-z])")
 #: A bucket name for judging images alone: no client, so no bucket or object rule fires, only the image's own.
 _PROBE = Target("coverage-probe", "{id}.{ext}")
+_PROBE_FORMAT = "qcow2"
 _EPOCH = pd.Timestamp(0, tz="UTC")
+#: What ``_judge`` says of an image besides its status.
+_VERDICT_COLUMNS = ("last_export_at", "target", "file_format", "note")
 
 
 class _Export(NamedTuple):
@@ -55,11 +70,12 @@ class _Export(NamedTuple):
 def coverage(
     images: Any,
     ledger: Ledger,
-    client: ClientLike,
+    client: ClientLike | Mapping[Scope, ClientLike],
     *,
-    buckets: Iterable[str] | None = None,
+    buckets: Iterable[str] | BucketsLike | None = None,
     key_template: str | None = None,
     profile: RegionProfile | None = None,
+    objects: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per image: whether a verified export of it exists and is current, or why not.
 
@@ -71,34 +87,76 @@ def coverage(
     oldest images and the biggest.
 
     Args:
-        images: ``client.images()`` (an estate frame keeps its ``region``, ``project_id``, ``project_name``).
-        ledger: the export ledger; only the rows of the client's account count.
-        client: lists the buckets (one listing per bucket) and gives the rule profile.
+        images: ``client.images()``, or an estate's ``images()`` (its ``region``, ``project_id``,
+            ``project_name`` are kept).
+        ledger: the export ledger; only the rows of the client's account count (of each scope's, for an estate).
+        client: lists the buckets (one listing per bucket) and gives the rule profile; or an estate's clients
+            (``(region, project_id)`` -> client): each scope's rows judged with its own ledger rows and its region's
+            profile, each region's buckets listed through that region's client.
         buckets: the buckets to search for exports the ledger does not know (default: the ledger's target
-            buckets, else the Standard buckets of the region); the ledger's own targets are always listed.
+            buckets, else the Standard buckets of the region); names, or for an estate a template of
+            ``{region}``/``{project}`` (``ims-exports-{region}``) or a region -> bucket mapping, as the plans take.
+            The ledger's own targets are always listed.
         key_template: how keys name images (default ``DEFAULT_KEY_TEMPLATE``); a key with an image id (or its
             first 8 characters, when the template has ``{id8}``) matches too.
         profile: the rule profile that says which images are exportable (default: each region's, as ``preflight``).
+        objects: the buckets' objects already listed (``client.objects`` frames, concatenated): no listing is sent.
     """
-    frame = as_images_frame(images, client)
+    frame = as_images_frame(images, single(client))
     template = DEFAULT_KEY_TEMPLATE if key_template is None else key_template
-    account_rows = scoped(ledger, client).rows()
-    objects = _list(client, _buckets_to_list(client, account_rows, buckets))
+    scopes = _scopes(frame, client, ledger)
+    where = _bucket_regions(frame, scopes, buckets)
+    if objects is None:
+        objects = _list(where)
     present = dict(zip(zip(objects["bucket"], objects["key"], strict=True), objects["last_modified"], strict=True))
-    known = {(row["bucket"], row["object_key"]) for row in account_rows}
+    known = {(row["bucket"], row["object_key"]) for scope in scopes for row in scope.rows}
     unknown = objects[[pair not in known for pair in zip(objects["bucket"], objects["key"], strict=True)]]
-    outside: dict[str, list[_Export]] = {}
-    for image_id, bucket, key, at in zip(match_keys(unknown["key"], frame, template), unknown["bucket"],
-                                         unknown["key"], unknown["last_modified"], strict=True):  # fmt: skip
-        if image_id is not pd.NA:
-            outside.setdefault(image_id, []).append(_Export(at, Target(bucket, key).bucket_url, _extension(key), False))
-    attempts: dict[str, list[dict[str, Any]]] = {}
-    for row in account_rows:
-        attempts.setdefault(row["image_id"], []).append(row)
-    blocking = _blocking(frame, client, profile)
-    judged = [_judge(attempts.get(image_id, []), outside.get(image_id, []), present, updated, blocking[image_id])
-              for image_id, updated in zip(frame["id"], frame["updated_at"], strict=True)]  # fmt: skip
-    return _coverage_frame(frame, judged, blocking)
+    home = scopes[0].region if len(scopes) == 1 else None  # one client: its buckets are its region's
+    regions = unknown["bucket"].map({b: r for b, (r, _) in where.items()}).fillna(home) if len(unknown) else []
+    blocking = _blocking(frame, scopes, profile)
+    judged: dict[int, dict[str, Any]] = {}
+    for region in dict.fromkeys(s.region for s in scopes):
+        mine = [s for s in scopes if s.region == region]
+        positions = np.concatenate([s.positions for s in mine])
+        outside = _outside(unknown[regions == region] if len(unknown) else unknown, frame.iloc[positions], template)
+        for scope in mine:
+            attempts: dict[str, list[dict[str, Any]]] = {}
+            for row in scope.rows:
+                attempts.setdefault(row["image_id"], []).append(row)
+            part = frame.iloc[scope.positions]
+            judged.update(
+                (position, _judge(attempts.get(image_id, []), outside.get(image_id, []), present, updated,
+                                  blocking[image_id]))
+                for position, image_id, updated in zip(scope.positions, part["id"], part["updated_at"], strict=True)
+            )  # fmt: skip
+    return _coverage_frame(frame, [judged[i] for i in range(len(frame))], blocking)
+
+
+class _Scope(NamedTuple):
+    """The rows of the images frame one client judges (one project of a region), and its ledger rows."""
+
+    region: str | None
+    client: ClientLike
+    positions: np.ndarray[Any, np.dtype[np.intp]]
+    rows: list[dict[str, Any]]
+
+
+def _scopes(frame: pd.DataFrame, client: ClientLike | Mapping[Scope, ClientLike], ledger: Ledger) -> list[_Scope]:
+    """One scope for one client (every row); an estate's: one per ``(region, project_id)`` of the frame."""
+    if not is_estate(client):
+        one = cast("ClientLike", client)
+        everything = np.arange(len(frame), dtype=np.intp)
+        return [_Scope(getattr(one, "region", None), one, everything, scoped(ledger, one).rows())]
+    clients = cast("Mapping[Scope, ClientLike]", client)
+    missing = [c for c in SCOPE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"coverage over an estate needs the images' {' and '.join(missing)}: use estate.images()")
+    groups = frame.reset_index(drop=True).groupby(list(SCOPE_COLUMNS), dropna=False, sort=True).indices
+    found = []
+    for (region, project_id), positions in groups.items():
+        chosen = client_for(clients, (region, project_id))
+        found.append(_Scope(str(region), chosen, np.asarray(positions, dtype=np.intp), scoped(ledger, chosen).rows()))
+    return found
 
 
 def _judge(
@@ -154,9 +212,14 @@ def _time(row: Mapping[str, Any], last_modified: Any) -> pd.Timestamp:
     """When a ledger row's export ended (the service's time), else its object was written, else it began."""
     for value in (row.get("end_time"), last_modified, row.get("begin_time")):
         if value is not None and not pd.isna(value):
-            return pd.to_datetime(value, utc=True)
+            return _utc(pd.Timestamp(value))
     created = row.get("created_at")
-    return pd.NaT if created is None else pd.to_datetime(created, unit="s", utc=True)
+    return pd.NaT if created is None else pd.Timestamp(created, unit="s", tz="UTC")
+
+
+def _utc(moment: pd.Timestamp) -> pd.Timestamp:
+    """A time in UTC (a naive one taken as UTC), parsed without ``to_datetime``'s per-call format guessing."""
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
 def _extension(key: str) -> str | None:
@@ -169,7 +232,7 @@ def _coverage_frame(
 ) -> pd.DataFrame:
     identity = ["id", "name", *(c for c in ESTATE_COLUMNS if c in frame.columns)]
     out = frame[identity].copy()
-    verdicts = pd.DataFrame(judged, index=frame.index)
+    verdicts = pd.DataFrame(judged, index=frame.index, columns=["status", *_VERDICT_COLUMNS])
     out["status"] = verdicts["status"].astype("string")
     out["blocking"] = [blocking[i] for i in frame["id"]]
     out["last_export_at"] = pd.to_datetime(verdicts["last_export_at"], utc=True)
@@ -182,21 +245,39 @@ def _coverage_frame(
     return out.drop(columns="_rank")[[*identity, *COVERAGE_COLUMNS]].reset_index(drop=True)
 
 
-def _buckets_to_list(client: ClientLike, rows: list[dict[str, Any]], buckets: Iterable[str] | None) -> list[str]:
-    """The ledger's target buckets, and where to search for other exports: ``buckets``, else those, else the
-    region's Standard buckets."""
-    if isinstance(buckets, str):
-        buckets = [buckets]
-    targets = [row["bucket"] for row in rows]
-    search = list(buckets) if buckets is not None else [] if targets else [
-        choice.name for choice in bucket_choices(client) if choice.problem is None]  # fmt: skip
-    return list(dict.fromkeys([*targets, *search]))
+def _bucket_regions(
+    frame: pd.DataFrame, scopes: list[_Scope], buckets: Iterable[str] | BucketsLike | None
+) -> dict[str, tuple[str | None, ClientLike]]:
+    """Each bucket to list, once, with its region and the client that lists it: per region, its scopes' ledger
+    targets, and where to search for other exports: ``buckets``, else those, else the region's Standard buckets."""
+    found: dict[str, tuple[str | None, ClientLike]] = {}
+    for region in dict.fromkeys(s.region for s in scopes):
+        mine = [s for s in scopes if s.region == region]
+        targets = [row["bucket"] for s in mine for row in s.rows]
+        if buckets is None:
+            search = [] if targets else [c.name for c in bucket_choices(mine[0].client) if c.problem is None]
+        else:
+            search = [name for s in mine for name in _search(frame.iloc[s.positions], region, buckets)]
+        for name in dict.fromkeys([*targets, *search]):
+            found.setdefault(name, (region, mine[0].client))
+    return found
 
 
-def _list(client: ClientLike, names: list[str]) -> pd.DataFrame:
-    """Every object of the buckets, one listing each; a bucket that is gone holds none (and says so)."""
+def _search(part: pd.DataFrame, region: str | None, buckets: Iterable[str] | BucketsLike) -> list[str]:
+    """The buckets ``buckets`` names for some images of one region: a name, names, a template or a mapping."""
+    if isinstance(buckets, Mapping):
+        return [buckets[region]] if region is not None and region in buckets else []
+    if not isinstance(buckets, str):
+        return list(buckets)
+    rows = part if "region" in part.columns else part.assign(region=region)
+    return [str(name) for name in expand_buckets(rows, buckets).dropna().unique()]
+
+
+def _list(where: Mapping[str, tuple[str | None, ClientLike]]) -> pd.DataFrame:
+    """Every object of the buckets, one listing each through its region's client; a bucket that is gone holds
+    none (and says so)."""
     frames = []
-    for name in names:
+    for name, (_, client) in where.items():
         try:
             frames.append(client.objects(name))
         except ApiError as exc:
@@ -206,18 +287,39 @@ def _list(client: ClientLike, names: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else objects_frame([])
 
 
-def _blocking(frame: pd.DataFrame, client: ClientLike, profile: RegionProfile | None) -> dict[str, list[str]]:
-    """The rules that refuse each image's export whatever its target (each row judged by its region's profile)."""
-    from ims_nb.exports.plan import review
+def _outside(unknown: pd.DataFrame, images: pd.DataFrame, template: str) -> dict[str, list[_Export]]:
+    """The objects the ledger does not know, by the image (of ``images``) their key names."""
+    found: dict[str, list[_Export]] = {}
+    for image_id, bucket, key, at in zip(match_keys(unknown["key"], images, template), unknown["bucket"],
+                                         unknown["key"], unknown["last_modified"], strict=True):  # fmt: skip
+        if image_id is not pd.NA:
+            found.setdefault(image_id, []).append(_Export(at, Target(bucket, key).bucket_url, _extension(key), False))
+    return found
 
-    home = getattr(client, "region", None)
+
+def _blocking(frame: pd.DataFrame, scopes: list[_Scope], profile: RegionProfile | None) -> dict[str, list[str]]:
+    """The rules that refuse each image's export whatever its target (each row judged by its region's profile):
+    ``review``'s verdicts, from its plan and rules alone (its plan frame and summary are not needed here)."""
+    from ims_nb.exports.plan import _quick_choice
+    from ims_nb.preflight import build_plan, judge
+
+    clients: dict[str | None, ClientLike] = {}
+    for scope in scopes:
+        clients.setdefault(scope.region, scope.client)
+    home = scopes[0].region if scopes else None
     groups = frame.groupby("region", dropna=False, sort=False) if "region" in frame.columns else [(home, frame)]
     found: dict[str, list[str]] = {}
     for region, part in groups:
-        where = home if region is None or region is pd.NA or region != region else str(region)
-        judged = review(part, bucket=_PROBE.bucket, key_template=_PROBE.key, quick="auto", region=where,
-                        profile=profile or profile_of(client, where), shared_targets=True)  # fmt: skip
-        found.update(zip(judged.plan["image_id"], judged.plan["blocking"], strict=True))
+        where = home if pd.isna(region) else str(region)
+        client = clients.get(where, scopes[0].client if scopes else None)
+        plan = build_plan(part, bucket=_PROBE.bucket, key_template=_PROBE.key, file_format=_PROBE_FORMAT,
+                          quick=_quick_choice(part, "auto"), region=where, project_id=None)  # fmt: skip
+        plan["file_format"] = plan["file_format"].where(~plan["quick"], pd.NA)
+        violations = judge(plan, None, profile or profile_of(client, where))
+        errors = violations[violations["severity"] == Severity.ERROR.value]
+        found.update((image_id, []) for image_id in part["id"])
+        for image_id, rule in zip(errors["image_id"], errors["rule"], strict=True):
+            found[image_id].append(rule)
     return found
 
 
@@ -262,7 +364,7 @@ def match_keys(keys: pd.Series, images: pd.DataFrame, key_template: str) -> pd.S
 
 def _unique(keys: pd.Series, ids: pd.Series) -> dict[str, str]:
     """``key -> id`` for the keys that only one image has."""
-    counts = keys.value_counts()
+    counts = Counter(keys)
     return {k: i for k, i in zip(keys, ids, strict=True) if counts[k] == 1}
 
 

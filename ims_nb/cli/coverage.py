@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import connect_from_args
+from ims_nb.cli._connect import connect_estate_from_args, connect_from_args
 from ims_nb.cli._console import EXIT_INTERRUPTED, EXIT_OK, Console, run_client_verb
 from ims_nb.cli._follow import follow
 from ims_nb.cli._options import (
     HelpFormatter,
     add_connection_options,
+    add_estate_options,
     add_filter_options,
     add_ledger_option,
     add_watch_options,
@@ -22,14 +26,17 @@ from ims_nb.cli._options import (
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options
 from ims_nb.cli._verbs import VERBS
-from ims_nb.errors import ConfigError
-from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, Outcome, Target
+from ims_nb.errors import ConfigError, EstateWarning
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, Outcome, Scope, Target
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ims_nb.client.protocol import ClientLike
     from ims_nb.exports.ledger import Ledger
+
+    #: One client, or an estate's clients.
+    Clients = ClientLike | Mapping[Scope, ClientLike]
 
 #: Some exportable image has no current export (never, failed, stale, or still being exported).
 EXIT_UNCOVERED = 4
@@ -48,9 +55,13 @@ examples:
   ims-nb coverage --format csv -o coverage.csv
   ims-nb coverage --bucket my-bucket --bucket my-old-bucket --key-template 'backups/{{id}}.{{ext}}'
   ims-nb coverage --export-gap --bucket-url 'my-bucket:{{name}}-{{id8}}.{{ext}}' --yes --watch
+  ims-nb coverage --regions all --bucket 'ims-exports-{{region}}'     # every region and project of the account
+  ims-nb coverage --regions all --export-gap --yes --watch \
+      --bucket-url 'ims-exports-{{region}}:{{project}}/{{name}}-{{id8}}.{{ext}}'
 
 Objects the ledger does not know are searched in the --bucket buckets, else the ledger's target buckets, \
-else the region's Standard buckets; a key matches an image by --key-template (default \
+else the region's Standard buckets (with --regions: each region's, and a --bucket or --bucket-url bucket may \
+be a template of {{region}} and {{project}}); a key matches an image by --key-template (default \
 {DEFAULT_KEY_TEMPLATE}), or by the image id (or its first 8 characters with {{id8}}) in it.
 
 Exit codes: 0 every exportable image is covered, {EXIT_UNCOVERED} some exportable image is not (never, \
@@ -66,6 +77,13 @@ COVERAGE_TABLE = (
     TableColumn("last_export_at", "LAST EXPORT (UTC)", drop_order=2, show=lambda v: str(v.strftime("%Y-%m-%d %H:%M"))),
     TableColumn("target", "TARGET", drop_order=1, min_width=20),
     TableColumn("size_bytes", "SIZE_GB", drop_order=5, right=True, show=lambda v: f"{v / 1024**3:,.1f}"),
+)
+
+#: The estate's table: where each image is, then the one-region columns.
+ESTATE_COVERAGE_TABLE = (
+    TableColumn("region", "REGION", drop_order=6),
+    TableColumn("project_name", "PROJECT", drop_order=7),
+    *COVERAGE_TABLE,
 )
 
 
@@ -92,8 +110,8 @@ def add_coverage_parser(verbs: Any) -> None:
     gap.add_argument("--bucket-url", type=_bucket_url, metavar="BUCKET:KEY_TEMPLATE", help="where the gap goes")
     gap.add_argument("--yes", action="store_true", help="launch the gap's exports (without it nothing is sent)")
     add_watch_options(gap, "then follow the launched jobs to their end, like ims-nb jobs --watch")
-    # the estate's --regions/--projects join the filters here (issue 14, item 6)
     add_filter_options(parser, "filters (documented listing filters; --imagetype private unless given)")
+    add_estate_options(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--format", choices=[f.value for f in OutputFormat], default=OutputFormat.TABLE.value,
                         help="table (default), csv, json or parquet (needs -o)")  # fmt: skip
@@ -121,7 +139,6 @@ def _check(args: argparse.Namespace) -> None:
 
 def _coverage(args: argparse.Namespace, console: Console) -> int:
     from ims_nb.coverage import coverage, uncovered
-    from ims_nb.exports.ledger import ledger_for
     from ims_nb.targets import check_key_template
 
     _check(args)
@@ -132,11 +149,11 @@ def _coverage(args: argparse.Namespace, console: Console) -> int:
     output_format = OutputFormat(args.format)
     check_output(output_format, args.output)
     ledger_path(args)  # a bad --ledger is refused before connecting
-    with connect_from_args(args, console) as client, ledger_for(client, ledger_path(args, client)) as ledger:
-        images = client.images(max_items=args.max_items, **filters)
+    with _connected(args, console, filters) as (client, ledger, images):
+        search = args.buckets[0] if args.buckets and len(args.buckets) == 1 else args.buckets  # may be a template
 
         def judge() -> pd.DataFrame:
-            return coverage(images, ledger, client, buckets=args.buckets, key_template=args.key_template)
+            return coverage(images, ledger, client, buckets=search, key_template=args.key_template)
 
         frame = judge()
         if args.export_gap:
@@ -144,13 +161,39 @@ def _coverage(args: argparse.Namespace, console: Console) -> int:
             if interrupted:
                 return EXIT_INTERRUPTED
             frame = judge() if args.yes else frame
-    write_frame(frame, output_format, args.output, sys.stdout, COVERAGE_TABLE)
+    table = ESTATE_COVERAGE_TABLE if "region" in frame.columns else COVERAGE_TABLE
+    write_frame(frame, output_format, args.output, sys.stdout, table)
     console.notice(_totals(frame))
     return EXIT_UNCOVERED if len(uncovered(frame)) else EXIT_OK
 
 
+@contextmanager
+def _connected(
+    args: argparse.Namespace, console: Console, filters: dict[str, Any]
+) -> Iterator[tuple[Clients, Ledger, pd.DataFrame]]:
+    """The client (with ``--regions``: the estate's clients), its ledger and the images to judge."""
+    from ims_nb.exports.ledger import Ledger, ledger_for
+
+    with ExitStack() as stack:
+        if not args.regions:
+            if args.projects:
+                raise ConfigError("--projects chooses projects of an estate: give --regions too")
+            client = stack.enter_context(connect_from_args(args, console))
+            ledger = stack.enter_context(ledger_for(client, ledger_path(args, client)))
+            yield client, ledger, client.images(max_items=args.max_items, **filters)
+            return
+        estate = stack.enter_context(connect_estate_from_args(args, console))
+        ledger = stack.enter_context(Ledger(ledger_path(args, next(iter(estate.values()), None))))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EstateWarning)
+            images = estate.images(max_items=args.max_items, **filters)
+        for warning in caught:
+            console.notice(f"ims-nb coverage: warning: {warning.message}")
+        yield estate, ledger, images
+
+
 def _export_gap(
-    frame: pd.DataFrame, images: pd.DataFrame, client: ClientLike, ledger: Ledger, args: argparse.Namespace,
+    frame: pd.DataFrame, images: pd.DataFrame, client: Clients, ledger: Ledger, args: argparse.Namespace,
     console: Console,
 ) -> bool:  # fmt: skip
     """Plan the gap; with ``--yes`` launch it (and with ``--watch`` follow it). Returns whether Ctrl-C stopped it."""
@@ -171,7 +214,7 @@ def _export_gap(
     console.notice(f"the gap: {len(plan)} image(s): " + ", ".join(
         f"{int(counts.get(o.value, 0))} {o.value}" for o in Outcome if counts.get(o.value)))  # fmt: skip
     if args.watch:
-        return follow(ledger, client, args, console)[1]
+        return follow(ledger, client, args, console)[1]  # type: ignore[arg-type]  # watch takes an estate too
     return False
 
 
