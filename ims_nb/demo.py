@@ -191,7 +191,7 @@ class GapExport:
     shown and nothing is sent: ``launch`` says so and why, as ``Headless`` does.
     """
 
-    LAUNCHED = ("region", "image_name", "format", "state", "status")
+    LAUNCHED = ("image_name", "bucket_url", "format", "state", "status")
 
     def __init__(self, estate: Estate, ledger: Ledger, *, bucket_url: str = GAP_TARGET) -> None:
         self._estate, self._ledger, self.bucket_url = estate, ledger, bucket_url
@@ -215,6 +215,5 @@ class GapExport:
         launch_gap(rows, client=self._estate, ledger=self._ledger, clock=time, sleep=time.sleep)
         watch(self._ledger, client=self._estate, clock=time, sleep=time.sleep)
         jobs = jobs_frame(self._ledger)
-        jobs = jobs[jobs["image_id"].isin(rows["id"])] if "image_id" in jobs.columns else jobs
-        shown = [c for c in self.LAUNCHED if c in jobs.columns]
-        return jobs.sort_values(shown[:2])[shown].reset_index(drop=True)
+        jobs = jobs[jobs["image_id"].isin(rows["image_id"])].sort_values(["bucket_url", "image_name"])
+        return jobs[list(self.LAUNCHED)].reset_index(drop=True)
