@@ -198,7 +198,7 @@ COVERAGE = [
     (
         "code",
         f'estate = ims_nb.connect_estate(simulator={{"regions": {SIM_REGIONS}, "images": 40, "time_scale": 3600}})\n'
-        "ledger = estate_ledger(estate)\nestate",
+        "ledger = estate_ledger(estate)\nestate.regions",
     ),
     (
         "md",
