@@ -175,7 +175,8 @@ INVENTORY += [
     ),
     (
         "code",
-        f'estate = ims_nb.connect_estate(simulator={{"regions": {SIM_REGIONS}, "images": 40}})\n'
+        f"regions = {SIM_REGIONS}\n"
+        'estate = ims_nb.connect_estate(simulator={"regions": regions, "images": 40})\n'
         "estate_images = estate.images()\n"
         'estate.status[["region", "project", "images", "error"]]',
     ),
@@ -197,7 +198,8 @@ COVERAGE = [
     ),
     (
         "code",
-        f'estate = ims_nb.connect_estate(simulator={{"regions": {SIM_REGIONS}, "images": 40, "time_scale": 3600}})\n'
+        f"regions = {SIM_REGIONS}\n"
+        'estate = ims_nb.connect_estate(simulator={"regions": regions, "images": 40, "time_scale": 3600})\n'
         "ledger = estate_ledger(estate)\nestate.regions",
     ),
     (
@@ -210,8 +212,8 @@ COVERAGE = [
     (
         "code",
         "images = images.assign(exportable=exportability(images, client=estate))\n"
-        'images.groupby("region").agg(images=("id", "size"), size_gb=("size_gb", "sum"), '
-        'exportable=("exportable", "mean")).round(2)',
+        'images.groupby("region").agg(\n    images=("id", "size"), size_gb=("size_gb", "sum"), '
+        'exportable=("exportable", "mean")\n).round(2)',
     ),
     ("code", "ax = charts.plot_regions(images)"),
     ("code", 'ax = charts.plot_regions(images, measure="bytes")'),
