@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from itertools import cycle
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -17,13 +17,14 @@ try:
 except ModuleNotFoundError as exc:  # one line naming the extra, not a traceback into matplotlib's absence
     raise from_import_error("ims_nb.charts", exc) from None
 from ims_nb.exports.history import eta_fit_summary
-from ims_nb.vocab import DONE, FAST_EXPORT_FORMAT, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB, State
+from ims_nb.vocab import DONE, FAST_EXPORT_FORMAT, NORMAL_EXPORT_LIMIT, SIZE_LIMIT, Coverage, GiB, State
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["FORMAT_COLOURS", "STATE_COLOURS", "STATUS_COLOURS", "plot_durations", "plot_eta_fit",
-           "plot_inventory", "plot_sizes", "plot_throughput", "plot_timeline"]  # fmt: skip
+__all__ = ["COVERAGE_COLOURS", "FORMAT_COLOURS", "STATE_COLOURS", "STATUS_COLOURS", "plot_coverage",
+           "plot_durations", "plot_eta_fit", "plot_inventory", "plot_regions", "plot_sizes", "plot_throughput",
+           "plot_timeline"]  # fmt: skip
 
 GREEN, RED, BLUE, GREY = "#2ca02c", "#d62728", "#1f77b4", "#7f7f7f"
 #: Colours of export formats (``zvhd2`` is a fast export), and for any other format, in sorted order.
@@ -34,6 +35,14 @@ STATUS_COLOURS: Final = {"active": GREEN, "queued": "#bcbd22", "saving": BLUE, "
 #: Colours of ledger states on the timeline; any other state is grey.
 STATE_COLOURS: Final = {State.VERIFIED.value: GREEN, State.SUCCEEDED.value: GREEN, State.FAILED.value: RED,
                         State.MISSING.value: RED, State.RUNNING.value: BLUE}  # fmt: skip
+#: Colours of coverage statuses (``ims_nb.vocab.Coverage``), drawn in this order from the bottom of each bar.
+COVERAGE_COLOURS: Final = {Coverage.COVERED.value: GREEN, Coverage.OUTSIDE.value: "#98df8a",
+                           Coverage.IN_PROGRESS.value: BLUE, Coverage.STALE.value: "#ff7f0e",
+                           Coverage.FAILED.value: RED, Coverage.NEVER.value: "#9467bd",
+                           Coverage.NOT_EXPORTABLE.value: GREY}  # fmt: skip
+#: What a per-region bar measures: images counted, or their bytes (shown in GiB).
+Measure = Literal["images", "bytes"]
+EXPORTABLE, NOT_EXPORTABLE = "exportable", "not exportable"
 _SPARE_COLOURS: Final = ("#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5")
 UNKNOWN: Final = "unknown"
 NO_IMAGES: Final = "no images"
@@ -63,14 +72,66 @@ def plot_inventory(images: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     platform, status = (_text(images[c]) for c in ("platform", "status"))
     counts = pd.crosstab(platform, status)
     counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False, kind="stable").index]
-    bottom = np.zeros(len(counts))
-    colours = _colours(counts.columns, STATUS_COLOURS)
-    for name in counts.columns:
-        heights = counts[name].to_numpy(dtype=float)
-        ax.bar(list(counts.index), heights, bottom=bottom, label=name, color=colours[name])
-        bottom += heights
+    _stacked(ax, counts, _colours(counts.columns, STATUS_COLOURS))
     ax.tick_params(axis="x", labelrotation=45)
     ax.legend(title="status")
+    return ax
+
+
+def plot_regions(images: pd.DataFrame, *, measure: Measure = "images", ax: Axes | None = None) -> Axes:
+    """Images (or their GiB) per region, stacked exportable / not exportable when the frame says (an
+    ``exportable`` column, e.g. ``ims_nb.selection.exportability``), with each region's exportable share on top.
+
+    Args:
+        images: an estate's images frame (``estate.images()``): ``region`` and ``size_bytes`` are read.
+        measure: ``"images"`` (counts) or ``"bytes"`` (the images' sizes, in GiB).
+        ax: the Axes to draw on; a new figure's when None.
+
+    Raises:
+        ConfigError: a column the chart reads is missing (named in the message), or an unknown ``measure``.
+    """
+    _require(images, ("region", "size_bytes"), "plot_regions")
+    ax = _labelled(ax, f"{_unit(measure).capitalize()} per region", "region", _unit(measure))
+    if images.empty:
+        return _nothing(ax, NO_IMAGES)
+    known = "exportable" in images.columns
+    split = pd.Series("images", index=images.index)
+    if known:
+        split = images["exportable"].fillna(False).astype(bool).map({True: EXPORTABLE, False: NOT_EXPORTABLE})
+    table = _per_region(images, split, measure)
+    table = table[[c for c in (EXPORTABLE, NOT_EXPORTABLE, "images") if c in table.columns]]
+    bars = _stacked(ax, table, {EXPORTABLE: GREEN, NOT_EXPORTABLE: GREY, "images": BLUE})
+    if known:
+        share = table.get(EXPORTABLE, 0) / table.sum(axis=1).where(lambda total: total > 0)
+        ax.bar_label(bars, labels=[f"{s:.0%} exportable" if pd.notna(s) else "" for s in share], padding=2)
+        ax.legend()
+    ax.margins(y=0.12)
+    return ax
+
+
+def plot_coverage(frame: pd.DataFrame, *, measure: Measure = "images", ax: Axes | None = None) -> Axes:
+    """Per region, the images (or their GiB) in each coverage status, stacked covered first, not exportable last.
+
+    Args:
+        frame: a ``ims_nb.coverage`` frame: ``status`` and ``size_bytes`` are read, and ``region`` when present
+            (else one bar, "all").
+        measure: ``"images"`` (counts) or ``"bytes"`` (the images' sizes, in GiB).
+        ax: the Axes to draw on; a new figure's when None.
+
+    Raises:
+        ConfigError: a column the chart reads is missing (named in the message), or an unknown ``measure``.
+    """
+    _require(frame, ("status", "size_bytes"), "plot_coverage")
+    ax = _labelled(ax, f"Coverage per region ({_unit(measure)})", "region", _unit(measure))
+    if frame.empty:
+        return _nothing(ax, NO_IMAGES)
+    frame = frame if "region" in frame.columns else frame.assign(region="all")
+    table = _per_region(frame, _text(frame["status"]), measure)
+    table = table[sorted(table.columns, key=lambda s: (list(COVERAGE_COLOURS).index(s) if s in COVERAGE_COLOURS
+                                                       else len(COVERAGE_COLOURS), s))]  # fmt: skip
+    _stacked(ax, table, _colours(table.columns, COVERAGE_COLOURS))
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], title="coverage", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
@@ -219,6 +280,31 @@ def plot_eta_fit(fit: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.axline((0.0, 0.0), slope=1.0, color=GREY, linestyle="--", label="y = x")
     ax.legend()
     return ax
+
+
+def _unit(measure: str) -> str:
+    if measure not in ("images", "bytes"):
+        raise ConfigError(f"measure must be 'images' or 'bytes', not {measure!r}")
+    return "images" if measure == "images" else "GiB"
+
+
+def _per_region(frame: pd.DataFrame, split: pd.Series, measure: str) -> pd.DataFrame:
+    """A table of regions (rows, most first) by ``split``'s values (columns): images counted, or GiB summed."""
+    values = None if measure == "images" else pd.to_numeric(frame["size_bytes"], errors="coerce").fillna(0) / GiB
+    table = pd.crosstab(_text(frame["region"]), split, values=values, aggfunc=None if values is None else "sum")
+    table = table.fillna(0.0).astype(float)
+    return table.loc[table.sum(axis=1).sort_values(ascending=False, kind="stable").index]
+
+
+def _stacked(ax: Axes, table: pd.DataFrame, colours: Mapping[str, str]) -> Any:
+    """One bar per row of ``table``, stacked by its columns in order; returns the top layer (a BarContainer)."""
+    bottom = np.zeros(len(table))
+    bars = None
+    for name in table.columns:
+        heights = table[name].to_numpy(dtype=float)
+        bars = ax.bar([str(i) for i in table.index], heights, bottom=bottom, label=name, color=colours[name])
+        bottom += heights
+    return bars
 
 
 def _short_label(name: str, width: int = LABEL_WIDTH) -> str:

@@ -10,9 +10,10 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.config import on_simulator
 from ims_nb.client.protocol import ClientLike
+from ims_nb.exports.gap import coverage_gap_plan, launch_gap
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.launch import launch
-from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.ledger import Ledger, path_for
 from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.selection import exportability
@@ -20,12 +21,15 @@ from ims_nb.targets import bucket_choices
 from ims_nb.vocab import FILE_FORMATS
 
 if TYPE_CHECKING:
+    from ims_nb.estate import Estate
     from ims_nb.widgets.panel import ExportPanel
     from ims_nb.widgets.picker import ImagePicker
     from ims_nb.widgets.violations import ViolationsPreview
 
 log = logging.getLogger("ims_nb")
 HISTORY_TEMPLATE = "history/{name}-{id8}.{ext}"
+#: Where the coverage notebook exports the gap: each region's Standard bucket of the simulator, a key per project.
+GAP_TARGET = "ims-exports-{region}:gap/{project}/{name}-{id8}.{ext}"
 _UNPICKED = "so running every cell sends nothing you did not pick"
 _AGAIN = "launch with the buttons above, then run this cell again."
 
@@ -108,9 +112,9 @@ class Note(str):
         return str(self)
 
 
-def why_nothing_is_sent(client: ClientLike) -> str:
-    """Why ``sample_picks`` picks nothing for this client (the end of a sentence, no full stop)."""
-    if on_simulator(client):
+def why_nothing_is_sent(client: object) -> str:
+    """Why ``sample_picks`` picks nothing for this client or estate (the end of a sentence, no full stop)."""
+    if on_simulator(client) or getattr(client, "is_simulator", False) is True:
         return f"this kernel uses a simulator it did not start (the one make lab runs), {_UNPICKED}"
     return f"this kernel is on a real account, {_UNPICKED}"
 
@@ -171,3 +175,45 @@ class Headless:
         if len(jobs):
             return Note(f"Nothing to chart: none of the {len(jobs)} watched export(s) has finished yet.")
         return Note(f"Nothing to chart: no export was launched from this notebook; {_AGAIN}")
+
+
+def estate_ledger(estate: Estate) -> Ledger:
+    """The ledger an estate's exports go to: the one ``ledger_for`` gives its first scope's client (on a simulator
+    ``make lab`` runs, the lab's ledger, so 02's exports count), unbound: each row belongs to its own scope."""
+    return Ledger(path_for(next(iter(estate.values()))))
+
+
+class GapExport:
+    """The coverage notebook's "export the gap" section: the gap's plan, and its launch and watch.
+
+    Only on a simulator the estate started itself (nbval, CI) is the gap launched, with the simulator's clock run
+    forward so the watch takes seconds (``SimulatedTime``). Under ``make lab`` and on a real account the plan is
+    shown and nothing is sent: ``launch`` says so and why, as ``Headless`` does.
+    """
+
+    LAUNCHED = ("image_name", "bucket_url", "format", "state", "status")
+
+    def __init__(self, estate: Estate, ledger: Ledger, *, bucket_url: str = GAP_TARGET) -> None:
+        self._estate, self._ledger, self.bucket_url = estate, ledger, bucket_url
+        self.own = estate.owns_simulator
+        self._why = why_nothing_is_sent(estate)
+
+    def plan(self, frame: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
+        """The plan that closes the gap of ``frame`` (a ``coverage`` frame of ``images``); sends no export."""
+        return coverage_gap_plan(frame, images, bucket_url=self.bucket_url, client=self._estate)
+
+    def launch(self, plan: pd.DataFrame) -> pd.DataFrame | Note:
+        """Launch the plan's exportable rows and watch them to the end (own simulator only): their final rows;
+        else why nothing was sent."""
+        if not self.own:
+            return Note(f"Nothing exported from this notebook: {self._why}; export the gap with ims-nb coverage "
+                        "--export-gap, or with the widgets of 02_export.")  # fmt: skip
+        rows = plan[plan["exportable"].fillna(False).astype(bool)]
+        if rows.empty:
+            return Note("Nothing to export: every exportable image is covered.")
+        time = SimulatedTime(next(iter(self._estate.values())), step=60.0)
+        launch_gap(rows, client=self._estate, ledger=self._ledger, clock=time, sleep=time.sleep)
+        watch(self._ledger, client=self._estate, clock=time, sleep=time.sleep)
+        jobs = jobs_frame(self._ledger)
+        jobs = jobs[jobs["image_id"].isin(rows["image_id"])].sort_values(["bucket_url", "image_name"])
+        return jobs[list(self.LAUNCHED)].reset_index(drop=True)

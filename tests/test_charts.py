@@ -21,6 +21,7 @@ from matplotlib.dates import ConciseDateFormatter
 
 from ims_nb import charts
 from ims_nb.client import ImsClient
+from ims_nb.coverage import coverage
 from ims_nb.errors import ConfigError, WaitTimeoutError
 from ims_nb.exports.history import eta_fit, eta_fit_summary, jobs_frame
 from ims_nb.exports.launch import launch
@@ -28,6 +29,8 @@ from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
+from ims_nb.selection import exportability
+from ims_nb.vocab import Coverage, GiB
 
 matplotlib.use("Agg")  # before pyplot: no display, and nothing above imports pyplot
 
@@ -45,7 +48,11 @@ READS: dict[Callable[..., Axes], tuple[str, ...]] = {
     charts.plot_throughput: ("format", "state", "throughput_gb_h"),
     charts.plot_timeline: ("image_name", "state", "begin_time", "end_time"),
     charts.plot_eta_fit: ("actual_s", "predicted_s", "error_pct"),
+    charts.plot_regions: ("region", "size_bytes"),
+    charts.plot_coverage: ("status", "size_bytes"),
 }
+#: Two regions made of one simulator's results: the second holds every third image again.
+REGIONS = ("cn-north-4", "ap-southeast-1")
 ALL_CHARTS = tuple(READS)
 
 
@@ -82,6 +89,34 @@ def jobs(sim_client: ImsClient, sim_time: Any, tmp_path: Path) -> pd.DataFrame:
     assert set(frame["format"]) == set(FORMATS)
     assert {"verified", "failed"} <= set(frame["state"]) <= {"verified", "failed"}
     return frame
+
+
+@pytest.fixture()
+def estate_images(images: pd.DataFrame, sim_client: ImsClient) -> pd.DataFrame:
+    """An estate-like frame of two regions, each row with ``exportability``'s verdict."""
+    judged = images.assign(exportable=exportability(images, client=sim_client))
+    return two_regions(judged)
+
+
+@pytest.fixture()
+def covered(sim_client: ImsClient, sim_time: Any, tmp_path: Path) -> pd.DataFrame:
+    """A coverage frame of two regions after a few exports (covered, failed, never and not exportable rows)."""
+    run_exports(sim_client, sim_time, tmp_path / "l.db", per_format=2)
+    with Ledger(tmp_path / "l.db") as ledger:
+        frame = coverage(sim_client.images(), ledger, sim_client)
+    return two_regions(frame)
+
+
+def two_regions(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the first region's results, and every third row again as the second's."""
+    first, second = (frame.iloc[::step].assign(region=region) for step, region in zip((1, 3), REGIONS, strict=True))
+    return pd.concat([first, second], ignore_index=True)
+
+
+def stack_totals(ax: Axes) -> dict[str, float]:
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    stacks = np.sum([[p.get_height() for p in c.patches] for c in ax.containers], axis=0)
+    return dict(zip(ticks, [float(v) for v in stacks], strict=True))
 
 
 def legend_labels(ax: Axes) -> list[str]:
@@ -133,6 +168,66 @@ def test_sizes_histogram_counts_every_image_and_marks_the_export_limits(images: 
     assert lines == {"128 GB: fast export only above": [128.0, 128.0], "1 TB: no export": [1024.0, 1024.0]}
     assert legend_labels(ax) == ["images", "128 GB: fast export only above", "1 TB: no export"]
     assert ax.get_xscale() == "log" and ax.get_xlim()[1] > 1024 > 128 > ax.get_xlim()[0]
+
+
+# --- regions and coverage ----------------------------------------------------------------------
+
+
+def test_regions_count_images_stacked_by_exportability_with_the_share_on_top(estate_images: pd.DataFrame) -> None:
+    ax = charts.plot_regions(estate_images)
+
+    counts = estate_images["region"].value_counts()
+    assert stack_totals(ax) == {r: float(counts[r]) for r in REGIONS}
+    assert [c.get_label() for c in ax.containers] == ["exportable", "not exportable"]
+    assert ax.containers[0].patches[0].get_facecolor() == matplotlib.colors.to_rgba(charts.GREEN)
+    first = estate_images[estate_images["region"] == REGIONS[0]]["exportable"].mean()
+    assert ax.texts[0].get_text() == f"{first:.0%} exportable" and len(ax.texts) == len(REGIONS)
+    assert (ax.get_title(), ax.get_ylabel()) == ("Images per region", "images")
+
+
+def test_regions_in_bytes_sum_the_sizes_in_gib(estate_images: pd.DataFrame) -> None:
+    ax = charts.plot_regions(estate_images, measure="bytes")
+
+    sizes = estate_images.groupby("region")["size_bytes"].sum() / GiB
+    assert stack_totals(ax) == pytest.approx({r: float(sizes[r]) for r in REGIONS})
+    assert ax.get_ylabel() == "GiB"
+
+
+def test_regions_without_a_verdict_are_one_bar_each_and_no_share(estate_images: pd.DataFrame) -> None:
+    ax = charts.plot_regions(estate_images.drop(columns="exportable"))
+
+    assert [c.get_label() for c in ax.containers] == ["images"] and not ax.texts
+    assert sum(stack_totals(ax).values()) == len(estate_images)
+
+
+def test_coverage_stacks_each_region_by_status_in_coverage_order(covered: pd.DataFrame) -> None:
+    ax = charts.plot_coverage(covered)
+
+    statuses = [c.get_label() for c in ax.containers]
+    order = list(charts.COVERAGE_COLOURS)
+    assert {"covered", "never", "not-exportable"} <= set(statuses)
+    assert statuses == sorted(statuses, key=order.index)
+    assert legend_labels(ax) == statuses[::-1]  # the legend reads as the bars do, top first
+    for container, status in zip(ax.containers, statuses, strict=True):
+        assert container.patches[0].get_facecolor() == matplotlib.colors.to_rgba(charts.COVERAGE_COLOURS[status])
+    counts = covered["region"].value_counts()
+    assert stack_totals(ax) == {r: float(counts[r]) for r in REGIONS}
+    assert Coverage.COVERED.value in statuses
+
+
+def test_coverage_in_bytes_and_without_regions(covered: pd.DataFrame) -> None:
+    ax = charts.plot_coverage(covered, measure="bytes")
+    assert sum(stack_totals(ax).values()) == pytest.approx(covered["size_bytes"].sum() / GiB)
+    assert ax.get_title() == "Coverage per region (GiB)"
+
+    single = charts.plot_coverage(covered.drop(columns="region"))
+    assert list(stack_totals(single)) == ["all"]
+
+
+@pytest.mark.parametrize("chart", [charts.plot_regions, charts.plot_coverage], ids=lambda c: c.__name__)
+def test_an_unknown_measure_is_refused(chart: Callable[..., Axes], covered: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="measure must be 'images' or 'bytes', not 'rows'"):
+        chart(covered.assign(region="r"), measure="rows")
 
 
 # --- durations, throughput, timeline ------------------------------------------------------------
@@ -265,6 +360,8 @@ def test_eta_fit_plots_each_prediction_against_its_duration(jobs: pd.DataFrame) 
         (charts.plot_throughput, "no finished exports yet"),
         (charts.plot_timeline, "no started exports yet"),
         (charts.plot_eta_fit, "no finished exports yet"),
+        (charts.plot_regions, "no images"),
+        (charts.plot_coverage, "no images"),
     ],
 )
 def test_an_empty_frame_gives_a_titled_axes_saying_so(
@@ -273,7 +370,9 @@ def test_an_empty_frame_gives_a_titled_axes_saying_so(
     with Ledger(tmp_path / "l.db") as ledger:
         empty_jobs = jobs_frame(ledger)
     no_images = sim_client.images().head(0)
-    frames = {charts.plot_inventory: no_images, charts.plot_sizes: no_images, charts.plot_eta_fit: eta_fit(empty_jobs)}
+    frames = {charts.plot_inventory: no_images, charts.plot_sizes: no_images, charts.plot_eta_fit: eta_fit(empty_jobs),
+              charts.plot_regions: no_images.assign(region=pd.Series(dtype="string")),
+              charts.plot_coverage: pd.DataFrame({"region": [], "status": [], "size_bytes": []})}  # fmt: skip
 
     ax = chart(frames.get(chart, empty_jobs))
 
@@ -301,9 +400,11 @@ def test_missing_columns_are_named(chart: Callable[..., Axes]) -> None:
         chart(pd.DataFrame({"name": ["a"]}))
 
 
-def test_a_given_axes_is_drawn_on_and_returned(images: pd.DataFrame, jobs: pd.DataFrame) -> None:
-    figure, axes = plt.subplots(2, 3)
-    frames = [images, images, jobs, jobs, jobs, eta_fit(jobs)]
+def test_a_given_axes_is_drawn_on_and_returned(
+    images: pd.DataFrame, jobs: pd.DataFrame, estate_images: pd.DataFrame, covered: pd.DataFrame
+) -> None:
+    figure, axes = plt.subplots(2, 4)
+    frames = [images, images, jobs, jobs, jobs, eta_fit(jobs), estate_images, covered]
 
     for chart, ax, frame in zip(ALL_CHARTS, axes.flat, frames, strict=True):
         assert chart(frame, ax=ax) is ax
@@ -318,10 +419,13 @@ def test_without_axes_each_chart_makes_a_pyplot_figure(images: pd.DataFrame) -> 
     assert plt.get_fignums() == [ax.figure.number]  # type: ignore[union-attr]
 
 
-def test_charts_change_no_global_style(images: pd.DataFrame, jobs: pd.DataFrame) -> None:
+def test_charts_change_no_global_style(
+    images: pd.DataFrame, jobs: pd.DataFrame, estate_images: pd.DataFrame, covered: pd.DataFrame
+) -> None:
     before = dict(matplotlib.rcParams)
+    frames = [images, images, jobs, jobs, jobs, eta_fit(jobs), estate_images, covered]
 
-    for chart, frame in zip(ALL_CHARTS, [images, images, jobs, jobs, jobs, eta_fit(jobs)], strict=True):
+    for chart, frame in zip(ALL_CHARTS, frames, strict=True):
         chart(frame)
 
     assert dict(matplotlib.rcParams) == before

@@ -4,9 +4,11 @@ history, sample picks and the headless section (and that a real account gets non
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -15,12 +17,22 @@ import pytest
 
 import ims_nb
 from ims_nb import ApiError, ConfigError, ImsClient, SimulatorWarning
-from ims_nb.demo import Headless, Note, SimulatedTime, ensure_history, on_simulator, sample_picks, why_nothing_is_sent
+from ims_nb.demo import (
+    GapExport,
+    Headless,
+    Note,
+    SimulatedTime,
+    ensure_history,
+    estate_ledger,
+    on_simulator,
+    sample_picks,  # fmt: skip
+    why_nothing_is_sent,
+)
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.ledger import Ledger
 from ims_nb.selection import exportability
 from ims_nb.sim import Simulator
-from ims_nb.vocab import DONE, FILE_FORMATS, State
+from ims_nb.vocab import DONE, FILE_FORMATS, Coverage, State
 from ims_nb.widgets import ExportPanel, ImagePicker, JobMonitor, ViolationsPreview
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -28,6 +40,8 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 #: A small world on a manual clock: quick to start and to export from, and the same on every run.
 SMALL_WORLD = {"seed": 0, "images": 40, "manual_clock": True}
 HISTORY_EXPORTS = 4
+#: A two-region estate of the coverage notebook's kind, small enough to export its whole gap in seconds.
+ESTATE_WORLD = {"regions": ["cn-north-4", "ap-southeast-1"], "images": 12, "time_scale": 3600}
 TERMINAL = {s.value for s in DONE} | {State.FAILED.value}
 
 
@@ -259,3 +273,43 @@ def test_headless_charts_finished_exports(line_client: ImsClient, lab_ledger: Le
 
 def test_headless_on_a_real_account_says_why_nothing_is_sent(sim_client: ImsClient) -> None:
     assert why_nothing_is_sent(sim_client).startswith("this kernel is on a real account")
+
+
+# --- the coverage notebook's gap ----------------------------------------------------------------
+
+
+def test_gap_export_on_the_estates_own_simulator_closes_the_gap(tmp_path: Path) -> None:
+    with pytest.warns(SimulatorWarning), ims_nb.connect_estate(simulator=ESTATE_WORLD) as estate:
+        ledger = estate_ledger(estate)
+        assert ledger.path.parent == Path(tempfile.gettempdir())
+        images = estate.images()
+        before = ims_nb.coverage(images, ledger, estate)
+        gap = GapExport(estate, ledger)
+        plan = gap.plan(before, images)
+        assert gap.own and set(plan["region"]) == set(ESTATE_WORLD["regions"])
+
+        launched = gap.launch(plan)
+
+        assert isinstance(launched, pd.DataFrame) and len(launched) == int(plan["exportable"].sum()) > 0
+        assert set(launched["state"]) <= TERMINAL
+        assert all(url.startswith("ims-exports-") and ":gap/" in url for url in launched["bucket_url"])
+        after = ims_nb.coverage(images, ledger, estate)
+        closed = after[after["id"].isin(plan["image_id"])]
+        assert Coverage.COVERED in set(closed["status"]) and Coverage.NEVER not in set(closed["status"])
+        assert isinstance(gap.launch(gap.plan(after, images).head(0)), Note)
+
+
+def test_gap_export_on_an_outside_simulator_plans_but_sends_nothing(fresh_sim: Simulator, tmp_path: Path) -> None:
+    with ims_nb.connect_estate(simulator=fresh_sim) as estate, Ledger(tmp_path / "l.db") as ledger:
+        images = estate.images()
+        gap = GapExport(estate, ledger)
+        plan = gap.plan(ims_nb.coverage(images, ledger, estate), images)
+
+        said = gap.launch(plan)
+
+        assert not gap.own and len(plan) and not ledger.rows()
+    assert isinstance(said, Note) and repr(said).startswith("Nothing exported from this notebook: this kernel uses")
+
+
+def test_why_nothing_is_sent_knows_a_real_estate() -> None:
+    assert why_nothing_is_sent(SimpleNamespace(is_simulator=False)).startswith("this kernel is on a real account")

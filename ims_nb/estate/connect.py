@@ -13,7 +13,7 @@ from ims_nb.client import config
 from ims_nb.client.aio import AsyncImsClient
 from ims_nb.client.base import ClientSettings
 from ims_nb.client.config import Credentials
-from ims_nb.client.connection import _transport_settings
+from ims_nb.client.connection import _simulator_options, _transport_settings
 from ims_nb.client.refusals import CredentialGuard
 from ims_nb.errors import ConfigError, SimulatorWarning
 from ims_nb.estate.endpoints import EndpointResolver
@@ -46,7 +46,10 @@ def connect_estate(
     ``include_subprojects=False`` or named in ``exclude``; ``projects`` keeps only those named (names or ids).
     Credentials chain as ``ims_nb.connect``'s (arguments, the SDK's environment and credentials file), else a
     simulator: ``simulator`` (its JSON line as a dict or a ``Simulator``), ``$IMS_NB_SIM``, or an embedded one
-    serving ``regions``. Endpoints resolve the SDK's way (``EndpointResolver``), or from the simulator's map.
+    serving ``regions``. ``simulator`` may instead be the options of that embedded one (``regions``, a list, and
+    ``connect``'s ``seed``, ``images``, ``time_scale``, ``manual_clock``): used only when no credentials and no
+    ``$IMS_NB_SIM`` are found, as ``connect(simulator={...})``.
+    Endpoints resolve the SDK's way (``EndpointResolver``), or from the simulator's map.
 
     Args:
         max_concurrency: requests in flight per region at most.
@@ -65,8 +68,11 @@ def connect_estate(
     extra, insecure = _transport_settings(dict(options))
     credentials = config.resolve_credentials(ak, sk, None, security_token)
     owned = None
+    embedded = _embedded_options(simulator)
+    if embedded is not None:
+        simulator = None  # options of a simulator to start, not one to use
     if credentials is None or simulator is not None:  # a simulator's map, with its credentials unless given
-        line, owned = _simulator_line(simulator, wanted)
+        line, owned = _simulator_line(simulator, wanted, embedded or {})
         credentials = credentials or Credentials(line["ak"], line["sk"], None, None, config.SOURCE_SIMULATOR)
         resolver = EndpointResolver(_region_map(line), insecure=insecure)
         home = str(line["region"])
@@ -109,9 +115,29 @@ def _region_map(line: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return {str(line["region"]): {"endpoint": str(line["endpoint"]), "project_id": str(line["project_id"])}}
 
 
-def _simulator_line(simulator: Any, wanted: str | list[str]) -> tuple[Mapping[str, Any], Any]:
+def _embedded_options(simulator: Any) -> dict[str, Any] | None:
+    """The options of an embedded simulator when ``simulator`` is a dict of them (not a simulator's line), else None.
+
+    Raises:
+        ConfigError: an unknown option, a wrong type, or ``regions`` that is not a non-empty list of names.
+    """
+    if not isinstance(simulator, Mapping) or "endpoint" in simulator:
+        return None
+    options = dict(simulator)
+    regions = options.pop("regions", None)
+    if regions is not None and (isinstance(regions, str) or not regions or
+                                not all(isinstance(r, str) for r in regions)):  # fmt: skip
+        raise ConfigError(f"simulator option regions must be a non-empty list of region names, not {regions!r}")
+    checked = _simulator_options(options)
+    return checked if regions is None else {**checked, "regions": list(regions)}
+
+
+def _simulator_line(
+    simulator: Any, wanted: str | list[str], options: Mapping[str, Any]
+) -> tuple[Mapping[str, Any], Any]:
     """(the simulator's line, the simulator this call started or None): ``simulator``, else ``$IMS_NB_SIM``,
-    else an embedded one serving ``wanted`` (the default region for ``"all"``)."""
+    else an embedded one with ``options`` serving their ``regions``, else ``wanted`` (the default region for
+    ``"all"``)."""
     if simulator is not None:
         info = getattr(simulator, "info", simulator)
         line = info.line() if hasattr(info, "line") else info
@@ -125,7 +151,12 @@ def _simulator_line(simulator: Any, wanted: str | list[str]) -> tuple[Mapping[st
     else:
         from ims_nb.sim import Simulator
 
-        started = Simulator(regions=[config.DEFAULT_REGION] if wanted == ALL else wanted, seed=0).start()
+        own = dict(options)
+        regions = own.pop("regions", None) or ([config.DEFAULT_REGION] if wanted == ALL else wanted)
+        try:
+            started = Simulator(regions=regions, **{"seed": 0, **own}).start()
+        except ValueError as exc:
+            raise ConfigError(f"the simulator could not start: {exc}") from None
         line = started.info.line()
     message = f"SIMULATOR: no credentials configured; the estate is the simulator's at {line['endpoint']}"
     warnings.warn(message, SimulatorWarning, stacklevel=3)

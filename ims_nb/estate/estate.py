@@ -58,6 +58,11 @@ class Estate(Mapping[Scope, ImsClient]):
         return any(s.is_simulator for s in self._fanout.settings.values())
 
     @property
+    def owns_simulator(self) -> bool:
+        """Whether this estate started the simulator it talks to (an embedded one; stopped by ``close``)."""
+        return self._simulator is not None
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """The SK (and security token) the estate signs with, for callers that must keep them out of output."""
         return tuple(s for c in self._fanout.settings.values() if c.credentials for s in c.credentials.secrets)

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::ims_nb.SimulatorWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The figures each notebook draws on Run All under the lab (02's headless section draws none there).
-CHARTS = {"00_simulator.ipynb": 0, "01_inventory.ipynb": 2, "02_export.ipynb": 0, "03_job_durations.ipynb": 4}
+CHARTS = {"00_simulator.ipynb": 0, "01_inventory.ipynb": 3, "02_export.ipynb": 0, "03_job_durations.ipynb": 4,
+          "04_coverage.ipynb": 5}  # fmt: skip
 #: The preview's rows of images with an export of their own, live or done (never shown as refused for it).
 OWN_EXPORT = ".ims-nb-verdicts tr.ims-nb-verdict-exporting, .ims-nb-verdicts tr.ims-nb-verdict-exported"
 SUCCESSES = ("n => Array.from(document.querySelector('.ims-nb-monitor').querySelectorAll('.ims-nb-monitor-status'))"
@@ -132,7 +133,8 @@ def test_the_first_hour_in_the_lab(project: Path, page: tuple[Page, Any]) -> Non
         rows = ledger_rows(lab.ledger)
         assert sorted(rows["image_name"]) == sorted(names[:2]) and set(rows["status"]) == {"SUCCESS"}
         assert sorted(j["entities"]["image_name"] for j in lab.sim_state()["jobs"]) == sorted(names[:2])
-        run_all_and_save(browser, lab.url, project, "03_job_durations.ipynb")  # exports a history first: last
+        run_all_and_save(browser, lab.url, project, "03_job_durations.ipynb")  # exports a history first
+        run_all_and_save(browser, lab.url, project, "04_coverage.ipynb")  # its coverage counts 02's exports
         shut_down_kernel(browser)
     assert_clean(project, keys)
 
