@@ -73,6 +73,8 @@ class PageWatch:
             self.problems.append(f"console error: {message.text}")
 
     def failed(self, request: Request) -> None:
+        if request.failure == "net::ERR_ABORTED":
+            return  # cancelled by the page itself (a navigation away): a server's failure shows as a response
         if _ours(request.url):
             self.problems.append(f"request failed: {request.method} {request.url} ({request.failure})")
 
