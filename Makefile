@@ -55,11 +55,10 @@ screenshots: install $(CHROMIUM)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 	mkdir -p docs/screenshots
 	cp test-artifacts/test_pick_three_launch_and_watch_two_exports_in_the_app.png docs/screenshots/app-export.png
-	cp test-artifacts/test_pick_three_launch_and_watch_two_exports_in_jupyterlab.png docs/screenshots/lab-02-export.png
-	cp "test-artifacts/test_every_chart_renders_and_no_cell_raises[01_inventory.ipynb].png" \
-		docs/screenshots/lab-01-inventory.png
-	cp "test-artifacts/test_every_chart_renders_and_no_cell_raises[03_job_durations.ipynb].png" \
-		docs/screenshots/lab-03-job-durations.png
+	cp test-artifacts/lab-02_export-after-the-batch.png docs/screenshots/lab-02-export.png
+	cp test-artifacts/lab-01_inventory.png docs/screenshots/lab-01-inventory.png
+	cp test-artifacts/lab-03_job_durations.png docs/screenshots/lab-03-job-durations.png
+	cp test-artifacts/lab-04_coverage.png docs/screenshots/lab-04-coverage.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -29,6 +29,8 @@ from .servers import TOKEN, Server, clean_env, free_port, sim_line, stop, wait_r
 pytestmark = pytest.mark.filterwarnings("ignore::ims_nb.SimulatorWarning")
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Where the pages the README shows are saved (``make screenshots`` copies them to docs/screenshots/).
+ARTIFACTS = ROOT / "test-artifacts"
 #: The figures each notebook draws on Run All under the lab (02's headless section draws none there).
 CHARTS = {"00_simulator.ipynb": 0, "01_inventory.ipynb": 3, "02_export.ipynb": 0, "03_job_durations.ipynb": 4,
           "04_coverage.ipynb": 5}  # fmt: skip
@@ -128,6 +130,7 @@ def test_the_first_hour_in_the_lab(project: Path, page: tuple[Page, Any]) -> Non
         names, rule = three_images(lab.sim["endpoint"])
         exports_to_success(browser, names, rule)
         chart_the_batch(browser, names)
+        picture(browser, "lab-02_export-after-the-batch")
         save(browser, project / ".lab" / "notebooks" / "02_export.ipynb")
         shut_down_kernel(browser)
         rows = ledger_rows(lab.ledger)
@@ -149,8 +152,15 @@ def run_all_and_save(page: Page, url: str, project: Path, name: str) -> None:
         ".filter(img => img.complete && img.naturalWidth > 100).length >= n", arg=CHARTS[name])  # fmt: skip
     assert images_rendered(page) == CHARTS[name], name
     save(page, project / ".lab" / "notebooks" / name)
+    picture(page, f"lab-{name.removesuffix('.ipynb')}")
     if name != "02_export.ipynb":
         shut_down_kernel(page)
+
+
+def picture(page: Page, name: str) -> None:
+    """The whole page as ``test-artifacts/<name>.png``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def headless_says_what_is_true(page: Page) -> None:
