@@ -28,10 +28,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -40,6 +43,7 @@ import pandas as pd
 
 import ims_nb
 from benchmarks import harness
+from ims_nb.cli._children import stop_child
 from ims_nb.client import config
 from ims_nb.estate.estate import SCOPE_COLUMNS
 from ims_nb.sim import SimInfo, Simulator
@@ -66,6 +70,8 @@ RATIOS: dict[str, tuple[str, str, float | None]] = {
     "d/b": ("d", "b", None),
 }
 PACKAGES = ("ims-nb", "httpx", "pandas", "uvicorn")
+#: Where the simulator ran, by ``--in-process``.
+SIMULATOR = {False: "child process", True: "in process"}
 
 Run = Callable[[], tuple[int, float]]  # one full inventory: (images it got, wall seconds it took)
 
@@ -89,16 +95,60 @@ class Scope:
     images: int
 
 
+def _endpoints(info: SimInfo) -> dict[str, str]:
+    """Each served region's endpoint (a one-region simulator's line has no region map)."""
+    return {
+        region: where["endpoint"]
+        for region, where in (info.regions or {info.region: {"endpoint": info.endpoint}}).items()
+    }
+
+
 def scopes(sim: Simulator) -> list[Scope]:
-    """Every project of every region, sub-projects included, as the simulator holds them."""
+    """Every project of every region, sub-projects included, as the in-process simulator holds them."""
     found = []
-    endpoints = [w["endpoint"] for w in sim.info.regions.values()] if sim.info.regions else [sim.info.endpoint]
-    for simulation, endpoint in zip(sim.simulations, endpoints, strict=True):
+    for simulation, endpoint in zip(sim.simulations, _endpoints(sim.info).values(), strict=True):
         backend = simulation.backend
         live = [i for i in backend.images.values() if i.get("status") != "deleted"]
         for p in backend.projects:
             found.append(Scope(p.region, p.id, p.name, endpoint, sum(1 for i in live if backend.sees(p.id, i))))
     return found
+
+
+def listed_scopes(info: SimInfo) -> list[Scope]:
+    """Every project of the line's project map, with the images its own listing returns (before any latency):
+    a child simulator's state is not ours to read."""
+    projects = info.projects or [{"id": info.project_id, "name": info.region, "region": info.region}]
+    endpoints = _endpoints(info)
+    found = [Scope(p["region"], p["id"], p["name"], endpoints[p["region"]], 0) for p in projects]
+    return [replace(scope, images=len(_project_frame(info, scope))) for scope in found]
+
+
+Served = tuple[SimInfo, list[Scope]]  # how to reach the simulator, and every project it serves
+
+
+@contextlib.contextmanager
+def served_in_process(names: Sequence[str], images: int) -> Iterator[Served]:
+    """The old way: the simulator's threads in this process (its CPU competes with the client's for the GIL)."""
+    with Simulator(regions=names, seed=0, images=images, manual_clock=True) as sim:
+        yield sim.info, scopes(sim)
+
+
+@contextlib.contextmanager
+def served_by_child(names: Sequence[str], images: int) -> Iterator[Served]:
+    """``python -m ims_nb sim`` in a process of its own, as a cloud would be; stopped on leaving, error or not."""
+    command = [sys.executable, "-m", "ims_nb", "sim", f"--regions={','.join(names)}", f"--images={images}",
+               "--seed=0", "--manual-clock"]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    try:
+        first = child.stdout.readline()
+        if not first:
+            raise RuntimeError(f"the simulator did not start (exit status {child.wait()})")
+        info = SimInfo(**json.loads(first))
+        yield info, listed_scopes(info)
+    finally:
+        stop_child(child)
+        child.stdout.close()
 
 
 def _project_frame(info: SimInfo, scope: Scope) -> pd.DataFrame:
@@ -199,8 +249,8 @@ def measure(info: SimInfo, every: Sequence[Scope], repeats: int) -> dict[str, li
 
 def add_latency(info: SimInfo, seconds: float) -> None:
     """``POST /_sim/latency`` on every region's endpoint."""
-    for where in (info.regions or {info.region: {"endpoint": info.endpoint}}).values():
-        httpx.post(where["endpoint"] + LATENCY_PATH, json={"seconds": seconds}).raise_for_status()
+    for endpoint in _endpoints(info).values():
+        httpx.post(endpoint + LATENCY_PATH, json={"seconds": seconds}).raise_for_status()
 
 
 def ratios(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -226,7 +276,8 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         f"Estate of {results['regions']} regions ({results['projects']} projects), {results['images']:,} images, "
         f"+{results['latency_s'] * 1000:.0f} ms per request, pages of {results['page_size']}, "
-        f"{results['repeats']} interleaved repeats after one warm-up each; " + harness.machine_text(results),
+        f"{results['repeats']} interleaved repeats after one warm-up each, simulator {results['simulator']}; "
+        + harness.machine_text(results),
         "",
         f"{'variant':<50} {'median s':>9} {'min s':>8} {'max s':>8} {'CPU s':>7}",
     ]
@@ -246,12 +297,15 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_benchmark(region_count: int, images: int, latency: float, repeats: int) -> dict[str, Any]:
-    """Start the estate simulator, add the latency, measure the four variants, return the results."""
-    with Simulator(regions=regions(region_count), seed=0, images=images, manual_clock=True) as sim:
-        every = scopes(sim)
-        add_latency(sim.info, latency)
-        times = measure(sim.info, every, repeats)
+def run_benchmark(
+    region_count: int, images: int, latency: float, repeats: int, *, in_process: bool = False
+) -> dict[str, Any]:
+    """Start the estate simulator (a child process, or ``in_process``), add the latency, measure the four
+    variants, return the results."""
+    serve = served_in_process if in_process else served_by_child
+    with serve(regions(region_count), images) as (info, every):
+        add_latency(info, latency)
+        times = measure(info, every, repeats)
     variants = {key: _variant(key, times[key]) for key in VARIANTS}
     return {
         "benchmark": "estate",
@@ -262,6 +316,7 @@ def run_benchmark(region_count: int, images: int, latency: float, repeats: int) 
         "latency_s": latency,
         "page_size": PAGE_SIZE,
         "repeats": repeats,
+        "simulator": SIMULATOR[in_process],
         "machine": harness.machine(PACKAGES),
         "variants": variants,
         "ratios": ratios(variants),
@@ -277,7 +332,7 @@ def _variant(key: str, runs: Sequence[tuple[float, float]]) -> dict[str, Any]:
         "median_s": statistics.median(wall),
         "min_s": min(wall),
         "max_s": max(wall),
-        "cpu_s": cpu,  # the whole run's process CPU (client and simulator threads; for (b) all projects')
+        "cpu_s": cpu,  # this process's CPU in the run: the client's (with --in-process, the simulator's too)
         "median_cpu_s": statistics.median(cpu),
     }
 
@@ -287,6 +342,9 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=2000, help="images per region (default 2000)")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds added to each request (default 0.1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each variant (default 3)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="serve the simulator from this process's threads (the old way)"
+    )
 
 
 def check(args: argparse.Namespace) -> str | None:
@@ -302,7 +360,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
-    return run_benchmark(args.regions, args.images, args.latency, args.repeats)
+    return run_benchmark(args.regions, args.images, args.latency, args.repeats, in_process=args.in_process)
 
 
 BENCH = harness.Bench("estate", __doc__, options, _run, report, check)
