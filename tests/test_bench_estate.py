@@ -6,18 +6,25 @@ import argparse
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from benchmarks import bench_estate
 
 
-def test_a_tiny_estate_lists_every_image_with_each_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flags", "where"), [([], bench_estate.PER_REGION), (["--in-process"], bench_estate.IN_PROCESS)]
+)
+def test_a_tiny_estate_lists_every_image_with_each_variant(
+    flags: list[str], where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     output = tmp_path / "estate.json"
     argv = ["--regions", "2", "--images", "50", "--latency", "0.01", "--repeats", "1", "--output", str(output)]
-    assert bench_estate.main(argv) == 0
+    assert bench_estate.main([*argv, *flags]) == 0
 
     results = json.loads(output.read_text())
     assert results["benchmark"] == "estate" and results["regions"] == 2 and results["latency_s"] == 0.01
+    assert results["simulator"] == where
     assert results["projects"] == 3  # two regions and the first region's sub-project
     assert results["images"] > 2 * 50
     assert set(results["variants"]) == set(bench_estate.VARIANTS)
@@ -40,3 +47,19 @@ def test_the_regions_are_the_client_table_s() -> None:
     chosen = bench_estate.regions(10)
     assert len(set(chosen)) == 10 and set(chosen) <= set(config.REGIONS)
     assert "--regions" in (bench_estate.check(argparse.Namespace(regions=0, repeats=1, latency=0.1)) or "")
+
+
+def test_the_child_simulators_serve_each_region_and_stop_even_when_the_run_fails() -> None:
+    endpoints: dict[str, str] = {}
+    with (  # noqa: PT012 - the failure is inside the block
+        pytest.raises(RuntimeError, match="the run failed"),
+        bench_estate.served_by_children(bench_estate.regions(2), 5) as (info, every),
+    ):
+        endpoints = bench_estate._endpoints(info)
+        assert len(set(endpoints.values())) == 2 and {s.endpoint for s in every} == set(endpoints.values())
+        assert all(s.images > 0 for s in every)
+        raise RuntimeError("the run failed")
+    assert endpoints
+    for endpoint in endpoints.values():
+        with pytest.raises(httpx.TransportError):
+            httpx.get(endpoint + bench_estate.LATENCY_PATH, timeout=2)
