@@ -53,36 +53,21 @@ JOB_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({
 
 # column -> ImageInfo field, by conversion.
 _IMAGE_TEXT: Final = {
-    "id": "id",
-    "name": "name",
-    "status": "status",
-    "platform": "__platform",
-    "os_version": "__os_version",
-    "os_type": "__os_type",
-    "image_type": "__imagetype",
-    "visibility": "visibility",
-    "virtual_env_type": "virtual_env_type",
-    "disk_format": "disk_format",
-    "owner": "owner",
+    "id": "id", "name": "name", "status": "status", "platform": "__platform", "os_version": "__os_version",
+    "os_type": "__os_type", "image_type": "__imagetype", "visibility": "visibility",
+    "virtual_env_type": "virtual_env_type", "disk_format": "disk_format", "owner": "owner",
     "hw_firmware_type": "hw_firmware_type",
-}
+}  # fmt: skip
 _IMAGE_OPTIONAL_TEXT: Final = {  # "" means "none": <NA>
-    "kms_key_id": "__system__cmkid",
-    "source_image_id": "__originalimagename",
-    "product_code": "__productcode",
-    "root_origin": "__root_origin",
-    "backup_id": "__backup_id",
-}
+    "kms_key_id": "__system__cmkid", "source_image_id": "__originalimagename", "product_code": "__productcode",
+    "root_origin": "__root_origin", "backup_id": "__backup_id",
+}  # fmt: skip
 _IMAGE_DEFAULTED_TEXT: Final = {  # absent, null or "" means the default
     "enterprise_project_id": ("enterprise_project_id", _DEFAULT_ENTERPRISE_PROJECT),
     "architecture": ("architecture", _DEFAULT_ARCHITECTURE),
 }
-_IMAGE_INTEGERS: Final = {
-    "os_bit": "__os_bit",
-    "size_bytes": "__image_size",
-    "min_disk_gb": "min_disk",
-    "min_ram_mb": "min_ram",
-}
+_IMAGE_INTEGERS: Final = {"os_bit": "__os_bit", "size_bytes": "__image_size", "min_disk_gb": "min_disk",
+                           "min_ram_mb": "min_ram"}  # fmt: skip
 _IMAGE_TIMES: Final = {"created_at": "created_at", "updated_at": "updated_at"}
 _IMAGE_FLAGS: Final[dict[str, tuple[str, bool | None]]] = {  # column -> (field, value when absent or null)
     "whole_image": ("__whole_image", False),
@@ -106,6 +91,7 @@ _JOB_ENTITY_FIELDS: Final = ("image_id", "process_percent")
 _FLAG_WORDS: Final = {"true": True, "false": False}
 _STRING_KINDS: Final = frozenset({str, type(None)})  # the value types Arrow converts exactly as pandas does
 _FLAG_KINDS: Final = frozenset({bool, type(None)})
+_DICT_KIND: Final = frozenset({dict})
 _ISO8601: Final = "ISO8601"
 # Instants a datetime64[ns] can hold; anything outside becomes NaT.
 _EARLIEST: Final = pd.Timestamp("1677-09-22", tz="UTC")
@@ -216,6 +202,8 @@ def save_snapshot(frame: pd.DataFrame, folder: str | os.PathLike[str], *, name: 
 
 def _mappings(records: Iterable[Mapping[str, Any]], *, start: int = 0) -> list[Mapping[str, Any]]:
     rows = list(records)
+    if _plain(rows):  # the usual case, checked in C
+        return rows
     for position, row in enumerate(rows, start):
         if type(row) is not dict and not isinstance(row, Mapping):
             raise TypeError(f"record {position} is a {type(row).__name__}, not a mapping")
@@ -244,7 +232,7 @@ def _chunk_columns(chunk: list[Any], fields: Sequence[str]) -> Iterable[tuple[st
     """Field -> values of one chunk: its first record's fields by one C-level getter call per record (the
     chunk's tuples are freed before the collector counts them), the rest (or all, if one lacks any) by columns."""
     present = [field for field in fields if field in chunk[0]]
-    if len(present) > 1 and all(type(row) is dict for row in chunk):
+    if len(present) > 1 and _plain(chunk):
         try:
             values = list(zip(*map(itemgetter(*present), chunk), strict=True))
         except KeyError:  # a later record lacks a field the first one has
@@ -260,8 +248,13 @@ def _columns(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> dict[s
     Column by column: over all records at once, a row-major pass's per-record tuples would set off the cyclic
     garbage collector (measured: 40 ms more per 20,000 records); ``_chunk_columns`` keeps them to one chunk.
     """
-    plain = all(type(row) is dict for row in rows)
+    plain = _plain(rows)
     return {field: _column(rows, field, plain=plain) for field in fields}
+
+
+def _plain(rows: Sequence[Any]) -> bool:
+    """Whether every row is a plain dict (whose items C-level getters may read: no ``__missing__``)."""
+    return set(map(type, rows)) <= _DICT_KIND
 
 
 def _column(rows: Sequence[Mapping[str, Any]], field: str, *, plain: bool) -> list[Any]:
@@ -326,7 +319,7 @@ def _numbers(values: list[Any]) -> Any:
 
 def _integers(values: list[Any]) -> Any:
     """Int64 from integer text or whole numbers; anything else (fractions, out of int64 range) becomes <NA>."""
-    kinds = {type(value) for value in values}
+    kinds = set(map(type, values))
     if kinds == {str} or kinds == {int}:  # the usual case: try the exact, fast parse first
         try:
             return pd.array(np.array(values, dtype=np.int64), dtype=_INT)
@@ -346,7 +339,7 @@ def _floats(values: list[Any]) -> Any:
 
 def _utc_times(values: list[Any]) -> Any:
     """UTC instants from ISO 8601 text (``2018-09-06T14:03:27Z``, ``2024-11-06T06:46:51.929Z``); else NaT."""
-    texts = [value if isinstance(value, str) else None for value in values]
+    texts = values if set(map(type, values)) <= _STRING_KINDS else [v if isinstance(v, str) else None for v in values]
     times = pd.to_datetime(texts, utc=True, format=_ISO8601, errors="coerce")
     in_range = (times >= _EARLIEST) & (times <= _LATEST)
     return times.where(in_range).as_unit("ns").array
