@@ -14,6 +14,9 @@ before the next starts (untimed). Every run must return every image, so a broken
 (c) ``ims_nb.connect(...).images()``: the typed DataFrame.
 (d) ``await ims_nb.connect_async(...).images()`` on one event loop kept for the whole run.
 
+Targets, judged on medians: c/a <= 1/3, and c/b <= 1.25 (issue 14: the typed frame of 20,000 images within
+1.25 x the floor measured in the same run; c/b was about 1.34 before ``frames.images_frame`` read records a chunk
+at a time and built its string and flag columns in Arrow, and about 1.2 after). d/b is reported only.
 The latest numbers go to ``benchmarks/results/listing.json`` (not in git).
 """
 
@@ -52,7 +55,7 @@ VARIANTS = {
 #: Ratio name -> (numerator, denominator, the largest value that meets the target, or None: reported only).
 RATIOS: dict[str, tuple[str, str, float | None]] = {
     "c/a": ("c", "a", 1 / 3),
-    "c/b": ("c", "b", 1.5),
+    "c/b": ("c", "b", 1.25),
     "d/b": ("d", "b", None),
 }
 PACKAGES = ("ims-nb", "httpx", "pandas", "numpy", "huaweicloudsdkcore", "huaweicloudsdkims", "uvicorn")
