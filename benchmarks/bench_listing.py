@@ -14,6 +14,11 @@ before the next starts (untimed). Every run must return every image, so a broken
 (c) ``ims_nb.connect(...).images()``: the typed DataFrame.
 (d) ``await ims_nb.connect_async(...).images()`` on one event loop kept for the whole run.
 
+Targets, judged on medians: c/a <= 1/3, and c/b <= 1.25 (issue 14: the typed frame of 20,000 images within
+1.25 x the floor measured in the same run; c/b was about 1.34 before ``frames.images_frame`` read records a chunk
+at a time and built its string and flag columns in Arrow, and about 1.2 after). d/b is reported only.
+Beside wall time, each run's process CPU time is kept (``process_time``: the client's and the in-process simulator's
+threads): on a machine shared with other work it moves far less than wall time, so its ratios are printed too.
 The latest numbers go to ``benchmarks/results/listing.json`` (not in git).
 """
 
@@ -52,7 +57,7 @@ VARIANTS = {
 #: Ratio name -> (numerator, denominator, the largest value that meets the target, or None: reported only).
 RATIOS: dict[str, tuple[str, str, float | None]] = {
     "c/a": ("c", "a", 1 / 3),
-    "c/b": ("c", "b", 1.5),
+    "c/b": ("c", "b", 1.25),
     "d/b": ("d", "b", None),
 }
 PACKAGES = ("ims-nb", "httpx", "pandas", "numpy", "huaweicloudsdkcore", "huaweicloudsdkims", "uvicorn")
@@ -139,19 +144,19 @@ OPENERS: dict[str, Callable[[SimInfo], contextlib.AbstractContextManager[Run]]] 
 # --- measuring ---------------------------------------------------------------------------------------
 
 
-def timed(key: str, run: Run, expected: int) -> float:
-    """Seconds one run takes (``perf_counter``), after collecting the garbage of the last one."""
+def timed(key: str, run: Run, expected: int) -> tuple[float, float]:
+    """Wall and process CPU seconds one run takes, after collecting the garbage of the last one."""
     gc.collect()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     count = run()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     assert count == expected, f"variant ({key}) {VARIANTS[key]} got {count} images, not {expected}"
-    return elapsed
+    return elapsed, cpu
 
 
-def measure(info: SimInfo, expected: int, repeats: int) -> dict[str, list[float]]:
-    """One warm-up run of each variant, then ``repeats`` interleaved rounds; the seconds of each timed run."""
-    times: dict[str, list[float]] = {key: [] for key in VARIANTS}
+def measure(info: SimInfo, expected: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """One warm-up run of each variant, then ``repeats`` interleaved rounds; (wall, CPU) seconds of each run."""
+    times: dict[str, list[tuple[float, float]]] = {key: [] for key in VARIANTS}
     with contextlib.ExitStack() as stack:
         runs = {key: stack.enter_context(OPENERS[key](info)) for key in VARIANTS}
         for key, run in runs.items():
@@ -187,6 +192,7 @@ def ratios(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         found[name] = {
             "value": value,
             "of_minimums": variants[top]["min_s"] / variants[bottom]["min_s"],
+            "of_cpu_medians": variants[top]["cpu_median_s"] / variants[bottom]["cpu_median_s"],
             "target_max": target,
             "met": None if target is None else value <= target,
         }
@@ -202,19 +208,20 @@ def report(results: dict[str, Any]) -> str:
         f"Listing {results['images']:,} images in pages of {results['page_size']}, "
         f"{results['repeats']} interleaved repeats after one warm-up each; " + harness.machine_text(results),
         "",
-        f"{'variant':<40} {'median s':>9} {'min s':>8} {'max s':>8} {'images/s':>10}",
+        f"{'variant':<40} {'median s':>9} {'min s':>8} {'max s':>8} {'images/s':>10} {'CPU s':>7}",
     ]
     for key, label in VARIANTS.items():
         s = results["variants"][key]
         lines.append(
             f"{f'({key}) {label}':<40} {s['median_s']:>9.3f} {s['min_s']:>8.3f} {s['max_s']:>8.3f} "
-            f"{s['images_per_s']:>10,.0f}"
+            f"{s['images_per_s']:>10,.0f} {s['cpu_median_s']:>7.3f}"
         )
-    lines += ["", f"{'ratio':<6} {'of medians':>10} {'of minimums':>12}  target (judged on medians)"]
+    lines += ["", f"{'ratio':<6} {'of medians':>10} {'of minimums':>12} {'of CPU':>7}  target (judged on medians)"]
     for name, ratio in results["ratios"].items():
         target = ratio["target_max"]
         verdict = "reported only" if target is None else f"<= {target:.3f}  {'met' if ratio['met'] else 'MISSED'}"
-        lines.append(f"{name:<6} {ratio['value']:>10.3f} {ratio['of_minimums']:>12.3f}  {verdict}")
+        figures = f"{ratio['value']:>10.3f} {ratio['of_minimums']:>12.3f} {ratio['of_cpu_medians']:>7.3f}"
+        lines.append(f"{name:<6} {figures}  {verdict}")
     return "\n".join(lines)
 
 
@@ -224,9 +231,11 @@ def run_benchmark(images: int, repeats: int) -> dict[str, Any]:
         held = len(sim.backend.images)
         assert held == images, f"the simulator holds {held} images, not {images}"
         times = measure(sim.info, images, repeats)
-    variants = {
-        key: {"label": VARIANTS[key], "times_s": times[key], **vars(stats(times[key], images))} for key in VARIANTS
-    }
+    variants = {}
+    for key in VARIANTS:
+        wall, cpu = [w for w, _ in times[key]], [c for _, c in times[key]]
+        variants[key] = {"label": VARIANTS[key], "times_s": wall, **vars(stats(wall, images)),
+                         "cpu_s": cpu, "cpu_median_s": statistics.median(cpu)}  # fmt: skip
     return {
         "benchmark": "listing",
         "images": images,

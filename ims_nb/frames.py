@@ -6,7 +6,8 @@ import hashlib
 import importlib.util
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain
+from functools import cache
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
@@ -33,89 +34,40 @@ _DEFAULT_ARCHITECTURE: Final = "x86"
 _GIB: Final = 1024**3
 
 #: The columns of ``images_frame``, in order, with their pandas dtypes.
-IMAGE_COLUMNS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "id": _STRING,
-        "name": _STRING,
-        "status": _STRING,
-        "platform": _STRING,
-        "os_version": _STRING,
-        "os_type": _STRING,
-        "os_bit": _INT,
-        "image_type": _STRING,
-        "visibility": _STRING,
-        "virtual_env_type": _STRING,
-        "disk_format": _STRING,
-        "whole_image": _BOOL,
-        "encrypted": _BOOL,
-        "kms_key_id": _STRING,
-        "source_image_id": _STRING,
-        "product_code": _STRING,
-        "size_bytes": _INT,
-        "size_gb": _FLOAT,
-        "min_disk_gb": _INT,
-        "created_at": _UTC_TIME,
-        "updated_at": _UTC_TIME,
-        "tags": _OBJECT,
-        "enterprise_project_id": _STRING,
-        "architecture": _STRING,
-        "owner": _STRING,
-        "protected": _BOOL,
-        "root_origin": _STRING,
-        "backup_id": _STRING,
-        "min_ram_mb": _INT,
-        "hw_firmware_type": _STRING,
-    }
-)
+IMAGE_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({
+    "id": _STRING, "name": _STRING, "status": _STRING, "platform": _STRING, "os_version": _STRING,
+    "os_type": _STRING, "os_bit": _INT, "image_type": _STRING, "visibility": _STRING, "virtual_env_type": _STRING,
+    "disk_format": _STRING, "whole_image": _BOOL, "encrypted": _BOOL, "kms_key_id": _STRING,
+    "source_image_id": _STRING, "product_code": _STRING, "size_bytes": _INT, "size_gb": _FLOAT, "min_disk_gb": _INT,
+    "created_at": _UTC_TIME, "updated_at": _UTC_TIME, "tags": _OBJECT, "enterprise_project_id": _STRING,
+    "architecture": _STRING, "owner": _STRING, "protected": _BOOL, "root_origin": _STRING, "backup_id": _STRING,
+    "min_ram_mb": _INT, "hw_firmware_type": _STRING,
+})  # fmt: skip
 
 #: The columns of ``job_records_frame``, in order, with their pandas dtypes.
-JOB_COLUMNS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "job_id": _STRING,
-        "image_id": _STRING,
-        "status": _STRING,
-        "job_type": _STRING,
-        "begin_time": _UTC_TIME,
-        "end_time": _UTC_TIME,
-        "duration_s": _FLOAT,
-        "process_percent": _FLOAT,
-        "error_code": _STRING,
-        "fail_reason": _STRING,
-    }
-)
+JOB_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({
+    "job_id": _STRING, "image_id": _STRING, "status": _STRING, "job_type": _STRING, "begin_time": _UTC_TIME,
+    "end_time": _UTC_TIME, "duration_s": _FLOAT, "process_percent": _FLOAT, "error_code": _STRING,
+    "fail_reason": _STRING,
+})  # fmt: skip
 
 # column -> ImageInfo field, by conversion.
 _IMAGE_TEXT: Final = {
-    "id": "id",
-    "name": "name",
-    "status": "status",
-    "platform": "__platform",
-    "os_version": "__os_version",
-    "os_type": "__os_type",
-    "image_type": "__imagetype",
-    "visibility": "visibility",
-    "virtual_env_type": "virtual_env_type",
-    "disk_format": "disk_format",
-    "owner": "owner",
+    "id": "id", "name": "name", "status": "status", "platform": "__platform", "os_version": "__os_version",
+    "os_type": "__os_type", "image_type": "__imagetype", "visibility": "visibility",
+    "virtual_env_type": "virtual_env_type", "disk_format": "disk_format", "owner": "owner",
     "hw_firmware_type": "hw_firmware_type",
-}
+}  # fmt: skip
 _IMAGE_OPTIONAL_TEXT: Final = {  # "" means "none": <NA>
-    "kms_key_id": "__system__cmkid",
-    "source_image_id": "__originalimagename",
-    "product_code": "__productcode",
-    "root_origin": "__root_origin",
-    "backup_id": "__backup_id",
-}
+    "kms_key_id": "__system__cmkid", "source_image_id": "__originalimagename", "product_code": "__productcode",
+    "root_origin": "__root_origin", "backup_id": "__backup_id",
+}  # fmt: skip
 _IMAGE_DEFAULTED_TEXT: Final = {  # absent, null or "" means the default
     "enterprise_project_id": ("enterprise_project_id", _DEFAULT_ENTERPRISE_PROJECT),
     "architecture": ("architecture", _DEFAULT_ARCHITECTURE),
 }
-_IMAGE_INTEGERS: Final = {
-    "os_bit": "__os_bit",
-    "size_bytes": "__image_size",
-    "min_disk_gb": "min_disk",
-    "min_ram_mb": "min_ram",
-}
+_IMAGE_INTEGERS: Final = {"os_bit": "__os_bit", "size_bytes": "__image_size", "min_disk_gb": "min_disk",
+                           "min_ram_mb": "min_ram"}  # fmt: skip
 _IMAGE_TIMES: Final = {"created_at": "created_at", "updated_at": "updated_at"}
 _IMAGE_FLAGS: Final[dict[str, tuple[str, bool | None]]] = {  # column -> (field, value when absent or null)
     "whole_image": ("__whole_image", False),
@@ -137,11 +89,15 @@ _JOB_FIELDS: Final = ("job_id", "status", "job_type", "begin_time", "end_time", 
 _JOB_ENTITY_FIELDS: Final = ("image_id", "process_percent")
 
 _FLAG_WORDS: Final = {"true": True, "false": False}
+_STRING_KINDS: Final = frozenset({str, type(None)})  # the value types Arrow converts exactly as pandas does
+_FLAG_KINDS: Final = frozenset({bool, type(None)})
+_DICT_KIND: Final = frozenset({dict})
 _ISO8601: Final = "ISO8601"
 # Instants a datetime64[ns] can hold; anything outside becomes NaT.
 _EARLIEST: Final = pd.Timestamp("1677-09-22", tz="UTC")
 _LATEST: Final = pd.Timestamp("2262-04-11", tz="UTC")
 _INT64_LIMIT: Final = 2.0**63
+_CHUNK: Final = 500  # records whose fields are read together (see ``_gathered``): they stay in a core's cache
 
 
 def images_frame(records: Iterable[Mapping[str, Any]], *, raw: bool = False) -> pd.DataFrame:
@@ -166,15 +122,14 @@ def images_frame(records: Iterable[Mapping[str, Any]], *, raw: bool = False) -> 
     Raises:
         TypeError: a record is not a mapping (the message gives its position).
     """
-    rows = _mappings(records)
-    values = _columns(rows, _IMAGE_FIELDS)
+    rows, values = _gathered(records, _IMAGE_FIELDS)
     data: dict[str, Any] = {}
     for column, field in _IMAGE_TEXT.items():
         data[column] = _text(values[field])
     for column, field in _IMAGE_OPTIONAL_TEXT.items():
-        data[column] = _optional_text(values[field])
+        data[column] = _text(values[field], blank=None)
     for column, (field, default) in _IMAGE_DEFAULTED_TEXT.items():
-        data[column] = _defaulted_text(values[field], default)
+        data[column] = _text(values[field], blank=default, default=default)
     for column, field in _IMAGE_INTEGERS.items():
         data[column] = _integers(values[field])
     for column, field in _IMAGE_TIMES.items():
@@ -221,8 +176,8 @@ def job_records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         "end_time": end,
         "duration_s": np.asarray((end - begin).total_seconds(), dtype=_FLOAT),
         "process_percent": _floats(nested["process_percent"]),
-        "error_code": _optional_text(values["error_code"]),
-        "fail_reason": _optional_text(values["fail_reason"]),
+        "error_code": _text(values["error_code"], blank=None),
+        "fail_reason": _text(values["fail_reason"], blank=None),
     }
     return pd.DataFrame({column: data[column] for column in JOB_COLUMNS}, copy=False)
 
@@ -245,9 +200,11 @@ def save_snapshot(frame: pd.DataFrame, folder: str | os.PathLike[str], *, name: 
     return path
 
 
-def _mappings(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def _mappings(records: Iterable[Mapping[str, Any]], *, start: int = 0) -> list[Mapping[str, Any]]:
     rows = list(records)
-    for position, row in enumerate(rows):
+    if _plain(rows):  # the usual case, checked in C
+        return rows
+    for position, row in enumerate(rows, start):
         if type(row) is not dict and not isinstance(row, Mapping):
             raise TypeError(f"record {position} is a {type(row).__name__}, not a mapping")
     return rows
@@ -258,14 +215,33 @@ def _entities(row: Mapping[str, Any]) -> Mapping[str, Any]:
     return entities if isinstance(entities, Mapping) else {}
 
 
+def _gathered(records: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The records as a list and field -> values, read a chunk at a time while the chunk is in the CPU cache
+    (measured a third faster than reading each field down all 20,000 records of a listing)."""
+    rows: list[Any] = []
+    columns: dict[str, list[Any]] = {field: [] for field in fields}
+    iterator = iter(records)
+    while chunk := _mappings(islice(iterator, _CHUNK), start=len(rows)):
+        rows += chunk
+        for field, values in _columns(chunk, fields).items():
+            columns[field] += values
+    return rows, columns
+
+
 def _columns(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> dict[str, list[Any]]:
     """Field -> its value in every record (None if absent), one pass per field.
 
-    Column by column on purpose: unlike a row-major pass it allocates no per-record containers, so a large
-    conversion does not set off the cyclic garbage collector (measured: 40 ms more per 20,000 records).
+    Column by column on purpose: a row-major pass's per-record tuples set off the cyclic garbage collector, whose
+    passes then walk the freshly parsed records (measured: 40 ms more per 20,000 records, and still 15 ms more
+    when the tuples live only as long as a chunk of 500).
     """
-    plain = all(type(row) is dict for row in rows)
+    plain = _plain(rows)
     return {field: _column(rows, field, plain=plain) for field in fields}
+
+
+def _plain(rows: Sequence[Any]) -> bool:
+    """Whether every row is a plain dict (whose items C-level getters may read: no ``__missing__``)."""
+    return set(map(type, rows)) <= _DICT_KIND
 
 
 def _column(rows: Sequence[Mapping[str, Any]], field: str, *, plain: bool) -> list[Any]:
@@ -277,25 +253,49 @@ def _column(rows: Sequence[Mapping[str, Any]], field: str, *, plain: bool) -> li
     return [row.get(field) for row in rows]
 
 
-def _text(values: list[Any]) -> Any:
-    """A string array; None/NaN become <NA>, other non-strings their ``str()`` (bytes are decoded as UTF-8)."""
+def _text(values: list[Any], *, blank: str | None = "", default: str | None = None) -> Any:
+    """A string array; None/NaN become <NA>, other non-strings their ``str()`` (bytes are decoded as UTF-8).
+
+    ``blank`` is what an empty string becomes (``None``: <NA>); ``default``, when given, replaces <NA> as well.
+    """
+    strings = _arrow_strings(values)
+    if strings is not None:  # the wire's case, all in Arrow
+        pa, pc = _arrow()
+        empty = pc.equal(strings, "") if blank != "" else None
+        if empty is not None and pc.any(empty).as_py():
+            strings = pc.if_else(empty, pa.scalar(blank, strings.type), strings)
+        if default is not None and strings.null_count:
+            strings = pc.fill_null(strings, default)
+        return pd.StringDtype().__from_arrow__(strings)
     try:
-        return pd.array(values, dtype=_STRING)
+        array = pd.array(values, dtype=_STRING)
     except UnicodeDecodeError:  # pandas decodes bytes strictly: decode them here, replacing what is not UTF-8
-        decoded = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
-        return pd.array(decoded, dtype=_STRING)
-
-
-def _optional_text(values: list[Any]) -> Any:
-    array = _text(values)
-    array[(array == "").to_numpy(dtype=bool, na_value=False)] = pd.NA
+        array = pd.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values], _STRING)
+    if blank != "":
+        array[(array == "").to_numpy(dtype=bool, na_value=False)] = pd.NA if blank is None else blank
+    if default is not None:
+        array[array.isna()] = default
     return array
 
 
-def _defaulted_text(values: list[Any], default: str) -> Any:
-    array = _text(values)
-    array[(array == "").to_numpy(dtype=bool, na_value=True)] = default
-    return array
+@cache
+def _arrow() -> Any:
+    """``(pyarrow, pyarrow.compute)``, or None without pyarrow (the ``parquet`` extra): then pandas converts alone."""
+    try:
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+        import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        return None
+    return pa, pc
+
+
+def _arrow_strings(values: list[Any]) -> Any:
+    """An Arrow string array when every value is a str or None (the wire's case: twice as fast as pandas'
+    per-value checks), else None: other values are left to pandas, which gives the documented conversions."""
+    arrow = _arrow()
+    if arrow is None or not set(map(type, values)) <= _STRING_KINDS:  # Arrow would also decode bytearrays
+        return None
+    return arrow[0].array(values, type=arrow[0].large_string())
 
 
 def _numbers(values: list[Any]) -> Any:
@@ -306,7 +306,7 @@ def _numbers(values: list[Any]) -> Any:
 
 def _integers(values: list[Any]) -> Any:
     """Int64 from integer text or whole numbers; anything else (fractions, out of int64 range) becomes <NA>."""
-    kinds = {type(value) for value in values}
+    kinds = set(map(type, values))
     if kinds == {str} or kinds == {int}:  # the usual case: try the exact, fast parse first
         try:
             return pd.array(np.array(values, dtype=np.int64), dtype=_INT)
@@ -326,7 +326,7 @@ def _floats(values: list[Any]) -> Any:
 
 def _utc_times(values: list[Any]) -> Any:
     """UTC instants from ISO 8601 text (``2018-09-06T14:03:27Z``, ``2024-11-06T06:46:51.929Z``); else NaT."""
-    texts = [value if isinstance(value, str) else None for value in values]
+    texts = values if set(map(type, values)) <= _STRING_KINDS else [v if isinstance(v, str) else None for v in values]
     times = pd.to_datetime(texts, utc=True, format=_ISO8601, errors="coerce")
     in_range = (times >= _EARLIEST) & (times <= _LATEST)
     return times.where(in_range).as_unit("ns").array
@@ -334,6 +334,13 @@ def _utc_times(values: list[Any]) -> Any:
 
 def _flags(values: list[Any], absent: bool | None) -> Any:
     """Booleans from real bools, 0/1 or "true"/"false" in any case; absent/null -> ``absent``; else <NA>."""
+    arrow = _arrow()
+    if arrow is not None and set(map(type, values)) <= _FLAG_KINDS:  # the wire's case (Arrow takes numpy bools)
+        pa, pc = arrow
+        flags = pa.array(values, type=pa.bool_())
+        if absent is not None and flags.null_count:
+            flags = pc.fill_null(flags, absent)
+        return pd.BooleanDtype().__from_arrow__(flags)
     return pd.array([value if value is True or value is False else _flag(value, absent) for value in values], _BOOL)
 
 
