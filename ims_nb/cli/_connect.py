@@ -8,17 +8,21 @@ import os
 import shlex
 import sys
 import uuid
+import warnings
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
 from ims_nb.cli._console import SIMULATOR_PREFIX, Console
+from ims_nb.cli._options import estate_chosen
 from ims_nb.cli._progress import ProgressLine
 from ims_nb.client import ImsClient, config
 from ims_nb.client.connection import connect, connect_simulator
-from ims_nb.errors import ApiError, ConfigError
+from ims_nb.errors import ApiError, ConfigError, EstateWarning
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ims_nb.client.protocol import ClientLike
     from ims_nb.estate import Estate
 
@@ -60,19 +64,18 @@ def connect_from_args(
     return client
 
 
-def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdin: TextIO | None = None) -> Estate:
+def estate_from_args(args: argparse.Namespace, console: Console, *, stdin: TextIO | None = None) -> Estate:
     """An estate from ``--regions``/``--projects`` and the connection options (``--sim``, ``--ak``, or the
     credentials chain); ``--region``, ``--endpoint`` and ``--project-id`` belong to one-region calls.
 
     Raises:
-        ConfigError: a one-region option with ``--regions``, ``--projects`` without it, or what ``connect_estate``
-            refuses.
+        ConfigError: what ``estate_chosen`` refuses (``--regions`` missing, or with a one-region option), or what
+            ``connect_estate`` refuses.
     """
     from ims_nb.estate import connect_estate
 
-    if args.region or args.endpoint or args.project_id:
-        raise ConfigError("--regions covers many regions and projects: leave out --region, --endpoint and "
-                          "--project-id (choose projects with --projects)")  # fmt: skip
+    if not estate_chosen(args):
+        raise ConfigError("this needs an estate: give --regions all or --regions R1,R2")
     console.keep_secret(os.environ.get(config.ENV_SK), os.environ.get(config.ENV_SECURITY_TOKEN))
     projects = args.projects.split(",") if args.projects else None
     options: dict[str, Any] = {"projects": projects, **_transport_options(args)}
@@ -89,6 +92,33 @@ def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdi
     estate = connect_estate(args.regions, **options)
     console.keep_secret(*estate.secrets)
     return estate
+
+
+def estate_images(estate: Estate, console: Console, **listing: Any) -> pd.DataFrame:
+    """``estate.images(**listing)``; a region or project that failed is a warning line, not a lost listing."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EstateWarning)
+        frame = estate.images(**listing)
+    for warning in caught:
+        console.notice(f"ims-nb {console.verb}: warning: {warning.message}")
+    return frame
+
+
+def estate_images_by_id(estate: Estate, console: Console, image_ids: list[str]) -> pd.DataFrame:
+    """The estate's rows of these images (an image several projects see: a row each); every id no scope knows is
+    named in one ConfigError."""
+    frame = estate_images(estate, console)
+    missing = [image_id for image_id in image_ids if image_id not in set(frame["id"])]
+    if missing:
+        raise ConfigError(f"no such image in the estate: {', '.join(missing)}")
+    chosen = frame[frame["id"].isin(image_ids)]
+    order = {image_id: n for n, image_id in enumerate(image_ids)}
+    return chosen.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
+
+
+def home_client(estate: Estate) -> ImsClient:
+    """The client of the estate's first scope: whose ledger file an estate's exports share (``ledger_path``)."""
+    return estate[estate.scopes[0]]
 
 
 class CountingTransport(httpx.HTTPTransport):
