@@ -116,6 +116,40 @@ def estate_images_by_id(estate: Estate, console: Console, image_ids: list[str]) 
     return chosen.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
 
 
+def with_scope(frame: pd.DataFrame, plan: pd.DataFrame, estate: Estate) -> pd.DataFrame:
+    """``frame`` (one row per ``plan`` row, in its order) with ``region``, ``project_id`` and ``project_name`` first,
+    as ``ims-nb images --regions`` shows them: where each row is."""
+    from ims_nb.estate.estate import SCOPE_COLUMNS
+
+    names = {p.id: p.name for p in estate.projects}
+    out = frame.drop(columns=[c for c in SCOPE_COLUMNS if c in frame.columns]).reset_index(drop=True)
+    scopes = {"region": plan["region"], "project_id": plan["project_id"], "project_name": plan["project_id"].map(names)}
+    for position, column in enumerate(SCOPE_COLUMNS):
+        out.insert(position, column, scopes[column].astype("string").to_numpy())
+    return out
+
+
+def connect_any(args: argparse.Namespace, console: Console) -> ImsClient | Estate:
+    """The estate the options choose (``--regions``), else the one client; either is a context manager."""
+    return estate_from_args(args, console) if estate_chosen(args) else connect_from_args(args, console)
+
+
+def selected_images(
+    client: ClientLike | Estate, console: Console, image_ids: list[str], max_items: int | None, filters: dict[str, Any]
+) -> Any:
+    """The images a verb works on: ``image_ids`` when given, else those the filters select; an estate's as its
+    frame (with each row's scope), one client's as records."""
+    from ims_nb.estate import Estate
+
+    if isinstance(client, Estate):
+        if image_ids:
+            return estate_images_by_id(client, console, image_ids)
+        return estate_images(client, console, max_items=max_items, **filters)
+    if image_ids:
+        return images_by_id(client, image_ids)
+    return list(client.iter_images(max_items=max_items, **filters))
+
+
 def home_client(estate: Estate) -> ImsClient:
     """The client of the estate's first scope: whose ledger file an estate's exports share (``ledger_path``)."""
     return estate[estate.scopes[0]]
