@@ -9,24 +9,32 @@ import shlex
 import sys
 import uuid
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
 from ims_nb.cli._console import SIMULATOR_PREFIX, Console
 from ims_nb.cli._options import estate_chosen
+from ims_nb.cli._output import TableColumn
 from ims_nb.cli._progress import ProgressLine
 from ims_nb.client import ImsClient, config
 from ims_nb.client.connection import connect, connect_simulator
 from ims_nb.errors import ApiError, ConfigError, EstateWarning
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from ims_nb.client.protocol import ClientLike
     from ims_nb.estate import Estate
+    from ims_nb.exports.ledger import Ledger
+    from ims_nb.exports.plan_file import PlanRow
 
 READ_STDIN = "-"
+#: The columns an estate's tables start with.
+SCOPE_TABLE = (TableColumn("region", "REGION", drop_order=6), TableColumn("project_name", "PROJECT", drop_order=7))
 #: The path of the image listing, whose pages a progress line counts.
 LISTING_PATH = "/v2/cloudimages"
 
@@ -116,10 +124,13 @@ def estate_images_by_id(estate: Estate, console: Console, image_ids: list[str]) 
     return chosen.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
 
 
-def with_scope(frame: pd.DataFrame, plan: pd.DataFrame, estate: Estate) -> pd.DataFrame:
-    """``frame`` (one row per ``plan`` row, in its order) with ``region``, ``project_id`` and ``project_name`` first,
-    as ``ims-nb images --regions`` shows them: where each row is."""
+def with_scope(frame: pd.DataFrame, plan: pd.DataFrame, estate: Estate | None) -> pd.DataFrame:
+    """An estate's ``frame`` (one row per ``plan`` row, in its order) with ``region``, ``project_id`` and
+    ``project_name`` first, as ``ims-nb images --regions`` shows them; one region's frame as it is."""
     from ims_nb.estate.estate import SCOPE_COLUMNS
+
+    if estate is None:
+        return frame
 
     names = {p.id: p.name for p in estate.projects}
     out = frame.drop(columns=[c for c in SCOPE_COLUMNS if c in frame.columns]).reset_index(drop=True)
@@ -150,9 +161,46 @@ def selected_images(
     return list(client.iter_images(max_items=max_items, **filters))
 
 
-def home_client(estate: Estate) -> ImsClient:
-    """The client of the estate's first scope: whose ledger file an estate's exports share (``ledger_path``)."""
-    return estate[estate.scopes[0]]
+def scoped_table(table: tuple[TableColumn, ...], estate: Estate | None) -> tuple[TableColumn, ...]:
+    """An estate's table: region and project first; one region's as it is."""
+    return table if estate is None else (*SCOPE_TABLE, *table)
+
+
+def plan_images(client: ClientLike | Estate, console: Console, plan_rows: list[PlanRow]) -> Any:
+    """The images of a plan file's rows: an estate's each in the region and project its row names (when it does),
+    one row per image in the plan's order.
+
+    Raises:
+        ConfigError: an image no scope has, or one that several projects list with no scope in its row to choose.
+    """
+    images = selected_images(client, console, [row.image_id for row in plan_rows], None, {})
+    if isinstance(images, list):  # one client's records: one per id already
+        return images
+    wanted = {row.image_id: row for row in plan_rows}
+    keep = [(wanted[i].region or r) == r and (wanted[i].project_id or p) == p
+            for i, r, p in zip(images["id"], images["region"], images["project_id"], strict=True)]  # fmt: skip
+    chosen = images[keep]
+    twice = chosen["id"][chosen["id"].duplicated()]
+    if len(twice):
+        raise ConfigError(f"image {twice.iloc[0]} is in several projects of the estate: give the plan's rows their "
+                          "region and project_id columns (as export --regions --dry-run -o writes them)")  # fmt: skip
+    missing = [row.image_id for row in plan_rows if row.image_id not in set(chosen["id"])]
+    if missing:
+        raise ConfigError(f"no such image in the region and project of its plan row: {', '.join(missing)}")
+    return chosen.reset_index(drop=True)
+
+
+def home_client(client: ImsClient | Estate) -> ImsClient:
+    """One client's self; an estate's first scope's client, whose ledger file its exports share (``ledger_path``)."""
+    return client[client.scopes[0]] if isinstance(client, Mapping) else client
+
+
+def open_ledger(client: ClientLike | Estate, path: Path) -> Ledger:
+    """The ledger at ``path``: bound to one client's account; an estate's open to each scope's, which launch and
+    watch bind per scope (``ims_nb.exports.estate``)."""
+    from ims_nb.exports.ledger import Ledger, ledger_for
+
+    return Ledger(path) if isinstance(client, Mapping) else ledger_for(client, path)
 
 
 class CountingTransport(httpx.HTTPTransport):
