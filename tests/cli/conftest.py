@@ -18,7 +18,6 @@ from ims_nb.sim import Simulator
 from ims_nb.vocab import GiB
 from tests.cli.helpers import connect_line
 
-
 #: The regions of ``estate_sim``; the first has the sub-project ``cn-north-4_dev``.
 ESTATE_REGIONS = ("cn-north-4", "ap-southeast-1", "ap-southeast-3")
 
