@@ -29,7 +29,8 @@ def _bucket_rules(blocking: object) -> list[str]:
 def test_a_region_template_gives_each_row_its_own_regions_standard_bucket(
     estate_sim_line: str, bare_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["--regions", "all", "--sim", estate_sim_line, *SELECTION, "--bucket-url", TEMPLATE, "--output-format", "csv"]
+    argv = ["--regions", "all", "--sim", estate_sim_line, *SELECTION, "--bucket-url", TEMPLATE,
+            "--output-format", "csv"]  # fmt: skip
     code, out, err = _preflight(argv, capsys)
     frame = pd.read_csv(io.StringIO(out))
     assert code == 3  # the seeded worlds hold refusable images
