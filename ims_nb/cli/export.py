@@ -82,6 +82,8 @@ examples:
   ims-nb export --plan plan.csv --watch
   ims-nb export 1f34a6d9-115b-44b2-9c58-2736820a464a --bucket my-bucket --key-template 'exports/{id}.{ext}' --auto
   ims-nb export --platform Ubuntu --bucket my-bucket --quick --concurrency 8 --max-rate 2 --watch
+  ims-nb export --regions cn-north-4,ap-southeast-1 --imagetype private --status active --format qcow2 \\
+      --bucket-url 'ims-exports-{region}:{project}/{name}-{id8}.{ext}' --watch
 
 Key template fields: {name} and {platform} (runs of characters outside A-Za-z0-9._- become -), {id}, \
 {id8} (its first 8 characters), {ext} and {format} (the file format; zvhd2 with fast export). Two images \

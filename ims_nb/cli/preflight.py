@@ -60,9 +60,12 @@ examples:
       --bucket-url 'my-bucket:exports/{name}-{id8}.{ext}'
   ims-nb preflight 1f34a6d9-115b-44b2-9c58-2736820a464a --bucket-url my-bucket:big.zvhd2 --quick --details
   ims-nb preflight --platform Ubuntu --bucket-url 'my-bucket:{id}.{ext}' --format vhd --output-format csv -o pf.csv
+  ims-nb preflight --regions all --imagetype private --format qcow2 \\
+      --bucket-url 'ims-exports-{region}:{project}/{name}-{id8}.{ext}'    # every region, each its own bucket
 
 Key template fields: {name} and {platform} (runs of characters outside A-Za-z0-9._- become -), {id}, \
-{id8} (its first 8 characters), {ext} and {format} (the file format; zvhd2 with --quick).
+{id8} (its first 8 characters), {ext} and {format} (the file format; zvhd2 with --quick), and with \
+--regions {region} and {project} (the bucket may use these two).
 
 Output: the summary, one row per image (ID, NAME, TARGET, EXPORTABLE yes/no, BLOCKING rules, WARNINGS, \
 RECOMMENDED mode), then one line per violation (severity, rule, IMG code, message and fix) of every refused \
