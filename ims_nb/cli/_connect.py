@@ -72,7 +72,7 @@ def connect_from_args(
     return client
 
 
-def estate_from_args(args: argparse.Namespace, console: Console, *, stdin: TextIO | None = None) -> Estate:
+def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdin: TextIO | None = None) -> Estate:
     """An estate from ``--regions``/``--projects`` and the connection options (``--sim``, ``--ak``, or the
     credentials chain); ``--region``, ``--endpoint`` and ``--project-id`` belong to one-region calls.
 
@@ -142,7 +142,7 @@ def with_scope(frame: pd.DataFrame, plan: pd.DataFrame, estate: Estate | None) -
 
 def connect_any(args: argparse.Namespace, console: Console) -> ImsClient | Estate:
     """The estate the options choose (``--regions``), else the one client; either is a context manager."""
-    return estate_from_args(args, console) if estate_chosen(args) else connect_from_args(args, console)
+    return connect_estate_from_args(args, console) if estate_chosen(args) else connect_from_args(args, console)
 
 
 def selected_images(

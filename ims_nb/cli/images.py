@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ims_nb.cli._connect import CountingTransport, connect_from_args, estate_from_args, estate_images
+from ims_nb.cli._connect import CountingTransport, connect_estate_from_args, connect_from_args, estate_images
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
 from ims_nb.cli._options import (
     HelpFormatter,
@@ -93,7 +93,7 @@ def _list_images(args: argparse.Namespace, console: Console) -> int:
     file_format = OutputFormat(args.format)
     check_output(file_format, args.output)
     if estate_chosen(args):
-        with estate_from_args(args, console) as estate:
+        with connect_estate_from_args(args, console) as estate:
             frame = estate_images(estate, console, max_items=args.max_items, **filters)
         write_frame(frame, file_format, args.output, sys.stdout, ESTATE_TABLE)
         return EXIT_OK

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ims_nb.cli._connect import (
+    connect_estate_from_args,
     connect_from_args,
-    estate_from_args,
     home_client,
     open_ledger,
     scoped_table,
@@ -149,7 +149,7 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
     ledger_path(args)  # a bad --ledger is refused before connecting
     estate = None
     if estate_chosen(args):  # every scope's rows, each scope an account of its own
-        with estate_from_args(args, console) as estate:
+        with connect_estate_from_args(args, console) as estate:
             path = ledger_path(args, home_client(estate))
             frame, interrupted = _listed(path, estate, args, console)
             frame = _estate_rows(frame, path, estate)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ims_nb.cli._connect import (
     CountingTransport,
+    connect_estate_from_args,
     connect_from_args,
-    estate_from_args,
     selected_images,
     with_scope,
 )
@@ -158,7 +158,7 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
     judging = {"bucket": args.bucket_url.bucket, "key_template": args.bucket_url.key, "file_format": args.file_format,
                "quick": args.quick, "shared_targets": True}  # fmt: skip
     if estate_chosen(args):
-        with estate_from_args(args, console) as estate:
+        with connect_estate_from_args(args, console) as estate:
             frame = selected_images(estate, console, image_ids, args.max_items, filters)
             judged = review(frame, client=estate, **judging)
             summary, violations = with_scope(judged.summary, judged.plan, estate), judged.violations
