@@ -8,21 +8,33 @@ import os
 import shlex
 import sys
 import uuid
+import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
 from ims_nb.cli._console import SIMULATOR_PREFIX, Console
+from ims_nb.cli._options import estate_chosen
+from ims_nb.cli._output import TableColumn
 from ims_nb.cli._progress import ProgressLine
 from ims_nb.client import ImsClient, config
 from ims_nb.client.connection import connect, connect_simulator
-from ims_nb.errors import ApiError, ConfigError
+from ims_nb.errors import ApiError, ConfigError, EstateWarning
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
     from ims_nb.client.protocol import ClientLike
     from ims_nb.estate import Estate
+    from ims_nb.exports.ledger import Ledger
+    from ims_nb.exports.plan_file import PlanRow
 
 READ_STDIN = "-"
+#: The columns an estate's tables start with.
+SCOPE_TABLE = (TableColumn("region", "REGION", drop_order=6), TableColumn("project_name", "PROJECT", drop_order=7))
 #: The path of the image listing, whose pages a progress line counts.
 LISTING_PATH = "/v2/cloudimages"
 
@@ -65,14 +77,13 @@ def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdi
     credentials chain); ``--region``, ``--endpoint`` and ``--project-id`` belong to one-region calls.
 
     Raises:
-        ConfigError: a one-region option with ``--regions``, ``--projects`` without it, or what ``connect_estate``
-            refuses.
+        ConfigError: what ``estate_chosen`` refuses (``--regions`` missing, or with a one-region option), or what
+            ``connect_estate`` refuses.
     """
     from ims_nb.estate import connect_estate
 
-    if args.region or args.endpoint or args.project_id:
-        raise ConfigError("--regions covers many regions and projects: leave out --region, --endpoint and "
-                          "--project-id (choose projects with --projects)")  # fmt: skip
+    if not estate_chosen(args):
+        raise ConfigError("this needs an estate: give --regions all or --regions R1,R2")
     console.keep_secret(os.environ.get(config.ENV_SK), os.environ.get(config.ENV_SECURITY_TOKEN))
     projects = args.projects.split(",") if args.projects else None
     options: dict[str, Any] = {"projects": projects, **_transport_options(args)}
@@ -89,6 +100,107 @@ def connect_estate_from_args(args: argparse.Namespace, console: Console, *, stdi
     estate = connect_estate(args.regions, **options)
     console.keep_secret(*estate.secrets)
     return estate
+
+
+def estate_images(estate: Estate, console: Console, **listing: Any) -> pd.DataFrame:
+    """``estate.images(**listing)``; a region or project that failed is a warning line, not a lost listing."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EstateWarning)
+        frame = estate.images(**listing)
+    for warning in caught:
+        console.notice(f"ims-nb {console.verb}: warning: {warning.message}")
+    return frame
+
+
+def estate_images_by_id(estate: Estate, console: Console, image_ids: list[str]) -> pd.DataFrame:
+    """The estate's rows of these images (an image several projects see: a row each); every id no scope knows is
+    named in one ConfigError."""
+    frame = estate_images(estate, console)
+    missing = [image_id for image_id in image_ids if image_id not in set(frame["id"])]
+    if missing:
+        raise ConfigError(f"no such image in the estate: {', '.join(missing)}")
+    chosen = frame[frame["id"].isin(image_ids)]
+    order = {image_id: n for n, image_id in enumerate(image_ids)}
+    return chosen.sort_values("id", key=lambda ids: ids.map(order), kind="stable").reset_index(drop=True)
+
+
+def with_scope(frame: pd.DataFrame, plan: pd.DataFrame, estate: Estate | None) -> pd.DataFrame:
+    """An estate's ``frame`` (one row per ``plan`` row, in its order) with ``region``, ``project_id`` and
+    ``project_name`` first, as ``ims-nb images --regions`` shows them; one region's frame as it is."""
+    from ims_nb.estate.estate import SCOPE_COLUMNS
+
+    if estate is None:
+        return frame
+
+    names = {p.id: p.name for p in estate.projects}
+    out = frame.drop(columns=[c for c in SCOPE_COLUMNS if c in frame.columns]).reset_index(drop=True)
+    scopes = {"region": plan["region"], "project_id": plan["project_id"], "project_name": plan["project_id"].map(names)}
+    for position, column in enumerate(SCOPE_COLUMNS):
+        out.insert(position, column, scopes[column].astype("string").to_numpy())
+    return out
+
+
+def connect_any(args: argparse.Namespace, console: Console) -> ImsClient | Estate:
+    """The estate the options choose (``--regions``), else the one client; either is a context manager."""
+    return connect_estate_from_args(args, console) if estate_chosen(args) else connect_from_args(args, console)
+
+
+def selected_images(
+    client: ClientLike | Estate, console: Console, image_ids: list[str], max_items: int | None, filters: dict[str, Any]
+) -> Any:
+    """The images a verb works on: ``image_ids`` when given, else those the filters select; an estate's as its
+    frame (with each row's scope), one client's as records."""
+    from ims_nb.estate import Estate
+
+    if isinstance(client, Estate):
+        if image_ids:
+            return estate_images_by_id(client, console, image_ids)
+        return estate_images(client, console, max_items=max_items, **filters)
+    if image_ids:
+        return images_by_id(client, image_ids)
+    return list(client.iter_images(max_items=max_items, **filters))
+
+
+def scoped_table(table: tuple[TableColumn, ...], estate: Estate | None) -> tuple[TableColumn, ...]:
+    """An estate's table: region and project first; one region's as it is."""
+    return table if estate is None else (*SCOPE_TABLE, *table)
+
+
+def plan_images(client: ClientLike | Estate, console: Console, plan_rows: list[PlanRow]) -> Any:
+    """The images of a plan file's rows: an estate's each in the region and project its row names (when it does),
+    one row per image in the plan's order.
+
+    Raises:
+        ConfigError: an image no scope has, or one that several projects list with no scope in its row to choose.
+    """
+    images = selected_images(client, console, [row.image_id for row in plan_rows], None, {})
+    if isinstance(images, list):  # one client's records: one per id already
+        return images
+    wanted = {row.image_id: row for row in plan_rows}
+    keep = [(wanted[i].region or r) == r and (wanted[i].project_id or p) == p
+            for i, r, p in zip(images["id"], images["region"], images["project_id"], strict=True)]  # fmt: skip
+    chosen = images[keep]
+    twice = chosen["id"][chosen["id"].duplicated()]
+    if len(twice):
+        raise ConfigError(f"image {twice.iloc[0]} is in several projects of the estate: give the plan's rows their "
+                          "region and project_id columns (as export --regions --dry-run -o writes them)")  # fmt: skip
+    missing = [row.image_id for row in plan_rows if row.image_id not in set(chosen["id"])]
+    if missing:
+        raise ConfigError(f"no such image in the region and project of its plan row: {', '.join(missing)}")
+    return chosen.reset_index(drop=True)
+
+
+def home_client(client: ImsClient | Estate) -> ImsClient:
+    """One client's self; an estate's first scope's client, whose ledger file its exports share (``ledger_path``)."""
+    return client[client.scopes[0]] if isinstance(client, Mapping) else client
+
+
+def open_ledger(client: ClientLike | Estate, path: Path) -> Ledger:
+    """The ledger at ``path``: bound to one client's account; an estate's open to each scope's, which launch and
+    watch bind per scope (``ims_nb.exports.estate``)."""
+    from ims_nb.exports.ledger import Ledger, ledger_for
+
+    return Ledger(path) if isinstance(client, Mapping) else ledger_for(client, path)
 
 
 class CountingTransport(httpx.HTTPTransport):

@@ -6,14 +6,14 @@ import argparse
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO, cast
 
 from ims_nb.cli._console import Console
 from ims_nb.cli._progress import JobBars, job_bars
-from ims_nb.vocab import LIVE, State
+from ims_nb.vocab import LIVE, Scope, State
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,9 +33,12 @@ def state_counts(frame: pd.DataFrame, noun: str) -> str:
     return f"{len(frame)} {nouns}" + (": " + ", ".join(parts) if parts else "")
 
 
-def follow(ledger: Ledger, client: ClientLike, args: argparse.Namespace, console: Console) -> tuple[pd.DataFrame, bool]:
+def follow(
+    ledger: Ledger, client: ClientLike | Mapping[Scope, ClientLike], args: argparse.Namespace, console: Console
+) -> tuple[pd.DataFrame, bool]:
     """``ims_nb.watch`` with one bar per job on the console's stream; returns ``jobs_frame`` and whether Ctrl-C
-    stopped the watch (the verb then says that the jobs go on, once, and exits 130).
+    stopped the watch (the verb then says that the jobs go on, once, and exits 130). An estate's clients follow
+    each scope's rows at its own endpoint.
 
     Raises:
         WaitTimeoutError: ``--timeout`` passed with jobs still running.

@@ -17,7 +17,7 @@ from typing import Any
 
 from ims_nb.client import config, wire
 from ims_nb.errors import ConfigError
-from ims_nb.vocab import STALL_AFTER
+from ims_nb.vocab import STALL_AFTER, Target
 
 MAX_PORT = 65535
 TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
@@ -210,6 +210,32 @@ def add_estate_options(parser: argparse.ArgumentParser) -> None:
                        help="list every project of these regions (all: every region the account has a project in); "
                             "rows gain region, project_id and project_name")  # fmt: skip
     group.add_argument("--projects", metavar="P1,P2", help="only these projects (names or ids; needs --regions)")
+
+
+def estate_chosen(args: argparse.Namespace) -> bool:
+    """Whether the options choose an estate (``--regions``): the one check of the estate options against the
+    one-region ones.
+
+    Raises:
+        ConfigError: ``--regions`` with ``--region``, ``--endpoint`` or ``--project-id``; ``--projects`` without
+            ``--regions``.
+    """
+    if not getattr(args, "regions", None):
+        if getattr(args, "projects", None):
+            raise ConfigError("--projects chooses projects of an estate: give --regions too (e.g. --regions all)")
+        return False
+    if args.region or args.endpoint or args.project_id:
+        raise ConfigError("--regions covers many regions and projects: leave out --region, --endpoint and "
+                          "--project-id (choose projects with --projects)")  # fmt: skip
+    return True
+
+
+def bucket_url(text: str) -> Target:
+    """``--bucket-url BUCKET:KEY_TEMPLATE``, parsed at the edge (either part may hold ``{region}``/``{project}``)."""
+    try:
+        return Target.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --- the listing filters --------------------------------------------------------------------------

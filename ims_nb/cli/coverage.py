@@ -214,7 +214,7 @@ def _export_gap(
     console.notice(f"the gap: {len(plan)} image(s): " + ", ".join(
         f"{int(counts.get(o.value, 0))} {o.value}" for o in Outcome if counts.get(o.value)))  # fmt: skip
     if args.watch:
-        return follow(ledger, client, args, console)[1]  # type: ignore[arg-type]  # watch takes an estate too
+        return follow(ledger, client, args, console)[1]
     return False
 
 

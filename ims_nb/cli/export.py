@@ -4,53 +4,65 @@ and follow them with ``--watch``."""
 from __future__ import annotations
 
 import argparse
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import connect_from_args, images_by_id
+from ims_nb.cli._connect import (
+    connect_any,
+    home_client,
+    open_ledger,
+    plan_images,
+    scoped_table,
+    selected_images,
+    with_scope,
+)
 from ims_nb.cli._console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, Console, run_client_verb
 from ims_nb.cli._follow import follow, state_counts
+from ims_nb.cli._launch_report import (
+    LAUNCHED,
+    PLAN_TABLE,
+    REFUSED,
+    REPORT_TABLE,
+    dry_run_totals,
+    exit_code,
+    launch_totals,
+    write_report,
+)
 from ims_nb.cli._options import (
     HelpFormatter,
     add_connection_options,
+    add_estate_options,
     add_filter_options,
     add_ledger_option,
     add_watch_options,
+    bucket_url,
     filters_from_args,
     ledger_path,
     positive_seconds,
 )
 from ims_nb.cli._output import (
     OutputFormat,
-    TableColumn,
     add_output_options,
     check_output,
-    ellipsis_for,
     output_format_of,
-    replace_file,
-    table_lines,
-    table_width,
-    write_frame,
-    yes_no,
 )
 from ims_nb.cli._progress import add_progress_options
 from ims_nb.cli._verbs import VERBS
 from ims_nb.errors import ConfigError
 from ims_nb.exports.plan_file import PlanRow, read_plan
-from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FAST_EXPORT_FORMAT, FILE_FORMATS, Action, Outcome
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ims_nb.client import ImsClient
     from ims_nb.client.protocol import ClientLike
+    from ims_nb.estate import Estate
 
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_RATE = 5.0
-#: What --dry-run says a launch would do (``Ledger.decide``), and what the launch report says came of it.
-LAUNCH, SKIP, REFUSED = Action.LAUNCH, Action.SKIP, Action.REFUSED
-LAUNCHED, SKIPPED, NOT_STARTED, UNKNOWN = Outcome.LAUNCHED, Outcome.SKIPPED, Outcome.NOT_STARTED, Outcome.UNKNOWN
 
 DESCRIPTION = """\
 Export images to OBS (POST /v1/cloudimages/{image_id}/file), each at most once. The images are the \
@@ -70,6 +82,8 @@ examples:
   ims-nb export --plan plan.csv --watch
   ims-nb export 1f34a6d9-115b-44b2-9c58-2736820a464a --bucket my-bucket --key-template 'exports/{id}.{ext}' --auto
   ims-nb export --platform Ubuntu --bucket my-bucket --quick --concurrency 8 --max-rate 2 --watch
+  ims-nb export --regions cn-north-4,ap-southeast-1 --imagetype private --status active --format qcow2 \\
+      --bucket-url 'ims-exports-{region}:{project}/{name}-{id8}.{ext}' --watch
 
 Key template fields: {name} and {platform} (runs of characters outside A-Za-z0-9._- become -), {id}, \
 {id8} (its first 8 characters), {ext} and {format} (the file format; zvhd2 with fast export). Two images \
@@ -107,32 +121,6 @@ def _concurrency(text: str) -> int:
     return value
 
 
-#: --dry-run's table; the narrowest terminal still shows id, exportable, action and the blocking rules.
-PLAN_TABLE = (
-    TableColumn("image_id", "ID"),
-    TableColumn("name", "NAME", drop_order=4, min_width=12),
-    TableColumn("bucket_url", "TARGET", drop_order=2, min_width=20),
-    TableColumn("mode", "FORMAT", drop_order=3),
-    TableColumn("exportable", "EXPORTABLE", show=yes_no),
-    TableColumn("blocking", "BLOCKING", min_width=16),
-    TableColumn("warnings", "WARNINGS", drop_order=5, min_width=16),
-    TableColumn("action", "ACTION"),
-    TableColumn("reason", "REASON", drop_order=1, min_width=20),
-)
-#: The launch report's table.
-REPORT_TABLE = (
-    TableColumn("image_id", "ID"),
-    TableColumn("name", "NAME", drop_order=3, min_width=12),
-    TableColumn("bucket_url", "TARGET", drop_order=1, min_width=20),
-    TableColumn("action", "ACTION"),
-    TableColumn("state", "STATE", drop_order=4),
-    TableColumn("job_id", "JOB", drop_order=2),
-    TableColumn("reason", "REASON", min_width=20),
-)
-#: The preflight messages under either table, never cut: the message is the point.
-MESSAGE_TABLE = (TableColumn("image_id", "ID"), TableColumn("message", "MESSAGE"))
-
-
 def add_export_parser(verbs: Any) -> None:
     """Register ``export`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     parser: argparse.ArgumentParser = verbs.add_parser(
@@ -147,6 +135,10 @@ def add_export_parser(verbs: Any) -> None:
     target.add_argument(
         "--key-template", metavar="T",
         help=f"the object key of each image (default {DEFAULT_KEY_TEMPLATE}; fields below)",
+    )  # fmt: skip
+    target.add_argument(
+        "--bucket-url", type=bucket_url, metavar="BUCKET:KEY_TEMPLATE",
+        help="--bucket and --key-template in one, as preflight takes them (e.g. 'ims-exports-{region}:{name}.{ext}')",
     )  # fmt: skip
     target.add_argument(
         "--format", dest="file_format", choices=FILE_FORMATS,
@@ -187,6 +179,7 @@ def add_export_parser(verbs: Any) -> None:
                                "reads back; else the report)")  # fmt: skip
     add_progress_options(parser, "the job bars of --watch")
     add_connection_options(parser)
+    add_estate_options(parser)
     parser.set_defaults(run=run_export)
 
 
@@ -205,11 +198,16 @@ def check_selection(args: argparse.Namespace, filters: dict[str, Any]) -> None:
         ConfigError: what is missing or does not go together, in one sentence.
     """
     has_filters = bool(filters) or args.max_items is not None
+    if args.bucket_url is not None:
+        if args.bucket is not None or args.key_template is not None:
+            raise ConfigError("--bucket-url is --bucket and --key-template in one: give it, or those two")
+        args.bucket, args.key_template = args.bucket_url.bucket, args.bucket_url.key
     if args.watch and args.dry_run:
         raise ConfigError("--dry-run launches nothing to --watch")
     if args.plan is not None:
         given = [name for name, present in (
             ("IMAGE_IDs", bool(args.image_ids)), ("filters", has_filters), ("--bucket", args.bucket is not None),
+            ("--bucket-url", args.bucket_url is not None),
             ("--key-template", args.key_template is not None), ("--format", args.file_format is not None),
             ("--quick", args.quick), ("--auto", args.auto)) if present]  # fmt: skip
         if given:
@@ -221,7 +219,7 @@ def check_selection(args: argparse.Namespace, filters: dict[str, Any]) -> None:
         raise ConfigError("choose the images: IMAGE_IDs, listing filters (e.g. --imagetype private --status active) "
                           "or --plan FILE.csv")  # fmt: skip
     if args.bucket is None:
-        raise ConfigError("--bucket is required (without --plan)")
+        raise ConfigError("--bucket is required (or --bucket-url BUCKET:KEY_TEMPLATE; without --plan)")
     if not (args.file_format or args.quick or args.auto):
         raise ConfigError("choose the mode: --format F (normal export), --quick (fast export) or --auto (fast "
                           "export where needed)")  # fmt: skip
@@ -235,8 +233,7 @@ def check_selection(args: argparse.Namespace, filters: dict[str, Any]) -> None:
 
 def _export(args: argparse.Namespace, console: Console) -> int:
     try:
-        from ims_nb.exports.launch import launch_report
-        from ims_nb.exports.ledger import ledger_for
+        from ims_nb.exports.launch import launch_report  # noqa: F401 - the extras are checked before connecting
         from ims_nb.targets import check_key_template
     except ImportError as exc:
         raise ConfigError(f"ims-nb export needs {exc.name}: pip install 'ims-nb[lab]'") from None
@@ -248,142 +245,74 @@ def _export(args: argparse.Namespace, console: Console) -> int:
     output_format = output_format_of(args)
     check_output(output_format, args.output)
     ledger_path(args)  # a bad --ledger is refused before connecting
-    with connect_from_args(args, console) as client:
-        path = ledger_path(args, client)  # a simulator's exports go to its own ledger, never the real one
-        plan = _plan(client, args, filters, plan_rows)
+    with connect_any(args, console) as client:
+        estate = client if isinstance(client, Mapping) else None
+        path = ledger_path(args, home_client(client))  # a simulator's exports: its own ledger, never the real one
+        plan = _plan(client, console, args, filters, plan_rows)
         if args.dry_run:
-            report = _dry_run(plan, client, path, args.force)
-            _write(report, PLAN_TABLE, output_format, args.output, all_messages=True)
-            console.notice(_dry_run_totals(report))
+            report = with_scope(_dry_run(plan, client, path, args.force), plan, estate)
+            write_report(report, scoped_table(PLAN_TABLE, estate), output_format, args.output, all_messages=True)
+            console.notice(dry_run_totals(report))
             return EXIT_REFUSED if (report["action"] == REFUSED).any() else EXIT_OK
-        with ledger_for(client, path) as ledger:
-            try:
-                report = launch_report(plan, client=client, ledger=ledger, force=args.force,
-                                       concurrency=args.concurrency, max_rate=args.max_rate)  # fmt: skip
-            except KeyboardInterrupt:
-                console.error("interrupted while launching: the exports already sent go on in the cloud; the ledger "
-                              "settles any in doubt on the next run")  # fmt: skip
+        return _launch(args, console, client, plan, path, output_format)
+
+
+def _launch(
+    args: argparse.Namespace, console: Console, client: ImsClient | Estate, plan: pd.DataFrame, path: Path,
+    output_format: OutputFormat,
+) -> int:  # fmt: skip
+    """Launch the plan through the ledger, write the report, and with ``--watch`` follow the jobs to their end."""
+    from ims_nb.exports.launch import launch_report
+
+    estate = client if isinstance(client, Mapping) else None
+    with open_ledger(client, path) as ledger:
+        try:
+            report = launch_report(plan, client=client, ledger=ledger, force=args.force,
+                                   concurrency=args.concurrency, max_rate=args.max_rate)  # fmt: skip
+        except KeyboardInterrupt:
+            console.error("interrupted while launching: the exports already sent go on in the cloud; the ledger "
+                          "settles any in doubt on the next run")  # fmt: skip
+            return EXIT_INTERRUPTED
+        write_report(with_scope(report, plan, estate), scoped_table(REPORT_TABLE, estate), output_format, args.output,
+               all_messages=False)  # fmt: skip
+        console.notice(launch_totals(report))
+        code = exit_code(report)
+        if args.watch:
+            frame, interrupted = follow(ledger, client, args, console)
+            if interrupted:
                 return EXIT_INTERRUPTED
-            _write(report, REPORT_TABLE, output_format, args.output, all_messages=False)
-            console.notice(_launch_totals(report))
-            code = _exit_code(report)
-            if args.watch:
-                frame, interrupted = follow(ledger, client, args, console)
-                if interrupted:
-                    return EXIT_INTERRUPTED
-                mine = frame[frame["row_id"].isin(report.loc[report["action"] == LAUNCHED, "row_id"].dropna())]
-                console.notice(state_counts(mine, "launched export"))
-                if mine["state"].isin(["failed", "missing"]).any():
-                    code = EXIT_FAILED
+            mine = frame[frame["row_id"].isin(report.loc[report["action"] == LAUNCHED, "row_id"].dropna())]
+            console.notice(state_counts(mine, "launched export"))
+            if mine["state"].isin(["failed", "missing"]).any():
+                code = EXIT_FAILED
     return code
 
 
 def _plan(
-    client: ClientLike, args: argparse.Namespace, filters: dict[str, Any], plan_rows: list[PlanRow] | None
-) -> pd.DataFrame:
+    client: ClientLike | Estate, console: Console, args: argparse.Namespace, filters: dict[str, Any],
+    plan_rows: list[PlanRow] | None,
+) -> pd.DataFrame:  # fmt: skip
     """The plan of the selection (bucket, key template, mode), or of a plan file's rows taken as they are."""
     from ims_nb.exports.plan import plan_exports
 
     if plan_rows is not None:
-        records = images_by_id(client, [row.image_id for row in plan_rows])
-        return plan_exports(records, targets={row.image_id: row.target for row in plan_rows},
+        images = plan_images(client, console, plan_rows)
+        return plan_exports(images, targets={row.image_id: row.target for row in plan_rows},
                             file_format=[row.file_format for row in plan_rows],
                             quick=[row.quick for row in plan_rows], client=client)  # fmt: skip
-    if args.image_ids:
-        records = images_by_id(client, list(dict.fromkeys(args.image_ids)))
-    else:
-        records = list(client.iter_images(max_items=args.max_items, **filters))
+    images = selected_images(client, console, list(dict.fromkeys(args.image_ids)), args.max_items, filters)
     quick: bool | str = True if args.quick else "auto" if args.auto else False
-    return plan_exports(records, bucket=args.bucket, key_template=args.key_template, quick=quick,
+    return plan_exports(images, bucket=args.bucket, key_template=args.key_template, quick=quick,
                         file_format=args.file_format or "qcow2", client=client)  # fmt: skip
 
 
-def _dry_run(plan: pd.DataFrame, client: ClientLike, path: Path, force: bool) -> pd.DataFrame:
+def _dry_run(plan: pd.DataFrame, client: ClientLike | Estate, path: Path, force: bool) -> pd.DataFrame:
     """The plan with what a launch would do with each row (no ledger file yet: nothing is in it)."""
     from ims_nb.exports.decisions import decide_rows
-    from ims_nb.exports.ledger import ledger_for
 
     if not path.exists():
         decisions = decide_rows(plan, [], force=force)
     else:
-        with ledger_for(client, path) as ledger:  # the rows of the client's account
+        with open_ledger(client, path) as ledger:  # the rows of the client's account
             decisions = ledger.decide(plan, force=force)
     return plan.assign(action=decisions["action"], reason=decisions["reason"])
-
-
-def _exit_code(report: pd.DataFrame) -> int:
-    actions = set(report["action"])
-    if actions & {NOT_STARTED, UNKNOWN}:
-        return EXIT_FAILED
-    return EXIT_REFUSED if REFUSED in actions else EXIT_OK
-
-
-def _count(report: pd.DataFrame, action: str) -> int:
-    return int((report["action"] == action).sum())
-
-
-def _images(count: int) -> str:
-    return f"{count} image" + ("" if count == 1 else "s")
-
-
-def _dry_run_totals(report: pd.DataFrame) -> str:
-    return (f"{_images(len(report))}: {_count(report, LAUNCH)} to launch, {_count(report, SKIP)} skipped (live or "
-            f"done in the ledger), {_count(report, REFUSED)} refused; nothing was sent (--dry-run)")  # fmt: skip
-
-
-def _launch_totals(report: pd.DataFrame) -> str:
-    text = (f"{_images(len(report))}: {_count(report, LAUNCHED)} launched, {_count(report, SKIPPED)} skipped (live "
-            f"or done in the ledger), {_count(report, REFUSED)} refused")  # fmt: skip
-    for action in (NOT_STARTED, UNKNOWN):
-        if _count(report, action):
-            text += f", {_count(report, action)} {action}"
-    return text
-
-
-# --- output -----------------------------------------------------------------------------------------
-
-
-def _write(
-    report: pd.DataFrame,
-    table: tuple[TableColumn, ...],
-    output_format: OutputFormat,
-    output: Path | None,
-    *,
-    all_messages: bool,
-) -> None:
-    """CSV and JSON: every column. The table: the main columns, then the preflight messages (of every image
-    with ``all_messages``, else of the refused ones)."""
-    if output_format is not OutputFormat.TABLE:
-        write_frame(report, output_format, output, sys.stdout, table)
-        return
-
-    def render(stream: TextIO, width: int | None) -> None:
-        stream.writelines(line + "\n" for line in _table_text(report, table, width, stream, all_messages))
-        stream.flush()
-
-    if output is None:
-        render(sys.stdout, table_width(sys.stdout))
-        return
-
-    def write(path: Path) -> None:
-        with path.open("w", encoding="utf-8", newline="") as stream:
-            render(stream, None)
-
-    replace_file(output, write)
-
-
-def _table_text(
-    report: pd.DataFrame, table: tuple[TableColumn, ...], width: int | None, stream: TextIO, all_messages: bool
-) -> list[str]:
-    import pandas as pd
-
-    mode = [FAST_EXPORT_FORMAT + " (fast)" if quick else file_format for quick, file_format in
-            zip(report["quick"], report["file_format"], strict=True)]  # fmt: skip
-    lines = table_lines(report.assign(mode=mode), table, width, ellipsis_for(stream))
-    shown = report if all_messages else report[report["action"] == REFUSED]
-    messages = [(image_id, message) for image_id, found in zip(shown["image_id"], shown["messages"], strict=True)
-                for message in (found if isinstance(found, list) else [])]  # fmt: skip
-    if not messages:
-        return lines
-    frame = pd.DataFrame(messages, columns=["image_id", "message"])
-    return [*lines, "", *table_lines(frame, MESSAGE_TABLE, None)]

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
-from ims_nb.cli._connect import CountingTransport, connect_estate_from_args, connect_from_args
+from ims_nb.cli._connect import CountingTransport, connect_estate_from_args, connect_from_args, estate_images
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
 from ims_nb.cli._options import (
     HelpFormatter,
     add_connection_options,
     add_estate_options,
     add_filter_options,
+    estate_chosen,
     filters_from_args,
 )
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options, progress_line
 from ims_nb.cli._verbs import VERBS
-from ims_nb.errors import ConfigError, EstateWarning
 
 DESCRIPTION = "List images (GET /v2/cloudimages, every page) with the documented filters."
 EPILOG = """\
@@ -93,16 +92,11 @@ def _list_images(args: argparse.Namespace, console: Console) -> int:
     filters = filters_from_args(args)
     file_format = OutputFormat(args.format)
     check_output(file_format, args.output)
-    if args.regions:
-        with connect_estate_from_args(args, console) as estate, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", EstateWarning)
-            frame = estate.images(max_items=args.max_items, **filters)
-        for warning in caught:
-            console.notice(f"ims-nb images: warning: {warning.message}")
+    if estate_chosen(args):
+        with connect_estate_from_args(args, console) as estate:
+            frame = estate_images(estate, console, max_items=args.max_items, **filters)
         write_frame(frame, file_format, args.output, sys.stdout, ESTATE_TABLE)
         return EXIT_OK
-    if args.projects:
-        raise ConfigError("--projects chooses projects of an estate: give --regions too")
     from ims_nb.frames import images_frame
 
     progress = progress_line(args, console.stream, "ims-nb images", "images")

@@ -8,10 +8,25 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import connect_from_args
+from ims_nb.cli._connect import (
+    connect_estate_from_args,
+    connect_from_args,
+    home_client,
+    open_ledger,
+    scoped_table,
+    with_scope,
+)
 from ims_nb.cli._console import EXIT_INTERRUPTED, EXIT_OK, Console, run_client_verb
 from ims_nb.cli._follow import follow, state_counts
-from ims_nb.cli._options import HelpFormatter, add_connection_options, add_ledger_option, add_watch_options, ledger_path
+from ims_nb.cli._options import (
+    HelpFormatter,
+    add_connection_options,
+    add_estate_options,
+    add_ledger_option,
+    add_watch_options,
+    estate_chosen,
+    ledger_path,
+)
 from ims_nb.cli._output import (
     OutputFormat,
     TableColumn,
@@ -28,6 +43,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ims_nb.client.protocol import ClientLike
+    from ims_nb.estate import Estate
 
 #: ``--state`` also takes these groups.
 STATE_GROUPS = {"live": LIVE, "done": DONE}
@@ -49,6 +65,7 @@ examples:
   ims-nb jobs --state failed --state missing
   ims-nb jobs --watch --sim - < sim.json
   ims-nb jobs --state done --output-format csv -o history.csv
+  ims-nb jobs --regions all --watch       # every region and project of the estate, with a REGION column
 
 States: submitting, submitted, running, succeeded, verified (the object is in the bucket), missing \
 (SUCCESS without the object), failed, refused (the service said no; nothing started), unknown (the answer \
@@ -111,6 +128,7 @@ def add_jobs_parser(verbs: Any) -> None:
                                "of ims_nb.jobs_frame)")  # fmt: skip
     add_progress_options(parser, "the job bars of --watch")
     add_connection_options(parser)
+    add_estate_options(parser)
     parser.set_defaults(run=run_jobs)
 
 
@@ -129,7 +147,13 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
     output_format = output_format_of(args)
     check_output(output_format, args.output)
     ledger_path(args)  # a bad --ledger is refused before connecting
-    if args.watch or args.sim is not None:  # the connection's ledger, its account's rows (the others: belongs_to)
+    estate = None
+    if estate_chosen(args):  # every scope's rows, each scope an account of its own
+        with connect_estate_from_args(args, console) as estate:
+            path = ledger_path(args, home_client(estate))
+            frame, interrupted = _listed(path, estate, args, console)
+            frame = _estate_rows(frame, path, estate)
+    elif args.watch or args.sim is not None:  # the connection's ledger, its account's rows (others: belongs_to)
         with connect_from_args(args, console) as client:
             frame, interrupted = _listed(ledger_path(args, client), client, args, console)
     else:
@@ -139,7 +163,7 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
     if states:
         frame = frame[frame["state"].isin(states)].reset_index(drop=True)
     shown = frame.assign(detail=_details(frame)) if output_format is OutputFormat.TABLE else frame
-    write_frame(shown, output_format, args.output, sys.stdout, JOBS_TABLE)
+    write_frame(shown, output_format, args.output, sys.stdout, scoped_table(JOBS_TABLE, estate))
     console.notice(state_counts(frame, "job"))
     elsewhere = accounts_note(frame)
     if elsewhere:
@@ -148,21 +172,40 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
 
 
 def _listed(
-    path: Path, client: ClientLike | None, args: argparse.Namespace, console: Console
+    path: Path, client: ClientLike | Estate | None, args: argparse.Namespace, console: Console
 ) -> tuple[pd.DataFrame, bool]:
     """The ledger's jobs frame (bound to ``client``'s account when given; followed with ``--watch``), and whether
     Ctrl-C stopped the watch."""
     from ims_nb.exports.history import jobs_frame
-    from ims_nb.exports.ledger import Ledger, ledger_for
+    from ims_nb.exports.ledger import Ledger
 
     if not path.exists():
         console.notice(f"ims-nb jobs: no ledger at {path} yet: nothing was exported with it")
         with tempfile.TemporaryDirectory() as folder, Ledger(Path(folder) / "empty.sqlite") as empty:
             return jobs_frame(empty), False
-    with Ledger(path) if client is None else ledger_for(client, path) as ledger:
+    with Ledger(path) if client is None else open_ledger(client, path) as ledger:
         if args.watch and client is not None:  # a watch always connects (``_jobs``)
             return follow(ledger, client, args, console)
         return jobs_frame(ledger), False
+
+
+def _estate_rows(frame: pd.DataFrame, path: Path, estate: Estate) -> pd.DataFrame:
+    """The rows of the estate's scopes (each scope is an account: its endpoint and project), with where each is."""
+    import pandas as pd
+
+    from ims_nb.exports.identity import identity_of
+    from ims_nb.exports.ledger import Ledger
+
+    if not path.exists():
+        return with_scope(frame, pd.DataFrame({"region": [], "project_id": []}), estate)
+    with Ledger(path) as ledger:
+        rows = {row["row_id"]: row for row in ledger.rows(every_account=True)}
+    identities = [found for client in estate.values() if (found := identity_of(client)) is not None]
+    ours = [any(i.owns(rows[row_id]) for i in identities) for row_id in frame["row_id"]]
+    frame = frame[ours].reset_index(drop=True)
+    scopes = pd.DataFrame([(rows[row_id]["region"], rows[row_id]["project_id"]) for row_id in frame["row_id"]],
+                          columns=["region", "project_id"])  # fmt: skip
+    return with_scope(frame, scopes, estate)
 
 
 def accounts_note(frame: pd.DataFrame) -> str | None:

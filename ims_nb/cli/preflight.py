@@ -8,9 +8,23 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import CountingTransport, connect_from_args, images_by_id
+from ims_nb.cli._connect import (
+    CountingTransport,
+    connect_estate_from_args,
+    connect_from_args,
+    selected_images,
+    with_scope,
+)
 from ims_nb.cli._console import EXIT_OK, EXIT_REFUSED, Console, run_client_verb
-from ims_nb.cli._options import HelpFormatter, add_connection_options, add_filter_options, filters_from_args
+from ims_nb.cli._options import (
+    HelpFormatter,
+    add_connection_options,
+    add_estate_options,
+    add_filter_options,
+    bucket_url,
+    estate_chosen,
+    filters_from_args,
+)
 from ims_nb.cli._output import (
     TEXT_FORMATS,
     OutputFormat,
@@ -28,7 +42,7 @@ from ims_nb.cli._output import (
 from ims_nb.cli._progress import add_progress_options, progress_line
 from ims_nb.cli._verbs import VERBS
 from ims_nb.errors import ConfigError
-from ims_nb.vocab import FILE_FORMATS, Target
+from ims_nb.vocab import FILE_FORMATS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,9 +60,12 @@ examples:
       --bucket-url 'my-bucket:exports/{name}-{id8}.{ext}'
   ims-nb preflight 1f34a6d9-115b-44b2-9c58-2736820a464a --bucket-url my-bucket:big.zvhd2 --quick --details
   ims-nb preflight --platform Ubuntu --bucket-url 'my-bucket:{id}.{ext}' --format vhd --output-format csv -o pf.csv
+  ims-nb preflight --regions all --imagetype private --format qcow2 \\
+      --bucket-url 'ims-exports-{region}:{project}/{name}-{id8}.{ext}'    # every region, each its own bucket
 
 Key template fields: {name} and {platform} (runs of characters outside A-Za-z0-9._- become -), {id}, \
-{id8} (its first 8 characters), {ext} and {format} (the file format; zvhd2 with --quick).
+{id8} (its first 8 characters), {ext} and {format} (the file format; zvhd2 with --quick), and with \
+--regions {region} and {project} (the bucket may use these two).
 
 Output: the summary, one row per image (ID, NAME, TARGET, EXPORTABLE yes/no, BLOCKING rules, WARNINGS, \
 RECOMMENDED mode), then one line per violation (severity, rule, IMG code, message and fix) of every refused \
@@ -60,13 +77,6 @@ Exit codes: 0 every image is exportable (warnings allowed), 3 some image would b
 or the network failed, 2 bad arguments or configuration (an IMAGE_ID that does not exist, too)."""
 
 
-def _bucket_url(text: str) -> Target:
-    try:
-        return Target.parse(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 #: The summary table; the narrowest terminal still shows id, exportable and the blocking rules.
 SUMMARY_TABLE = (
     TableColumn("image_id", "ID"),
@@ -76,6 +86,12 @@ SUMMARY_TABLE = (
     TableColumn("blocking", "BLOCKING", min_width=24),
     TableColumn("warnings", "WARNINGS", drop_order=3, min_width=16),
     TableColumn("recommended", "RECOMMENDED", drop_order=2),
+)
+#: An estate's summary: where each image is, then the one-region columns.
+ESTATE_SUMMARY_TABLE = (
+    TableColumn("region", "REGION", drop_order=5),
+    TableColumn("project_name", "PROJECT", drop_order=6),
+    *SUMMARY_TABLE,
 )
 #: The violations, never cut: the message is the point.
 VIOLATION_TABLE = (
@@ -98,8 +114,9 @@ def add_preflight_parser(verbs: Any) -> None:
     )
     target = parser.add_argument_group("export (as it would be sent)")
     target.add_argument(
-        "--bucket-url", required=True, type=_bucket_url, metavar="BUCKET:KEY_TEMPLATE",
-        help="the OBS bucket and object key; the key may be a template (fields below), one object per image",
+        "--bucket-url", required=True, type=bucket_url, metavar="BUCKET:KEY_TEMPLATE",
+        help="the OBS bucket and object key; the key may be a template (fields below), one object per image; "
+        "the bucket may be one of {region} and {project} (one bucket per region)",
     )  # fmt: skip
     mode = target.add_mutually_exclusive_group(required=True)
     mode.add_argument("--format", dest="file_format", choices=FILE_FORMATS, help="normal export to this file format")
@@ -117,6 +134,7 @@ def add_preflight_parser(verbs: Any) -> None:
     output.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     add_progress_options(parser)
     add_connection_options(parser)
+    add_estate_options(parser)
     parser.set_defaults(run=run_preflight)
 
 
@@ -127,8 +145,9 @@ def run_preflight(args: argparse.Namespace, stderr: TextIO | None = None) -> int
 
 def _preflight(args: argparse.Namespace, console: Console) -> int:
     from ims_nb.exports.plan import review
-    from ims_nb.targets import check_key_template
+    from ims_nb.targets import SCOPE_FIELDS, check_key_template
 
+    check_key_template(args.bucket_url.bucket, SCOPE_FIELDS, "bucket")
     check_key_template(args.bucket_url.key)
     filters = filters_from_args(args)
     image_ids = list(dict.fromkeys(args.image_ids))
@@ -136,24 +155,39 @@ def _preflight(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError("give IMAGE_IDs or listing filters, not both")
     output_format = OutputFormat(args.output_format)
     check_output(output_format, args.output)
-    progress = progress_line(args, console.stream, "ims-nb preflight", "requests")
-    options: dict[str, Any] = {"transport": CountingTransport(progress, requests=True)} if progress.enabled else {}
-    with connect_from_args(args, console, **options) as client, progress:
-        if image_ids:
-            records = images_by_id(client, image_ids)
-        else:
-            records = list(client.iter_images(max_items=args.max_items, **filters))
-        judged = review(records, bucket=args.bucket_url.bucket, key_template=args.bucket_url.key,
-                        file_format=args.file_format, quick=args.quick, client=client, shared_targets=True)  # fmt: skip
-        summary, violations = judged.summary, judged.violations
+    judging = {"bucket": args.bucket_url.bucket, "key_template": args.bucket_url.key, "file_format": args.file_format,
+               "quick": args.quick, "shared_targets": True}  # fmt: skip
+    if estate_chosen(args):
+        with connect_estate_from_args(args, console) as estate:
+            frame = selected_images(estate, console, image_ids, args.max_items, filters)
+            judged = review(frame, client=estate, **judging)
+            summary, violations = with_scope(judged.summary, judged.plan, estate), judged.violations
+        table: tuple[TableColumn, ...] = ESTATE_SUMMARY_TABLE
+    else:
+        summary, violations = _review_one(args, console, image_ids, filters, judging)
+        table = SUMMARY_TABLE
     _warn_of_shared_targets(summary, console)
-    _write(summary, violations, output_format, args.details, args.output, sys.stdout)
+    _write(summary, violations, output_format, args.details, args.output, sys.stdout, table)
     refused = int((~summary["exportable"]).sum())
     warned = int(summary["warnings"].map(len).gt(0).sum())
     images = "image" if len(summary) == 1 else "images"
     console.notice(f"{len(summary)} {images}: {len(summary) - refused} exportable, {refused} refused, "
                    f"{warned} with warnings")  # fmt: skip
     return EXIT_REFUSED if refused else EXIT_OK
+
+
+def _review_one(
+    args: argparse.Namespace, console: Console, image_ids: list[str], filters: dict[str, Any], judging: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summary and violations of one region's images, judged with ``judging`` (``review``'s arguments)."""
+    from ims_nb.exports.plan import review
+
+    progress = progress_line(args, console.stream, "ims-nb preflight", "requests")
+    options: dict[str, Any] = {"transport": CountingTransport(progress, requests=True)} if progress.enabled else {}
+    with connect_from_args(args, console, **options) as client, progress:
+        records = selected_images(client, console, image_ids, args.max_items, filters)
+        judged = review(records, client=client, **judging)
+    return judged.summary, judged.violations
 
 
 def _warn_of_shared_targets(summary: pd.DataFrame, console: Console) -> None:
@@ -174,16 +208,18 @@ def _write(
     details: bool,
     output: Path | None,
     stdout: TextIO,
+    table: tuple[TableColumn, ...],
 ) -> None:
     if output_format is OutputFormat.CSV:
-        write_frame(summary, output_format, output, stdout, SUMMARY_TABLE)
+        write_frame(summary, output_format, output, stdout, table)
         return
 
     def render(stream: TextIO, width: int | None) -> None:
         if output_format is OutputFormat.JSON:
             stream.write(_json_text(summary, violations, ascii_only=not speaks_utf(stream)))
         else:
-            stream.writelines(line + "\n" for line in _table_text(summary, violations, details, width, stream))
+            lines = _table_text(summary, violations, details, width, stream, table)
+            stream.writelines(line + "\n" for line in lines)
         stream.flush()
 
     if output is None:
@@ -198,10 +234,15 @@ def _write(
 
 
 def _table_text(
-    summary: pd.DataFrame, violations: pd.DataFrame, details: bool, width: int | None, stream: TextIO
+    summary: pd.DataFrame,
+    violations: pd.DataFrame,
+    details: bool,
+    width: int | None,
+    stream: TextIO,
+    table: tuple[TableColumn, ...],
 ) -> list[str]:
     """The summary table, then (after a blank line) the violations of refused images (all with ``details``)."""
-    lines = table_lines(summary, SUMMARY_TABLE, width, ellipsis_for(stream))
+    lines = table_lines(summary, table, width, ellipsis_for(stream))
     position = {image_id: i for i, image_id in enumerate(summary["image_id"])}
     refused = set(summary.loc[~summary["exportable"].astype(bool), "image_id"])
     shown = violations if details else violations[violations["image_id"].isin(refused)]

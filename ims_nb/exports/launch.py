@@ -226,7 +226,12 @@ def launch(
 
 
 def launch_report(
-    plan: pd.DataFrame, *, client: ClientLike, ledger: Ledger, force: bool = False, **options: Any
+    plan: pd.DataFrame,
+    *,
+    client: ClientLike | Mapping[Scope, ClientLike],
+    ledger: Ledger,
+    force: bool = False,
+    **options: Any,
 ) -> pd.DataFrame:
     """Launch the rows ``ledger.decide`` says to launch (``options`` as for ``launch``); one report row per plan
     row: ``action`` (launched, skipped, refused, not started, unknown), ``reason``, and its ledger row's

@@ -13,6 +13,8 @@ from ims_nb.vocab import FAST_EXPORT_FORMAT, FILE_FORMATS, Target
 
 #: The columns a plan file must have (others, as ``ims-nb export --dry-run -o`` writes them, are ignored).
 PLAN_FIELDS = ("image_id", "bucket_url", "file_format", "quick")
+#: The columns an estate's plan adds (each row's region and project id); optional.
+SCOPE_FIELDS = ("region", "project_id")
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
@@ -26,6 +28,8 @@ class PlanRow:
     target: Target
     file_format: str | None
     quick: bool
+    region: str | None = None
+    project_id: str | None = None
 
 
 def read_plan(path: Path) -> list[PlanRow]:
@@ -96,4 +100,5 @@ def _plan_row(path: Path, line: int, record: dict[str | Any, str | Any]) -> Plan
     if not quick and file_format not in FILE_FORMATS:
         shown = repr(file_format) if file_format else "empty"
         raise fail(f"file_format is {shown}: a normal export (quick false) needs one of {', '.join(FILE_FORMATS)}")
-    return PlanRow(line, values["image_id"], target, None if quick else file_format, quick)
+    region, project_id = ((record.get(name) or "").strip() or None for name in SCOPE_FIELDS)
+    return PlanRow(line, values["image_id"], target, None if quick else file_format, quick, region, project_id)

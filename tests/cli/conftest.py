@@ -1,19 +1,38 @@
 """Fixtures the CLI tests share: a machine without credentials, and what a module's ``sim_line`` simulator holds.
 
 Each module that uses ``sim_info`` defines its own module-scoped ``sim_line`` (the ``ims-nb sim`` options differ).
+The estate modules share ``estate_sim``: three regions (a sub-project in the first), one per module.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from ims_nb.sim import Simulator
 from ims_nb.vocab import GiB
 from tests.cli.helpers import connect_line
+
+#: The regions of ``estate_sim``; the first has the sub-project ``cn-north-4_dev``.
+ESTATE_REGIONS = ("cn-north-4", "ap-southeast-1", "ap-southeast-3")
+
+
+@pytest.fixture(scope="module")
+def estate_sim() -> Iterator[Simulator]:
+    """A three-region simulator of the module's own, with a fast clock (an export job ends within a second)."""
+    with Simulator(regions=ESTATE_REGIONS, seed=0, images=30, time_scale=100000.0) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def estate_sim_line(estate_sim: Simulator) -> str:
+    """``estate_sim``'s JSON line, as ``--sim`` takes it."""
+    return json.dumps(estate_sim.info.line())
 
 
 @pytest.fixture()
