@@ -97,6 +97,11 @@ class BaseImsClient:
             log.warning("SIMULATOR: ims-nb is talking to %s at %s", kind, self.endpoints.ims)
             settings.announced = True
 
+    def share_guard(self, guard: CredentialGuard) -> None:
+        """Screen answers with ``guard``, shared by several clients on one AK (an estate's): a refusal of the
+        credentials seen by one stops them all, without a request more."""
+        self._guard = guard
+
     def _make_auth(self) -> httpx.Auth:
         settings = self.settings
         if settings.password is not None:

@@ -37,8 +37,8 @@ def _settings(
     domain: str | None,
     options: dict[str, Any],
 ) -> ClientSettings:
-    simulator = _simulator_options(options.pop("simulator", None))
-    extra, insecure = _transport_settings(options)
+    simulator = checked_simulator_options(options.pop("simulator", None))
+    extra, insecure = transport_settings(options)
     if username or password:
         if not (username and password and domain):
             raise ConfigError("a password login needs username, password and domain")
@@ -55,7 +55,7 @@ def _settings(
     return _simulator_settings(region, endpoint, extra, simulator, insecure)
 
 
-def _transport_settings(options: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def transport_settings(options: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """(the ``ClientSettings`` fields every connection takes, insecure) from ``options``; none may be left over."""
     timeout = options.pop("timeout", DEFAULT_TIMEOUT)
     verify, insecure = _tls_verification(options)
@@ -156,7 +156,7 @@ SIMULATOR_OPTIONS: dict[str, type | tuple[type, ...]] = {
 MAX_TIME_SCALE = 1e6
 
 
-def _simulator_options(options: Any) -> dict[str, Any]:
+def checked_simulator_options(options: Any) -> dict[str, Any]:
     if options is None:
         return {}
     if not isinstance(options, dict):
@@ -234,7 +234,7 @@ def connect_simulator(info: Mapping[str, Any], **options: Any) -> ImsClient:
         ConfigError: ``info`` lacks a field, or an option is unknown or wrong.
     """
     line = config.simulator_info(info, "the simulator info")
-    extra, insecure = _transport_settings(dict(options))
+    extra, insecure = transport_settings(dict(options))
     settings = _simulator_line_settings(line, extra, insecure)
     if settings.verify is False:
         _warn_insecure(settings)

@@ -13,7 +13,7 @@ from ims_nb.client import config
 from ims_nb.client.aio import AsyncImsClient
 from ims_nb.client.base import ClientSettings
 from ims_nb.client.config import Credentials
-from ims_nb.client.connection import _simulator_options, _transport_settings
+from ims_nb.client.connection import checked_simulator_options, transport_settings
 from ims_nb.client.refusals import CredentialGuard
 from ims_nb.errors import ConfigError, SimulatorWarning
 from ims_nb.estate.endpoints import EndpointResolver
@@ -65,7 +65,7 @@ def connect_estate(
     names = None if projects is None else [projects] if isinstance(projects, str) else list(projects)
     if max_concurrency < 1:
         raise ConfigError(f"max_concurrency must be at least 1, not {max_concurrency}")
-    extra, insecure = _transport_settings(dict(options))
+    extra, insecure = transport_settings(dict(options))
     credentials = config.resolve_credentials(ak, sk, None, security_token)
     owned = None
     embedded = _embedded_options(simulator)
@@ -128,7 +128,7 @@ def _embedded_options(simulator: Any) -> dict[str, Any] | None:
     if regions is not None and (isinstance(regions, str) or not regions or
                                 not all(isinstance(r, str) for r in regions)):  # fmt: skip
         raise ConfigError(f"simulator option regions must be a non-empty list of region names, not {regions!r}")
-    checked = _simulator_options(options)
+    checked = checked_simulator_options(options)
     return checked if regions is None else {**checked, "regions": list(regions)}
 
 

@@ -79,7 +79,7 @@ class Estate(Mapping[Scope, ImsClient]):
             self._clients = {}
             for project in self.projects:
                 client = ImsClient(self._fanout.scope_settings(project))
-                client._guard = self._fanout.guard  # a refusal seen by one is known to all
+                client.share_guard(self._fanout.guard)  # a refusal seen by one is known to all
                 self._clients[project.scope] = client
         return self._clients
 

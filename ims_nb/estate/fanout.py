@@ -118,7 +118,7 @@ class FanOut:
         self, project: Project, gate: RegionGate, inner: httpx.AsyncBaseTransport, guard: CredentialGuard
     ) -> AsyncImsClient:
         client = AsyncImsClient(self.scope_settings(project, GatedTransport(gate, inner, owns_inner=False)))
-        client._guard = guard  # one guard for the estate: a refused AK stops every region at once
+        client.share_guard(guard)  # one guard for the estate: a refused AK stops every region at once
         return client
 
     async def run(
