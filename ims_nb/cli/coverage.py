@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ims_nb.cli._connect import connect_estate_from_args, connect_from_args
+from ims_nb.cli._connect import connect_any, estate_images, home_client, open_ledger
 from ims_nb.cli._console import EXIT_INTERRUPTED, EXIT_OK, Console, run_client_verb
 from ims_nb.cli._follow import follow
 from ims_nb.cli._options import (
@@ -26,7 +25,7 @@ from ims_nb.cli._options import (
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options
 from ims_nb.cli._verbs import VERBS
-from ims_nb.errors import ConfigError, EstateWarning
+from ims_nb.errors import ConfigError
 from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, Outcome, Scope, Target
 
 if TYPE_CHECKING:
@@ -172,24 +171,16 @@ def _connected(
     args: argparse.Namespace, console: Console, filters: dict[str, Any]
 ) -> Iterator[tuple[Clients, Ledger, pd.DataFrame]]:
     """The client (with ``--regions``: the estate's clients), its ledger and the images to judge."""
-    from ims_nb.exports.ledger import Ledger, ledger_for
+    from ims_nb.estate import Estate
 
     with ExitStack() as stack:
-        if not args.regions:
-            if args.projects:
-                raise ConfigError("--projects chooses projects of an estate: give --regions too")
-            client = stack.enter_context(connect_from_args(args, console))
-            ledger = stack.enter_context(ledger_for(client, ledger_path(args, client)))
+        client = connect_any(args, console)
+        stack.enter_context(client)
+        ledger = stack.enter_context(open_ledger(client, ledger_path(args, home_client(client))))
+        if isinstance(client, Estate):
+            yield client, ledger, estate_images(client, console, max_items=args.max_items, **filters)
+        else:
             yield client, ledger, client.images(max_items=args.max_items, **filters)
-            return
-        estate = stack.enter_context(connect_estate_from_args(args, console))
-        ledger = stack.enter_context(Ledger(ledger_path(args, next(iter(estate.values()), None))))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", EstateWarning)
-            images = estate.images(max_items=args.max_items, **filters)
-        for warning in caught:
-            console.notice(f"ims-nb coverage: warning: {warning.message}")
-        yield estate, ledger, images
 
 
 def _export_gap(
