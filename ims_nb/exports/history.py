@@ -36,7 +36,8 @@ TIME_DTYPE = "datetime64[ns, UTC]"
 #: The columns of ``jobs_frame``, in order.
 HISTORY_COLUMNS = ("row_id", "job_id", "image_id", "image_name", "bucket_url", "format", "quick", "size_gb", "state",
                    "status", "process_percent", "begin_time", "end_time", "duration_s", "throughput_gb_h",
-                   "error_code", "fail_reason", "object_size", "note", "belongs_to")  # fmt: skip
+                   "error_code", "fail_reason", "object_size", "note", "region", "project_id",
+                   "belongs_to")  # fmt: skip
 
 #: The columns of ``eta_fit``, in order, with their pandas dtypes.
 FIT_COLUMNS = {"row_id": "Int64", "image_name": "string", "format": "string", "size_gb": "float64",
@@ -69,14 +70,15 @@ def jobs_frame(ledger: Ledger) -> pd.DataFrame:
         "throughput_gb_h": (size_gb / (duration / 3600)).where(duration > 0).astype(float),
         "error_code": frame["error_code"].astype("string"), "fail_reason": frame["fail_reason"].astype("string"),
         "object_size": pd.to_numeric(frame["object_size"], errors="coerce").astype("Int64"),
-        "note": frame["note"].astype("string"), "belongs_to": whose,
+        "note": frame["note"].astype("string"), "region": frame["region"].astype("string"),
+        "project_id": frame["project_id"].astype("string"), "belongs_to": whose,
     })  # fmt: skip
     return out[list(HISTORY_COLUMNS)]
 
 
 _LEDGER_FIELDS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "state",
                   "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
-                  "object_size", "note")  # fmt: skip
+                  "object_size", "note", "region", "project_id")  # fmt: skip
 _HISTORY_DTYPES = {"row_id": "Int64", "quick": "bool", "size_gb": "float64", "process_percent": "float64",
                    "begin_time": TIME_DTYPE, "end_time": TIME_DTYPE, "duration_s": "float64",
                    "throughput_gb_h": "float64", "object_size": "Int64"}  # fmt: skip
