@@ -14,7 +14,6 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.obs_listing import objects_frame
 from ims_nb.errors import ApiError, ConfigError
-from ims_nb.exports.estate import SCOPE_COLUMNS
 from ims_nb.exports.identity import scoped
 from ims_nb.preflight import as_images_frame, profile_of
 from ims_nb.rules import RegionProfile, Severity
@@ -28,7 +27,18 @@ from ims_nb.targets import (
     is_estate,
     single,
 )
-from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, DONE, GAP, LIVE, UNCOVERED, Coverage, Scope, Target, written_format
+from ims_nb.vocab import (
+    DEFAULT_KEY_TEMPLATE,
+    DONE,
+    GAP,
+    LIVE,
+    SCOPE_KEY,
+    UNCOVERED,
+    Coverage,
+    Scope,
+    Target,
+    written_format,
+)
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ClientLike
@@ -148,10 +158,10 @@ def _scopes(frame: pd.DataFrame, client: ClientLike | Mapping[Scope, ClientLike]
         everything = np.arange(len(frame), dtype=np.intp)
         return [_Scope(getattr(one, "region", None), one, everything, scoped(ledger, one).rows())]
     clients = cast("Mapping[Scope, ClientLike]", client)
-    missing = [c for c in SCOPE_COLUMNS if c not in frame.columns]
+    missing = [c for c in SCOPE_KEY if c not in frame.columns]
     if missing:
         raise ConfigError(f"coverage over an estate needs the images' {' and '.join(missing)}: use estate.images()")
-    groups = frame.reset_index(drop=True).groupby(list(SCOPE_COLUMNS), dropna=False, sort=True).indices
+    groups = frame.reset_index(drop=True).groupby(list(SCOPE_KEY), dropna=False, sort=True).indices
     found = []
     for (region, project_id), positions in groups.items():
         chosen = client_for(clients, (region, project_id))

@@ -13,9 +13,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
-from ims_nb.estate.estate import SCOPE_COLUMNS
 from ims_nb.preflight import preflight_summary, profile_of
-from ims_nb.vocab import NORMAL_EXPORT_LIMIT, SIZE_LIMIT, GiB
+from ims_nb.vocab import NORMAL_EXPORT_LIMIT, SCOPE_COLUMNS, SIZE_LIMIT, GiB
 
 __all__ = ["SEARCH_COLUMNS", "SIZE_BANDS", "exportability", "filter_images", "is_estate", "page", "page_count",
            "projects_in", "regions_in", "scope_note"]  # fmt: skip
@@ -90,7 +89,8 @@ def exportability(images: pd.DataFrame, *, client: ClientLike | None = None, reg
         raise ConfigError(f"images must be the images frame (a DataFrame), not {type(images).__name__}")
     if region is not None or not is_estate(images):
         region = region or getattr(client, "region", None)
-        marks = _exportable(images, client, region, getattr(client, "project_id", None))
+        alone = images.drop(columns=[c for c in SCOPE_COLUMNS if c in images.columns])  # every row as ``region``'s
+        marks = _exportable(alone, client, region, getattr(client, "project_id", None))
         return pd.Series(marks, index=images.index, name="exportable")
     marks = np.zeros(len(images), dtype=bool)  # an estate frame: each row judged as its own region and project
     scopes = images.groupby([_REGION, _PROJECT_ID], sort=False, dropna=False).indices

@@ -100,6 +100,10 @@ UNCOVERED = GAP | {Coverage.IN_PROGRESS}
 
 #: One region's project, ``(region, project_id)``: the key of an estate's clients and of its rows.
 Scope = tuple[str, str]
+#: The columns of a row that name its scope (plans, ledger rows, coverage).
+SCOPE_KEY = ("region", "project_id")
+#: The columns an estate's images frame puts first (strings): the scope and the project's name.
+SCOPE_COLUMNS = (*SCOPE_KEY, "project_name")
 
 #: Between the bucket and the object key of a ``bucket_url`` (``bucket:key``), as the API spells it.
 TARGET_SEPARATOR = ":"

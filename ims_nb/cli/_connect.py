@@ -127,7 +127,7 @@ def estate_images_by_id(estate: Estate, console: Console, image_ids: list[str]) 
 def with_scope(frame: pd.DataFrame, plan: pd.DataFrame, estate: Estate | None) -> pd.DataFrame:
     """An estate's ``frame`` (one row per ``plan`` row, in its order) with ``region``, ``project_id`` and
     ``project_name`` first, as ``ims-nb images --regions`` shows them; one region's frame as it is."""
-    from ims_nb.estate.estate import SCOPE_COLUMNS
+    from ims_nb.vocab import SCOPE_COLUMNS
 
     if estate is None:
         return frame

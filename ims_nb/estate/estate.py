@@ -13,13 +13,11 @@ from ims_nb.client.sync import ImsClient
 from ims_nb.errors import ConfigError, EstateWarning
 from ims_nb.estate.fanout import FanOut, ScopeResult, run_sync
 from ims_nb.estate.projects import Project
-from ims_nb.vocab import Scope
+from ims_nb.vocab import SCOPE_COLUMNS, Scope
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The columns every estate row adds to the client's frame (strings), in this order, first.
-SCOPE_COLUMNS = ("region", "project_id", "project_name")
 #: The columns of ``Estate.status``.
 STATUS_COLUMNS = ("region", "project", "project_id", "images", "seconds", "error")
 #: The columns of ``Estate.buckets()``: the estate region, and what the client knows of each bucket.

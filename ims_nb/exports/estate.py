@@ -20,7 +20,7 @@ from ims_nb.errors import ConfigError
 from ims_nb.exports.identity import ELSEWHERE
 from ims_nb.exports.schema import COLUMNS
 from ims_nb.targets import client_for
-from ims_nb.vocab import Scope
+from ims_nb.vocab import SCOPE_KEY, Scope
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ClientLike
@@ -28,17 +28,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 #: The plan columns that name a row's scope.
-SCOPE_COLUMNS = ("region", "project_id")
 
 
 def plan_scopes(plan: pd.DataFrame, clients: Mapping[Scope, ClientLike]) -> list[tuple[ClientLike, pd.DataFrame]]:
     """The plan's rows by scope, each with its client; ConfigError (before anything is sent) naming a scope
     without a client, or when the plan does not say each row's scope."""
-    missing = [c for c in SCOPE_COLUMNS if c not in plan.columns]
+    missing = [c for c in SCOPE_KEY if c not in plan.columns]
     if missing:
         raise ConfigError(f"an estate launch needs the plan's {' and '.join(missing)} per row: plan an estate frame "
                           "with plan_exports(...)")  # fmt: skip
-    groups = plan.groupby(list(SCOPE_COLUMNS), dropna=False, sort=True)
+    groups = plan.groupby(list(SCOPE_KEY), dropna=False, sort=True)
     return [(client_for(clients, scope), rows) for scope, rows in groups]
 
 
