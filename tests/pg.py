@@ -84,17 +84,30 @@ class PgServer:
 
     def init(self) -> None:
         """``initdb`` the data directory and write the settings: port, socket in the folder, loopback, no fsync."""
-        self._run(
-            "initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"
-        )
+        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "-N")
+        self._configure()
+
+    def _configure(self) -> None:
         settings = {**SETTINGS, "port": str(self.port), "unix_socket_directories": f"'{self.root}'"}
-        with (self.data / "postgresql.conf").open("a") as conf:
+        with (self.data / "postgresql.conf").open("a") as conf:  # the last line of a setting wins
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         self._run("pg_ctl", "start", "-w", "-t", "60", "-s", "-D", str(self.data), "-l", str(self.log))
         self.running = True
+
+    def launch(self, *, attempts: int = 3) -> None:
+        """``init`` and ``start``, on another free port when someone took this one in between."""
+        self.init()
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.start()
+            except RuntimeError as error:
+                if attempt == attempts or "Address already in use" not in str(error):
+                    raise
+                self.port = free_port()
+                self._configure()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are ended, committed data is kept)."""
@@ -134,8 +147,7 @@ def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server for the session (``restart()`` it for restart tests), removed at the end."""
     server = PgServer(require_bindir(find_bindir(), os.environ))
     try:
-        server.init()
-        server.start()
+        server.launch()
         server.create_database(SESSION_DATABASE)
         yield server
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import psycopg
 import pytest
@@ -54,3 +55,19 @@ def test_a_restart_keeps_the_data_and_the_port(pg_server: PgServer, pg_database:
     assert pg_server.port == port
     with psycopg.connect(pg_database) as connection:
         assert connection.execute("SELECT sum(n) FROM kept").fetchone() == (6,)
+
+
+def test_a_port_taken_meanwhile_is_traded_for_a_free_one(pg_server: PgServer) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = PgServer(pg_server.bindir)
+        server.port = taken.getsockname()[1]
+        try:
+            server.launch()
+            assert server.port != taken.getsockname()[1]
+            with psycopg.connect(server.url("postgres")) as connection:
+                assert connection.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            server.close()
+    assert not server.root.exists()
