@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Debian's chromium for the browser tests (Playwright drives it; no browser download).
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian's PostgreSQL server for the ledger tests (the suite starts a throwaway server of its own, tests/pg.py);
+# tools/pg_bin.sh finds its bin directory, whatever the major version; the path below only names a missing one.
+PG_CTL ?= $(or $(shell tools/pg_bin.sh),/usr/lib/postgresql/missing/bin)/pg_ctl
 
 .PHONY: lab test install sim clean bench screenshots soak
 
@@ -25,7 +28,15 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: install $(CHROMIUM)
+# No "main" cluster is created, so the distribution's service has nothing to start.
+$(PG_CTL):
+	$(SUDO) mkdir -p /etc/postgresql-common/createcluster.d
+	echo 'create_main_cluster = false' | $(SUDO) tee /etc/postgresql-common/createcluster.d/ims-nb.conf >/dev/null
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql
+	tools/pg_bin.sh >/dev/null
+
+test: install $(CHROMIUM) $(PG_CTL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lab: install
