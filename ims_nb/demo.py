@@ -212,8 +212,11 @@ class GapExport:
         if rows.empty:
             return Note("Nothing to export: every exportable image is covered.")
         time = SimulatedTime(next(iter(self._estate.values())), step=60.0)
-        launch_gap(rows, client=self._estate, ledger=self._ledger, clock=time, sleep=time.sleep)
-        watch(self._ledger, client=self._estate, clock=time, sleep=time.sleep)
+        # one POST at a time, scope after scope: the simulator numbers (and so fails) jobs in the order they arrive,
+        # and a notebook's stored outputs must be what every run gives
+        launch_gap(rows, client=self._estate, ledger=self._ledger, concurrency=1, clock=time, sleep=time.sleep)
+        for client in self._estate.values():  # one scope after another: one thread moves the clock, as in a replay
+            watch(self._ledger, client=client, clock=time, sleep=time.sleep)
         jobs = jobs_frame(self._ledger)
         jobs = jobs[jobs["image_id"].isin(rows["image_id"])].sort_values(["bucket_url", "image_name"])
         return jobs[list(self.LAUNCHED)].reset_index(drop=True)
