@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from ims_nb._extras import MissingExtraError
 from ims_nb.errors import ConfigError
 from ims_nb.exports.engines import PG_DRIVER, ledger_url
 from ims_nb.exports.ledger import ENV_LEDGER, Ledger, default_location, default_path
 from ims_nb.exports.schema import MIGRATIONS, SCHEMA_VERSION
+from ims_nb.exports.tables import schema_versions
 from ims_nb.vocab import State, Target
 from tests.exports.old_schema import SCHEMA_V0
 
@@ -110,3 +112,19 @@ def test_import_ims_nb_and_the_cli_do_not_load_sqlalchemy() -> None:
     probe = "import sys, ims_nb, ims_nb.cli, ims_nb.widgets; print('sqlalchemy' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     assert loaded.stdout.strip() == "False"
+
+
+def test_a_postgresql_ledger_keeps_its_schema_version_in_a_row_and_hides_its_password(pg_database: str) -> None:
+    with_password = pg_database.replace("@", f":{SECRET}@", 1)  # the suite's server trusts loopback: not checked
+    with Ledger(with_password) as ledger:
+        assert ledger.path is None and SECRET not in repr(ledger) and SECRET not in ledger.url
+        assert repr(ledger) == f"Ledger({ledger.url!r})" and ":***@" in ledger.url
+        assert ledger.schema_version() == SCHEMA_VERSION
+        assert _claim(ledger) == 1 and _claim(ledger) is None
+    engine = create_engine(ledger_url(pg_database))
+    with engine.begin() as connection:
+        connection.execute(schema_versions.update().values(version=SCHEMA_VERSION + 1))
+    engine.dispose()
+    with pytest.raises(ConfigError, match="upgrade ims-nb") as refused:
+        Ledger(with_password)
+    assert SECRET not in str(refused.value)
