@@ -86,9 +86,9 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: committed when the block ends, rolled back if it raises."""
-    with engine.connect() as connection:
+def writing(connection: Connection) -> Iterator[Connection]:
+    """One write transaction on a new connection: committed when the block ends, rolled back if it raises."""
+    with connection:
         connection.execution_options(**{WRITE: True})
         with connection.begin():
             yield connection
@@ -96,7 +96,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
 
 def upgrade(engine: Engine, where: str) -> None:
     """Create the tables in a new ledger, or bring an older one to ``SCHEMA_VERSION``, in one transaction."""
-    with writing(engine) as connection:
+    with writing(engine.connect()) as connection:
         version = read_version(connection)
         if version > SCHEMA_VERSION:
             raise ConfigError(f"the ledger {where} has schema version {version}; this ims-nb knows up to "

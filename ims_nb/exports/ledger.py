@@ -15,6 +15,7 @@ import copy
 import logging
 import os
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
@@ -141,6 +142,7 @@ class Ledger:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._engine = engines.open_engine(url)
             self._lock = threading.RLock()  # this process's writers queue here, not on the database's lock
+            self._closed = threading.Event()  # shared by the views of bound_to, like the engine
             engines.upgrade(self._engine, self._where)
         except engines.OPEN_ERRORS as exc:
             raise ConfigError(f"cannot open the ledger {self._where}: {self._reason(exc)}") from None
@@ -159,12 +161,19 @@ class Ledger:
 
     def schema_version(self) -> int:
         """The ledger's schema version (SQLite's ``PRAGMA user_version``; a server's ``ims_nb_schema`` row)."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return engines.read_version(connection)
 
     def close(self) -> None:
+        """Close the ledger's connections; using it (or a view of ``bound_to``) afterwards is an error."""
         with self._lock:
+            self._closed.set()
             self._engine.dispose()
+
+    def _connect(self) -> Connection:
+        if self._closed.is_set():
+            raise sqlite3.ProgrammingError(f"the ledger {self._where} is closed")  # the DB-API's error, as before
+        return self._engine.connect()
 
     def __enter__(self) -> Ledger:
         return self
@@ -175,12 +184,12 @@ class Ledger:
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """One write transaction that takes the database's write lock at once (other processes wait)."""
-        with self._lock, engines.writing(self._engine) as connection:
+        with self._lock, engines.writing(self._connect()) as connection:
             yield connection
 
     def _read(self, statement: Any) -> list[dict[str, Any]]:
         """The rows a select returns, as readers see them (``_row_dict``)."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return [_row_dict(row) for row in connection.execute(statement).mappings()]
 
     def claim(

@@ -128,3 +128,12 @@ def test_a_postgresql_ledger_keeps_its_schema_version_in_a_row_and_hides_its_pas
     with pytest.raises(ConfigError, match="upgrade ims-nb") as refused:
         Ledger(with_password)
     assert SECRET not in str(refused.value)
+
+
+def test_a_closed_ledger_and_its_views_refuse_to_be_used(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    view = ledger.bound_to(None)
+    ledger.close()
+    for closed in (ledger, view):
+        with pytest.raises(sqlite3.ProgrammingError, match="is closed"):
+            closed.rows()
