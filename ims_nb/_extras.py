@@ -11,6 +11,7 @@ EXTRAS: Final[dict[str, tuple[str, ...]]] = {
     "widgets": ("ipywidgets",),
     "parquet": ("pyarrow",),
     "lab": ("jupyterlab", "voila", "ipywidgets", "matplotlib"),
+    "postgres": ("psycopg",),
 }
 #: Which extra brings a module, for errors raised by an ``import`` that failed.
 _EXTRA_OF: Final[dict[str, str]] = {module: extra for extra, modules in reversed(EXTRAS.items()) for module in modules}

@@ -19,19 +19,22 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from sqlalchemy import ColumnElement, Connection, String, func, literal, select, update
 
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
+from ims_nb.exports import engines
 from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
-from ims_nb.exports.schema import COLUMNS, MIGRATIONS, SCHEMA, SCHEMA_BASE, SCHEMA_VERSION, UPDATABLE
+from ims_nb.exports.schema import COLUMNS, UPDATABLE
+from ims_nb.exports.tables import exports
 from ims_nb.vocab import Action, State, Target
 
 if TYPE_CHECKING:
@@ -67,9 +70,18 @@ def owner_alive(owner: str | None) -> bool:
     return True
 
 
+def default_location() -> str | Path:
+    """``$IMS_NB_LEDGER`` (a path, or a URL: ``sqlite:///...``, ``postgresql://...``), else ``default_path()``."""
+    value = os.environ.get(ENV_LEDGER)
+    return value if value and "://" in value else default_path()
+
+
 def default_path() -> Path:
-    """``$IMS_NB_LEDGER``, else ``ims-nb/ledger.sqlite`` under the user's data directory."""
+    """``$IMS_NB_LEDGER``, else ``ims-nb/ledger.sqlite`` under the user's data directory (a file's path: a URL in
+    the variable is refused here, ``default_location`` takes it)."""
     if os.environ.get(ENV_LEDGER):
+        if "://" in os.environ[ENV_LEDGER]:
+            raise ConfigError(f"${ENV_LEDGER} holds a database URL, not a file's path")
         return Path(os.environ[ENV_LEDGER])
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ims-nb" / "ledger.sqlite"
@@ -88,14 +100,19 @@ def simulator_path(endpoint: str, *, shared: bool = False) -> Path:
 
 def ledger_for(client: ConnectionLike, path: str | Path | None = None) -> Ledger:
     """The ledger for a client's exports, bound to its account (``Ledger.bound_to``): ``path`` when given, else
-    ``default_path()`` for a real account and ``simulator_path`` for a simulator (the connection knows which)."""
+    ``default_location()`` for a real account and ``simulator_path`` for a simulator (the connection knows which)."""
     from ims_nb.exports.identity import identity_of
 
-    return Ledger(path if path is not None else path_for(client)).bound_to(identity_of(client))
+    return Ledger(path if path is not None else location_for(client)).bound_to(identity_of(client))
+
+
+def location_for(client: ConnectionLike) -> str | Path:
+    """Where ``ledger_for`` keeps a client's exports: ``path_for``, but a real account's may be a database URL."""
+    return path_for(client) if on_simulator(client) else default_location()
 
 
 def path_for(client: ConnectionLike) -> Path:
-    """Where ``ledger_for`` keeps a client's exports: a simulator's never go to the real default ledger.
+    """The ledger file of a client's exports: a simulator's never go to the real default ledger.
 
     A simulator this process runs gets a file of this process; one running apart (``ims-nb sim``) a file of its
     endpoint, shared by the processes that use it (``ims-nb export --sim`` then ``ims-nb jobs --watch --sim``).
@@ -107,47 +124,56 @@ def path_for(client: ConnectionLike) -> Path:
 
 
 class Ledger:
-    """The durable record of every export launch (safe for several processes on one file).
+    """The durable record of every export launch (safe for several processes on one database).
 
     Args:
-        path: the SQLite file (default: ``default_path()``); its folder is created.
+        path: the SQLite file (its folder is created), or a database URL: ``sqlite:///PATH`` or
+            ``postgresql://USER@HOST/DB`` (psycopg 3, the ``postgres`` extra); default ``default_location()``.
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else default_path()
+        url = engines.ledger_url(path if path is not None else default_location())
+        #: The SQLite file, or None for a database server; ``url`` says where either is, without a password.
+        self.path = engines.sqlite_path(url)
+        self.url = engines.shown(url)
+        self._password = url.password
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
-            self._lock = threading.RLock()
-            self._upgrade()
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open the ledger {self.path}: {exc}") from None
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._engine = engines.open_engine(url)
+            self._lock = threading.RLock()  # this process's writers queue here, not on the database's lock
+            self._closed = threading.Event()  # shared by the views of bound_to, like the engine
+            engines.upgrade(self._engine, self._where)
+        except engines.OPEN_ERRORS as exc:
+            raise ConfigError(f"cannot open the ledger {self._where}: {self._reason(exc)}") from None
         self.identity: Identity | None = None  # see bound_to
 
-    def _upgrade(self) -> None:
-        """Create the table in a new file, or migrate an older file in place (``MIGRATIONS``), in one transaction."""
-        with self._transaction() as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise ConfigError(f"the ledger {self.path} has schema version {version}; this ims-nb knows up to "
-                                  f"{SCHEMA_VERSION}: upgrade ims-nb")  # fmt: skip
-            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'exports'").fetchone() is None:
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    db.execute(statement)
-                version = SCHEMA_BASE
-            for step in MIGRATIONS[version:]:
-                step(db)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    @property
+    def _where(self) -> str:
+        return str(self.path) if self.path is not None else self.url
+
+    def _reason(self, exc: BaseException) -> str:
+        text = engines.reason(exc)
+        return text.replace(str(self._password), "***") if self._password else text
 
     def __repr__(self) -> str:
-        return f"Ledger({str(self.path)!r})"
+        return f"Ledger({self._where!r})"
+
+    def schema_version(self) -> int:
+        """The ledger's schema version (SQLite's ``PRAGMA user_version``; a server's ``ims_nb_schema`` row)."""
+        with self._connect() as connection:
+            return engines.read_version(connection)
 
     def close(self) -> None:
+        """Close the ledger's connections; using it (or a view of ``bound_to``) afterwards is an error."""
         with self._lock:
-            self._db.close()
+            self._closed.set()
+            self._engine.dispose()
+
+    def _connect(self) -> Connection:
+        if self._closed.is_set():
+            raise sqlite3.ProgrammingError(f"the ledger {self._where} is closed")  # the DB-API's error, as before
+        return self._engine.connect()
 
     def __enter__(self) -> Ledger:
         return self
@@ -156,16 +182,15 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that takes the file's write lock at once (other processes wait)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> Iterator[Connection]:
+        """One write transaction that takes the database's write lock at once (other processes wait)."""
+        with self._lock, engines.writing(self._connect()) as connection:
+            yield connection
+
+    def _read(self, statement: Any) -> list[dict[str, Any]]:
+        """The rows a select returns, as readers see them (``_row_dict``)."""
+        with self._connect() as connection:
+            return [_row_dict(row) for row in connection.execute(statement).mappings()]
 
     def claim(
         self,
@@ -186,21 +211,20 @@ class Ledger:
         insert are one transaction, so two processes cannot both claim one export.
         """
         now = time.time()
-        scope, scope_args = self._scope()  # only the bound account's rows decide
         with self._transaction() as db:
-            found = db.execute(f"SELECT * FROM exports WHERE image_id = ?{scope} ORDER BY row_id",  # noqa: S608
-                               (image_id, *scope_args))  # fmt: skip
+            _serialise_claims(db, image_id)
+            found = db.execute(select(exports).where(exports.c.image_id == image_id, *self._scope())
+                               .order_by(exports.c.row_id)).mappings()  # fmt: skip
             if verdict([_row_dict(r) for r in found], image_id, target, force=force)[0] is not Action.LAUNCH:
                 return None
-            cursor = db.execute(
-                "INSERT INTO exports (image_id, image_name, bucket, object_key, file_format, quick, size_bytes, "
-                "region, project_id, state, owner, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (image_id, image_name, target.bucket, target.key, file_format, int(quick), size_bytes, region,
-                 project_id, State.SUBMITTING.value, current_owner(), now, now),
-            )  # fmt: skip
-            self._stamp(db, int(cursor.lastrowid or 0))
-            return int(cursor.lastrowid or 0)
+            inserted = db.execute(exports.insert().values(
+                image_id=image_id, image_name=image_name, bucket=target.bucket, object_key=target.key,
+                file_format=file_format, quick=int(quick), size_bytes=size_bytes, region=region,
+                project_id=project_id, state=State.SUBMITTING.value, owner=current_owner(), created_at=now,
+                updated_at=now).returning(exports.c.row_id))  # fmt: skip
+            row_id = int(inserted.scalar_one())
+            self._stamp(db, row_id)
+            return row_id
 
     def decide(self, plan: pd.DataFrame, *, force: bool = False) -> pd.DataFrame:
         """What a launch of ``plan`` would do with each row, and why: one row per plan row (same index).
@@ -218,35 +242,29 @@ class Ledger:
             raise ConfigError(f"cannot update ledger field(s) {', '.join(sorted(unknown))}")
         fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in fields.items()}
         fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        scope, scope_args = self._scope()
         with self._transaction() as db:
-            changed = db.execute(f"UPDATE exports SET {assignments} WHERE row_id = ?{scope}",  # noqa: S608
-                                 (*fields.values(), row_id, *scope_args)).rowcount  # fmt: skip
+            changed = db.execute(update(exports).where(exports.c.row_id == row_id, *self._scope())
+                                 .values(**fields)).rowcount  # fmt: skip
         if not changed and self.identity is not None:
             self._refuse_foreign(row_id)
 
     def row(self, row_id: int) -> dict[str, Any]:
-        with self._lock:
-            found = self._db.execute("SELECT * FROM exports WHERE row_id = ?", (row_id,)).fetchone()
-        if found is None:
+        found = self._read(select(exports).where(exports.c.row_id == row_id))
+        if not found:
             raise ConfigError(f"no ledger row {row_id}")
-        return _row_dict(found)
+        return found[0]
 
     def rows(
         self, states: frozenset[State] | set[State] | None = None, *, every_account: bool = False
     ) -> list[dict[str, Any]]:
         """Every row (or those in ``states``), oldest first; on a bound ledger only its account's rows, unless
         ``every_account``."""
-        query, args = "SELECT * FROM exports WHERE 1 = 1", tuple[str, ...]()
+        query = select(exports).order_by(exports.c.row_id)
         if states:
-            query += f" AND state IN ({','.join('?' * len(states))})"
-            args = tuple(sorted(s.value for s in states))
+            query = query.where(exports.c.state.in_(sorted(s.value for s in states)))
         if not every_account:
-            scope, scope_args = self._scope()
-            query, args = query + scope, (*args, *scope_args)
-        with self._lock:
-            return [_row_dict(r) for r in self._db.execute(query + " ORDER BY row_id", args)]
+            query = query.where(*self._scope())
+        return self._read(query)
 
     def frame(self) -> pd.DataFrame:
         """Every row as a DataFrame (the raw ledger; ``ims_nb.jobs_frame`` adds durations and throughput)."""
@@ -256,7 +274,7 @@ class Ledger:
     # --- identity: whose rows are whose (issue 12, item 8) ------------------------------------------------------
 
     def bound_to(self, identity: Identity | None) -> Ledger:
-        """This ledger as one account sees it (the same file and connection; closing either closes both).
+        """This ledger as one account sees it (the same database and engine; closing either closes both).
 
         ``rows`` lists only the account's rows (``rows(every_account=True)`` all), ``claim`` stamps new rows with
         the account and blocks only on its rows, and ``update`` refuses another account's row. Rows written
@@ -271,20 +289,20 @@ class Ledger:
             view._adopt()
         return view
 
-    def _scope(self) -> tuple[str, tuple[str, ...]]:
-        """The SQL condition (`` AND ...``) and arguments that keep a query to the bound account's rows."""
+    def _scope(self) -> tuple[ColumnElement[bool], ...]:
+        """The conditions that keep a query to the bound account's rows (none when unbound)."""
         if self.identity is None:
-            return "", ()
+            return ()
         who = self.identity
-        return " AND endpoint = ? AND COALESCE(project_id, '') = ?", (who.endpoint, who.project_id or "")
+        return (exports.c.endpoint == who.endpoint, func.coalesce(exports.c.project_id, "") == (who.project_id or ""))
 
-    def _stamp(self, db: sqlite3.Connection, row_id: int) -> None:
+    def _stamp(self, db: Connection, row_id: int) -> None:
         """A claimed row records the account that launched it (endpoint, project, access key id or user)."""
         if self.identity is not None:
             who = self.identity
-            db.execute("UPDATE exports SET endpoint = ?, project_id = ?, launched_by = ?, "
-                       "region = COALESCE(region, ?) WHERE row_id = ?",
-                       (who.endpoint, who.project_id, who.principal, who.region, row_id))  # fmt: skip
+            db.execute(update(exports).where(exports.c.row_id == row_id).values(
+                endpoint=who.endpoint, project_id=who.project_id, launched_by=who.principal,
+                region=func.coalesce(exports.c.region, who.region)))  # fmt: skip
 
     def _refuse_foreign(self, row_id: int) -> None:
         row = self.row(row_id)
@@ -302,36 +320,37 @@ class Ledger:
         """
         assert self.identity is not None
         note = f"claimed by {self.identity}: recorded before the ledger kept identities"
+        noted = literal(note, String) + func.coalesce(literal("; ", String) + exports.c.note, "")
         with self._transaction() as db:
             claimed = db.execute(
-                "UPDATE exports SET endpoint = ?, project_id = ?, adopted_at = ?, "
-                "note = ? || COALESCE('; ' || note, '') WHERE endpoint IS NULL AND region = ? "
-                "AND state NOT IN (?, ?)",
-                (
-                    self.identity.endpoint,
-                    self.identity.project_id,
-                    time.time(),
-                    note,
-                    self.identity.region,
-                    State.SUBMITTING.value,
-                    State.UNKNOWN.value,
-                ),
-            ).rowcount
+                update(exports)
+                .where(exports.c.endpoint.is_(None), exports.c.region == self.identity.region,
+                       exports.c.state.not_in((State.SUBMITTING.value, State.UNKNOWN.value)))
+                .values(endpoint=self.identity.endpoint, project_id=self.identity.project_id,
+                        adopted_at=time.time(), note=noted)
+            ).rowcount  # fmt: skip
         if claimed:
-            log.info("the ledger %s: %d row(s) without identity claimed by %s", self.path, claimed, self.identity)
+            log.info("the ledger %s: %d row(s) without identity claimed by %s", self._where, claimed, self.identity)
 
     def disown(self, row_id: int, reason: str) -> None:
         """Give a claimed row (``bound_to``) back: its account is unknown again, and its note says why."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE exports SET endpoint = NULL, project_id = NULL, adopted_at = NULL, note = ?, updated_at = ? "
-                "WHERE row_id = ? AND adopted_at IS NOT NULL",
-                (reason, time.time(), row_id),
+                update(exports)
+                .where(exports.c.row_id == row_id, exports.c.adopted_at.is_not(None))
+                .values(endpoint=None, project_id=None, adopted_at=None, note=reason, updated_at=time.time())
             )
 
 
-def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
+def _serialise_claims(db: Connection, image_id: str) -> None:
+    """Make a second claimer of the image wait for this transaction: SQLite's ``BEGIN IMMEDIATE`` has done so for
+    the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit)."""
+    if db.dialect.name == engines.POSTGRESQL:
+        db.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(image_id, String)))))
+
+
+def _row_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A row as readers see it: the table's fields in ``COLUMNS`` order, ``bucket_url`` derived."""
-    found = dict(row)
+    found = {str(name): value for name, value in row.items()}
     found["bucket_url"] = Target(found["bucket"], found["object_key"]).bucket_url
     return {**{name: found[name] for name in COLUMNS if name in found}, **found}

@@ -1,4 +1,4 @@
-"""The ledger's table and its migrations: the schema of a new file, and the ordered steps that bring old files up."""
+"""The ledger's row fields and schema versions: the ordered steps that bring old SQLite files up to date."""
 
 from __future__ import annotations
 
@@ -8,37 +8,9 @@ from collections.abc import Callable
 
 from ims_nb.vocab import split_bucket_url
 
-#: The table of a new file (schema version ``SCHEMA_BASE``); ``MIGRATIONS`` bring it, and older files, up to date.
-#: A row's fields (``COLUMNS``) are the table's and ``bucket_url`` (``bucket:object_key``), derived for readers.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS exports (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    image_id TEXT NOT NULL,
-    image_name TEXT,
-    bucket TEXT NOT NULL,
-    object_key TEXT NOT NULL,
-    file_format TEXT,
-    quick INTEGER NOT NULL,
-    size_bytes INTEGER,
-    region TEXT,
-    state TEXT NOT NULL,
-    job_id TEXT UNIQUE,
-    status TEXT,
-    process_percent REAL,
-    begin_time TEXT,
-    end_time TEXT,
-    error_code TEXT,
-    fail_reason TEXT,
-    object_size INTEGER,
-    note TEXT,
-    owner TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    progress_at REAL
-);
-CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket, object_key);
-CREATE INDEX IF NOT EXISTS exports_state ON exports (state);
-"""
+#: The ledger's table (defined once in ``ims_nb.exports.tables``); a row's fields (``COLUMNS``) are the table's and
+#: ``bucket_url`` (``bucket:object_key``), derived for readers.
+EXPORTS_TABLE = "exports"
 COLUMNS = ("row_id", "image_id", "image_name", "bucket", "object_key", "bucket_url", "file_format", "quick",
            "size_bytes", "region", "state", "job_id", "status", "process_percent", "begin_time", "end_time",
            "error_code", "fail_reason", "object_size", "note", "owner", "created_at", "updated_at",
@@ -94,8 +66,8 @@ def _scope_columns(db: sqlite3.Connection) -> None:
 
 #: The columns that say whose a row is (added by ``_identity_columns``).
 IDENTITY_COLUMNS = {"endpoint": "TEXT", "project_id": "TEXT", "launched_by": "TEXT", "adopted_at": "REAL"}
-#: The steps that bring a file of schema version ``i`` (``PRAGMA user_version``) to ``i + 1``, in order. A new
-#: file gets ``SCHEMA`` (version ``SCHEMA_BASE``) and the steps after it; a later change appends its step here.
+#: The steps that bring a SQLite file of schema version ``i`` (``PRAGMA user_version``) to ``i + 1``, in order. A
+#: new ledger gets the whole table (``tables.exports``) at ``SCHEMA_VERSION``; a later change appends its step here
+#: and changes the table to match.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_split_bucket_url, _identity_columns, _scope_columns)
-SCHEMA_BASE = 1
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,5 @@
 """The export ledger: claim before the POST, one winner per export across processes, WAL, paths, the frame,
-schema migrations, and the one decision of what a launch would do."""
+schema migrations, and the one decision of what a launch would do; on SQLite and on the suite's PostgreSQL."""
 
 from __future__ import annotations
 
@@ -48,11 +48,31 @@ TARGET = {
 }
 
 
+#: The engines the ledger's tests run on: a SQLite file, and a database of its own on the suite's PostgreSQL server.
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new, empty ledger lives on each engine: a file's path, or a PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite")
+    url: str = request.getfixturevalue("pg_database")
+    return url
+
+
+@pytest.fixture()
+def ledger(where: str) -> Iterator[Ledger]:
+    """A new ledger on each engine (this module's tests run on both), closed after the test."""
+    with Ledger(where) as opened:
+        yield opened
+
+
 def claim(ledger: Ledger, **overrides: Any) -> int | None:
     return ledger.claim(**{**TARGET, **overrides})
 
 
-def test_claim_writes_a_submitting_row_owned_by_this_process_before_anything_else(ledger: Ledger) -> None:
+def test_claim_writes_a_submitting_row_owned_by_this_process_before_anything_else(ledger: Ledger, where: str) -> None:
     row_id = claim(ledger)
 
     assert row_id is not None
@@ -65,9 +85,9 @@ def test_claim_writes_a_submitting_row_owned_by_this_process_before_anything_els
         "img-1", "ims-exports-cn-north-4", "exports/img-1.qcow2", "qcow2", 0)  # fmt: skip
     assert row["bucket_url"] == "ims-exports-cn-north-4:exports/img-1.qcow2"  # derived, for readers
     assert row["created_at"] <= row["updated_at"] <= time.time()
-    # the row is on disk, readable by any other connection, before the caller sends anything
-    with sqlite3.connect(ledger.path) as other:
-        assert other.execute("SELECT state FROM exports WHERE row_id = ?", (row_id,)).fetchone() == ("submitting",)
+    # the row is committed, readable by any other connection, before the caller sends anything
+    with Ledger(where) as other:
+        assert other.row(row_id)["state"] == "submitting"
 
 
 @pytest.mark.parametrize("state", sorted(BLOCKING))
@@ -138,8 +158,8 @@ CLAIMER = textwrap.dedent(
 )
 
 
-def test_two_processes_claiming_one_export_at_once_exactly_one_wins(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite"
+def test_two_processes_claiming_one_export_at_once_exactly_one_wins(where: str) -> None:
+    path = where
     Ledger(path).close()  # the schema exists before the race
     start = time.time() + 2.0  # every claimer has imported and opened the file by then
     claimers = [
@@ -158,8 +178,9 @@ def test_two_processes_claiming_one_export_at_once_exactly_one_wins(tmp_path: Pa
     assert not owner_alive(rows[0]["owner"])  # its writer has exited: a reconciler would settle it
 
 
-def test_wal_mode_is_on(ledger: Ledger) -> None:
-    with sqlite3.connect(ledger.path) as other:
+def test_wal_mode_is_on(tmp_path: Path) -> None:
+    Ledger(tmp_path / "ledger.sqlite").close()
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as other:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

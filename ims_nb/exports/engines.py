@@ -1,0 +1,135 @@
+"""Where a ledger lives: a path or URL made a SQLAlchemy engine (SQLite in WAL, or PostgreSQL through psycopg 3),
+its write transactions, and its schema version brought up to date on open."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from ims_nb._extras import missing_extra
+from ims_nb.errors import ConfigError
+from ims_nb.exports.schema import MIGRATIONS, SCHEMA_VERSION
+from ims_nb.exports.tables import exports, metadata, schema_versions
+
+#: Seconds a SQLite writer waits for another's lock before it fails (as the hand-written ledger did).
+BUSY_TIMEOUT: Final = 30
+#: The execution option that makes a connection's transaction a writer's (``BEGIN IMMEDIATE`` on SQLite).
+WRITE: Final = "ims_nb_write"
+SQLITE, POSTGRESQL = "sqlite", "postgresql"
+#: The driver a ``postgresql://`` URL gets: psycopg 3 (the ``postgres`` extra).
+PG_DRIVER: Final = "postgresql+psycopg"
+#: Errors an engine raises when it cannot reach or read its database, besides SQLAlchemy's own.
+OPEN_ERRORS: Final = (OSError, SQLAlchemyError, sqlite3.Error)
+
+
+def is_url(location: str | Path) -> bool:
+    """Whether a ledger location is a database URL (``sqlite:///...``, ``postgresql://...``), not a file path."""
+    return isinstance(location, str) and "://" in location
+
+
+def ledger_url(location: str | Path) -> URL:
+    """A path or URL as the engine's URL: a path is a SQLite file, ``postgresql://`` takes the psycopg 3 driver."""
+    if not is_url(location):
+        return URL.create(SQLITE, database=str(location))
+    try:
+        url = make_url(str(location))
+    except ArgumentError:
+        raise ConfigError("cannot read the ledger URL (expected sqlite:///PATH or postgresql://USER@HOST/DB)") from None
+    if url.get_backend_name() in (POSTGRESQL, "postgres"):
+        return url.set(drivername=PG_DRIVER)
+    if url.get_backend_name() != SQLITE:
+        raise ConfigError(f"the ledger runs on SQLite or PostgreSQL, not {url.get_backend_name()}: {shown(url)}")
+    return url
+
+
+def shown(url: URL) -> str:
+    """The URL as output, reprs and errors show it: never its password."""
+    return url.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for another engine)."""
+    return Path(url.database) if url.get_backend_name() == SQLITE and url.database else None
+
+
+def open_engine(url: URL) -> Engine:
+    """One engine per ledger (its connections pooled); SQLite's transactions are SQLAlchemy's to begin."""
+    if url.get_backend_name() == SQLITE:
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ImportError, NoSuchModuleError) as exc:
+        raise missing_extra("a PostgreSQL ledger", "psycopg") from exc
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """The driver's own transaction handling off (SQLAlchemy's ``begin`` event says BEGIN); WAL, as before."""
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """A writer takes the file's write lock at once (other processes wait); a reader reads one snapshot."""
+    immediate = connection.get_execution_options().get(WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def writing(connection: Connection) -> Iterator[Connection]:
+    """One write transaction on a new connection: committed when the block ends, rolled back if it raises."""
+    with connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            yield connection
+
+
+def upgrade(engine: Engine, where: str) -> None:
+    """Create the tables in a new ledger, or bring an older one to ``SCHEMA_VERSION``, in one transaction."""
+    with writing(engine.connect()) as connection:
+        version = read_version(connection)
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"the ledger {where} has schema version {version}; this ims-nb knows up to "
+                              f"{SCHEMA_VERSION}: upgrade ims-nb")  # fmt: skip
+        if not inspect(connection).has_table(exports.name):
+            metadata.create_all(connection, tables=[exports])
+        elif connection.dialect.name == SQLITE:
+            raw = connection.connection.driver_connection
+            for step in MIGRATIONS[version:]:
+                step(raw)  # type: ignore[arg-type]
+        _write_version(connection)
+
+
+def read_version(connection: Connection) -> int:
+    """The schema version of a ledger: SQLite's ``PRAGMA user_version``, else the ``ims_nb_schema`` row (0: none)."""
+    if connection.dialect.name == SQLITE:
+        return int(connection.exec_driver_sql("PRAGMA user_version").scalar_one())
+    if not inspect(connection).has_table(schema_versions.name):
+        return 0
+    return int(connection.execute(select(schema_versions.c.version)).scalar() or 0)
+
+
+def _write_version(connection: Connection) -> None:
+    if connection.dialect.name == SQLITE:
+        connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return
+    metadata.create_all(connection, tables=[schema_versions])
+    connection.execute(schema_versions.delete())
+    connection.execute(schema_versions.insert().values(version=SCHEMA_VERSION))
+
+
+def reason(exc: BaseException) -> str:
+    """An error opening or using a ledger, in one line, without the statement (or a URL) SQLAlchemy adds."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return str(exc.orig).strip().splitlines()[0]
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
