@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,6 +124,24 @@ def _segment(value: str, name: str) -> str:
     return quote(value, safe="")
 
 
+def loads(content: bytes) -> Any:
+    """A JSON answer's body as Python values: orjson when it is installed (listing pages are the client's largest
+    CPU cost, and orjson decodes them about three times as fast), else the standard library; both raise a
+    ``ValueError`` on a body that is not JSON."""
+    return _DECODE(content)
+
+
+def _decoder() -> Callable[[bytes], Any]:
+    try:
+        from orjson import loads as fast
+    except ImportError:  # orjson is a dependency; an install without it still works, slower
+        return json.loads
+    return fast
+
+
+_DECODE = _decoder()
+
+
 def check(response: httpx.Response) -> httpx.Response:
     """Return a successful answer; raise the matching ``ApiError`` for any other."""
     if response.is_success:
@@ -164,7 +183,7 @@ def _xml_error(content: bytes) -> dict[str, str] | None:
 def json_body(response: httpx.Response) -> Any:
     """The JSON body of a successful answer; an unreadable one is a ``MalformedAnswerError``."""
     try:
-        return response.json()
+        return loads(response.content)
     except ValueError:
         request = response.request
         raise MalformedAnswerError(
