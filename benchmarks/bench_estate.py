@@ -49,8 +49,8 @@ import ims_nb
 from benchmarks import harness
 from ims_nb.cli._children import stop_child
 from ims_nb.client import config
-from ims_nb.estate.estate import SCOPE_COLUMNS
 from ims_nb.sim import SimInfo, Simulator
+from ims_nb.vocab import SCOPE_COLUMNS
 
 PAGE_SIZE = 1000
 LATENCY_PATH = "/_sim/latency"
@@ -272,17 +272,7 @@ def add_latency(info: SimInfo, seconds: float) -> None:
 
 def ratios(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each ratio of medians judged against its target, with the ratios of the fastest and slowest runs (spread)."""
-    found = {}
-    for name, (top, bottom, target) in RATIOS.items():
-        value = variants[top]["median_s"] / variants[bottom]["median_s"]
-        found[name] = {
-            "value": value,
-            "of_minimums": variants[top]["min_s"] / variants[bottom]["min_s"],
-            "of_maximums": variants[top]["max_s"] / variants[bottom]["max_s"],
-            "target_max": target,
-            "met": None if target is None else value <= target,
-        }
-    return found
+    return harness.ratios(variants, RATIOS, {"of_minimums": "min_s", "of_maximums": "max_s"})
 
 
 # --- reporting ---------------------------------------------------------------------------------------

@@ -186,17 +186,7 @@ def ratios(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     The targets are judged on medians; the ratio of the fastest runs is kept beside it as the figure least
     disturbed by other work on the machine.
     """
-    found = {}
-    for name, (top, bottom, target) in RATIOS.items():
-        value = variants[top]["median_s"] / variants[bottom]["median_s"]
-        found[name] = {
-            "value": value,
-            "of_minimums": variants[top]["min_s"] / variants[bottom]["min_s"],
-            "of_cpu_medians": variants[top]["cpu_median_s"] / variants[bottom]["cpu_median_s"],
-            "target_max": target,
-            "met": None if target is None else value <= target,
-        }
-    return found
+    return harness.ratios(variants, RATIOS, {"of_minimums": "min_s", "of_cpu_medians": "cpu_median_s"})
 
 
 # --- reporting ---------------------------------------------------------------------------------------

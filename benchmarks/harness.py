@@ -107,3 +107,20 @@ def main(bench: Bench, argv: Sequence[str] | None = None) -> int:
 def run_module(bench: Bench) -> None:
     """``if __name__ == "__main__"``: exit with the benchmark's status."""
     sys.exit(main(bench))
+
+
+def ratios(
+    variants: dict[str, dict[str, Any]], table: dict[str, tuple[str, str, float | None]], spreads: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Each ratio ``name: (top, bottom, target)`` of ``table`` as the ratio of medians judged against its target
+    (None: reported only), with the same ratio of each figure in ``spreads`` (``{"of_minimums": "min_s"}``)."""
+    found = {}
+    for name, (top, bottom, target) in table.items():
+        value = variants[top]["median_s"] / variants[bottom]["median_s"]
+        found[name] = {
+            "value": value,
+            **{label: variants[top][key] / variants[bottom][key] for label, key in spreads.items()},
+            "target_max": target,
+            "met": None if target is None else value <= target,
+        }
+    return found

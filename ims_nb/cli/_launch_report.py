@@ -12,9 +12,8 @@ from ims_nb.cli._output import (
     OutputFormat,
     TableColumn,
     ellipsis_for,
-    replace_file,
+    render_text,
     table_lines,
-    table_width,
     write_frame,
     yes_no,
 )
@@ -103,15 +102,7 @@ def write_report(
         stream.writelines(line + "\n" for line in _table_text(report, table, width, stream, all_messages))
         stream.flush()
 
-    if output is None:
-        render(sys.stdout, table_width(sys.stdout))
-        return
-
-    def write(path: Path) -> None:
-        with path.open("w", encoding="utf-8", newline="") as stream:
-            render(stream, None)
-
-    replace_file(output, write)
+    render_text(output, sys.stdout, render)
 
 
 def _table_text(

@@ -107,13 +107,19 @@ def write_frame(
         assert output is not None
         replace_file(output, lambda path: frame.to_parquet(path, index=False))
         return
+    render_text(output, stdout, lambda stream, width: _write_text(frame, file_format, stream, table, width))
+
+
+def render_text(output: Path | None, stdout: TextIO, render: Callable[[TextIO, int | None], None]) -> None:
+    """``render(stream, width)`` to ``stdout`` at the terminal's width, or to ``output`` (UTF-8, no width limit,
+    replaced in one step)."""
     if output is None:
-        _write_text(frame, file_format, stdout, table, table_width(stdout))
+        render(stdout, table_width(stdout))
         return
 
     def write(path: Path) -> None:
         with path.open("w", encoding="utf-8", newline="") as stream:
-            _write_text(frame, file_format, stream, table, None)
+            render(stream, None)
 
     replace_file(output, write)
 

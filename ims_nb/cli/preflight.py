@@ -32,10 +32,9 @@ from ims_nb.cli._output import (
     check_output,
     ellipsis_for,
     json_records,
-    replace_file,
+    render_text,
     speaks_utf,
     table_lines,
-    table_width,
     write_frame,
     yes_no,
 )
@@ -222,15 +221,7 @@ def _write(
             stream.writelines(line + "\n" for line in lines)
         stream.flush()
 
-    if output is None:
-        render(stdout, table_width(stdout))
-        return
-
-    def write(path: Path) -> None:
-        with path.open("w", encoding="utf-8", newline="") as stream:
-            render(stream, None)
-
-    replace_file(output, write)
+    render_text(output, stdout, render)
 
 
 def _table_text(
