@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from ims_nb._extras import missing_extra
 from ims_nb.errors import ConfigError
 from ims_nb.exports.schema import MIGRATIONS, SCHEMA_VERSION
-from ims_nb.exports.tables import exports, metadata, schema_versions
+from ims_nb.exports.tables import exports, leases, metadata, schema_versions
 
 #: Seconds a SQLite writer waits for another's lock before it fails (as the hand-written ledger did).
 BUSY_TIMEOUT: Final = 30
@@ -102,11 +102,12 @@ def upgrade(engine: Engine, where: str) -> None:
             raise ConfigError(f"the ledger {where} has schema version {version}; this ims-nb knows up to "
                               f"{SCHEMA_VERSION}: upgrade ims-nb")  # fmt: skip
         if not inspect(connection).has_table(exports.name):
-            metadata.create_all(connection, tables=[exports])
+            metadata.create_all(connection, tables=[exports, leases])
         elif connection.dialect.name == SQLITE:
             raw = connection.connection.driver_connection
             for step in MIGRATIONS[version:]:
                 step(raw)  # type: ignore[arg-type]
+        metadata.create_all(connection, tables=[leases])  # where a step did not make it (checked first)
         _write_version(connection)
 
 

@@ -64,10 +64,29 @@ def _scope_columns(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS exports_scope ON exports (region, project_id)")
 
 
+def _team_columns(db: sqlite3.Connection) -> None:
+    """Version 3 to 4: a team shares the ledger: each row's live claim (unique), who launched it on which host,
+    who watches it, and the ``leases`` table of the processes holding rows (``tables.leases``). Old rows have no
+    claim (their launches are judged by their states, as before) and no watcher."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(exports)")}
+    for name in ("claim_key", "launched_user", "launched_host", "watcher"):
+        if name not in present:
+            db.execute(f"ALTER TABLE exports ADD COLUMN {name} TEXT")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS exports_claim ON exports (claim_key)")
+    db.execute("CREATE TABLE IF NOT EXISTS leases (holder TEXT NOT NULL PRIMARY KEY, kind TEXT NOT NULL, "
+               "user TEXT, host TEXT NOT NULL, pid INTEGER, started_at FLOAT NOT NULL, renewed_at FLOAT NOT NULL, "
+               "expires_at FLOAT NOT NULL)")  # fmt: skip
+
+
 #: The columns that say whose a row is (added by ``_identity_columns``).
 IDENTITY_COLUMNS = {"endpoint": "TEXT", "project_id": "TEXT", "launched_by": "TEXT", "adopted_at": "REAL"}
 #: The steps that bring a SQLite file of schema version ``i`` (``PRAGMA user_version``) to ``i + 1``, in order. A
 #: new ledger gets the whole table (``tables.exports``) at ``SCHEMA_VERSION``; a later change appends its step here
 #: and changes the table to match.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_split_bucket_url, _identity_columns, _scope_columns)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _split_bucket_url,
+    _identity_columns,
+    _scope_columns,
+    _team_columns,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

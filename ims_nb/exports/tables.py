@@ -43,11 +43,33 @@ exports = Table(
     Column("project_id", Text),
     Column("launched_by", Text),
     Column("adopted_at", Float),
+    # the team's columns (version 4): the live claim of an image (unique: one live export per image and account,
+    # whichever host claims it; NULL once the row is no longer live), who launched it where, who watches it
+    Column("claim_key", Text),
+    Column("launched_user", Text),
+    Column("launched_host", Text),
+    Column("watcher", Text),
+    Index("exports_claim", "claim_key", unique=True),
     Index("exports_target", "image_id", "bucket", "object_key"),
     Index("exports_state", "state"),
     Index("exports_identity", "endpoint", "project_id"),
     Index("exports_scope", "region", "project_id"),
     sqlite_autoincrement=True,  # a row id is never reused, as with the hand-written table
+)
+
+#: One row per process that holds rows of the ledger (a launcher's ``submitting`` rows, a watcher's jobs): it renews
+#: ``expires_at`` while it lives (heartbeat); a holder whose lease expired is gone, on whatever host it ran.
+leases = Table(
+    "leases",
+    metadata,
+    Column("holder", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("user", Text),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer),
+    Column("started_at", Float, nullable=False),
+    Column("renewed_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
 )
 
 #: The schema version where the engine has no ``PRAGMA user_version`` (PostgreSQL): one row, one number.

@@ -152,7 +152,7 @@ def test_old_ledgers_gain_each_rows_scope_and_keep_every_row(tmp_path: Path) -> 
     with Ledger(path) as opened:
         rows = {r["row_id"]: r for r in opened.rows()}
         version = opened.schema_version()
-    assert version == SCHEMA_VERSION == 3 and sorted(rows) == [1, 2, 3, 4]
+    assert version == SCHEMA_VERSION == 4 and sorted(rows) == [1, 2, 3, 4]
     assert [(rows[i]["region"], rows[i]["project_id"]) for i in (1, 2, 3, 4)] == [
         ("cn-north-4", "p1"), ("cn-north-4", "p1"), ("ap-southeast-3", "p1"), (None, None)]  # fmt: skip
     assert [rows[i]["bucket_url"] for i in (1, 2, 3, 4)] == [f"bkt:{k}.qcow2" for k in "abcd"]
