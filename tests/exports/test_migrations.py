@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,23 @@ def _contents(path: Path) -> tuple[Any, ...]:
     with sqlite3.connect(path) as db:
         return (db.execute("PRAGMA user_version").fetchone(), db.execute("SELECT * FROM sqlite_master").fetchall(),
                 db.execute("SELECT * FROM exports").fetchall())  # fmt: skip
+
+
+def test_ledgers_opened_at_once_on_a_new_database_create_it_once(pg_database: str) -> None:
+    def open_and_claim(n: int) -> int | None:
+        with Ledger(pg_database) as ledger:
+            return ledger.claim(image_id=f"img-{n}", target=Target("b", f"k{n}.qcow2"), image_name=None,
+                                file_format="qcow2", quick=False, size_bytes=None, region=None)  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=6) as pool:  # an engine each, as separate processes have
+        claimed = list(pool.map(open_and_claim, range(6)))
+    assert sorted(claimed) == [1, 2, 3, 4, 5, 6]  # type: ignore[type-var]
+    assert [row["version_num"] for row in _rows_of(pg_database, "alembic_version")] == [HEAD]
+
+
+def _rows_of(location: str, table: str) -> list[dict[str, Any]]:
+    engine = create_engine(ledger_url(location))
+    with engine.connect() as connection:
+        rows = [dict(row) for row in connection.execute(text(f"SELECT * FROM {table}")).mappings()]
+    engine.dispose()
+    return rows
