@@ -92,11 +92,8 @@ def ledger_info(location: str | Path) -> LedgerInfo:
         if exports.name in present:
             counted = select(exports.c.state, func.count()).group_by(exports.c.state).order_by(exports.c.state)
             states = {str(state): int(count) for state, count in connection.execute(counted)}
-        held = (
-            connection.execute(select(func.count()).select_from(leases)).scalar_one() if leases.name in present else 0
-        )
         version = engines.read_version(connection)
-        return LedgerInfo(ledger.where, connection.dialect.name, version, states, int(held))
+        return LedgerInfo(ledger.where, connection.dialect.name, version, states, _count(connection, leases, present))
 
 
 def copy_ledger(source: str | Path, destination: str | Path) -> dict[str, int]:
@@ -112,10 +109,10 @@ def copy_ledger(source: str | Path, destination: str | Path) -> dict[str, int]:
         ConfigError: the destination holds rows (nothing is written), or either ledger cannot be reached or read.
     """
     with opened(source) as src, opened(destination) as dst:
-        with dst.guard(), dst.engine.connect() as connection:
-            _refuse_rows(connection, dst.where)  # before anything is written there, even its schema
         with src.guard():
             engines.upgrade(src.engine, src.where)
+        with dst.guard(), dst.engine.connect() as connection:
+            _refuse_rows(connection, dst.where)  # before anything is written there, even its schema
         with dst.guard():
             engines.upgrade(dst.engine, dst.where)
         copied: dict[str, int] = {}
