@@ -57,6 +57,8 @@ def check_contents(wheel: Path) -> None:
     assert any(n.startswith("ims_nb/app/") and n.endswith(".ipynb") for n in names), "the app notebook is missing"
     template = "ims_nb/app/jupyter/voila/templates/ims-nb/"
     assert {f"{template}conf.json", f"{template}index.html.j2"} <= set(names), "the app's Voilà template is missing"
+    revisions = {p.relative_to(ROOT).as_posix() for p in (ROOT / "ims_nb/exports/migrations/versions").glob("*.py")}
+    assert revisions and revisions <= set(names), "the ledger's Alembic revisions are missing"
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "tools/", "data/"))], names
     (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
     assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(metadata).decode()  # SPDX: no deprecation

@@ -35,5 +35,6 @@ VERBS: Final[dict[str, Verb]] = {
         Verb("export", "plan, check and launch exports to OBS, each once (ledger); --watch follows them"),
         Verb("coverage", "which images have a current verified export, which not and why (exit 4 on a gap)"),
         Verb("jobs", "the export ledger: state, progress, duration, throughput, errors; --watch follows live jobs"),
+        Verb("ledger", "the ledger as a whole: upgrade its schema, info, copy it (SQLite <-> PostgreSQL)"),
     )
 }

@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, ProgrammingError, SQLAlchemyError
 
 from ims_nb._extras import missing_extra
 from ims_nb.errors import ConfigError
-from ims_nb.exports.schema import MIGRATIONS, SCHEMA_VERSION
-from ims_nb.exports.tables import exports, leases, metadata, schema_versions
+from ims_nb.exports.schema import SCHEMA_VERSION, newer_than_known
+from ims_nb.exports.tables import exports, metadata, schema_versions
 
 #: Seconds a SQLite writer waits for another's lock before it fails (as the hand-written ledger did).
 BUSY_TIMEOUT: Final = 30
@@ -25,6 +25,8 @@ WRITE: Final = "ims_nb_write"
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 #: The driver a ``postgresql://`` URL gets: psycopg 3 (the ``postgres`` extra).
 PG_DRIVER: Final = "postgresql+psycopg"
+#: The PostgreSQL advisory lock (``pg_advisory_xact_lock``) held while a ledger is created or upgraded.
+_UPGRADE_LOCK: Final = 0x1A5_0B_1ED6E
 #: Errors an engine raises when it cannot reach or read its database, besides SQLAlchemy's own.
 OPEN_ERRORS: Final = (OSError, SQLAlchemyError, sqlite3.Error)
 
@@ -94,21 +96,45 @@ def writing(connection: Connection) -> Iterator[Connection]:
             yield connection
 
 
-def upgrade(engine: Engine, where: str) -> None:
-    """Create the tables in a new ledger, or bring an older one to ``SCHEMA_VERSION``, in one transaction."""
+def upgrade(engine: Engine, where: str) -> tuple[int, int]:
+    """Bring a ledger to ``SCHEMA_VERSION``: its schema version before and after.
+
+    One query when it is there already (no Alembic); else, in one write transaction (other processes wait),
+    Alembic creates a new ledger's tables or runs the revisions an older one lacks (``ims_nb.exports.migrations``).
+    A ledger newer than this ims-nb is refused.
+    """
+    with engine.connect() as connection:
+        version = _version_on_open(connection)
+    if version == SCHEMA_VERSION:
+        return version, version
+    _refuse_newer(version or 0, where)
+    from ims_nb.exports import migrations  # Alembic: only for a ledger to create or upgrade
+
     with writing(engine.connect()) as connection:
-        version = read_version(connection)
-        if version > SCHEMA_VERSION:
-            raise ConfigError(f"the ledger {where} has schema version {version}; this ims-nb knows up to "
-                              f"{SCHEMA_VERSION}: upgrade ims-nb")  # fmt: skip
-        if not inspect(connection).has_table(exports.name):
-            metadata.create_all(connection, tables=[exports, leases])
-        elif connection.dialect.name == SQLITE:
-            raw = connection.connection.driver_connection
-            for step in MIGRATIONS[version:]:
-                step(raw)  # type: ignore[arg-type]
-        metadata.create_all(connection, tables=[leases])  # where a step did not make it (checked first)
-        _write_version(connection)
+        if connection.dialect.name == POSTGRESQL:  # creators and upgraders of one database queue here
+            connection.execute(select(func.pg_advisory_xact_lock(_UPGRADE_LOCK)))
+        version = read_version(connection)  # another process may have upgraded it meanwhile
+        _refuse_newer(version, where)
+        if version < SCHEMA_VERSION or not inspect(connection).has_table(exports.name):
+            migrations.upgrade(connection, version)
+            _write_version(connection)
+    return version, SCHEMA_VERSION
+
+
+def _refuse_newer(version: int, where: str) -> None:
+    refused = newer_than_known(version, where)
+    if refused:
+        raise ConfigError(refused)
+
+
+def _version_on_open(connection: Connection) -> int | None:
+    """The schema version in one query (None: a server's ledger without its version row, to look at closely)."""
+    if connection.dialect.name == SQLITE:
+        return int(connection.exec_driver_sql("PRAGMA user_version").scalar_one())
+    try:
+        return int(connection.execute(select(func.max(schema_versions.c.version))).scalar() or 0)
+    except ProgrammingError:  # no such table: a new database, or one of an ims-nb before versions
+        return None
 
 
 def read_version(connection: Connection) -> int:
@@ -121,6 +147,7 @@ def read_version(connection: Connection) -> int:
 
 
 def _write_version(connection: Connection) -> None:
+    """The version older ims-nb read (and refuse when it is newer than theirs), beside Alembic's ``alembic_version``."""
     if connection.dialect.name == SQLITE:
         connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return

@@ -10,8 +10,8 @@ metadata = MetaData()
 #: Row ids and byte counts: 64 bits on PostgreSQL; SQLite's INTEGER is 64 bits already (and its row id must be it).
 _BIG = BigInteger().with_variant(Integer, "sqlite")
 
-#: One row per export launch (``ims_nb.exports.ledger``): the table a new ledger gets, the one old SQLite files
-#: reach through ``schema.MIGRATIONS`` (same columns, types, constraints and indexes). Times are epoch seconds.
+#: One row per export launch (``ims_nb.exports.ledger``): the table a new ledger gets, the one old ledgers reach
+#: through ``ims_nb.exports.migrations`` (same columns, types, constraints and indexes). Times are epoch seconds.
 exports = Table(
     EXPORTS_TABLE,
     metadata,

@@ -1,5 +1,11 @@
 """A ledger file as ims-nb wrote it before its schema was versioned (version 0), for the migration tests."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
 #: The schema every ledger file was written with before version 1 (``bucket_url`` in one column), verbatim.
 SCHEMA_V0 = """
 CREATE TABLE IF NOT EXISTS exports (
@@ -29,3 +35,16 @@ CREATE TABLE IF NOT EXISTS exports (
 CREATE INDEX IF NOT EXISTS exports_target ON exports (image_id, bucket_url);
 CREATE INDEX IF NOT EXISTS exports_state ON exports (state);
 """
+
+
+def upgrade_to(path: Path, version: int) -> None:
+    """An old file brought to schema ``version`` by the revisions, as the ims-nb of that version left it (its
+    ``PRAGMA user_version``, no Alembic table)."""
+    from ims_nb.exports import migrations
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        migrations.upgrade(connection, int(connection.exec_driver_sql("PRAGMA user_version").scalar_one()), version)
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+        connection.exec_driver_sql(f"PRAGMA user_version = {version}")
+    engine.dispose()

@@ -18,12 +18,12 @@ from ims_nb.exports.identity import scoped
 from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import plan_exports
-from ims_nb.exports.schema import MIGRATIONS, SCHEMA_VERSION
+from ims_nb.exports.schema import SCHEMA_VERSION
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
 from ims_nb.vocab import LIVE, Scope, State, Target
 from tests.exports.conftest import REGIONS, EstateClock, region_jobs
-from tests.exports.old_schema import SCHEMA_V0
+from tests.exports.old_schema import SCHEMA_V0, upgrade_to
 
 BUCKET = "ims-exports-{region}"
 WATCH = {"interval": 300.0, "max_interval": 1800.0, "max_rate": 1000.0, "timeout": 7 * 24 * 3600.0}
@@ -143,9 +143,8 @@ def test_old_ledgers_gain_each_rows_scope_and_keep_every_row(tmp_path: Path) -> 
         for n, (region, key) in enumerate([("cn-north-4", "a"), (None, "b"), (None, "c"), (None, "d")], start=1):
             db.execute("INSERT INTO exports (image_id, bucket_url, quick, region, state, created_at, updated_at) "
                        "VALUES (?, ?, 0, ?, 'verified', 0, 0)", (f"img-{n}", f"bkt:{key}.qcow2", region))  # fmt: skip
-        for step in MIGRATIONS[:2]:  # a file of schema version 2: identities, no scope yet
-            step(db)
-        db.execute("PRAGMA user_version = 2")
+    upgrade_to(path, 2)  # a file of schema version 2: identities, no scope yet
+    with sqlite3.connect(path) as db:
         sim, public = "http://127.0.0.1:5000", "https://ims.ap-southeast-3.myhuaweicloud.com"
         for row_id, endpoint in ((1, sim), (2, sim), (3, public)):
             db.execute("UPDATE exports SET endpoint = ?, project_id = ? WHERE row_id = ?", (endpoint, "p1", row_id))
