@@ -14,13 +14,12 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import socket
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,8 @@ from ims_nb.errors import ConfigError
 from ims_nb.exports import engines
 from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
+from ims_nb.exports.leases import current_owner, live_holders
+from ims_nb.exports.leases import owner_alive as owner_alive  # where rows' old-style owners were judged before
 from ims_nb.exports.schema import COLUMNS, UPDATABLE
 from ims_nb.exports.tables import exports
 from ims_nb.vocab import Action, State, Target
@@ -45,29 +46,6 @@ log = logging.getLogger("ims_nb")
 #: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
 ENV_SIM_LEDGER = "IMS_NB_SIM_LEDGER"
 ENV_LEDGER = "IMS_NB_LEDGER"
-
-
-def current_owner() -> str:
-    """Who writes a ``submitting`` row: a row whose owner process is gone was cut off mid-POST."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Whether the process that wrote a row still runs (only knowable on this host)."""
-    if not owner or ":" not in owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def default_location() -> str | Path:
@@ -180,6 +158,20 @@ class Ledger:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction, for the ledger's companions (``exports.leases``): committed when the block ends."""
+        return self._transaction()
+
+    def holders_alive(self, owners: Iterable[str | None]) -> set[str]:
+        """The rows' owners that are alive: a lease holder whose lease has not expired, on whatever host, or an
+        old-style ``host:pid`` owner whose process runs on this host (``exports.leases.live_holders``)."""
+        with self._connect() as connection:
+            return live_holders(connection, owners)
+
+    def holder_alive(self, owner: str | None) -> bool:
+        """Whether one row's owner is alive (``holders_alive``)."""
+        return owner is not None and owner in self.holders_alive([owner])
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
