@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
+from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,15 @@ ENV_HOST = "IMS_NB_HOST"
 #: Seconds a lease lasts without a heartbeat (default ``LEASE_SECONDS``); a heartbeat renews it every third of that.
 ENV_LEASE_SECONDS = "IMS_NB_LEASE_SECONDS"
 LEASE_SECONDS = 30.0
+
+
+class Kind(StrEnum):
+    """What a lease's holder does with the rows it holds."""
+
+    LAUNCHER = "launcher"  # claims rows and sends their exports (``exports.launch``)
+    WATCHER = "watcher"  # polls their jobs (``exports.watch``)
+
+
 #: A lease holder's id, ``host:pid:<8 hex>``; an owner of the form ``host:pid`` is a row written before leases.
 _HOLDER = re.compile(r"(?P<host>.+):(?P<pid>\d+):[0-9a-f]{8}")
 
@@ -108,7 +118,7 @@ class Lease:
     """
 
     def __init__(self, ledger: Ledger, kind: str, *, ttl: float | None = None, user: str | None = None) -> None:
-        self.ledger, self.kind, self.user = ledger, kind, user
+        self.ledger, self.kind, self.user = ledger, str(kind), user
         self.ttl = lease_seconds() if ttl is None else float(ttl)
         if not self.ttl > 0:
             raise ConfigError(f"a lease lasts more than 0 seconds, not {ttl}")

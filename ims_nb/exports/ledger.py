@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import ColumnElement, Connection, String, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
@@ -36,7 +37,7 @@ from ims_nb.exports.leases import current_owner, live_holders
 from ims_nb.exports.leases import owner_alive as owner_alive  # where rows' old-style owners were judged before
 from ims_nb.exports.schema import COLUMNS, UPDATABLE
 from ims_nb.exports.tables import exports
-from ims_nb.vocab import Action, State, Target
+from ims_nb.vocab import LIVE, Action, State, Target
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ConnectionLike
@@ -196,27 +197,42 @@ class Ledger:
         region: str | None,
         project_id: str | None = None,
         force: bool = False,
+        owner: str | None = None,
     ) -> int | None:
-        """Write a ``submitting`` row before the POST, if ``decide`` says launch (``force``: even if live or done).
+        """Write a ``submitting`` row before the POST, if ``decide`` says launch (``force``: even if done, or live
+        in the hands of a holder that is gone: that row's claim is superseded, its note says so).
 
-        Returns the new row id, or None when the ledger's rows of the image say otherwise. The decision and the
-        insert are one transaction, so two processes cannot both claim one export.
+        Returns the new row id, or None when the ledger's rows of the image say otherwise, or another process holds
+        its live claim. The decision and the insert are one transaction, and the insert cannot make a second live
+        claim of the image in the account (the unique ``claim_key``), on any engine, from any host. ``owner`` is
+        the claimer's lease holder (``exports.leases.Lease``), default this process (``current_owner``).
         """
         now = time.time()
+        key = self._claim_key(image_id, project_id)
         with self._transaction() as db:
             _serialise_claims(db, image_id)
-            found = db.execute(select(exports).where(exports.c.image_id == image_id, *self._scope())
-                               .order_by(exports.c.row_id)).mappings()  # fmt: skip
-            if verdict([_row_dict(r) for r in found], image_id, target, force=force)[0] is not Action.LAUNCH:
+            query = select(exports).where(exports.c.image_id == image_id, *self._scope()).order_by(exports.c.row_id)
+            found = [_row_dict(row) for row in db.execute(query).mappings()]
+            if verdict(found, image_id, target, force=force)[0] is not Action.LAUNCH:
                 return None
-            inserted = db.execute(exports.insert().values(
+            if force and not _supersede(db, [r for r in found if r["claim_key"] == key]):
+                return None  # its live claim's holder is alive: never two live exports of an image
+            inserted = db.execute(_insert_new(db).values(
                 image_id=image_id, image_name=image_name, bucket=target.bucket, object_key=target.key,
                 file_format=file_format, quick=int(quick), size_bytes=size_bytes, region=region,
-                project_id=project_id, state=State.SUBMITTING.value, owner=current_owner(), created_at=now,
-                updated_at=now).returning(exports.c.row_id))  # fmt: skip
-            row_id = int(inserted.scalar_one())
-            self._stamp(db, row_id)
-            return row_id
+                project_id=project_id, state=State.SUBMITTING.value, owner=owner or current_owner(), created_at=now,
+                updated_at=now, claim_key=key).on_conflict_do_nothing().returning(exports.c.row_id))  # fmt: skip
+            row_id = inserted.scalar_one_or_none()
+            if row_id is None:
+                return None  # another process holds the image's live claim (it committed first)
+            self._stamp(db, int(row_id))
+            return int(row_id)
+
+    def _claim_key(self, image_id: str, project_id: str | None) -> str:
+        """The unique key of an image's live claim in the account: ``endpoint|project_id|image_id``."""
+        who = self.identity
+        endpoint, project = (who.endpoint, who.project_id) if who is not None else (None, project_id)
+        return f"{endpoint or ''}|{project or ''}|{image_id}"
 
     def decide(self, plan: pd.DataFrame, *, force: bool = False) -> pd.DataFrame:
         """What a launch of ``plan`` would do with each row, and why: one row per plan row (same index).
@@ -234,6 +250,8 @@ class Ledger:
             raise ConfigError(f"cannot update ledger field(s) {', '.join(sorted(unknown))}")
         fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in fields.items()}
         fields["updated_at"] = time.time()
+        if "state" in fields and State(fields["state"]) not in LIVE:
+            fields["claim_key"] = None  # the row no longer holds the image's live claim: a new launch may take it
         with self._transaction() as db:
             changed = db.execute(update(exports).where(exports.c.row_id == row_id, *self._scope())
                                  .values(**fields)).rowcount  # fmt: skip
@@ -311,8 +329,7 @@ class Ledger:
         id it will answer for, or a final state) are claimed; the rest stay with the unknown account.
         """
         assert self.identity is not None
-        note = f"claimed by {self.identity}: recorded before the ledger kept identities"
-        noted = literal(note, String) + func.coalesce(literal("; ", String) + exports.c.note, "")
+        noted = _noted(f"claimed by {self.identity}: recorded before the ledger kept identities")
         with self._transaction() as db:
             claimed = db.execute(
                 update(exports)
@@ -339,6 +356,29 @@ def _serialise_claims(db: Connection, image_id: str) -> None:
     the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit)."""
     if db.dialect.name == engines.POSTGRESQL:
         db.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(image_id, String)))))
+
+
+def _supersede(db: Connection, held: list[dict[str, Any]]) -> bool:
+    """Clear the live claim of rows whose holder is gone, so a forced claim may take it; False (nothing changed)
+    when a holder is alive."""
+    owners = [row["owner"] for row in held]
+    if live_holders(db, owners):
+        return False
+    for row in held:
+        db.execute(update(exports).where(exports.c.row_id == row["row_id"], exports.c.claim_key == row["claim_key"])
+                   .values(claim_key=None, note=_noted(f"superseded by a forced launch: its holder "
+                                                       f"{row['owner']} is gone")))  # fmt: skip
+    return True
+
+
+def _insert_new(db: Connection) -> postgresql.Insert | sqlite.Insert:
+    """An insert into the exports that may do nothing on a conflict (a second live claim), in the engine's dialect."""
+    return postgresql.insert(exports) if db.dialect.name == engines.POSTGRESQL else sqlite.insert(exports)
+
+
+def _noted(text: str) -> ColumnElement[str]:
+    """A row's note with ``text`` put first (its earlier note kept after it)."""
+    return literal(text, String) + func.coalesce(literal("; ", String) + exports.c.note, "")
 
 
 def _row_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
