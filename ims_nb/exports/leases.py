@@ -90,15 +90,23 @@ def owner_alive(owner: str | None) -> bool:
     return True
 
 
+def _may_run(holder: str) -> bool:
+    """False when a holder's process is known gone: it ran on this host and its pid is no more (on another host,
+    only its lease can tell)."""
+    found = _HOLDER.fullmatch(holder)
+    return found is None or found["host"] != this_host() or owner_alive(f"{found['host']}:{found['pid']}")
+
+
 def live_holders(db: Connection, owners: Iterable[str | None]) -> set[str]:
-    """The owners among ``owners`` that are alive: a holder whose lease has not expired (whatever its host), or an
-    old-style owner whose process runs on this host (``owner_alive``)."""
+    """The owners among ``owners`` that are alive: a holder whose lease has not expired (on this host, its process
+    must also still run: a SIGKILLed one is gone at once), or an old-style owner whose process runs on this host
+    (``owner_alive``)."""
     named = {owner for owner in owners if owner}
     held = {owner for owner in named if is_holder(owner)}
     alive = {owner for owner in named - held if owner_alive(owner)}
     if held:
         query = select(leases.c.holder).where(leases.c.holder.in_(sorted(held)), leases.c.expires_at > time.time())
-        alive |= set(db.execute(query).scalars())
+        alive |= {holder for holder in db.execute(query).scalars() if _may_run(holder)}
     return alive
 
 
