@@ -250,7 +250,7 @@ class Ledger:
             raise ConfigError(f"cannot update ledger field(s) {', '.join(sorted(unknown))}")
         fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in fields.items()}
         fields["updated_at"] = time.time()
-        if "state" in fields and State(fields["state"]) not in LIVE:
+        if "state" in fields and fields["state"] not in LIVE:
             fields["claim_key"] = None  # the row no longer holds the image's live claim: a new launch may take it
         with self._transaction() as db:
             changed = db.execute(update(exports).where(exports.c.row_id == row_id, *self._scope())
@@ -353,7 +353,12 @@ class Ledger:
 
 def _serialise_claims(db: Connection, image_id: str) -> None:
     """Make a second claimer of the image wait for this transaction: SQLite's ``BEGIN IMMEDIATE`` has done so for
-    the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit)."""
+    the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit).
+
+    The unique ``claim_key`` is the guarantee of one live claim; the lock keeps the rest of a claim's decision
+    atomic where the key does not reach (rows older than the key, another account's view of the image, a forced
+    claim superseding a dead holder's), and a second claimer then reads the first one's row instead of racing it.
+    """
     if db.dialect.name == engines.POSTGRESQL:
         db.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(image_id, String)))))
 
