@@ -171,8 +171,7 @@ class Ledger:
             return live_holders(connection, owners)
 
     def holder_alive(self, owner: str | None) -> bool:
-        """Whether one row's owner is alive (``holders_alive``)."""
-        return owner is not None and owner in self.holders_alive([owner])
+        return owner is not None and owner in self.holders_alive([owner])  # one row's (``holders_alive``)
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -353,12 +352,9 @@ class Ledger:
 
 def _serialise_claims(db: Connection, image_id: str) -> None:
     """Make a second claimer of the image wait for this transaction: SQLite's ``BEGIN IMMEDIATE`` has done so for
-    the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit).
-
-    The unique ``claim_key`` is the guarantee of one live claim; the lock keeps the rest of a claim's decision
-    atomic where the key does not reach (rows older than the key, another account's view of the image, a forced
-    claim superseding a dead holder's), and a second claimer then reads the first one's row instead of racing it.
-    """
+    the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit). The
+    unique ``claim_key`` is the guarantee; the lock keeps atomic what it does not reach (rows older than the key,
+    another account's view, a forced claim superseding a dead holder's)."""
     if db.dialect.name == engines.POSTGRESQL:
         db.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(image_id, String)))))
 
