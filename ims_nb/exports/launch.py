@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -22,7 +23,8 @@ from ims_nb.exports.decisions import plan_targets, row_target
 from ims_nb.exports.estate import launch_estate
 from ims_nb.exports.flows import Flow, call, drive
 from ims_nb.exports.identity import scoped
-from ims_nb.exports.ledger import Ledger, owner_alive
+from ims_nb.exports.leases import Kind, Lease
+from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.schema import COLUMNS
 from ims_nb.vocab import LIVE, TRANSIENT_REFUSALS, Action, Outcome, Scope, State, Target
 
@@ -41,7 +43,8 @@ REPORT_COLUMNS = ("image_id", "name", "bucket_url", "file_format", "quick", "act
 def reconcile(ledger: Ledger, client: ClientLike) -> pd.DataFrame:
     """Settle rows whose POST outcome is in doubt, before anything new is sent.
 
-    A ``submitting`` row whose writer is gone, and every ``unknown`` row, is checked: the target object in
+    A ``submitting`` row whose holder is gone (its lease expired, or an old-style owner's process ended: see
+    ``Ledger.holders_alive``), and every ``unknown`` row, is checked: the target object in
     the bucket means the export happened (``verified``); otherwise the export is sent again, and the service
     decides: a job id (the first attempt never started), or ``IMG.0148`` (it did, and still runs: the row
     follows the target object, its job id lost). Returns the rows it settled, with a note each; a row whose
@@ -52,8 +55,9 @@ def reconcile(ledger: Ledger, client: ClientLike) -> pd.DataFrame:
 
 def reconcile_flow(ledger: Ledger) -> Flow[pd.DataFrame]:
     """``reconcile`` without its I/O: yields the client calls it needs (see ``ims_nb.exports.flows``)."""
-    doubtful = [r for r in ledger.rows({State.SUBMITTING, State.UNKNOWN})
-                if r["state"] == State.UNKNOWN or not owner_alive(r["owner"])]  # fmt: skip
+    rows = ledger.rows({State.SUBMITTING, State.UNKNOWN})
+    alive = ledger.holders_alive(r["owner"] for r in rows if r["state"] == State.SUBMITTING)
+    doubtful = [r for r in rows if r["state"] == State.UNKNOWN or r["owner"] not in alive]
     for row in doubtful:
         yield from _settle(ledger, row)
     return pd.DataFrame([ledger.row(r["row_id"]) for r in doubtful], columns=list(COLUMNS))
@@ -153,6 +157,7 @@ def launch(
     force: bool = False,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    lease: Lease | None = None,
 ) -> pd.DataFrame:
     """Submit the plan's exportable rows once: each is written to the ledger before its POST.
 
@@ -162,24 +167,54 @@ def launch(
     batch: no further row is claimed, and it is raised. ``client`` may be an estate's clients (``(region,
     project_id)`` -> client): each row goes to its own scope's (``ims_nb.exports.estate``).
 
+    The batch holds a launcher's ``lease`` (``exports.leases``; default one of its own, released at the end): its
+    claimed rows' owner is the lease's holder, so other processes, on any host, know them alive until it expires.
+
     Returns:
         The ledger rows this call launched (or settled), one per row.
     """
     if not 1 <= concurrency <= 32:
         raise ConfigError(f"concurrency must be 1 to 32, not {concurrency}")
     if isinstance(client, Mapping):
-        return launch_estate(plan, clients=client, ledger=ledger, concurrency=concurrency, max_rate=max_rate,
-                             force=force, clock=clock, sleep=sleep)  # fmt: skip
+        with _holding(ledger, lease) as held:
+            return launch_estate(plan, clients=client, ledger=ledger, concurrency=concurrency, max_rate=max_rate,
+                                 force=force, clock=clock, sleep=sleep, lease=held)  # fmt: skip
     missing = [c for c in ("image_id", "file_format", "quick", "exportable") if c not in plan.columns]
     if missing:
         raise ConfigError(f"the plan lacks column(s) {', '.join(missing)}; make it with plan_exports()")
     plan = plan.assign(target=plan_targets(plan))
     ledger = scoped(ledger, client)  # claims stamp the client's account; only its rows block or are reconciled
+    with _holding(ledger, lease) as held:
+        return _launch_rows(plan, client, ledger, held.holder, force=force, concurrency=concurrency,
+                            limiter=RateLimiter(max_rate, clock=clock), sleep=sleep)  # fmt: skip
+
+
+@contextmanager
+def _holding(ledger: Ledger, lease: Lease | None) -> Iterator[Lease]:
+    """``lease``, or a launcher's lease of its own for the batch (released when the batch ends)."""
+    if lease is not None:
+        yield lease
+        return
+    with Lease(ledger, Kind.LAUNCHER, user=ledger.identity.principal if ledger.identity else None) as own:
+        yield own
+
+
+def _launch_rows(
+    plan: pd.DataFrame,
+    client: ClientLike,
+    ledger: Ledger,
+    holder: str,
+    *,
+    force: bool,
+    concurrency: int,
+    limiter: RateLimiter,
+    sleep: Callable[[float], None],
+) -> pd.DataFrame:
+    """``launch`` in one scope, its rows claimed by ``holder``: reconcile, prove the credentials, claim and send."""
     settled = reconcile(ledger, client)
     check_credentials = getattr(client, "check_credentials", None)
     if check_credentials is not None:
         check_credentials()
-    limiter = RateLimiter(max_rate, clock=clock)
     claimed: list[int] = []
     lock = threading.Lock()
     refused = threading.Event()
@@ -197,6 +232,7 @@ def launch(
             region=_text(row.get("region")),
             project_id=_text(row.get("project_id")),
             force=force,
+            owner=holder,
         )
         if row_id is None:
             return

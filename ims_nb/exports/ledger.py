@@ -14,28 +14,30 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import socket
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import ColumnElement, Connection, String, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
 from ims_nb.exports import engines
 from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
+from ims_nb.exports.leases import current_owner, live_holders
+from ims_nb.exports.leases import owner_alive as owner_alive  # where rows' old-style owners were judged before
 from ims_nb.exports.schema import COLUMNS, UPDATABLE
 from ims_nb.exports.tables import exports
-from ims_nb.vocab import Action, State, Target
+from ims_nb.vocab import LIVE, Action, State, Target
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ConnectionLike
@@ -45,29 +47,6 @@ log = logging.getLogger("ims_nb")
 #: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
 ENV_SIM_LEDGER = "IMS_NB_SIM_LEDGER"
 ENV_LEDGER = "IMS_NB_LEDGER"
-
-
-def current_owner() -> str:
-    """Who writes a ``submitting`` row: a row whose owner process is gone was cut off mid-POST."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Whether the process that wrote a row still runs (only knowable on this host)."""
-    if not owner or ":" not in owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def default_location() -> str | Path:
@@ -181,6 +160,19 @@ class Ledger:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction, for the ledger's companions (``exports.leases``): committed when the block ends."""
+        return self._transaction()
+
+    def holders_alive(self, owners: Iterable[str | None]) -> set[str]:
+        """The rows' owners that are alive: a lease holder whose lease has not expired, on whatever host, or an
+        old-style ``host:pid`` owner whose process runs on this host (``exports.leases.live_holders``)."""
+        with self._connect() as connection:
+            return live_holders(connection, owners)
+
+    def holder_alive(self, owner: str | None) -> bool:
+        return owner is not None and owner in self.holders_alive([owner])  # one row's (``holders_alive``)
+
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """One write transaction that takes the database's write lock at once (other processes wait)."""
@@ -204,27 +196,42 @@ class Ledger:
         region: str | None,
         project_id: str | None = None,
         force: bool = False,
+        owner: str | None = None,
     ) -> int | None:
-        """Write a ``submitting`` row before the POST, if ``decide`` says launch (``force``: even if live or done).
+        """Write a ``submitting`` row before the POST, if ``decide`` says launch (``force``: even if done, or live
+        in the hands of a holder that is gone: that row's claim is superseded, its note says so).
 
-        Returns the new row id, or None when the ledger's rows of the image say otherwise. The decision and the
-        insert are one transaction, so two processes cannot both claim one export.
+        Returns the new row id, or None when the ledger's rows of the image say otherwise, or another process holds
+        its live claim. The decision and the insert are one transaction, and the insert cannot make a second live
+        claim of the image in the account (the unique ``claim_key``), on any engine, from any host. ``owner`` is
+        the claimer's lease holder (``exports.leases.Lease``), default this process (``current_owner``).
         """
         now = time.time()
+        key = self._claim_key(image_id, project_id)
         with self._transaction() as db:
             _serialise_claims(db, image_id)
-            found = db.execute(select(exports).where(exports.c.image_id == image_id, *self._scope())
-                               .order_by(exports.c.row_id)).mappings()  # fmt: skip
-            if verdict([_row_dict(r) for r in found], image_id, target, force=force)[0] is not Action.LAUNCH:
+            query = select(exports).where(exports.c.image_id == image_id, *self._scope()).order_by(exports.c.row_id)
+            found = [_row_dict(row) for row in db.execute(query).mappings()]
+            if verdict(found, image_id, target, force=force)[0] is not Action.LAUNCH:
                 return None
-            inserted = db.execute(exports.insert().values(
+            if force and not _supersede(db, [r for r in found if r["claim_key"] == key]):
+                return None  # its live claim's holder is alive: never two live exports of an image
+            inserted = db.execute(_insert_new(db).values(
                 image_id=image_id, image_name=image_name, bucket=target.bucket, object_key=target.key,
                 file_format=file_format, quick=int(quick), size_bytes=size_bytes, region=region,
-                project_id=project_id, state=State.SUBMITTING.value, owner=current_owner(), created_at=now,
-                updated_at=now).returning(exports.c.row_id))  # fmt: skip
-            row_id = int(inserted.scalar_one())
-            self._stamp(db, row_id)
-            return row_id
+                project_id=project_id, state=State.SUBMITTING.value, owner=owner or current_owner(), created_at=now,
+                updated_at=now, claim_key=key).on_conflict_do_nothing().returning(exports.c.row_id))  # fmt: skip
+            row_id = inserted.scalar_one_or_none()
+            if row_id is None:
+                return None  # another process holds the image's live claim (it committed first)
+            self._stamp(db, int(row_id))
+            return int(row_id)
+
+    def _claim_key(self, image_id: str, project_id: str | None) -> str:
+        """The unique key of an image's live claim in the account: ``endpoint|project_id|image_id``."""
+        who = self.identity
+        endpoint, project = (who.endpoint, who.project_id) if who is not None else (None, project_id)
+        return f"{endpoint or ''}|{project or ''}|{image_id}"
 
     def decide(self, plan: pd.DataFrame, *, force: bool = False) -> pd.DataFrame:
         """What a launch of ``plan`` would do with each row, and why: one row per plan row (same index).
@@ -242,6 +249,8 @@ class Ledger:
             raise ConfigError(f"cannot update ledger field(s) {', '.join(sorted(unknown))}")
         fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in fields.items()}
         fields["updated_at"] = time.time()
+        if "state" in fields and fields["state"] not in LIVE:
+            fields["claim_key"] = None  # the row no longer holds the image's live claim: a new launch may take it
         with self._transaction() as db:
             changed = db.execute(update(exports).where(exports.c.row_id == row_id, *self._scope())
                                  .values(**fields)).rowcount  # fmt: skip
@@ -319,8 +328,7 @@ class Ledger:
         id it will answer for, or a final state) are claimed; the rest stay with the unknown account.
         """
         assert self.identity is not None
-        note = f"claimed by {self.identity}: recorded before the ledger kept identities"
-        noted = literal(note, String) + func.coalesce(literal("; ", String) + exports.c.note, "")
+        noted = _noted(f"claimed by {self.identity}: recorded before the ledger kept identities")
         with self._transaction() as db:
             claimed = db.execute(
                 update(exports)
@@ -344,9 +352,34 @@ class Ledger:
 
 def _serialise_claims(db: Connection, image_id: str) -> None:
     """Make a second claimer of the image wait for this transaction: SQLite's ``BEGIN IMMEDIATE`` has done so for
-    the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit)."""
+    the whole file; on PostgreSQL a transaction-scoped advisory lock on the image does (held until commit). The
+    unique ``claim_key`` is the guarantee; the lock keeps atomic what it does not reach (rows older than the key,
+    another account's view, a forced claim superseding a dead holder's)."""
     if db.dialect.name == engines.POSTGRESQL:
         db.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(image_id, String)))))
+
+
+def _supersede(db: Connection, held: list[dict[str, Any]]) -> bool:
+    """Clear the live claim of rows whose holder is gone, so a forced claim may take it; False (nothing changed)
+    when a holder is alive."""
+    owners = [row["owner"] for row in held]
+    if live_holders(db, owners):
+        return False
+    for row in held:
+        db.execute(update(exports).where(exports.c.row_id == row["row_id"], exports.c.claim_key == row["claim_key"])
+                   .values(claim_key=None, note=_noted(f"superseded by a forced launch: its holder "
+                                                       f"{row['owner']} is gone")))  # fmt: skip
+    return True
+
+
+def _insert_new(db: Connection) -> postgresql.Insert | sqlite.Insert:
+    """An insert into the exports that may do nothing on a conflict (a second live claim), in the engine's dialect."""
+    return postgresql.insert(exports) if db.dialect.name == engines.POSTGRESQL else sqlite.insert(exports)
+
+
+def _noted(text: str) -> ColumnElement[str]:
+    """A row's note with ``text`` put first (its earlier note kept after it)."""
+    return literal(text, String) + func.coalesce(literal("; ", String) + exports.c.note, "")
 
 
 def _row_dict(row: Mapping[Any, Any]) -> dict[str, Any]:

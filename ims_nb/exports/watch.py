@@ -18,7 +18,7 @@ from ims_nb.exports.flows import Flow, call, drive, drive_async
 from ims_nb.exports.history import EtaModel, Progress, ProgressCallback, jobs_frame
 from ims_nb.exports.identity import scoped, scoped_async
 from ims_nb.exports.launch import note_for, reconcile_flow, send_again_flow
-from ims_nb.exports.ledger import Ledger, owner_alive
+from ims_nb.exports.ledger import Ledger
 from ims_nb.frames import job_records_frame
 from ims_nb.vocab import LIVE, STALL_AFTER, Scope, State
 
@@ -166,8 +166,9 @@ class _LedgerWatch(Generic[ClientT]):
 
     def pending(self) -> bool:
         """Live rows without a job id that this watch settles: lost answers, launches cut off, lost job ids."""
-        return any(not r["job_id"] and (r["state"] != State.SUBMITTING or not owner_alive(r["owner"]))
-                   for r in self.ledger.rows(LIVE))  # fmt: skip
+        rows = [r for r in self.ledger.rows(LIVE) if not r["job_id"]]
+        alive = self.ledger.holders_alive(r["owner"] for r in rows if r["state"] == State.SUBMITTING)
+        return any(r["state"] != State.SUBMITTING or r["owner"] not in alive for r in rows)
 
     def wake(self) -> float:
         return self.next_check
