@@ -348,6 +348,10 @@ def ledger_option(text: str) -> str | Path:
         url = engines.ledger_url(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError:  # a port that is no number: argparse would echo the text, and a password in it
+        raise argparse.ArgumentTypeError(
+            "cannot read the ledger URL (expected postgresql://USER@HOST[:PORT]/DB)"
+        ) from None
     if url.password:
         raise argparse.ArgumentTypeError(
             f"{engines.shown(url)}: a password is never a command-line option; put it in $PGPASSWORD or ~/.pgpass "
