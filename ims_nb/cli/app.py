@@ -74,6 +74,7 @@ def app_commands(args: argparse.Namespace, *, account: bool, port: int | None = 
 def run_app(args: argparse.Namespace) -> int:
     """The simulator (unless credentials are configured) and Voilà in child processes, stopped together."""
     from ims_nb.app import voila_env
+    from ims_nb.exports import upkeep
     from ims_nb.exports.ledger import ENV_LEDGER, ENV_SIM_LEDGER, default_location
 
     require("ims-nb app", "lab")
@@ -85,7 +86,7 @@ def run_app(args: argparse.Namespace) -> int:
         if commands.simulator is None:
             env = dict(os.environ, **chosen)
             where = (f"on your account (region {resolve_region(None)}); exports are recorded in "
-                     f"{shown_location(given or default_location())}")  # fmt: skip
+                     f"{upkeep.where(given or default_location())}")  # fmt: skip
         else:
             started = simulator_for_children(args, children)
             if isinstance(started, int):
@@ -93,7 +94,7 @@ def run_app(args: argparse.Namespace) -> int:
             line, env = started
             env.update(chosen)
             where = (f"on the SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
-                     f"are recorded in {shown_location(env[ENV_SIM_LEDGER])}")  # fmt: skip
+                     f"are recorded in {upkeep.where(env[ENV_SIM_LEDGER])}")  # fmt: skip
         children.append(subprocess.Popen(commands.voila, env=voila_env(env), text=True))
         try:
             if wait_listening(port, children[-1]):
@@ -101,10 +102,3 @@ def run_app(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 0
         return exit_code(children[-1])
-
-
-def shown_location(location: str | Path) -> str:
-    """Where a ledger is, as output shows it: a path, or a URL without its password."""
-    from ims_nb.exports import engines
-
-    return engines.shown(engines.ledger_url(location)) if engines.is_url(location) else str(location)
