@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Connection, String, func, literal, select,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ims_nb.client.config import on_simulator
-from ims_nb.errors import ConfigError, register_secrets
+from ims_nb.errors import ConfigError
 from ims_nb.exports import engines
 from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
@@ -47,8 +47,6 @@ log = logging.getLogger("ims_nb")
 #: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
 ENV_SIM_LEDGER = "IMS_NB_SIM_LEDGER"
 ENV_LEDGER = "IMS_NB_LEDGER"
-#: libpq's (and psycopg's) password variable: a PostgreSQL ledger's URL may leave its password to it or ~/.pgpass.
-PGPASSWORD = "PGPASSWORD"
 
 
 def default_location() -> str | Path:
@@ -73,8 +71,6 @@ def simulator_path(endpoint: str, *, shared: bool = False) -> Path:
     temporary folder for this process and simulator (its state dies with it, so does this ledger), or with
     ``shared`` for the simulator alone (one that runs apart, used by several processes)."""
     if os.environ.get(ENV_SIM_LEDGER):
-        if engines.is_url(os.environ[ENV_SIM_LEDGER]):
-            raise ConfigError(f"${ENV_SIM_LEDGER} holds a database URL, not a file's path")
         return Path(os.environ[ENV_SIM_LEDGER])
     port = endpoint.rsplit(":", 1)[-1].strip("/")
     name = f"ims-nb-sim-{port}" if shared else f"ims-nb-sim-{os.getpid()}-{port}"
@@ -90,12 +86,9 @@ def ledger_for(client: ConnectionLike, path: str | Path | None = None) -> Ledger
 
 
 def location_for(client: ConnectionLike) -> str | Path:
-    """Where ``ledger_for`` keeps a client's exports: ``default_location()`` for a real account, and for a
-    simulator ``$IMS_NB_SIM_LEDGER`` when it holds a database URL, else ``path_for``."""
-    if not on_simulator(client):
-        return default_location()
-    chosen = os.environ.get(ENV_SIM_LEDGER, "")
-    return chosen if engines.is_url(chosen) else path_for(client)
+    """Where ``ledger_for`` keeps a client's exports: ``default_location()``; a simulator's ``path_for``, or a URL."""
+    sim = os.environ.get(ENV_SIM_LEDGER, "")  # ``ims-nb app --ledger URL``: a simulator's exports in a database
+    return default_location() if not on_simulator(client) else sim if engines.is_url(sim) else path_for(client)
 
 
 def path_for(client: ConnectionLike) -> Path:
@@ -124,8 +117,6 @@ class Ledger:
         self.path = engines.sqlite_path(url)
         self.url = engines.shown(url)
         self._password = url.password
-        if self.path is None:  # a server's password, from the URL or libpq's environment: masked wherever shown
-            register_secrets(str(url.password or ""), os.environ.get(PGPASSWORD))
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ import ims_nb
 from ims_nb.cli import app
 from ims_nb.cli._main import main
 from ims_nb.errors import ConfigError
-from ims_nb.exports.ledger import ENV_LEDGER, PGPASSWORD, Ledger
+from ims_nb.exports.engines import PGPASSWORD
+from ims_nb.exports.ledger import ENV_LEDGER, Ledger
 from ims_nb.exports.schema import SCHEMA_VERSION
 from tests.cli.helpers import run_main
 from tests.cli.test_app import FakeChild
