@@ -13,7 +13,7 @@ from ims_nb.client.protocol import ClientLike
 from ims_nb.exports.gap import coverage_gap_plan, launch_gap
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.launch import launch
-from ims_nb.exports.ledger import Ledger, path_for
+from ims_nb.exports.ledger import Ledger, location_for
 from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.selection import exportability
@@ -180,7 +180,7 @@ class Headless:
 def estate_ledger(estate: Estate) -> Ledger:
     """The ledger an estate's exports go to: the one ``ledger_for`` gives its first scope's client (on a simulator
     ``make lab`` runs, the lab's ledger, so 02's exports count), unbound: each row belongs to its own scope."""
-    return Ledger(path_for(next(iter(estate.values()))))
+    return Ledger(location_for(next(iter(estate.values()))))
 
 
 class GapExport:

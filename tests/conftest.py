@@ -25,7 +25,7 @@ from tests.helpers import (
     exportable_plan,
     is_exportable,
 )
-from tests.pg import pg_database, pg_server, pg_url  # noqa: F401  (fixtures: the suite's PostgreSQL server)
+from tests.pg import pg_database, pg_password_role, pg_server, pg_url  # noqa: F401  (fixtures: the suite's PostgreSQL server)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ from psycopg import sql
 
 #: Finds the server programs whatever the major version (the Makefile's PostgreSQL rule uses it too).
 PG_BIN = Path(__file__).resolve().parents[1] / "tools" / "pg_bin.sh"
-#: The server's superuser; it trusts connections, and it listens on loopback only: a throwaway server holds no secret.
+#: The server's superuser; it trusts connections, and it listens on loopback only: a throwaway server holds no secret
+#: (but ``pg_password_role``'s role, whose password the secrets scan plants).
 SUPERUSER = "postgres"
 #: The database ``pg_url`` names, created when the server starts.
 SESSION_DATABASE = "ims_nb_test"
@@ -71,9 +72,9 @@ class PgServer:
             os.chown(self.root, user.pw_uid, user.pw_gid)
             self._run_as = ["runuser", "-u", SERVER_USER, "--"]
 
-    def url(self, database: str = SESSION_DATABASE) -> str:
+    def url(self, database: str = SESSION_DATABASE, *, role: str = SUPERUSER) -> str:
         """``postgresql://postgres@127.0.0.1:PORT/database`` (no password: the server trusts loopback)."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{role}@127.0.0.1:{self.port}/{database}"
 
     def _run(self, program: str, *args: str) -> None:
         command = [*self._run_as, str(self.bindir / program), *args]
@@ -137,6 +138,30 @@ class PgServer:
         self._admin(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
         return self.url(name)
 
+    def add_password_role(self, role: str, password: str) -> None:
+        """A role that logs in with ``password`` only (scram-sha-256 from loopback, ahead of the trust lines that
+        keep every other role's behaviour), and a database of its own, named after it."""
+        statement = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        self._admin(statement)
+        self._admin(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(sql.Identifier(role),
+                                                                                    sql.Identifier(role)))  # fmt: skip
+        hba = self.data / "pg_hba.conf"
+        checked = f"host all {role} 127.0.0.1/32 scram-sha-256\n"  # the first matching line wins
+        hba.write_text(checked + hba.read_text())
+        self._run("pg_ctl", "reload", "-s", "-D", str(self.data))
+        deadline = time.monotonic() + 30
+        while self._trusts(role):  # a reload is a signal: wait until the server reads the new line
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server still trusts {role} after a reload")
+            time.sleep(0.05)
+
+    def _trusts(self, role: str) -> bool:
+        try:
+            psycopg.connect(self.url(role, role=role), connect_timeout=5, password="").close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
     def drop_database(self, name: str) -> None:
         """Drop the database, ending the sessions still connected to it."""
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -158,6 +183,19 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """The URL of the session's database on ``pg_server``."""
     return pg_server.url(SESSION_DATABASE)
+
+
+#: The role of ``pg_password_role``, which must give its password, and that password (planted: scans look for it).
+PASSWORD_ROLE = "ims_nb_with_password"
+ROLE_PASSWORD = "PLANTED-PG-PASSWORD-9c8b7a6d5e4f"
+
+
+@pytest.fixture(scope="session")
+def pg_password_role(pg_server: PgServer) -> str:
+    """The URL, without its password (``ROLE_PASSWORD``), of a database owned by a role whose password the server
+    checks (``PASSWORD_ROLE``); made once per session, the other fixtures' trust unchanged."""
+    pg_server.add_password_role(PASSWORD_ROLE, ROLE_PASSWORD)
+    return pg_server.url(PASSWORD_ROLE, role=PASSWORD_ROLE)
 
 
 @pytest.fixture()

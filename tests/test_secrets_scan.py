@@ -8,7 +8,9 @@ watch through a ledger, and forced ``AuthError``, ``TransportError``, ``OutcomeU
 ``ServerError``, with every log record of every logger (ims_nb, httpx, httpcore ...) captured from level 1.
 Then everything written is scanned (``secret_scan``) for the planted values and for signature, token and
 ``Authorization`` shapes: stdout, stderr, the log files, the ledgers' SQLite files and WAL, output files,
-reprs, exception messages and tracebacks, and the notebooks' stored outputs.
+reprs, exception messages and tracebacks, and the notebooks' stored outputs. A PostgreSQL ledger's password
+(a role of the suite's server that must give one) is planted too: CLI verbs and a dashboard run on it, given
+by ``$PGPASSWORD`` or in the URL, and fail on a wrong one, a stopped server and a missing database.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 import ims_nb
 from ims_nb.client import config
@@ -34,9 +37,11 @@ from ims_nb.client.config import Credentials, Password
 from ims_nb.client.retry import RetryPolicy
 from ims_nb.client.wire import Token
 from ims_nb.errors import ApiError, AuthError, ConfigError, ImsNbError, OutcomeUnknownError, ServerError, TransportError
+from ims_nb.exports.ledger import ENV_LEDGER
 from ims_nb.sim import Simulator
 from ims_nb.vocab import Target
 from tests.helpers import cli_simulator, is_exportable
+from tests.pg import ROLE_PASSWORD, PgServer
 from tests.secret_scan import LEAK_PATTERNS, leaks, scan, scan_files, scan_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +50,7 @@ BUCKET = "ims-exports-cn-north-4"
 SECURITY_TOKEN = "PLANTED-SECURITY-TOKEN-5f1d0c2a9e8b7a6f"
 WRONG_SK = "PLANTED-WRONG-SK-0b9a8c7d6e5f4a3b2c1d0e9f"
 WRONG_PASSWORD = "PLANTED-WRONG-PASSWORD-7e6d5c4b"
+WRONG_DB_PASSWORD = "PLANTED-WRONG-DB-PASSWORD-3a2b1c0d"
 #: ``python -c`` that runs ``ims-nb`` with every log record of every logger, from level 1, in ``$SCAN_LOG``.
 DEBUG_MAIN = (
     "import logging, os, sys; "
@@ -368,6 +374,94 @@ def test_cli_verbs_print_log_and_store_no_secret(world: dict[str, Any], sim_line
     findings.files("output files", [tmp_path / "images.csv", tmp_path / "plan.csv", tmp_path / "jobs.csv"])
     assert findings.found == [], findings.found
     print(f"\nCLI secrets scan: {len(codes)} runs, {findings.scanned}, {log_lines} DEBUG log lines")
+
+
+# --- a PostgreSQL ledger's password -------------------------------------------------------------------------
+
+
+def _with_password(url: str, password: str, **parts: Any) -> str:
+    """``url`` (``postgresql://ROLE@HOST:PORT/DB``) with ``password``, and another port or database if given."""
+    parsed = make_url(url).set(password=password, **parts)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _db_runs(line: str, tmp: Path, url: str, image_ids: list[str]) -> list[Run]:
+    """CLI runs on a ledger whose role has a password: given by $PGPASSWORD or in $IMS_NB_LEDGER's URL, and
+    wrong, on a server that is not there, or for a database that does not exist (each an error, no secret)."""
+    base = {name: value for name, value in os.environ.items()
+            if not name.startswith(("HUAWEICLOUD_SDK_", "IMS_NB_", "PG")) and name != "COLUMNS"}  # fmt: skip
+    base[config.ENV_CREDENTIALS_FILE] = str(tmp / "missing-credentials")
+    secret = _with_password(url, ROLE_PASSWORD)
+    export = ["export", *image_ids, "--sim", line, "--bucket", BUCKET, "--format", "qcow2", "--max-rate", "100",
+              "--key-template", "db/{id}.{ext}", "--watch", "--progress"]  # fmt: skip
+    return [
+        Run("export --ledger, $PGPASSWORD", [*export, "--ledger", url], base | {"PGPASSWORD": ROLE_PASSWORD}),
+        Run("jobs, $IMS_NB_LEDGER with the password", ["jobs", "--sim", line, "--watch"], base | {ENV_LEDGER: secret}),
+        Run("jobs, a wrong password", ["jobs"], base | {ENV_LEDGER: _with_password(url, WRONG_DB_PASSWORD)}),
+        Run("jobs, no server", ["jobs"], base | {ENV_LEDGER: _with_password(url, ROLE_PASSWORD, port=_closed_port())}),
+        Run(
+            "jobs, no such database",
+            ["jobs"],
+            base | {ENV_LEDGER: _with_password(url, ROLE_PASSWORD, database="no_such_db")},
+        ),
+        Run("jobs --ledger with the password", ["jobs", "--ledger", secret], base),
+    ]
+
+
+def _db_in_process(world: dict[str, Any], findings: Findings, url: str, pg_server: PgServer) -> dict[str, Any]:
+    """A dashboard and a ledger on the password's URL, and the errors of a wrong password and a stopped server;
+    returns the objects whose reprs are scanned."""
+    from ims_nb.widgets import ExportDashboard
+
+    info = world["info"]
+    for name, where in (("wrong password", _with_password(url, WRONG_DB_PASSWORD)),
+                        ("no such database", _with_password(url, ROLE_PASSWORD, database="no_such_db"))):  # fmt: skip
+        findings.error(f"ConfigError ({name})", _raised(lambda where=where: ims_nb.Ledger(where)))
+    ledger = ims_nb.Ledger(_with_password(url, ROLE_PASSWORD))
+    client = ims_nb.connect(info.region, ak=info.ak, sk=info.sk, project_id=info.project_id, endpoint=info.endpoint)
+    dashboard = ExportDashboard(client, ledger)
+    findings.text("widget views", "dashboard header", dashboard._header.value)
+    pg_server.stop()
+    try:
+        with pytest.raises(Exception) as stopped:  # noqa: PT011 - what a server gone mid-use raises, scanned
+            ledger.rows()
+        findings.error("a server gone mid-use", stopped.value)
+    finally:
+        pg_server.start()
+    return {
+        "database ledger": ledger,
+        "its engine": ledger._engine,
+        "dashboard": dashboard,  # type: ignore[attr-defined]
+        "dashboard opened by URL": ExportDashboard(client, _with_password(url, ROLE_PASSWORD)),
+        "client": client,
+    }
+
+
+def test_a_database_password_never_shows_in_output_logs_reprs_or_errors(
+    world: dict[str, Any], sim_line: str, pg_password_role: str, pg_server: PgServer, tmp_path: Path,
+    every_record: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    findings = Findings(planted_secrets(world) | {"database password": ROLE_PASSWORD,
+                                                  "wrong database password": WRONG_DB_PASSWORD})  # fmt: skip
+    objects = _db_in_process(world, findings, pg_password_role, pg_server)
+    for name, value in objects.items():
+        findings.text("reprs", f"repr({name})", f"{value!r}\n{value}")
+    info = world["info"]
+    with ims_nb.connect(info.region, ak=info.ak, sk=info.sk, project_id=info.project_id, endpoint=info.endpoint) as c:
+        image_ids = [r["id"] for r in c.iter_images() if is_exportable(r, info.project_id)][6:8]  # none else sent
+    codes: dict[str, int] = {}
+    for run, log, code, out, err in _wave(_db_runs(sim_line, tmp_path, pg_password_role, image_ids), tmp_path, 900):
+        codes[run.name] = code
+        assert "Traceback" not in err, (run.name, err)
+        findings.text("CLI stdout", f"{run.name} stdout", out)
+        findings.text("CLI stderr", f"{run.name} stderr", err)
+        findings.text("DEBUG log files", f"{run.name} log", log.read_text(encoding="utf-8", errors="replace"))
+    findings.text("log records", "DEBUG log", every_record.text)
+    assert codes["export --ledger, $PGPASSWORD"] == codes["jobs, $IMS_NB_LEDGER with the password"] == 0, codes
+    assert {codes[name] for name in codes if name.startswith("jobs") and "with the password" not in name} == {2}
+    assert findings.found == [], findings.found
+    assert findings.scanned["exception tracebacks"] >= 3 and findings.scanned["reprs"] >= 5, findings.scanned
+    print(f"\ndatabase password scan: {len(codes)} CLI runs, {findings.scanned}")
 
 
 # --- the notebooks' stored outputs --------------------------------------------------------------------------

@@ -55,10 +55,13 @@ def voila_env(env: Mapping[str, str]) -> dict[str, str]:
     return {**env, "JUPYTER_PATH": os.pathsep.join(paths)}
 
 
-def open_dashboard(*, simulator: dict[str, Any] | None = None) -> ExportDashboard:
+def open_dashboard(*, ledger: str | Path | None = None, simulator: dict[str, Any] | None = None) -> ExportDashboard:
     """Connect (your account, ``ims-nb app``'s simulator, or a new one), open the ledger, and build the dashboard.
 
     Args:
+        ledger: the ledger's path or URL (``postgresql://USER@HOST/DB``: its password from ``$PGPASSWORD`` or
+            ``~/.pgpass``, never in a notebook); default ``ledger_for``'s: ``$IMS_NB_LEDGER`` on an account,
+            the simulator's own ledger (``$IMS_NB_SIM_LEDGER`` under ``ims-nb app``) on a simulator.
         simulator: options of an embedded simulator, started only when no credentials and no ``$IMS_NB_SIM`` are
             found (default ``APP_SIMULATOR``).
 
@@ -69,4 +72,4 @@ def open_dashboard(*, simulator: dict[str, Any] | None = None) -> ExportDashboar
 
     with simulator_notice_silenced():
         client = connect(simulator=dict(APP_SIMULATOR if simulator is None else simulator))
-    return ExportDashboard(client, ledger_for(client))
+    return ExportDashboard(client, ledger_for(client, ledger))

@@ -10,6 +10,7 @@ import sys
 import uuid
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
@@ -23,8 +24,6 @@ from ims_nb.client.connection import connect, connect_simulator
 from ims_nb.errors import ApiError, ConfigError, EstateWarning
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pandas as pd
 
     from ims_nb.client.protocol import ClientLike
@@ -195,12 +194,22 @@ def home_client(client: ImsClient | Estate) -> ImsClient:
     return client[client.scopes[0]] if isinstance(client, Mapping) else client
 
 
-def open_ledger(client: ClientLike | Estate, path: Path) -> Ledger:
-    """The ledger at ``path``: bound to one client's account; an estate's open to each scope's, which launch and
-    watch bind per scope (``ims_nb.exports.estate``)."""
+def open_ledger(client: ClientLike | Estate | None, location: str | Path) -> Ledger:
+    """The ledger at ``location`` (a path or URL): bound to one client's account; an estate's (or, without a
+    client, the whole ledger) open to each scope's, which launch and watch bind per scope
+    (``ims_nb.exports.estate``)."""
     from ims_nb.exports.ledger import Ledger, ledger_for
 
-    return Ledger(path) if isinstance(client, Mapping) else ledger_for(client, path)
+    return Ledger(location) if client is None or isinstance(client, Mapping) else ledger_for(client, location)
+
+
+def ledger_missing(location: str | Path) -> bool:
+    """Whether nothing was ever written at ``location``: a ledger file that does not exist yet (a database server's
+    ledger is opened to be read: its tables are made on open)."""
+    from ims_nb.exports import engines
+
+    path = engines.sqlite_path(engines.ledger_url(location)) if engines.is_url(location) else Path(location)
+    return path is not None and not path.exists()
 
 
 class CountingTransport(httpx.HTTPTransport):

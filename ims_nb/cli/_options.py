@@ -327,24 +327,51 @@ def filters_from_args(args: argparse.Namespace) -> dict[str, Any]:
 # --- the ledger and watching ----------------------------------------------------------------------
 
 
+LEDGER_HELP = (
+    "the ledger: a file's path, sqlite:///PATH or postgresql://USER@HOST/DB (its password from $PGPASSWORD or "
+    "~/.pgpass, never on the command line; default: $IMS_NB_LEDGER, else ims-nb/ledger.sqlite under $XDG_DATA_HOME)"
+)
+
+
 def add_ledger_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument(
-        "--ledger", type=Path, metavar="PATH",
-        help="the ledger file (default: $IMS_NB_LEDGER, else ims-nb/ledger.sqlite under $XDG_DATA_HOME)",
-    )  # fmt: skip
+    parser.add_argument("--ledger", type=ledger_option, metavar="PATH|URL", help=LEDGER_HELP)
 
 
-def ledger_path(args: argparse.Namespace, client: ConnectionLike | None = None) -> Path:
-    """``--ledger``, else the client's ledger (``ims_nb.exports.ledger.path_for``: a simulator's is its own, never
-    the real one), else ``default_path()`` (``$IMS_NB_LEDGER``, else the user's data folder)."""
+def ledger_option(text: str) -> str | Path:
+    """``--ledger``: a file's path, or a database URL checked at once (read, an engine ims-nb runs on, no password:
+    like an SK, a password is never a command-line option, where ``ps`` and the shell's history would show it)."""
+    from ims_nb.exports import engines  # SQLAlchemy: only for a verb given a URL
+
+    if not engines.is_url(text):
+        return Path(text)
+    try:
+        url = engines.ledger_url(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError:  # a port that is no number: argparse would echo the text, and a password in it
+        raise argparse.ArgumentTypeError(
+            "cannot read the ledger URL (expected postgresql://USER@HOST[:PORT]/DB)"
+        ) from None
+    if url.password:
+        raise argparse.ArgumentTypeError(
+            f"{engines.shown(url)}: a password is never a command-line option; put it in $PGPASSWORD or ~/.pgpass "
+            "(or the whole URL in $IMS_NB_LEDGER)"
+        )
+    return text
+
+
+def ledger_location(args: argparse.Namespace, client: ConnectionLike | None = None) -> str | Path:
+    """``--ledger``, else the client's ledger (``ims_nb.exports.ledger.location_for``: a simulator's is its own,
+    never the real one), else ``default_location()`` (``$IMS_NB_LEDGER``, a path or URL, else the user's data
+    folder)."""
     if args.ledger is not None:
-        path: Path = args.ledger
-        if path.is_dir():
-            raise ConfigError(f"--ledger {path}: is a folder; give the ledger's file")
-        return path
-    from ims_nb.exports.ledger import default_path, path_for
+        location: str | Path = args.ledger
+        if isinstance(location, Path) and location.is_dir():
+            raise ConfigError(f"--ledger {location}: is a folder; give the ledger's file")
+        return location
+    from ims_nb.exports.ledger import default_location, location_for
 
-    return default_path() if client is None else path_for(client)
+    return default_location() if client is None else location_for(client)
 
 
 def add_watch_options(group: argparse._ArgumentGroup, watch_help: str) -> None:

@@ -19,7 +19,7 @@ from ims_nb.cli._children import (
     stopped_together,
     wait_listening,
 )
-from ims_nb.cli._options import add_simulator_options, fixed_port
+from ims_nb.cli._options import add_ledger_option, add_simulator_options, fixed_port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client.config import resolve_credentials, resolve_region
 
@@ -41,6 +41,7 @@ def add_app_parser(verbs: Any) -> None:
     """Register ``app`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     app: argparse.ArgumentParser = verbs.add_parser("app", help=VERBS["app"].help)
     add_simulator_options(app)
+    add_ledger_option(app)
     app.add_argument("--app-port", type=fixed_port, default=DEFAULT_APP_PORT,
                      help=f"the app's port (default {DEFAULT_APP_PORT}, or the next free one)")  # fmt: skip
     app.set_defaults(run=run_app)
@@ -73,22 +74,27 @@ def app_commands(args: argparse.Namespace, *, account: bool, port: int | None = 
 def run_app(args: argparse.Namespace) -> int:
     """The simulator (unless credentials are configured) and Voilà in child processes, stopped together."""
     from ims_nb.app import voila_env
-    from ims_nb.exports.ledger import ENV_SIM_LEDGER, default_path
+    from ims_nb.exports import upkeep
+    from ims_nb.exports.ledger import ENV_LEDGER, ENV_SIM_LEDGER, default_location
 
     require("ims-nb app", "lab")
     port = first_free_port(args.app_port)
     commands = app_commands(args, account=on_account(), port=port)
+    given = args.ledger.resolve() if isinstance(args.ledger, Path) else args.ledger  # Voilà's kernels run elsewhere
+    chosen = {} if given is None else {ENV_SIM_LEDGER if commands.simulator else ENV_LEDGER: str(given)}
     with stopped_together() as children:
         if commands.simulator is None:
-            env = dict(os.environ)
-            where = f"on your account (region {resolve_region(None)}); exports are recorded in {default_path()}"
+            env = dict(os.environ, **chosen)
+            where = (f"on your account (region {resolve_region(None)}); exports are recorded in "
+                     f"{upkeep.where(given or default_location())}")  # fmt: skip
         else:
             started = simulator_for_children(args, children)
             if isinstance(started, int):
                 return started
             line, env = started
+            env.update(chosen)
             where = (f"on the SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
-                     f"are recorded in {env[ENV_SIM_LEDGER]}")  # fmt: skip
+                     f"are recorded in {upkeep.where(env[ENV_SIM_LEDGER])}")  # fmt: skip
         children.append(subprocess.Popen(commands.voila, env=voila_env(env), text=True))
         try:
             if wait_listening(port, children[-1]):

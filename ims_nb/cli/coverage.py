@@ -20,7 +20,7 @@ from ims_nb.cli._options import (
     add_ledger_option,
     add_watch_options,
     filters_from_args,
-    ledger_path,
+    ledger_location,
 )
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options
@@ -147,7 +147,7 @@ def _coverage(args: argparse.Namespace, console: Console) -> int:
             check_key_template(template)
     output_format = OutputFormat(args.format)
     check_output(output_format, args.output)
-    ledger_path(args)  # a bad --ledger is refused before connecting
+    ledger_location(args)  # a bad --ledger is refused before connecting
     with _connected(args, console, filters) as (client, ledger, images):
         search = args.buckets[0] if args.buckets and len(args.buckets) == 1 else args.buckets  # may be a template
 
@@ -176,7 +176,7 @@ def _connected(
     with ExitStack() as stack:
         client = connect_any(args, console)
         stack.enter_context(client)
-        ledger = stack.enter_context(open_ledger(client, ledger_path(args, home_client(client))))
+        ledger = stack.enter_context(open_ledger(client, ledger_location(args, home_client(client))))
         if isinstance(client, Estate):
             yield client, ledger, estate_images(client, console, max_items=args.max_items, **filters)
         else:

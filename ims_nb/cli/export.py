@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ims_nb.cli._connect import (
     connect_any,
     home_client,
+    ledger_missing,
     open_ledger,
     plan_images,
     scoped_table,
@@ -38,7 +39,7 @@ from ims_nb.cli._options import (
     add_watch_options,
     bucket_url,
     filters_from_args,
-    ledger_path,
+    ledger_location,
     positive_seconds,
 )
 from ims_nb.cli._output import (
@@ -244,28 +245,28 @@ def _export(args: argparse.Namespace, console: Console) -> int:
         check_key_template(args.key_template if args.key_template is not None else DEFAULT_KEY_TEMPLATE)
     output_format = output_format_of(args)
     check_output(output_format, args.output)
-    ledger_path(args)  # a bad --ledger is refused before connecting
+    ledger_location(args)  # a bad --ledger is refused before connecting
     with connect_any(args, console) as client:
         estate = client if isinstance(client, Mapping) else None
-        path = ledger_path(args, home_client(client))  # a simulator's exports: its own ledger, never the real one
+        location = ledger_location(args, home_client(client))  # a simulator's exports: its own, never the real one
         plan = _plan(client, console, args, filters, plan_rows)
         if args.dry_run:
-            report = with_scope(_dry_run(plan, client, path, args.force), plan, estate)
+            report = with_scope(_dry_run(plan, client, location, args.force), plan, estate)
             write_report(report, scoped_table(PLAN_TABLE, estate), output_format, args.output, all_messages=True)
             console.notice(dry_run_totals(report))
             return EXIT_REFUSED if (report["action"] == REFUSED).any() else EXIT_OK
-        return _launch(args, console, client, plan, path, output_format)
+        return _launch(args, console, client, plan, location, output_format)
 
 
 def _launch(
-    args: argparse.Namespace, console: Console, client: ImsClient | Estate, plan: pd.DataFrame, path: Path,
-    output_format: OutputFormat,
+    args: argparse.Namespace, console: Console, client: ImsClient | Estate, plan: pd.DataFrame,
+    location: str | Path, output_format: OutputFormat,
 ) -> int:  # fmt: skip
     """Launch the plan through the ledger, write the report, and with ``--watch`` follow the jobs to their end."""
     from ims_nb.exports.launch import launch_report
 
     estate = client if isinstance(client, Mapping) else None
-    with open_ledger(client, path) as ledger:
+    with open_ledger(client, location) as ledger:
         try:
             report = launch_report(plan, client=client, ledger=ledger, force=args.force,
                                    concurrency=args.concurrency, max_rate=args.max_rate)  # fmt: skip
@@ -306,13 +307,13 @@ def _plan(
                         file_format=args.file_format or "qcow2", client=client)  # fmt: skip
 
 
-def _dry_run(plan: pd.DataFrame, client: ClientLike | Estate, path: Path, force: bool) -> pd.DataFrame:
+def _dry_run(plan: pd.DataFrame, client: ClientLike | Estate, location: str | Path, force: bool) -> pd.DataFrame:
     """The plan with what a launch would do with each row (no ledger file yet: nothing is in it)."""
     from ims_nb.exports.decisions import decide_rows
 
-    if not path.exists():
+    if ledger_missing(location):
         decisions = decide_rows(plan, [], force=force)
     else:
-        with open_ledger(client, path) as ledger:  # the rows of the client's account
+        with open_ledger(client, location) as ledger:  # the rows of the client's account
             decisions = ledger.decide(plan, force=force)
     return plan.assign(action=decisions["action"], reason=decisions["reason"])

@@ -12,6 +12,7 @@ from ims_nb.cli._connect import (
     connect_estate_from_args,
     connect_from_args,
     home_client,
+    ledger_missing,
     open_ledger,
     scoped_table,
     with_scope,
@@ -25,7 +26,7 @@ from ims_nb.cli._options import (
     add_ledger_option,
     add_watch_options,
     estate_chosen,
-    ledger_path,
+    ledger_location,
 )
 from ims_nb.cli._output import (
     OutputFormat,
@@ -72,8 +73,8 @@ States: submitting, submitted, running, succeeded, verified (the object is in th
 to the POST was lost: reconciled before anything is sent again). --state live is submitting, submitted, \
 unknown and running; --state done is succeeded and verified.
 
-The ledger is --ledger PATH, else $IMS_NB_LEDGER, else ims-nb/ledger.sqlite under $XDG_DATA_HOME \
-(~/.local/share).
+The ledger is --ledger PATH|URL (a file, sqlite:///PATH or postgresql://USER@HOST/DB), else $IMS_NB_LEDGER, \
+else ims-nb/ledger.sqlite under $XDG_DATA_HOME (~/.local/share).
 
 Exit codes: 0 done, 130 Ctrl-C stopped watching (the jobs go on), 1 the service or the network failed \
 (or --timeout passed with jobs still running), 2 bad arguments or configuration."""
@@ -146,18 +147,18 @@ def run_jobs(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 def _jobs(args: argparse.Namespace, console: Console) -> int:
     output_format = output_format_of(args)
     check_output(output_format, args.output)
-    ledger_path(args)  # a bad --ledger is refused before connecting
+    ledger_location(args)  # a bad --ledger is refused before connecting
     estate = None
     if estate_chosen(args):  # every scope's rows, each scope an account of its own
         with connect_estate_from_args(args, console) as estate:
-            path = ledger_path(args, home_client(estate))
-            frame, interrupted = _listed(path, estate, args, console)
-            frame = _estate_rows(frame, path, estate)
+            location = ledger_location(args, home_client(estate))
+            frame, interrupted = _listed(location, estate, args, console)
+            frame = _estate_rows(frame, location, estate)
     elif args.watch or args.sim is not None:  # the connection's ledger, its account's rows (others: belongs_to)
         with connect_from_args(args, console) as client:
-            frame, interrupted = _listed(ledger_path(args, client), client, args, console)
+            frame, interrupted = _listed(ledger_location(args, client), client, args, console)
     else:
-        frame, interrupted = _listed(ledger_path(args), None, args, console)
+        frame, interrupted = _listed(ledger_location(args), None, args, console)
     code = EXIT_INTERRUPTED if interrupted else EXIT_OK
     states = states_of(args)
     if states:
@@ -172,33 +173,33 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
 
 
 def _listed(
-    path: Path, client: ClientLike | Estate | None, args: argparse.Namespace, console: Console
+    location: str | Path, client: ClientLike | Estate | None, args: argparse.Namespace, console: Console
 ) -> tuple[pd.DataFrame, bool]:
     """The ledger's jobs frame (bound to ``client``'s account when given; followed with ``--watch``), and whether
     Ctrl-C stopped the watch."""
     from ims_nb.exports.history import jobs_frame
     from ims_nb.exports.ledger import Ledger
 
-    if not path.exists():
-        console.notice(f"ims-nb jobs: no ledger at {path} yet: nothing was exported with it")
+    if ledger_missing(location):
+        console.notice(f"ims-nb jobs: no ledger at {location} yet: nothing was exported with it")
         with tempfile.TemporaryDirectory() as folder, Ledger(Path(folder) / "empty.sqlite") as empty:
             return jobs_frame(empty), False
-    with Ledger(path) if client is None else open_ledger(client, path) as ledger:
+    with open_ledger(client, location) as ledger:
         if args.watch and client is not None:  # a watch always connects (``_jobs``)
             return follow(ledger, client, args, console)
         return jobs_frame(ledger), False
 
 
-def _estate_rows(frame: pd.DataFrame, path: Path, estate: Estate) -> pd.DataFrame:
+def _estate_rows(frame: pd.DataFrame, location: str | Path, estate: Estate) -> pd.DataFrame:
     """The rows of the estate's scopes (each scope is an account: its endpoint and project), with where each is."""
     import pandas as pd
 
     from ims_nb.exports.identity import identity_of
     from ims_nb.exports.ledger import Ledger
 
-    if not path.exists():
+    if ledger_missing(location):
         return with_scope(frame, pd.DataFrame({"region": [], "project_id": []}), estate)
-    with Ledger(path) as ledger:
+    with Ledger(location) as ledger:
         rows = {row["row_id"]: row for row in ledger.rows(every_account=True)}
     identities = [found for client in estate.values() if (found := identity_of(client)) is not None]
     ours = [any(i.owns(rows[row_id]) for i in identities) for row_id in frame["row_id"]]

@@ -7,7 +7,7 @@ import sys
 from typing import Any, TextIO
 
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
-from ims_nb.cli._options import HelpFormatter
+from ims_nb.cli._options import HelpFormatter, add_ledger_option
 from ims_nb.cli._verbs import VERBS
 
 DESCRIPTION = """\
@@ -39,9 +39,7 @@ def add_ledger_parser(verbs: Any) -> None:
     for name, help_line in (("upgrade", "bring the ledger's schema to this ims-nb's"),
                             ("info", "where the ledger is, its engine, schema version and rows by state")):  # fmt: skip
         action = actions.add_parser(name, help=help_line, description=help_line, formatter_class=HelpFormatter)
-        action.add_argument("--ledger", metavar="URL",
-                            help="a path, sqlite:///PATH or postgresql://USER@HOST/DB (default: $IMS_NB_LEDGER, "
-                            "else ims-nb/ledger.sqlite under $XDG_DATA_HOME)")  # fmt: skip
+        add_ledger_option(action)
     copy = actions.add_parser("copy", help="copy every row to a new or empty ledger (SQLite <-> PostgreSQL)",
                               description="Copy every row of SRC to DST, a new or empty ledger, in one transaction.",
                               formatter_class=HelpFormatter)  # fmt: skip

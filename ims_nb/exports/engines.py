@@ -3,6 +3,7 @@ its write transactions, and its schema version brought up to date on open."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, ProgrammingError, SQLAlchemyError
 
 from ims_nb._extras import missing_extra
-from ims_nb.errors import ConfigError
+from ims_nb.errors import ConfigError, register_secrets
 from ims_nb.exports.schema import SCHEMA_VERSION, newer_than_known
 from ims_nb.exports.tables import exports, metadata, schema_versions
 
@@ -23,6 +24,8 @@ BUSY_TIMEOUT: Final = 30
 #: The execution option that makes a connection's transaction a writer's (``BEGIN IMMEDIATE`` on SQLite).
 WRITE: Final = "ims_nb_write"
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
+#: libpq's password variable: a PostgreSQL URL may leave its password to it or to ``~/.pgpass``.
+PGPASSWORD: Final = "PGPASSWORD"
 #: The driver a ``postgresql://`` URL gets: psycopg 3 (the ``postgres`` extra).
 PG_DRIVER: Final = "postgresql+psycopg"
 #: The PostgreSQL advisory lock (``pg_advisory_xact_lock``) held while a ledger is created or upgraded.
@@ -45,6 +48,7 @@ def ledger_url(location: str | Path) -> URL:
     except ArgumentError:
         raise ConfigError("cannot read the ledger URL (expected sqlite:///PATH or postgresql://USER@HOST/DB)") from None
     if url.get_backend_name() in (POSTGRESQL, "postgres"):
+        register_secrets(str(url.password or ""), os.environ.get(PGPASSWORD))  # masked in every error and log
         return url.set(drivername=PG_DRIVER)
     if url.get_backend_name() != SQLITE:
         raise ConfigError(f"the ledger runs on SQLite or PostgreSQL, not {url.get_backend_name()}: {shown(url)}")

@@ -52,7 +52,7 @@ ENV_LEDGER = "IMS_NB_LEDGER"
 def default_location() -> str | Path:
     """``$IMS_NB_LEDGER`` (a path, or a URL: ``sqlite:///...``, ``postgresql://...``), else ``default_path()``."""
     value = os.environ.get(ENV_LEDGER)
-    return value if value and "://" in value else default_path()
+    return value if value and engines.is_url(value) else default_path()
 
 
 def default_path() -> Path:
@@ -86,8 +86,9 @@ def ledger_for(client: ConnectionLike, path: str | Path | None = None) -> Ledger
 
 
 def location_for(client: ConnectionLike) -> str | Path:
-    """Where ``ledger_for`` keeps a client's exports: ``path_for``, but a real account's may be a database URL."""
-    return path_for(client) if on_simulator(client) else default_location()
+    """Where ``ledger_for`` keeps a client's exports: ``default_location()``; a simulator's ``path_for``, or a URL."""
+    sim = os.environ.get(ENV_SIM_LEDGER, "")  # ``ims-nb app --ledger URL``: a simulator's exports in a database
+    return default_location() if not on_simulator(client) else sim if engines.is_url(sim) else path_for(client)
 
 
 def path_for(client: ConnectionLike) -> Path:

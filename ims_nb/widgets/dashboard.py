@@ -7,6 +7,7 @@ import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import ipywidgets as w
@@ -14,10 +15,10 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from ims_nb import charts
 from ims_nb.client.protocol import ClientLike
-from ims_nb.exports.identity import ELSEWHERE, identity_of
+from ims_nb.exports.identity import ELSEWHERE
 from ims_nb.exports.ledger import Ledger
 from ims_nb.vocab import LIVE, Scope
-from ims_nb.widgets.estate_views import endpoints, estate_facts, estate_jobs, facts_html, on_simulator_any
+from ims_nb.widgets.estate_views import endpoints, estate_facts, estate_jobs, facts_html, ledger_of, on_simulator_any
 from ims_nb.widgets.log import LogPanel, reports_errors
 from ims_nb.widgets.monitor import JobMonitor
 from ims_nb.widgets.panel import ExportPanel
@@ -71,7 +72,7 @@ def connection_html(client: ClientLike, ledger: Ledger) -> str:
     settings = client.settings
     who = settings.credentials if settings.credentials is not None else f"password login as {settings.password}"
     facts = [("region", client.region), ("endpoint", client.endpoints.ims), ("project", client.project_id or "?"),
-             ("signed with", who), ("ledger", ledger.path)]  # fmt: skip
+             ("signed with", who), ("ledger", ledger.url)]  # fmt: skip
     return _header_html(facts, "the simulator" if settings.is_simulator else "an account")
 
 
@@ -118,7 +119,8 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
 
     Args:
         client: an ``ImsClient``, or an ``Estate``.
-        ledger: the ``Ledger`` exports are launched into and charted from.
+        ledger: the ``Ledger`` exports are launched into and charted from, or its path or URL (default: the
+            client's, ``ledger_for``: a simulator's own, else ``$IMS_NB_LEDGER``); the header shows its ``url``.
         images: the images frame to pick from (default: ``client.images()``, the estate's on an estate).
         page_size: picker rows per page.
         monitor: the ``JobMonitor`` to use (default: a new one on ``client`` and ``ledger``).
@@ -127,19 +129,20 @@ class ExportDashboard(w.VBox):  # type: ignore[misc]
     def __init__(
         self,
         client: ClientLike | Mapping[Scope, ClientLike],
-        ledger: Ledger,
+        ledger: Ledger | str | Path | None = None,
         *,
         images: pd.DataFrame | None = None,
         page_size: int = 20,
         monitor: JobMonitor | None = None,
     ) -> None:
         self._client = client
-        if isinstance(client, Mapping):  # an estate: every scope's rows; the picker takes its frame
-            self._ledger, header = ledger, estate_html(client, ledger)
+        # the account's rows, as the panel and the monitor (an estate's: every scope's)
+        self._ledger = ledger = ledger_of(client, ledger)
+        if isinstance(client, Mapping):  # an estate: the picker takes its frame
+            header = estate_html(client, ledger)
             frame = client.images() if images is None else images  # type: ignore[attr-defined]
             self._picker = ImagePicker(images=frame, page_size=page_size)
         else:
-            self._ledger = ledger.bound_to(identity_of(client))  # the account's rows, as the panel and the monitor
             self._picker = ImagePicker(client, images=images, page_size=page_size)
             header = connection_html(client, ledger)
         self._monitor = monitor if monitor is not None else JobMonitor(client, ledger)

@@ -18,12 +18,25 @@ from ims_nb.targets import is_estate
 from ims_nb.vocab import LIVE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ims_nb.exports.ledger import Ledger
 
 
 def lead_client(client: Any) -> Any:
     """The client to ask of the simulator clock and the like: an estate's first scope's, else ``client``."""
     return next(iter(client.values())) if is_estate(client) else client
+
+
+def ledger_of(client: Any, ledger: Ledger | str | Path | None) -> Ledger:
+    """A widget's ledger as its client's account sees it (``Ledger.bound_to``; an estate's unbound: each scope binds
+    its own): the ``Ledger`` given, else one at the path or URL given, else the client's (``location_for``: a
+    simulator's own, ``$IMS_NB_LEDGER`` on an account)."""
+    from ims_nb.exports.ledger import Ledger, location_for
+
+    if not isinstance(ledger, Ledger):
+        ledger = Ledger(ledger if ledger is not None else location_for(lead_client(client)))
+    return ledger if is_estate(client) else ledger.bound_to(identity_of(client))
 
 
 def scope_identities(client: Any) -> list[Identity]:
@@ -110,7 +123,7 @@ def estate_facts(estate: Mapping[Any, Any], ledger: Ledger) -> list[tuple[str, A
     regions = sorted({r for r, _ in estate})
     credentials = lead_client(estate).settings.credentials
     return [("regions", ", ".join(regions)), ("projects", ", ".join(names)), ("signed with", credentials),
-            ("ledger", ledger.path)]  # fmt: skip
+            ("ledger", ledger.url)]  # fmt: skip
 
 
 def facts_html(facts: Sequence[tuple[str, Any]], muted: str) -> str:

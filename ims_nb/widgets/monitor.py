@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -19,11 +20,10 @@ from ims_nb.client.pacing import Pacing, clock_speed, pacing_at
 from ims_nb.client.protocol import AsyncClientLike, ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.exports.history import jobs_frame
-from ims_nb.exports.identity import identity_of
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import Progress
 from ims_nb.vocab import DONE, LIVE, Scope, State
-from ims_nb.widgets.estate_views import lead_client, live_rows, watch_each
+from ims_nb.widgets.estate_views import lead_client, ledger_of, live_rows, watch_each
 from ims_nb.widgets.log import LogPanel, reports_errors, run_reporting
 
 #: Row states shown as a red bar: the export produced no usable file.
@@ -147,7 +147,8 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         client: a sync client such as ``ImsClient`` (the task uses, then closes, ``client.to_async()``) or an
             async one such as ``AsyncImsClient`` (one without ``to_async``: used as is, left open); or an
             ``Estate`` (one watch per scope, each with its client's ``to_async()``).
-        ledger: the export ledger the batch was launched into.
+        ledger: the export ledger the batch was launched into, or its path or URL (default: the client's, as
+            ``ledger_for`` gives it).
         pacing: the polling cadence (default: ``pacing_for(client)``, read when the watch starts, with the
             simulator clock's speed that the header then shows: ETAs are in real time).
         timeout: seconds before the watch gives up (a ``WaitTimeoutError`` in ``log_panel``); None waits on.
@@ -162,16 +163,16 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
     def __init__(
         self,
         client: ClientLike | AsyncClientLike | Mapping[Scope, ClientLike],
-        ledger: Ledger,
+        ledger: Ledger | str | Path | None = None,
         *,
         pacing: Pacing | None = None,
         timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        self._client, self._ledger, self._pacing, self._timeout = client, ledger, pacing, timeout
+        self._client, self._pacing, self._timeout = client, pacing, timeout
         # only the rows of the account the client is on (an estate's: every scope's, each watch binds its own)
-        self._ledger = ledger if isinstance(client, Mapping) else ledger.bound_to(identity_of(client))
+        self._ledger = ledger_of(client, ledger)
         self._clock, self._sleep = clock, sleep
         self._task: asyncio.Task[pd.DataFrame | None] | None = None
         self._rows: dict[int, _ExportRow] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -12,7 +13,6 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
 from ims_nb.client.protocol import ClientLike
-from ims_nb.exports.identity import identity_of
 from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import Review, review
@@ -20,7 +20,7 @@ from ims_nb.exports.schema import COLUMNS
 from ims_nb.targets import is_estate
 from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, FILE_FORMATS, Action, Scope
 from ims_nb.widgets.bucket_choice import WHOLE_DESCRIPTION, RegionBuckets, bucket_dropdown, buckets_text, field_layout
-from ims_nb.widgets.estate_views import decide
+from ims_nb.widgets.estate_views import decide, ledger_of
 from ims_nb.widgets.log import LogPanel, describe, reports_errors
 from ims_nb.widgets.violations import EXPORTED, EXPORTING, export_states, job_text, tracked_verdict
 
@@ -37,7 +37,8 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
 
     Args:
         client: an ``ImsClient``, or an ``Estate``.
-        ledger: the ``Ledger`` every launch goes through (one export per image and target, ever).
+        ledger: the ``Ledger`` every launch goes through (one export per image and target, ever), or its path
+            or URL (default: the client's, as ``ledger_for`` gives it).
         picker: an ``ImagePicker`` whose picks are planned (or pass ``images``).
         images: an images frame to plan instead of a picker's picks.
         monitor: a ``JobMonitor`` told to follow what was launched.
@@ -49,7 +50,7 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
     def __init__(
         self,
         client: ClientLike | Mapping[Scope, ClientLike],
-        ledger: Ledger,
+        ledger: Ledger | str | Path | None = None,
         *,
         picker: Any = None,
         images: pd.DataFrame | None = None,
@@ -57,9 +58,9 @@ class ExportPanel(w.VBox):  # type: ignore[misc]
         key_template: str = DEFAULT_KEY_TEMPLATE,
         file_format: str = "qcow2",
     ) -> None:
-        self._client, self._ledger, self._picker, self._images, self._monitor = client, ledger, picker, images, monitor
+        self._client, self._picker, self._images, self._monitor = client, picker, images, monitor
         # only the rows of the account the client is on; an estate's rows are bound per scope where decided
-        self._ledger = ledger if isinstance(client, Mapping) else ledger.bound_to(identity_of(client))
+        self._ledger = ledger_of(client, ledger)
         self.log_panel = LogPanel()
         self._bucket = RegionBuckets(client) if isinstance(client, Mapping) else bucket_dropdown(client)
         self._template = w.Text(value=key_template, description="object key", continuous_update=False,

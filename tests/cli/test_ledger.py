@@ -70,7 +70,7 @@ def test_copy_to_postgresql_and_back_refusing_a_destination_with_rows_without_a_
     assert code == 2 and out == "" and err.count("\n") == 1 and SECRET not in err
     assert err.startswith("ims-nb ledger: error: the ledger postgresql+psycopg://") and "not empty (39 rows)" in err
 
-    code, out, _ = _run(["ledger", "info", "--ledger", server], capsys)
+    code, out, _ = _run(["ledger", "info", "--ledger", pg_database], capsys)  # --ledger: never a password
     assert code == 0 and "engine: postgresql\n" in out and "rows: 39\n" in out and SECRET not in out
 
     back = tmp_path / "back.sqlite"
@@ -80,11 +80,11 @@ def test_copy_to_postgresql_and_back_refusing_a_destination_with_rows_without_a_
 
 
 def test_an_unreachable_server_is_one_line_without_its_password(
-    release: Path, capsys: pytest.CaptureFixture[str]
+    release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unreachable = f"postgresql://ims:{SECRET}@127.0.0.1:1/ledger"
-    for argv in (["upgrade", "--ledger", unreachable], ["info", "--ledger", unreachable],
-                 ["copy", str(release), unreachable]):  # fmt: skip
+    monkeypatch.setenv("IMS_NB_LEDGER", unreachable)  # --ledger refuses a password: the environment may hold one
+    for argv in (["upgrade"], ["info"], ["copy", str(release), unreachable]):
         code, out, err = _run(["ledger", *argv], capsys)
         assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err, argv
         assert SECRET not in err and "ims:***@127.0.0.1:1/ledger" in err, argv

@@ -1,9 +1,11 @@
-"""Shared fixtures of the export tests: a three-region simulator with a sub-project, its clients and estate frame."""
+"""Shared fixtures of the export tests: where a ledger lives on each engine, and a three-region simulator with a
+sub-project, its clients and estate frame."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,17 @@ from ims_nb.sim import Simulator
 from ims_nb.vocab import Scope
 
 REGIONS = ("cn-north-4", "ap-southeast-1", "ap-southeast-3")
+#: The engines the ledger's tests run on: a SQLite file, and a database of its own on the suite's PostgreSQL server.
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new, empty ledger lives on each engine: a file's path, or a PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite")
+    url: str = request.getfixturevalue("pg_database")
+    return url
 
 
 @pytest.fixture(scope="module")

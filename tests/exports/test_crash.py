@@ -143,9 +143,9 @@ KILL_POINTS = (
 class Launcher:
     """One launcher process and the lines it prints (read by a thread, so that a wait can time out)."""
 
-    def __init__(self, info: dict[str, str], ledger_path: Path, halt_at: str) -> None:
-        argv = [json.dumps(info), str(ledger_path), halt_at, BUCKET, KEY_TEMPLATE]
-        self.errors = ledger_path.with_name(f"launcher-{time.monotonic_ns()}.err")  # a file: a pipe could fill up
+    def __init__(self, info: dict[str, str], where: str, halt_at: str, folder: Path) -> None:
+        argv = [json.dumps(info), where, halt_at, BUCKET, KEY_TEMPLATE]
+        self.errors = folder / f"launcher-{time.monotonic_ns()}.err"  # a file: a pipe could fill up
         with self.errors.open("w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", LAUNCHER, *argv], stdout=subprocess.PIPE, stderr=stderr, text=True
@@ -208,10 +208,10 @@ def first_failure(seed: int, upto: int) -> int | None:
 
 
 def test_sigkill_at_ten_points_then_relaunch_and_watch_exports_each_image_exactly_once(
-    world: Simulator, tmp_path: Path
+    world: Simulator, where: str, tmp_path: Path
 ) -> None:
+    """On each engine: a SQLite file, and a PostgreSQL database (the launchers' claims serialised by the server)."""
     info = world.info.as_json_dict()
-    ledger_path = tmp_path / "ledger.sqlite"
     control = httpx.Client(base_url=f"{world.endpoint}/_sim")
     plan = planned(world.info)
     wanted = list(plan.loc[plan["exportable"].fillna(False).astype(bool), "image_id"])
@@ -223,7 +223,7 @@ def test_sigkill_at_ten_points_then_relaunch_and_watch_exports_each_image_exactl
         if point.latency:
             control.post("/faults", json={"kind": "latency", "method": "POST", "path": "/file$", "delay": LATENCY,
                                           "count": None}).raise_for_status()  # fmt: skip
-        launcher = Launcher(info, ledger_path, halt_at="never" if point.after is not None else point.at)
+        launcher = Launcher(info, where, "never" if point.after is not None else point.at, tmp_path)
         launcher.wait_for(point.at)
         if point.after is not None:
             time.sleep(point.after)
@@ -233,20 +233,20 @@ def test_sigkill_at_ten_points_then_relaunch_and_watch_exports_each_image_exactl
         if point.latency:
             time.sleep(LATENCY + 0.5)  # the server still starts the exports it held
             control.delete("/faults").raise_for_status()
-        with Ledger(ledger_path) as ledger:
+        with Ledger(where) as ledger:
             cut_off = len(ledger.rows({State.SUBMITTING}))
             recorded = {r["job_id"] for r in ledger.rows()}
         accepted = [j["job_id"] for j in control.get("/state").json()["jobs"]]
         after_kill.append((len(accepted), cut_off, len(set(accepted) - recorded)))
 
-    last = Launcher(info, ledger_path, halt_at="never")
+    last = Launcher(info, where, "never", tmp_path)
     assert last.finish() == 0, last.seen[-5:]
     assert last.seen[-1].startswith("done 1")
     assert len(control.get("/state").json()["jobs"]) == len(wanted)  # the batch is launched; no kill doubled it
 
     clock = SimClock(control)
     credentials = {name: info[name] for name in ("ak", "sk", "project_id", "endpoint")}
-    with ims_nb.connect(**credentials) as client, Ledger(ledger_path) as ledger:
+    with ims_nb.connect(**credentials) as client, Ledger(where) as ledger:
         frame = watch(ledger, client=client, clock=clock, sleep=clock.sleep, interval=300.0, max_interval=1800.0,
                       max_rate=1000.0, timeout=7 * 24 * 3600.0)  # fmt: skip
         rows = ledger.rows()

@@ -1,11 +1,12 @@
 """Whose rows are whose (issue 12, point 8): exports launched on one endpoint are never polled, reconciled or changed
-by a watch connected elsewhere; old ledger files migrate, and their rows are claimed only with a note."""
+by a watch connected elsewhere (on SQLite and PostgreSQL); old ledger files migrate, and their rows are claimed only
+with a note."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ from tests.exports.old_schema import SCHEMA_V0
 from tests.helpers import exportable_plan
 
 REAL = Identity("https://ims.cn-north-4.myhuaweicloud.com", "cn-north-4", "0a1b2c", "AK REALKEY")
+
+
+@pytest.fixture()
+def ledger(where: str) -> Iterator[Ledger]:
+    """A new ledger on each engine (``where``): whose rows are whose is the ledger's answer on both; the old files
+    below are SQLite's alone."""
+    with Ledger(where) as opened:
+        yield opened
 
 
 @pytest.fixture()

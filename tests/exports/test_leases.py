@@ -41,8 +41,9 @@ from ims_nb.vocab import Action, State, Target
 from tests.exports import test_ledger
 from tests.exports.test_plan import sim_jobs
 
-#: Each test runs on both engines (the ledger tests' fixtures: a new ledger on SQLite, and on the suite's PostgreSQL).
-where, ledger, claim = test_ledger.where, test_ledger.ledger, test_ledger.claim
+#: Each test runs on both engines (``where``, the exports conftest's, and the ledger tests' fixture: a new ledger on
+#: SQLite, and on the suite's PostgreSQL).
+ledger, claim = test_ledger.ledger, test_ledger.claim
 TTL = 0.6
 
 

@@ -48,19 +48,6 @@ TARGET = {
 }
 
 
-#: The engines the ledger's tests run on: a SQLite file, and a database of its own on the suite's PostgreSQL server.
-ENGINES = ("sqlite", "postgresql")
-
-
-@pytest.fixture(params=ENGINES)
-def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where a new, empty ledger lives on each engine: a file's path, or a PostgreSQL database's URL."""
-    if request.param == "sqlite":
-        return str(tmp_path / "ledger.sqlite")
-    url: str = request.getfixturevalue("pg_database")
-    return url
-
-
 @pytest.fixture()
 def ledger(where: str) -> Iterator[Ledger]:
     """A new ledger on each engine (this module's tests run on both), closed after the test."""

@@ -7,7 +7,8 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pandas as pd
@@ -139,7 +140,9 @@ def test_open_dashboard_on_the_simulator_shows_a_banner_instead_of_warnings(
 
 def test_connection_html_escapes_what_it_shows(watcher: ImsClient, tmp_path: Path) -> None:
     with Ledger(tmp_path / "<b>odd</b>.sqlite") as odd:
-        assert "&lt;b&gt;odd&lt;/b&gt;" in connection_html(watcher, odd)
+        assert "<b>" not in connection_html(watcher, odd) and odd.url in connection_html(watcher, odd)
+    shown = cast(Ledger, SimpleNamespace(url="postgresql://<b>odd</b>@db/ledger"))  # what a URL's user may hold
+    assert "postgresql://&lt;b&gt;odd&lt;/b&gt;@db/ledger" in connection_html(watcher, shown)
 
 
 def test_ledger_note_counts_running_and_finished_rows() -> None:

@@ -128,18 +128,22 @@ def judge_listing(ids: Sequence[str], expected: Sequence[str]) -> list[str]:
     return problems
 
 
-def run_batch(world: World, scenario: Scenario, images: pd.DataFrame, folder: Path) -> dict[str, Any]:
-    """Plan, launch and watch ``images`` (each exportable) under the fault; judged by the simulator's jobs."""
+def run_batch(
+    world: World, scenario: Scenario, images: pd.DataFrame, folder: Path, *, ledger: str | Path | None = None
+) -> dict[str, Any]:
+    """Plan, launch and watch ``images`` (each exportable) under the fault; judged by the simulator's jobs.
+
+    The ledger is ``ledger`` (a new one's path or URL), else a new file in ``folder``."""
     world.prepare()
     recorder = Recorder()
     recorder.triggers = triggers(scenario, world, ["launch", "watch"], len(images), 0)
     events_before = getattr(world, "restarts", 0)
     error, planned, frame = None, [], None
-    ledger_path = folder / f"ledger-{time.monotonic_ns()}.sqlite"
+    where = ledger if ledger is not None else folder / f"ledger-{time.monotonic_ns()}.sqlite"
     started = time.perf_counter()
     with (
         connected(world, scenario, recorder) as client,
-        Ledger(ledger_path) as ledger,
+        Ledger(where) as opened,
         faults_on(world, scenario.rules) as hits,
     ):
         try:
@@ -148,13 +152,13 @@ def run_batch(world: World, scenario: Scenario, images: pd.DataFrame, folder: Pa
                                 profile=SIMULATOR_PROFILE)  # fmt: skip
             planned = plan.loc[plan["exportable"].fillna(False).astype(bool), "image_id"].tolist()
             recorder.phase = "launch"
-            launch(plan, client=client, ledger=ledger, concurrency=LAUNCH_CONCURRENCY, max_rate=1000.0)
+            launch(plan, client=client, ledger=opened, concurrency=LAUNCH_CONCURRENCY, max_rate=1000.0)
             recorder.phase = "watch"
             clock = SimClock(world.control)
-            frame = watch(ledger, client=client, clock=clock, sleep=clock.sleep, **WATCH_OPTIONS)
+            frame = watch(opened, client=client, clock=clock, sleep=clock.sleep, **WATCH_OPTIONS)
         except Exception as exc:  # noqa: BLE001 - every failure is a finding, reported
             error = _error(exc)
-        rows = ledger.rows()
+        rows = opened.rows()
     seconds = time.perf_counter() - started
     jobs = world.control.get("/state").json()["jobs"]
     problems = judge_batch(images["id"].tolist(), planned, jobs, rows)
