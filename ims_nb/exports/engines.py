@@ -45,7 +45,7 @@ def ledger_url(location: str | Path) -> URL:
         return URL.create(SQLITE, database=str(location))
     try:
         url = make_url(str(location))
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # a malformed URL, or a port that is no number
         raise ConfigError("cannot read the ledger URL (expected sqlite:///PATH or postgresql://USER@HOST/DB)") from None
     if url.get_backend_name() in (POSTGRESQL, "postgres"):
         register_secrets(str(url.password or ""), os.environ.get(PGPASSWORD))  # masked in every error and log
