@@ -11,6 +11,7 @@ from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import Connection, Insert, func, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.dml import UpdateBase
 
 from ims_nb.errors import ConfigError
 from ims_nb.exports.engines import POSTGRESQL, WRITE, reason
@@ -94,12 +95,14 @@ class Replayed:
     (an insert gets its first row id again), then the block goes on, unaware. Should anything read differ (another
     writer changed those rows meanwhile), ConfigError says so: nothing was written. A commit whose answer is lost
     is the one case in doubt: on PostgreSQL the transaction's id was read before the commit, and after reconnecting
-    ``txid_status`` says whether it committed (then it is done, not written twice) or not (then it is replayed).
+    ``txid_status`` says whether it committed (then it is done, not written twice) or not (then it is replayed);
+    a transaction that only read has nothing to commit, so its lost commit is no matter.
     """
 
     def __init__(self, connect: Callable[[], Connection], patience: Patience) -> None:
         self._connect, self._patience = connect, patience
         self._done: list[tuple[Callable[[Connection], Any], Any]] = []  # (replay, fingerprint)
+        self._wrote = False  # an insert, update or delete ran: a commit has something to write
         self._connection = retrying(self._begin, patience)
 
     def _begin(self) -> Connection:
@@ -128,6 +131,7 @@ class Replayed:
                     raise
                 self._recover(exc)
         self._done.append((lambda connection: replay(connection, fingerprint), fingerprint))
+        self._wrote = self._wrote or isinstance(statement, UpdateBase)
         return shown
 
     def _recover(self, exc: BaseException) -> None:
@@ -156,13 +160,15 @@ class Replayed:
             except DBAPIError as exc:
                 if not lost(exc):
                     raise
+                if not self._wrote:
+                    return  # it only read: the server's rollback is as good as a commit (what it read may change)
                 if xid is not None and self._status(xid, exc) == "committed":
                     return  # the commit happened, only its answer was lost: done, not written twice
                 self._recover(exc)
 
     def _xid(self) -> int | None:
-        """The transaction's id on PostgreSQL (None on SQLite, whose file has no lost answers)."""
-        if self._connection.dialect.name != POSTGRESQL:
+        """The transaction's id on PostgreSQL (None on SQLite, whose file has no lost answers, or when it only read)."""
+        if not self._wrote or self._connection.dialect.name != POSTGRESQL:
             return None
         while True:
             try:

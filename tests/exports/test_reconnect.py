@@ -95,6 +95,10 @@ def test_a_commit_whose_answer_was_lost_is_not_written_twice(ledger: Ledger, mon
     assert claim(ledger, "img-1") is not None
     assert lost_once.is_set()
     assert [r["image_id"] for r in ledger.rows()] == ["img-1"]
+    lost_once.clear()  # a claim that only read (the image is live): nothing to commit, the lost answer no matter
+    assert claim(ledger, "img-1") is None
+    assert lost_once.is_set()
+    assert [r["image_id"] for r in ledger.rows()] == ["img-1"]
 
 
 def test_a_server_that_stays_away_is_a_clear_error_naming_the_ledger_without_its_password(
