@@ -6,7 +6,8 @@
 A throwaway PostgreSQL server (``tests/pg.py``'s ``PgServer``: initdb in a temporary folder, loopback, a free
 port) holds the ledger; ``ims-nb sim --manual-clock`` (seed 0) is the cloud. This process plans the first
 ``--exportable`` exportable images once, then starts ``--launchers`` launcher processes (``... team launcher``,
-the simulator's JSON line on their stdin, ``IMS_NB_HOST=host-N`` each), each launching a window of
+the simulator's JSON line on their stdin, ``IMS_NB_HOST=host-N`` each, and each an IAM user of its own when
+the simulator has ``--team``), each launching a window of
 ``--plan-size`` of them (``launch``, concurrency 4, ``--max-rate`` exports per s): windows start every
 ``exportable / launchers`` images and wrap around, so with the defaults each image is in two plans. The first
 launcher is SIGKILLed ``--kill-at`` of its plan's time (``plan-size / max-rate``) after its first claim; once
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import signal
@@ -47,6 +49,7 @@ from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
 from ims_nb.rules import SIMULATOR_PROFILE
+from ims_nb.sim.backend import SimBackend
 from ims_nb.vocab import LIVE, State
 from tests.pg import MISSING, PgServer, find_bindir
 
@@ -54,8 +57,7 @@ BUCKET = "ims-exports-cn-north-4"
 KEY_TEMPLATE = "team/{name}-{id}.{ext}"
 #: The host a launcher says it runs on (as if each were on a machine of its own).
 ENV_HOST = "IMS_NB_HOST"
-CONCURRENCY = 4
-DOUBTFUL = (State.SUBMITTING.value, State.UNKNOWN.value)
+CONCURRENCY, DOUBTFUL = 4, (State.SUBMITTING.value, State.UNKNOWN.value)
 #: Real s to wait for a launcher to reach its kill point, and for the launchers to end.
 PATIENCE = 300.0
 
@@ -74,10 +76,16 @@ def database() -> Iterator[tuple[PgServer, str]]:
         server.close()
 
 
+def team_simulator() -> bool:
+    """Whether ``ims-nb sim --team N`` exists (an IAM user per operator) in this tree."""
+    return "team" in inspect.signature(SimBackend.__init__).parameters
+
+
 @contextlib.contextmanager
-def simulator(images: int, log: Path) -> Iterator[dict[str, str]]:
-    """``ims-nb sim --manual-clock`` as a child process; its JSON line. Terminated on exit."""
+def simulator(images: int, team: int, log: Path) -> Iterator[dict[str, str]]:
+    """``ims-nb sim --manual-clock`` (with ``--team``, when it exists) as a child process; its JSON line."""
     command = [sys.executable, "-m", "ims_nb", "sim", "--seed", "0", "--images", str(images), "--manual-clock"]
+    command += ["--team", str(team)] if team_simulator() else []
     with log.open("w") as errors:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
         try:
@@ -85,6 +93,16 @@ def simulator(images: int, log: Path) -> Iterator[dict[str, str]]:
             yield json.loads(read_line(process.stdout, STARTUP_TIMEOUT, "the simulator"))
         finally:
             stop(process)
+
+
+def identities(info: dict[str, str], launchers: int) -> list[dict[str, str]]:
+    """The simulator's line for each launcher: an IAM user of its own (``--team``) when there are enough users
+    allowed to export, else the line's own user for all."""
+    found = httpx.get(f"{info['endpoint']}/_sim/credentials", timeout=60).raise_for_status().json()["users"]
+    users = [user for user in found if user["obs_write"] and user["ak"]]
+    if len(users) < launchers:
+        return [info] * launchers
+    return [{**info, "ak": user["ak"], "sk": user["sk"]} for user in users[-launchers:]]
 
 
 def windows(info: dict[str, str], args: argparse.Namespace) -> list[pd.DataFrame]:
@@ -142,20 +160,19 @@ def wait_for(condition: Callable[[], bool], what: str, victim: subprocess.Popen[
 
 
 def claimed_by(ledger: Ledger, pid: int) -> int:
-    """Rows the process ``pid`` (on this machine) claimed so far."""
-    return sum(1 for row in ledger.rows() if (row["owner"] or "").endswith(f":{pid}"))
+    return sum(1 for row in ledger.rows() if (row["owner"] or "").endswith(f":{pid}"))  # owner: host:pid
 
 
 def run_drill(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ims-nb-team-") as name, database() as (server, url):
         folder = Path(name)
-        with simulator(max(200, args.exportable * 2), folder / "sim.log") as info:
-            plans = windows(info, args)
+        with simulator(max(200, args.exportable * 2), args.launchers, folder / "sim.log") as info:
+            plans, who = windows(info, args), identities(info, args.launchers)
             for number, plan in enumerate(plans, start=1):
                 plan.to_pickle(folder / f"plan-{number}.pickle")
             wanted = sorted({image for plan in plans for image in plan["image_id"]})
-            launchers = [start_launcher(n, info, url, folder / f"plan-{n}.pickle", args, folder)
+            launchers = [start_launcher(n, who[n - 1], url, folder / f"plan-{n}.pickle", args, folder)
                          for n in range(1, args.launchers + 1)]  # fmt: skip
             victim = launchers[0]
             with Ledger(url) as ledger:
@@ -184,8 +201,7 @@ def run_drill(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settle(info: dict[str, str], ledger: Ledger) -> tuple[int, list[dict[str, Any]]]:
-    """One reconcile and one watch to the end (the simulator's clock moved by the watch's sleeps): the rows
-    reconciled, and every row."""
+    """One reconcile and one watch to the end (the clock moved by the watch's sleeps): rows reconciled, all rows."""
     with connect(info, httpx.HTTPTransport()) as client, httpx.Client(base_url=f"{info['endpoint']}/_sim") as control:
         reconciled = reconcile(ledger, client)
         clock = SimClock(control)
@@ -209,6 +225,7 @@ def judge(wanted: Sequence[str], jobs: Sequence[dict[str, Any]], rows: Sequence[
         "live": sum(1 for row in rows if row["state"] in LIVE),
         "states": dict(Counter(row["state"] for row in rows)),
         "hosts": dict(Counter(str(row.get("launched_host")) for row in rows)),
+        "users": dict(Counter(str(row.get("launched_user")) for row in rows)),
     }  # fmt: skip
 
 
@@ -248,9 +265,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan-size", type=int, default=200, help="images in each launcher's plan (default 200)")
     parser.add_argument("--exportable", type=int, default=400, help="exportable images planned (default 400)")
     parser.add_argument("--max-rate", type=float, default=20.0, help="exports per s per launcher (default 20)")
-    parser.add_argument(
-        "--kill-at", type=float, default=0.3, help="share of its plan's time host-1 runs before SIGKILL"
-    )
+    parser.add_argument("--kill-at", type=float, default=0.3, help="share of its plan's time host-1 runs, killed")
     parser.add_argument("--restart-at", type=float, default=0.5, help="share of the images in the ledger then")
     parser.add_argument("--down-for", type=float, default=2.0, help="s PostgreSQL stays down (default 2)")
 
@@ -258,9 +273,7 @@ def options(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> str | None:
     sizes = 2 <= args.launchers <= args.exportable and 1 <= args.plan_size <= args.exportable
     if not (sizes and 0 < args.kill_at < 1 and 0 < args.restart_at < 1 and args.max_rate > 0 and args.down_for >= 0):
-        return (
-            "need 2 <= --launchers <= --exportable, 1 <= --plan-size <= --exportable, 0 < --kill-at, --restart-at < 1"
-        )
+        return "need 2 <= --launchers <= --exportable, 1 <= --plan-size <= --exportable, 0 < --kill-at < 1, ..."
     return None
 
 
@@ -268,7 +281,7 @@ BENCH = harness.Bench("team", __doc__, options, run_drill, report, check, lambda
 
 
 def launcher_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="team launcher", description="the team drill's launcher (internal)")
+    parser = argparse.ArgumentParser(prog="team launcher", description="the team drill's launcher process")
     parser.add_argument("--ledger", required=True, help="the ledger's URL")
     parser.add_argument("--plan", type=Path, required=True, help="the launcher's window of the plan (a pickle)")
     parser.add_argument("--max-rate", type=float, required=True, help="exports per s")
