@@ -12,8 +12,8 @@ the simulator has ``--team``), each launching a window of
 ``exportable / launchers`` images and wrap around, so with the defaults each image is in two plans. The first
 launcher is SIGKILLed ``--kill-at`` of its plan's time (``plan-size / max-rate``) after its first claim; once
 the ledger holds ``--restart-at`` of the images, PostgreSQL is stopped for ``--down-for`` s and started again
-(same port, same data) while the others launch on. When they have ended, one ``reconcile`` and one ``watch``
-(the simulator's clock advanced by the watch's sleeps) take every row to its end.
+(same port, same data) while the others launch on. When they have ended and host-1's lease (``--lease-seconds``,
+``IMS_NB_LEASE_SECONDS``) has expired, one ``reconcile`` and one ``watch`` take every row to its end.
 
 The judge is the simulator's own record (``GET /_sim/state``): exactly one job per image planned, exactly one
 ledger row per export (no duplicate claim), no row left ``submitting``, ``unknown`` or live. The exit status is 1
@@ -45,6 +45,7 @@ from benchmarks.drills.judging import SimClock
 from benchmarks.drills.soak.probes import connect
 from benchmarks.drills.soak.processes import STARTUP_TIMEOUT, read_line, stop
 from ims_nb.exports.launch import launch, reconcile
+from ims_nb.exports.leases import ENV_HOST, ENV_LEASE_SECONDS
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.plan import plan_exports
 from ims_nb.exports.watch import watch
@@ -53,10 +54,9 @@ from ims_nb.sim.backend import SimBackend
 from ims_nb.vocab import LIVE, State
 from tests.pg import MISSING, PgServer, find_bindir
 
-BUCKET = "ims-exports-cn-north-4"
-KEY_TEMPLATE = "team/{name}-{id}.{ext}"
-#: The host a launcher says it runs on (as if each were on a machine of its own).
-ENV_HOST = "IMS_NB_HOST"
+BUCKET, KEY_TEMPLATE = "ims-exports-cn-north-4", "team/{name}-{id}.{ext}"
+#: Whether ``ims-nb sim --team N`` (an IAM user per operator) exists in this tree.
+TEAM_SIMULATOR = "team" in inspect.signature(SimBackend.__init__).parameters
 CONCURRENCY, DOUBTFUL = 4, (State.SUBMITTING.value, State.UNKNOWN.value)
 #: Real s to wait for a launcher to reach its kill point, and for the launchers to end.
 PATIENCE = 300.0
@@ -76,16 +76,11 @@ def database() -> Iterator[tuple[PgServer, str]]:
         server.close()
 
 
-def team_simulator() -> bool:
-    """Whether ``ims-nb sim --team N`` exists (an IAM user per operator) in this tree."""
-    return "team" in inspect.signature(SimBackend.__init__).parameters
-
-
 @contextlib.contextmanager
 def simulator(images: int, team: int, log: Path) -> Iterator[dict[str, str]]:
     """``ims-nb sim --manual-clock`` (with ``--team``, when it exists) as a child process; its JSON line."""
     command = [sys.executable, "-m", "ims_nb", "sim", "--seed", "0", "--images", str(images), "--manual-clock"]
-    command += ["--team", str(team)] if team_simulator() else []
+    command += ["--team", str(team)] if TEAM_SIMULATOR else []
     with log.open("w") as errors:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
         try:
@@ -128,7 +123,7 @@ def start_launcher(number: int, info: dict[str, str], url: str, plan: Path, args
     """Launcher ``number`` (``... team launcher``) as ``host-N``: the simulator's line on its stdin, not in argv."""
     command = [sys.executable, "-m", "benchmarks.drills.team", "launcher", "--ledger", url, "--plan", str(plan),
                "--max-rate", f"{args.max_rate!r}"]  # fmt: skip
-    env = {**os.environ, ENV_HOST: f"host-{number}"}
+    env = {**os.environ, ENV_HOST: f"host-{number}", ENV_LEASE_SECONDS: f"{args.lease_seconds!r}"}
     with (folder / f"launcher-{number}.log").open("w") as errors:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
                                    cwd=harness.ROOT, env=env)  # fmt: skip
@@ -160,7 +155,7 @@ def wait_for(condition: Callable[[], bool], what: str, victim: subprocess.Popen[
 
 
 def claimed_by(ledger: Ledger, pid: int) -> int:
-    return sum(1 for row in ledger.rows() if (row["owner"] or "").endswith(f":{pid}"))  # owner: host:pid
+    return sum(1 for row in ledger.rows() if str(pid) in (row["owner"] or "").split(":")[1:])  # host:pid[:lease]
 
 
 def run_drill(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,6 +177,7 @@ def run_drill(args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError("host-1 ended before its kill point: lower --max-rate or --kill-at")
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
+                expired = time.monotonic() + args.lease_seconds  # from another host, host-1's rows wait for this
                 killed_after = claimed_by(ledger, victim.pid)
                 wait_for(lambda: len(ledger.rows()) >= args.restart_at * len(wanted), "restart point")
                 restarted_at = len(ledger.rows())
@@ -189,6 +185,7 @@ def run_drill(args: argparse.Namespace) -> dict[str, Any]:
                 codes = [process.wait(PATIENCE) for process in launchers[1:]]
                 failures = {f"host-{n}": (folder / f"launcher-{n}.log").read_text()[-3000:]
                             for n, code in enumerate(codes, start=2) if code}  # fmt: skip
+                time.sleep(max(0.0, expired - time.monotonic()))
                 reconciled, rows = settle(info, ledger)
             jobs = httpx.get(f"{info['endpoint']}/_sim/state", timeout=60).raise_for_status().json()["jobs"]
     seconds = time.perf_counter() - started
@@ -268,6 +265,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kill-at", type=float, default=0.3, help="share of its plan's time host-1 runs, killed")
     parser.add_argument("--restart-at", type=float, default=0.5, help="share of the images in the ledger then")
     parser.add_argument("--down-for", type=float, default=2.0, help="s PostgreSQL stays down (default 2)")
+    parser.add_argument("--lease-seconds", type=float, default=10.0, help="the launchers' lease (default 10 s)")
 
 
 def check(args: argparse.Namespace) -> str | None:

@@ -176,21 +176,13 @@ class Ledger:
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """One write transaction that takes the database's write lock at once (other processes wait)."""
-        with self._lock, reconnect.reconnecting(self._connect, self._patience()) as connection:
-            yield connection
+        with self._lock, reconnect.reconnecting(self._connect, reconnect.Patience(self._where, self._reason)) as db:
+            yield db
 
     def _read(self, statement: Any) -> list[dict[str, Any]]:
-        """The rows a select returns, as readers see them (``_row_dict``); again while the server is away."""
-
-        def once() -> list[dict[str, Any]]:
-            with self._connect() as connection:
-                return [_row_dict(row) for row in connection.execute(statement).mappings()]
-
-        return reconnect.retrying(once, self._patience())
-
-    def _patience(self) -> reconnect.Patience:
-        """How long a read or write waits for a database server that went away (a restart): ``RECONNECT_FOR``."""
-        return reconnect.Patience(self._where, self._reason)
+        """The rows a select returns, as readers see them (``_row_dict``); read again while the server is away."""
+        found = reconnect.read(self._connect, statement, reconnect.Patience(self._where, self._reason))
+        return [_row_dict(row) for row in found]
 
     def claim(
         self,

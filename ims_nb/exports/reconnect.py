@@ -76,6 +76,16 @@ def retrying(call: Callable[[], T], patience: Patience) -> T:
             patience.wait(exc)
 
 
+def read(connect: Callable[[], Connection], statement: Any, patience: Patience) -> list[Any]:
+    """The rows (mappings) a select returns, on a new connection, read again while the server is away."""
+
+    def once() -> list[Any]:
+        with connect() as connection:
+            return list(connection.execute(statement).mappings())
+
+    return retrying(once, patience)
+
+
 @contextmanager
 def reconnecting(connect: Callable[[], Connection], patience: Patience) -> Iterator[Connection]:
     """One write transaction (as ``writing``) that rides out a lost connection: see ``Replayed``."""
