@@ -57,9 +57,10 @@ bench: install $(CHROMIUM)
 		tests/browser/test_picker_load.py
 
 # The long runs behind the README's Reliability figures (`make test` runs reduced versions).
-soak: install
+soak: install $(PG_CTL)
 	$(BIN)/python -m benchmarks.drills.soak
 	$(BIN)/python -m benchmarks.drills.fault_matrix
+	$(BIN)/python -m benchmarks.drills.team
 
 # The README's pictures, taken by the browser tests (test-artifacts/ holds every test's last page).
 screenshots: install $(CHROMIUM)

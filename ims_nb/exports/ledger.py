@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
-from ims_nb.exports import engines
+from ims_nb.exports import engines, reconnect
 from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
 from ims_nb.exports.leases import current_owner, live_holders
@@ -177,13 +177,13 @@ class Ledger:
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """One write transaction that takes the database's write lock at once (other processes wait)."""
-        with self._lock, engines.writing(self._connect()) as connection:
-            yield connection
+        with self._lock, reconnect.reconnecting(self._connect, reconnect.Patience(self._where, self._reason)) as db:
+            yield db
 
     def _read(self, statement: Any) -> list[dict[str, Any]]:
-        """The rows a select returns, as readers see them (``_row_dict``)."""
-        with self._connect() as connection:
-            return [_row_dict(row) for row in connection.execute(statement).mappings()]
+        """The rows a select returns, as readers see them (``_row_dict``); read again while the server is away."""
+        found = reconnect.read(self._connect, statement, reconnect.Patience(self._where, self._reason))
+        return [_row_dict(row) for row in found]
 
     def claim(
         self,
