@@ -35,11 +35,18 @@ ONE_WORKER = ("tests/browser/",)
 
 class FileScheduling(LoadFileScheduling):
     """``--dist loadfile`` (a file's tests, a notebook's cells, on one worker in order), ``ONE_WORKER`` folders as
-    one unit each."""
+    one unit each, handed out first: xdist orders units by their number of tests, which would leave the few, long
+    browser tests to one worker at the end while the other idles."""
 
     def _split_scope(self, nodeid: str) -> str:
         scope = super()._split_scope(nodeid)
         return next((folder for folder in ONE_WORKER if scope.startswith(folder)), scope)
+
+    def _assign_work_unit(self, node: Any) -> None:
+        for folder in ONE_WORKER:
+            if folder in self.workqueue:
+                self.workqueue.move_to_end(folder, last=False)
+        super()._assign_work_unit(node)
 
 
 @pytest.hookimpl(tryfirst=True)
