@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
 import ims_nb
 from ims_nb.client import ImsClient
@@ -26,6 +27,32 @@ from tests.helpers import (
     is_exportable,
 )
 from tests.pg import pg_database, pg_password_role, pg_server, pg_url  # noqa: F401  (fixtures: the suite's PostgreSQL server)
+
+#: Folders whose test files run one after another on one worker: each browser test drives chromium and a Jupyter
+#: server, two at once on a 2-core machine time out.
+ONE_WORKER = ("tests/browser/",)
+
+
+class FileScheduling(LoadFileScheduling):
+    """``--dist loadfile`` (a file's tests, a notebook's cells, on one worker in order), ``ONE_WORKER`` folders as
+    one unit each, handed out first: xdist orders units by their number of tests, which would leave the few, long
+    browser tests to one worker at the end while the other idles."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope = super()._split_scope(nodeid)
+        return next((folder for folder in ONE_WORKER if scope.startswith(folder)), scope)
+
+    def _assign_work_unit(self, node: Any) -> None:
+        for folder in ONE_WORKER:
+            if folder in self.workqueue:
+                self.workqueue.move_to_end(folder, last=False)
+        super()._assign_work_unit(node)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
+    """The suite's scheduler for ``--dist loadfile`` (the default, pyproject.toml); xdist's own for the others."""
+    return FileScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 @pytest.fixture(scope="session")
