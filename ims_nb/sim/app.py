@@ -42,7 +42,8 @@ class Simulation:
         self.faults: FaultPlan = FaultPlan()
         self.real_time = real_time
         self.latency = 0.0  # seconds added to every service request (not the control plane's): /_sim/latency
-        self.requests: RequestCounter = RequestCounter()  # the service requests received, per method and route: /_sim/requests
+        #: The service requests received, per method and route: ``GET /_sim/requests``.
+        self.requests: RequestCounter = RequestCounter()
         #: Every region's simulation by region, this one included (``estate.build_estate`` shares one map).
         self.regions: dict[str, Simulation] = {backend.region: self}
 
