@@ -19,9 +19,9 @@ from ims_nb.exports.history import EtaModel, Progress, ProgressCallback, jobs_fr
 from ims_nb.exports.identity import scoped, scoped_async
 from ims_nb.exports.launch import note_for, reconcile_flow, send_again_flow
 from ims_nb.exports.ledger import Ledger
-from ims_nb.exports.watchers import Share, ledger_record
+from ims_nb.exports.watchers import Share
 from ims_nb.frames import job_records_frame
-from ims_nb.vocab import LIVE, STALL_AFTER, TERMINAL_STATUSES, Scope, State
+from ims_nb.vocab import LIVE, STALL_AFTER, Scope, State
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import AsyncClientLike, ClientLike
@@ -235,11 +235,11 @@ class _LedgerWatch(Generic[ClientT]):
     def _followed(self, row: dict[str, Any], now: float) -> None:
         """Another watcher's job as the ledger has it: reported when it moved or stands still; forgotten at its end."""
         assert self.share is not None
-        moved, stalled = self.share.follow(row, now)
+        moved, stalled, ended = self.share.follow(row, now)
         self.first_seen.setdefault(row["job_id"], (now, float(row["process_percent"] or 0.0)))
         if moved or stalled:
             self._report(row, now, stalled=stalled)
-        if ledger_record(row)["status"] in TERMINAL_STATUSES:
+        if ended:
             self._ended(row["job_id"], row["row_id"])
 
     def _ended(self, job_id: str, row_id: int) -> None:

@@ -35,17 +35,19 @@ def lease_ttl(interval: float) -> float:
 def take(ledger: Ledger, holder: str, row_ids: Iterable[int]) -> set[int]:
     """Hold the rows among ``row_ids`` that no live watcher holds; returns the ones ``holder`` holds now.
 
-    One UPDATE sets ``watcher = holder`` on the rows whose watcher is NULL or has no unexpired lease, then one
-    SELECT reads which of the rows are ``holder``'s (both in one write transaction: a second watcher waits, then
-    sees them held).
+    One UPDATE sets ``watcher = holder`` on the live rows whose watcher is NULL or has no unexpired lease (and on
+    the ``succeeded`` rows whose watcher died before it checked their object), then one SELECT reads which of the
+    rows are ``holder``'s (both in one write transaction: a second watcher waits, then sees them held).
     """
     ids = sorted(set(row_ids))
     if not ids:
         return set()
     alive = exists().where(leases.c.holder == exports.c.watcher, leases.c.expires_at > time.time())
+    unverified = (exports.c.state == State.SUCCEEDED.value) & exports.c.note.is_(None) & exports.c.watcher.is_not(None)
     orphaned = or_(exports.c.watcher.is_(None), (exports.c.watcher != holder) & ~alive)
+    live = or_(exports.c.state.in_(sorted(s.value for s in LIVE)), unverified)
     with ledger.transaction() as db:
-        db.execute(update(exports).where(exports.c.row_id.in_(ids), orphaned).values(watcher=holder))
+        db.execute(update(exports).where(exports.c.row_id.in_(ids), live, orphaned).values(watcher=holder))
         held = db.execute(select(exports.c.row_id).where(exports.c.row_id.in_(ids), exports.c.watcher == holder))
         return set(held.scalars())
 
@@ -59,17 +61,16 @@ def release(ledger: Ledger, holder: str, row_ids: Iterable[int] | None = None) -
         return int(db.execute(query.values(watcher=None)).rowcount)
 
 
-def ledger_record(row: dict[str, Any]) -> dict[str, Any]:
-    """A job's record (``client.job_progress``'s shape) as its ledger row has it, for a job another watcher polls.
+def ended(row: dict[str, Any]) -> bool:
+    """Whether a job that another watcher polls has ended, as its ledger row says.
 
-    A ``SUCCESS`` whose object the holder has not judged yet (``succeeded``, no note) is not final here: the row
-    becomes ``verified`` or ``missing`` at once, and that is the state to end on.
+    A ``SUCCESS`` whose object its watcher has not judged yet (``succeeded``, no note, a watcher) has not: the row
+    becomes ``verified`` or ``missing`` at once, and that is the state to end on (a watcher that dies meanwhile
+    leaves it to ``take``; one that finishes lets go of it, unverified, as a watch alone does when it cannot check).
     """
-    status = row["status"]
-    if row["state"] == State.SUCCEEDED and not row["note"]:
-        status = "RUNNING"
-    return {"status": status, "job_id": row["job_id"], "begin_time": row["begin_time"], "end_time": row["end_time"],
-            "entities": {"process_percent": row["process_percent"]}}  # fmt: skip
+    if row["state"] == State.SUCCEEDED and not row["note"] and row["watcher"] is not None:
+        return False
+    return row["state"] not in LIVE
 
 
 @dataclass
@@ -136,8 +137,9 @@ class Share:
         others = [live.get(row_id) or self.ledger.row(row_id) for row_id in sorted(ids - self.held)]
         return [row for row in others if row["row_id"] in live or row["state"] not in LIVE]
 
-    def follow(self, row: dict[str, Any], now: float) -> tuple[bool, bool]:
-        """Whether another watcher's row moved since the last look (or is new here), and whether it is stalled."""
+    def follow(self, row: dict[str, Any], now: float) -> tuple[bool, bool, bool]:
+        """Whether another watcher's row moved since the last look (or is new here), whether it is stalled, and
+        whether it ended (``ended``: then it is forgotten here)."""
         seen = self._seen.get(row["row_id"])
         moved = seen is None or (seen.status, seen.percent, seen.state) != (row["status"], row["process_percent"],
                                                                             row["state"])  # fmt: skip
@@ -145,7 +147,10 @@ class Share:
             seen = self._seen[row["row_id"]] = _Seen(row["status"], row["process_percent"], row["state"], now)
         assert seen is not None
         stalled = now - seen.moved_at >= self.stall_after
-        return moved, stalled
+        if ended(row):
+            self.forget(row["row_id"])
+            return moved, False, True
+        return moved, stalled, False
 
     def forget(self, row_id: int) -> None:
         self._seen.pop(row_id, None)
