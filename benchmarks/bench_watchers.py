@@ -1,6 +1,6 @@
 """Watchers benchmark: several watches of one batch send the job polls of one (one watcher per job).
 
-    python -m benchmarks.bench_watchers [--jobs 500] [--watchers 5] [--images 900]
+    python -m benchmarks.bench_watchers [--jobs 500] [--watchers 5] [--images 1000]
                                         [--interval 5] [--max-interval 60] [--max-rate 5] [--ledger URL]
                                         [--output PATH]
 
@@ -199,7 +199,7 @@ def report(results: dict[str, Any]) -> str:
 def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=500, help="jobs in the batch (default 500)")
     parser.add_argument("--watchers", type=int, default=5, help="watches at once in the shared run (default 5)")
-    parser.add_argument("--images", type=int, default=900, help="images in the simulated world (default 900)")
+    parser.add_argument("--images", type=int, default=1000, help="images in the simulated world (default 1000)")
     parser.add_argument("--timeout", type=float, default=86400.0, help="simulated s a run may take (default 1 day)")
     parser.add_argument("--ledger", help="a PostgreSQL URL of a database for this benchmark (default SQLite files)")
     harness.polling_options(parser)

@@ -126,7 +126,7 @@ async def watch_async(
                                         pacing=pacing, max_rate=max_rate, clock=clock, sleep=sleep)  # fmt: skip
         return job_records_frame(records.values())
     ledger = await scoped_async(ledger, client)  # only the rows of the account the client is connected as
-    with Share(ledger, interval, stall_after) as share:
+    with Share(ledger, interval, stall_after, on_loop=True) as share:  # its lease's heartbeat: a task, no thread
         layer = _Asynced(ledger, client, on_progress, clock, check_every=max_interval, share=share)
         plan = PollPlan(await layer.tick(clock()), clock(), pacing, timeout)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from ims_nb.vocab import LIVE, State
 if TYPE_CHECKING:
     from ims_nb.exports.ledger import Ledger
 
+log = logging.getLogger("ims_nb")
 #: What a watcher's lease is in the ``leases`` table.
 WATCHER = "watcher"
 #: The shortest lease a watcher holds, in seconds (its heartbeat writes every third of it).
@@ -73,6 +76,33 @@ def ended(row: dict[str, Any]) -> bool:
     return row["state"] not in LIVE
 
 
+class LoopLease(Lease):
+    """A lease whose heartbeat is a task on the running asyncio loop, not a thread: an async watch (the monitor
+    widget's) starts no thread."""
+
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> LoopLease:
+        with self.ledger.transaction() as db:
+            self._insert(db, time.time())
+        self._task = asyncio.get_running_loop().create_task(self._heartbeat_on_loop())
+        return self
+
+    async def _heartbeat_on_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                self.renew()
+            except Exception as exc:  # the database briefly down: the next beat tries again
+                log.warning("lease %s: heartbeat failed (%s)", self.holder, type(exc).__name__)
+
+    def release(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        super().release()
+
+
 @dataclass
 class _Seen:
     status: Any
@@ -94,6 +124,7 @@ class Share:
     ledger: Ledger
     interval: float
     stall_after: float
+    on_loop: bool = False  # an async watch: the lease's heartbeat runs on the event loop (``LoopLease``)
     user: str | None = None
     held: set[int] = field(default_factory=set)
     next_look: float = float("-inf")
@@ -101,7 +132,7 @@ class Share:
 
     def __post_init__(self) -> None:
         self.every = lease_ttl(self.interval)
-        self.lease = Lease(self.ledger, WATCHER, ttl=self.every, user=self.user)
+        self.lease = (LoopLease if self.on_loop else Lease)(self.ledger, WATCHER, ttl=self.every, user=self.user)
 
     @property
     def holder(self) -> str:
