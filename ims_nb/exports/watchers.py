@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, or_, select, update
 
-from ims_nb.exports.leases import Lease
+from ims_nb.exports.leases import Kind, Lease
 from ims_nb.exports.tables import exports, leases
 from ims_nb.vocab import LIVE, State
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from ims_nb.exports.ledger import Ledger
 
 log = logging.getLogger("ims_nb")
-#: What a watcher's lease is in the ``leases`` table.
-WATCHER = "watcher"
 #: The shortest lease a watcher holds, in seconds (its heartbeat writes every third of it).
 MIN_LEASE_SECONDS = 0.5
 
@@ -132,7 +130,7 @@ class Share:
 
     def __post_init__(self) -> None:
         self.every = lease_ttl(self.interval)
-        self.lease = (LoopLease if self.on_loop else Lease)(self.ledger, WATCHER, ttl=self.every, user=self.user)
+        self.lease = (LoopLease if self.on_loop else Lease)(self.ledger, Kind.WATCHER, ttl=self.every, user=self.user)
 
     @property
     def holder(self) -> str:

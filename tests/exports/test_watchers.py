@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 
 from benchmarks import bench_watchers
-from ims_nb.exports.leases import Lease
+from ims_nb.exports.leases import Kind, Lease
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import watch
-from ims_nb.exports.watchers import MIN_LEASE_SECONDS, WATCHER, lease_ttl, release, take
+from ims_nb.exports.watchers import MIN_LEASE_SECONDS, lease_ttl, release, take
 from ims_nb.sim import Simulator
 from ims_nb.vocab import LIVE, State
 from tests.exports import test_ledger
@@ -50,7 +50,7 @@ def watchers_of(ledger: Ledger) -> dict[int, str | None]:
 
 def test_the_first_watcher_takes_the_free_jobs_and_the_next_one_none(ledger: Ledger) -> None:
     ids = running_rows(ledger, 4)
-    with Lease(ledger, WATCHER, ttl=60) as first, Lease(ledger, WATCHER, ttl=60) as second:
+    with Lease(ledger, Kind.WATCHER, ttl=60) as first, Lease(ledger, Kind.WATCHER, ttl=60) as second:
         assert take(ledger, first.holder, ids) == set(ids)
         assert take(ledger, second.holder, ids) == set()
         assert take(ledger, first.holder, ids[:2]) == set(ids[:2])  # a holder keeps its rows, asked again
@@ -62,11 +62,11 @@ def test_the_first_watcher_takes_the_free_jobs_and_the_next_one_none(ledger: Led
 
 def test_a_watcher_whose_lease_expired_loses_its_jobs_to_the_next_take(ledger: Ledger) -> None:
     ids = running_rows(ledger, 3)
-    dead = Lease(ledger, WATCHER, ttl=0.3)
+    dead = Lease(ledger, Kind.WATCHER, ttl=0.3)
     with ledger.transaction() as db:
         dead._insert(db, time.time())  # written, never renewed: its process died
     assert take(ledger, dead.holder, ids) == set(ids)
-    with Lease(ledger, WATCHER, ttl=60) as alive:
+    with Lease(ledger, Kind.WATCHER, ttl=60) as alive:
         assert take(ledger, alive.holder, ids) == set()
         time.sleep(0.4)
         assert take(ledger, alive.holder, ids) == set(ids)
@@ -77,7 +77,7 @@ def test_only_live_jobs_are_taken(ledger: Ledger) -> None:
     running, verified, unjudged = running_rows(ledger, 3)
     ledger.update(verified, state=State.VERIFIED, status="SUCCESS")
     ledger.update(unjudged, state=State.SUCCEEDED, status="SUCCESS")  # its watcher let go before the HEAD: done
-    with Lease(ledger, WATCHER, ttl=60) as lease:
+    with Lease(ledger, Kind.WATCHER, ttl=60) as lease:
         assert take(ledger, lease.holder, [running, verified, unjudged]) == {running}
 
 
