@@ -25,8 +25,8 @@ from ims_nb.sim import Simulator
 from ims_nb.vocab import LIVE, State
 from tests.exports import test_ledger
 
-#: Each test runs on both engines (the ledger tests' fixtures: a new ledger on SQLite, and on the suite's PostgreSQL).
-where, ledger = test_ledger.where, test_ledger.ledger
+#: Each test runs on both engines (``where``, the exports conftest's, and the ledger tests' ``ledger`` on it).
+ledger = test_ledger.ledger
 ROOT = Path(__file__).resolve().parents[2]
 
 
