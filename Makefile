@@ -52,6 +52,7 @@ bench: install $(CHROMIUM)
 	$(BIN)/python -m benchmarks.bench_import
 	$(BIN)/python -m benchmarks.bench_estate
 	$(BIN)/python -m benchmarks.bench_coverage
+	$(BIN)/python -m benchmarks.bench_watchers
 	mkdir -p benchmarks/results
 	IMS_NB_BENCH_PICKER_OUT=benchmarks/results/picker_ui.json $(BIN)/python -m pytest -q -s -p no:cacheprovider \
 		tests/browser/test_picker_load.py

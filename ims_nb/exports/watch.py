@@ -19,6 +19,7 @@ from ims_nb.exports.history import EtaModel, Progress, ProgressCallback, jobs_fr
 from ims_nb.exports.identity import scoped, scoped_async
 from ims_nb.exports.launch import note_for, reconcile_flow, send_again_flow
 from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.watchers import Share
 from ims_nb.frames import job_records_frame
 from ims_nb.vocab import LIVE, STALL_AFTER, Scope, State
 
@@ -86,12 +87,13 @@ def watch(
                             max_rate=max_rate, clock=clock, sleep=sleep)  # fmt: skip
         return job_records_frame(records.values())
     ledger = scoped(ledger, client)  # only the rows of the account the client is connected as
-    layer = _Synced(ledger, client, on_progress, clock, check_every=max_interval)
-    plan = PollPlan(layer.tick(clock()), clock(), pacing, timeout)
-    try:
-        follow(plan, layer, max_rate=max_rate, clock=clock, sleep=sleep)
-    except KeyboardInterrupt:
-        _stopped(ledger)
+    with Share(ledger, interval, stall_after) as share:  # one watcher per job (ims_nb.exports.watchers)
+        layer = _Synced(ledger, client, on_progress, clock, check_every=max_interval, share=share)
+        plan = PollPlan(layer.tick(clock()), clock(), pacing, timeout)
+        try:
+            follow(plan, layer, max_rate=max_rate, clock=clock, sleep=sleep)
+        except KeyboardInterrupt:
+            _stopped(ledger)
     return jobs_frame(ledger)
 
 
@@ -124,12 +126,13 @@ async def watch_async(
                                         pacing=pacing, max_rate=max_rate, clock=clock, sleep=sleep)  # fmt: skip
         return job_records_frame(records.values())
     ledger = await scoped_async(ledger, client)  # only the rows of the account the client is connected as
-    layer = _Asynced(ledger, client, on_progress, clock, check_every=max_interval)
-    plan = PollPlan(await layer.tick(clock()), clock(), pacing, timeout)
-    try:
-        await follow_async(plan, layer, max_rate=max_rate, clock=clock, sleep=sleep)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        _stopped(ledger)
+    with Share(ledger, interval, stall_after, on_loop=True) as share:  # its lease's heartbeat: a task, no thread
+        layer = _Asynced(ledger, client, on_progress, clock, check_every=max_interval, share=share)
+        plan = PollPlan(await layer.tick(clock()), clock(), pacing, timeout)
+        try:
+            await follow_async(plan, layer, max_rate=max_rate, clock=clock, sleep=sleep)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            _stopped(ledger)
     return jobs_frame(ledger)
 
 
@@ -151,35 +154,51 @@ class _LedgerWatch(Generic[ClientT]):
     """The ledger layer of a watch: which rows to poll, and what each observation changes in the ledger.
 
     ``settle`` and ``poll_flow`` are I/O-free flows (``exports.flows``); ``_Synced`` and ``_Asynced`` drive them
-    with ``client`` as layers over the wait loop (``client.polling``: due times, pacing, deadline, stalls).
+    with ``client`` as layers over the wait loop (``client.polling``: due times, pacing, deadline, stalls). With a
+    ``share``, only the jobs this watch holds are polled; the others are followed in the ledger (``_look``).
     """
 
     def __init__(self, ledger: Ledger, client: ClientT, on_progress: ProgressCallback | None,
-                 clock: Callable[[], float], *, check_every: float) -> None:  # fmt: skip
+                 clock: Callable[[], float], *, check_every: float, share: Share | None = None) -> None:  # fmt: skip
         self.ledger, self.on_progress, self.clock = ledger, on_progress, clock
         self.client: ClientT = client
-        self.check_every = check_every
+        self.check_every, self.share = check_every, share
+        self.polled: set[str] = set()  # the jobs in the poll plan: with a share, those it holds
         self.eta_model: EtaModel | None = None  # built when first needed, then added to as jobs succeed
         self.by_job: dict[str, dict[str, Any]] = {}
         self.first_seen: dict[str, tuple[float, float]] = {}  # job id -> (time, percent) of this watch's first look
         self.next_check = float("-inf")
 
     def pending(self) -> bool:
-        """Live rows without a job id that this watch settles: lost answers, launches cut off, lost job ids."""
+        """Jobs another watcher polls, or live rows without a job id that this watch settles: lost answers,
+        launches cut off, lost job ids."""
+        if self._others():
+            return True
         rows = [r for r in self.ledger.rows(LIVE) if not r["job_id"]]
         alive = self.ledger.holders_alive(r["owner"] for r in rows if r["state"] == State.SUBMITTING)
         return any(r["state"] != State.SUBMITTING or r["owner"] not in alive for r in rows)
 
     def wake(self) -> float:
+        if self.share is not None and self._others():
+            return min(self.next_check, self.share.next_look)
         return self.next_check
 
     def settle(self, now: float) -> Flow[list[str]]:
+        """Reconcile and look for new jobs (``_check``); with a share, take orphaned jobs and follow the others.
+
+        Returns the job ids to poll from now on.
+        """
+        found = (yield from self._check(now)) if now >= self.next_check else []
+        if self.share is None:
+            self.polled.update(found)
+            return found
+        return self._look(now) if found or self.share.due(now) else []
+
+    def _check(self, now: float) -> Flow[list[str]]:
         """Every ``check_every`` seconds: reconcile doubtful rows, look for the objects of lost job ids.
 
-        Returns the job ids that became known since the last look (to be polled from now on).
+        Returns the job ids that became known since the last look.
         """
-        if now < self.next_check:
-            return []
         self.next_check = now + self.check_every
         just_settled = set((yield from reconcile_flow(self.ledger))["row_id"])
         for row in self.ledger.rows({State.RUNNING}):
@@ -194,8 +213,47 @@ class _LedgerWatch(Generic[ClientT]):
         if not (yield from self._verify(row)):
             yield from send_again_flow(self.ledger, row)
 
+    def _others(self) -> bool:
+        """Whether jobs that another watcher polls are followed here."""
+        return any(job_id not in self.polled for job_id in self.by_job)
+
+    def _look(self, now: float) -> list[str]:
+        """Take the orphaned jobs, report the others' rows; returns the jobs newly held (to poll from now on)."""
+        assert self.share is not None
+        others = {r["job_id"]: r for r in self.share.refresh(now, [r["row_id"] for r in self.by_job.values()])}
+        new = []
+        for job_id, row in list(self.by_job.items()):
+            if row["row_id"] in self.share.held:
+                new += [] if job_id in self.polled else [job_id]
+            elif job_id in others:
+                self._followed(others[job_id], now)
+            else:  # no longer this account's row (disowned)
+                self._ended(job_id, row["row_id"])
+        self.polled.update(new)
+        return new
+
+    def _followed(self, row: dict[str, Any], now: float) -> None:
+        """Another watcher's job as the ledger has it: reported when it moved or stands still; forgotten at its end."""
+        assert self.share is not None
+        moved, stalled, ended = self.share.follow(row, now)
+        self.first_seen.setdefault(row["job_id"], (now, float(row["process_percent"] or 0.0)))
+        if moved or stalled:
+            self._report(row, now, stalled=stalled)
+        if ended:
+            self._ended(row["job_id"], row["row_id"])
+
+    def _ended(self, job_id: str, row_id: int) -> None:
+        assert self.share is not None
+        self.share.forget(row_id)
+        for known in (self.by_job, self.first_seen):
+            known.pop(job_id, None)
+
     def poll_flow(self, plan: PollPlan, job_id: str) -> Flow[None]:
-        row = self.by_job[job_id]
+        row = self.by_job.get(job_id)
+        if row is None or (self.share is not None and row["row_id"] not in self.share.held):  # taken over, or over
+            plan.observe(job_id, {"status": "FAIL"}, self.clock())  # out of the plan, followed in the ledger
+            self._drop(plan, job_id)
+            return
         try:
             record = yield from call("job_progress", job_id)
         except AuthError:
@@ -223,6 +281,10 @@ class _LedgerWatch(Generic[ClientT]):
         """A final job's state leaves memory (the ledger has it), so that a watch of many hours stays flat."""
         for known in (self.by_job, self.first_seen):
             known.pop(job_id, None)
+        self._drop(plan, job_id)
+
+    def _drop(self, plan: PollPlan, job_id: str) -> None:
+        self.polled.discard(job_id)
         plan.forget(job_id)
 
     def _record(self, row: dict[str, Any], record: dict[str, Any], now: float, *, stalled: bool) -> Flow[None]:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from ims_nb.signing import parse_query
 from ims_nb.sim import api, control, obs
 from ims_nb.sim.backend import SimBackend
+from ims_nb.sim.counter import RequestCounter, gateway_route, obs_route
 from ims_nb.sim.errors import gateway_error, obs_error
 from ims_nb.sim.faults import Fault, FaultPlan
 from ims_nb.sim.gateway import Gateway, SignedRequest
@@ -41,6 +42,8 @@ class Simulation:
         self.faults: FaultPlan = FaultPlan()
         self.real_time = real_time
         self.latency = 0.0  # seconds added to every service request (not the control plane's): /_sim/latency
+        #: The service requests received, per method and route: ``GET /_sim/requests``.
+        self.requests: RequestCounter = RequestCounter()
         #: Every region's simulation by region, this one included (``estate.build_estate`` shares one map).
         self.regions: dict[str, Simulation] = {backend.region: self}
 
@@ -66,6 +69,7 @@ class Simulation:
             await error_response(error, request_id)(scope, receive, send)
             return
         if not path.startswith("/_sim/"):
+            self.requests.count(self._route_key(method, path, headers, is_obs))
             if self.latency > 0:
                 await asyncio.sleep(self.latency)
             fault = self.faults.take(method, path)
@@ -85,6 +89,11 @@ class Simulation:
                 request_id,
             )
         await response(scope, receive, send)
+
+    def _route_key(self, method: str, path: str, headers: dict[str, str], is_obs: bool) -> str:
+        if is_obs:
+            return obs_route(method, path, headers.get("host", ""), self.backend.buckets)
+        return gateway_route(method, path)
 
     def _is_obs(self, path: str, scope: Scope, headers: dict[str, str]) -> bool:
         authorization = headers.get("authorization", "")

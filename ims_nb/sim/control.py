@@ -1,4 +1,4 @@
-"""The control plane under ``/_sim/`` (loopback callers only): reset, clock, faults, throttling, latency, state.
+"""The control plane under ``/_sim/`` (loopback only): reset, clock, faults, throttling, latency, state, requests.
 
 With several regions, every endpoint has its own control plane. Reset, the clock (one clock for all), token
 expiry and lockouts act on every region at once; faults, throttling and latency act on the region whose endpoint
@@ -49,6 +49,7 @@ def _reset(sim: Simulation, body: dict[str, Any]) -> Any:
             raise _bad(f"{name} must be a non-negative integer")
     for each in sim.regions.values():  # the first region (which owns the IAM) first
         each.faults.clear()
+        each.requests.reset()
         each.gateway.reset_lockouts()
         each.backend.reset(seed=seed, images=images)
     return _state(sim, {})
@@ -200,6 +201,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("POST", "/_sim/lockouts/reset"): _reset_lockouts,
     ("POST", "/_sim/objects"): _add_object,
     ("GET", "/_sim/state"): _state,
+    ("GET", "/_sim/requests"): lambda sim, body: {"region": sim.backend.region, "requests": sim.requests.snapshot()},
     ("GET", "/_sim/credentials"): _credentials,
     ("GET", "/_sim/health"): lambda sim, body: {"status": "ok"},
 }
