@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "duration_summary",
     "eta_fit",
     "eta_fit_summary",
+    "by_launcher",
     "jobs_frame",
     "size_band",
 ]
@@ -37,7 +38,9 @@ TIME_DTYPE = "datetime64[ns, UTC]"
 HISTORY_COLUMNS = ("row_id", "job_id", "image_id", "image_name", "bucket_url", "format", "quick", "size_gb", "state",
                    "status", "process_percent", "begin_time", "end_time", "duration_s", "throughput_gb_h",
                    "error_code", "fail_reason", "object_size", "note", "region", "project_id",
-                   "belongs_to")  # fmt: skip
+                   "belongs_to", "launched_by", "launched_user", "launched_host")  # fmt: skip
+#: The columns of ``jobs_frame`` that say who launched a job where (``launched_by`` is the signer: ``AK <id>``).
+WHO_COLUMNS = ("launched_by", "launched_user", "launched_host")
 
 #: The columns of ``eta_fit``, in order, with their pandas dtypes.
 FIT_COLUMNS = {"row_id": "Int64", "image_name": "string", "format": "string", "size_gb": "float64",
@@ -45,9 +48,17 @@ FIT_COLUMNS = {"row_id": "Int64", "image_name": "string", "format": "string", "s
 _NEEDED = ("row_id", "image_name", "format", "size_gb", "state", "duration_s")
 
 
-def jobs_frame(ledger: Ledger) -> pd.DataFrame:
-    """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome."""
-    rows = ledger.rows(every_account=True)
+def jobs_frame(ledger: Ledger, *, user: str | None = None, host: str | None = None) -> pd.DataFrame:
+    """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome.
+
+    Every account's rows, every user's and every host's (the history a team shares); ``launched_user`` (the
+    IAM user, when known) and ``launched_host`` say who launched each where.
+
+    Args:
+        user: only the jobs this IAM user launched (``launched_user``).
+        host: only the jobs launched on this host (``launched_host``).
+    """
+    rows = [row for row in ledger.rows(every_account=True) if by_launcher(row, user=user, host=host)]
     frame = pd.DataFrame(rows, columns=[c for c in _LEDGER_FIELDS])
     whose = pd.Series([belongs_to(row, ledger.identity) for row in rows], index=frame.index, dtype="string")
     if frame.empty:
@@ -72,16 +83,22 @@ def jobs_frame(ledger: Ledger) -> pd.DataFrame:
         "object_size": pd.to_numeric(frame["object_size"], errors="coerce").astype("Int64"),
         "note": frame["note"].astype("string"), "region": frame["region"].astype("string"),
         "project_id": frame["project_id"].astype("string"), "belongs_to": whose,
+        **{name: frame[name].astype("string") for name in WHO_COLUMNS},
     })  # fmt: skip
     return out[list(HISTORY_COLUMNS)]
 
 
 _LEDGER_FIELDS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "state",
                   "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
-                  "object_size", "note", "region", "project_id")  # fmt: skip
+                  "object_size", "note", "region", "project_id", *WHO_COLUMNS)  # fmt: skip
 _HISTORY_DTYPES = {"row_id": "Int64", "quick": "bool", "size_gb": "float64", "process_percent": "float64",
                    "begin_time": TIME_DTYPE, "end_time": TIME_DTYPE, "duration_s": "float64",
                    "throughput_gb_h": "float64", "object_size": "Int64"}  # fmt: skip
+
+
+def by_launcher(row: Mapping[str, Any], *, user: str | None = None, host: str | None = None) -> bool:
+    """Whether a ledger row was launched by ``user`` on ``host`` (None: anyone, anywhere)."""
+    return (user is None or row.get("launched_user") == user) and (host is None or row.get("launched_host") == host)
 
 
 def size_band(size_gb: float) -> int:
