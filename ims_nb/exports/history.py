@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ __all__ = [
     "duration_summary",
     "eta_fit",
     "eta_fit_summary",
-    "by_launcher",
+    "jobs_of",
     "jobs_frame",
     "size_band",
 ]
@@ -58,7 +58,7 @@ def jobs_frame(ledger: Ledger, *, user: str | None = None, host: str | None = No
         user: only the jobs this IAM user launched (``launched_user``).
         host: only the jobs launched on this host (``launched_host``).
     """
-    rows = [row for row in ledger.rows(every_account=True) if by_launcher(row, user=user, host=host)]
+    rows = ledger.rows(every_account=True)
     frame = pd.DataFrame(rows, columns=[c for c in _LEDGER_FIELDS])
     whose = pd.Series([belongs_to(row, ledger.identity) for row in rows], index=frame.index, dtype="string")
     if frame.empty:
@@ -85,7 +85,7 @@ def jobs_frame(ledger: Ledger, *, user: str | None = None, host: str | None = No
         "project_id": frame["project_id"].astype("string"), "belongs_to": whose,
         **{name: frame[name].astype("string") for name in WHO_COLUMNS},
     })  # fmt: skip
-    return out[list(HISTORY_COLUMNS)]
+    return jobs_of(out[list(HISTORY_COLUMNS)], user=user, host=host)
 
 
 _LEDGER_FIELDS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "state",
@@ -96,9 +96,13 @@ _HISTORY_DTYPES = {"row_id": "Int64", "quick": "bool", "size_gb": "float64", "pr
                    "throughput_gb_h": "float64", "object_size": "Int64"}  # fmt: skip
 
 
-def by_launcher(row: Mapping[str, Any], *, user: str | None = None, host: str | None = None) -> bool:
-    """Whether a ledger row was launched by ``user`` on ``host`` (None: anyone, anywhere)."""
-    return (user is None or row.get("launched_user") == user) and (host is None or row.get("launched_host") == host)
+def jobs_of(history: pd.DataFrame, *, user: str | None = None, host: str | None = None) -> pd.DataFrame:
+    """The jobs of a ``jobs_frame`` that ``user`` launched on ``host`` (None: anyone, anywhere), renumbered."""
+    keep = pd.Series(True, index=history.index)
+    for column, wanted in (("launched_user", user), ("launched_host", host)):
+        if wanted is not None:
+            keep &= (history[column] == wanted).fillna(False).astype(bool)
+    return history if user is None and host is None else history[keep].reset_index(drop=True)
 
 
 def size_band(size_gb: float) -> int:
