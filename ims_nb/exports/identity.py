@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -14,19 +12,17 @@ from urllib.parse import quote
 from ims_nb.client.config import on_simulator
 from ims_nb.errors import ApiError, TransportError
 from ims_nb.exports.flows import Flow, call, drive, drive_async
+from ims_nb.exports.leases import this_host
 
 if TYPE_CHECKING:
     from ims_nb.client.base import ClientSettings
     from ims_nb.client.protocol import AsyncClientLike, ClientLike, ConnectionLike
     from ims_nb.exports.ledger import Ledger
 
-__all__ = ["ELSEWHERE", "ENV_HOST", "UNKNOWN_ACCOUNT", "Identity", "belongs_to", "identity_of", "scoped",
-           "scoped_async", "this_host", "user_flow"]  # fmt: skip
+__all__ = ["ELSEWHERE", "UNKNOWN_ACCOUNT", "Identity", "belongs_to", "identity_of", "scoped", "scoped_async",
+           "user_flow"]  # fmt: skip
 
 log = logging.getLogger(__name__)
-
-#: The host name ledger rows record (``launched_host``), when the machine's own name is not the one to show.
-ENV_HOST = "IMS_NB_HOST"
 
 #: The start of ``belongs_to`` for a row of another account than the one a ledger is bound to.
 ELSEWHERE = "elsewhere"
@@ -48,7 +44,7 @@ class Identity:
     principal: str | None = None  # "AK <access key id>" or "user <IAM user name>"
     simulator: bool = False
     user: str | None = None  # the IAM user name (or id, when IAM refuses its name); None: not known
-    host: str | None = None  # the machine this process runs on (``this_host``)
+    host: str | None = None  # the machine this process runs on (``leases.this_host``: $IMS_NB_HOST or its name)
 
     def __str__(self) -> str:
         return label(self.endpoint, self.project_id, self.principal, simulator=self.simulator)
@@ -84,11 +80,6 @@ def identity_of(client: ConnectionLike) -> Identity | None:
         user=_signer(getattr(client, "settings", None))[1],  # a password login names its user; an AK needs IAM
         host=this_host(),
     )
-
-
-def this_host() -> str:
-    """The host ledger rows say they were launched on: ``IMS_NB_HOST``, else this machine's host name."""
-    return os.environ.get(ENV_HOST) or socket.gethostname()
 
 
 def _signer(settings: ClientSettings | None) -> tuple[str | None, str | None]:

@@ -24,8 +24,9 @@ from ims_nb.exports.history import (
     eta_fit_summary,
     jobs_frame,
 )
-from ims_nb.exports.identity import ENV_HOST, Identity
+from ims_nb.exports.identity import Identity
 from ims_nb.exports.launch import launch
+from ims_nb.exports.leases import ENV_HOST
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import watch
 from ims_nb.sim import Simulator

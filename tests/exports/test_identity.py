@@ -5,7 +5,6 @@ with a note."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,16 +21,15 @@ from ims_nb.exports.flows import drive
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.identity import (
     ELSEWHERE,
-    ENV_HOST,
     UNKNOWN_ACCOUNT,
     Identity,
     belongs_to,
     identity_flow,
     identity_of,
     scoped,
-    this_host,
 )
 from ims_nb.exports.launch import launch, reconcile
+from ims_nb.exports.leases import ENV_HOST, this_host
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import watch, watch_async
 from ims_nb.sim import Simulator
@@ -242,10 +240,3 @@ def test_a_password_login_names_its_user_without_asking_iam(
     assert who is not None and who.user == "ims-operator" and who.principal == "user ims-operator"
     assert who.host == this_host() and not sent.matching("GET", IAM_LOOKUPS)
     assert operator["password"] not in repr(who) and operator["password"] not in str(who)
-
-
-def test_the_host_is_the_environments_or_the_machines(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_HOST, "hub-node-3")
-    assert this_host() == "hub-node-3"
-    monkeypatch.delenv(ENV_HOST)
-    assert this_host() == socket.gethostname()
