@@ -45,6 +45,8 @@ Measure = Literal["images", "bytes"]
 EXPORTABLE, NOT_EXPORTABLE = "exportable", "not exportable"
 _SPARE_COLOURS: Final = ("#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5")
 UNKNOWN: Final = "unknown"
+#: Legend titles of the ``by`` columns whose names do not read well as one.
+_LEGEND_TITLES: Final = {"launched_user": "launched by", "launched_host": "host"}
 NO_IMAGES: Final = "no images"
 NO_FINISHED: Final = "no finished exports yet"
 NO_STARTED: Final = "no started exports yet"
@@ -160,57 +162,60 @@ def plot_sizes(images: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_durations(jobs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def plot_durations(jobs: pd.DataFrame, *, by: str = "format", ax: Axes | None = None) -> Axes:
     """Export duration (hours) against image size (GB), one colour per format; jobs without a duration left out.
 
     Args:
         jobs: a jobs frame (``ims_nb.jobs_frame``): ``format``, ``size_gb`` and ``duration_s`` are read.
+        by: the column whose values get a colour each: ``format``, or ``launched_user`` (who launched each
+            job), ``launched_host``, ... (read too).
         ax: the Axes to draw on; a new figure's when None.
 
     Raises:
         ConfigError: a column the chart reads is missing (named in the message).
     """
-    _require(jobs, ("format", "size_gb", "duration_s"), "plot_durations")
+    _require(jobs, (by, "size_gb", "duration_s"), "plot_durations")
     seconds = pd.to_numeric(jobs["duration_s"], errors="coerce")
     unit, per = _duration_unit(float(seconds.max()) if seconds.notna().any() else 0.0)
     ax = _labelled(ax, "Export duration by image size", "image size (GB)", f"duration ({unit})")
     timed = jobs[seconds.notna().to_numpy(dtype=bool)]
     if timed.empty:
         return _nothing(ax, NO_FINISHED)
-    formats = _text(timed["format"])
-    colours = _colours(formats, FORMAT_COLOURS)
+    groups = _text(timed[by])
+    colours = _colours(groups, FORMAT_COLOURS if by == "format" else {})
     for name in sorted(colours):
-        rows = timed[(formats == name).to_numpy()]
+        rows = timed[(groups == name).to_numpy()]
         durations = pd.to_numeric(rows["duration_s"]).to_numpy(dtype=float) / per
         ax.scatter(pd.to_numeric(rows["size_gb"]).to_numpy(dtype=float), durations, color=colours[name], label=name)
     _from_zero(ax)
-    ax.legend(title="format")
+    ax.legend(title=_LEGEND_TITLES.get(by, by))
     return ax
 
 
-def plot_throughput(jobs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def plot_throughput(jobs: pd.DataFrame, *, by: str = "format", ax: Axes | None = None) -> Axes:
     """Histogram of the throughput (GB/h) of finished exports (succeeded or verified), stacked by format.
 
     Args:
         jobs: a jobs frame (``ims_nb.jobs_frame``): ``format``, ``state`` and ``throughput_gb_h`` are read.
+        by: the column the bars are stacked by (as ``plot_durations``'s: ``format``, ``launched_user``, ...).
         ax: the Axes to draw on; a new figure's when None.
 
     Raises:
         ConfigError: a column the chart reads is missing (named in the message).
     """
-    _require(jobs, ("format", "state", "throughput_gb_h"), "plot_throughput")
+    _require(jobs, (by, "state", "throughput_gb_h"), "plot_throughput")
     ax = _labelled(ax, "Throughput of finished exports", "throughput (GB/h)", "exports")
     rate = pd.to_numeric(jobs["throughput_gb_h"], errors="coerce")
     finished = jobs[(_text(jobs["state"]).isin([s.value for s in DONE]) & rate.notna()).to_numpy(dtype=bool)]
     if finished.empty:
         return _nothing(ax, NO_FINISHED)
-    formats = _text(finished["format"])
-    colours = _colours(formats, FORMAT_COLOURS)
+    groups = _text(finished[by])
+    colours = _colours(groups, FORMAT_COLOURS if by == "format" else {})
     names = sorted(colours)
-    values = [pd.to_numeric(finished["throughput_gb_h"])[(formats == n).to_numpy()].to_numpy(float) for n in names]
+    values = [pd.to_numeric(finished["throughput_gb_h"])[(groups == n).to_numpy()].to_numpy(float) for n in names]
     bins = np.histogram_bin_edges(np.concatenate(values), bins=20).tolist()
     ax.hist(values, bins=bins, stacked=True, label=names, color=[colours[n] for n in names])
-    ax.legend(title="format")
+    ax.legend(title=_LEGEND_TITLES.get(by, by))
     return ax
 
 

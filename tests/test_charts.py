@@ -248,6 +248,23 @@ def test_durations_draw_one_scatter_per_format_with_its_jobs(jobs: pd.DataFrame)
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("image size (GB)", "duration (minutes)")  # under two hours: minutes
 
 
+def test_durations_and_throughput_group_by_who_launched_each_job(jobs: pd.DataFrame) -> None:
+    assert set(jobs["launched_user"]) == {"ims-operator"}  # the IAM user behind the simulator's access key
+    team = jobs.assign(launched_user=pd.array(["ann", "bo", None] * (len(jobs) // 3), dtype="string"))
+
+    durations = charts.plot_durations(team, by="launched_user")
+    assert legend_labels(durations) == ["ann", "bo", "unknown"]
+    assert durations.get_legend().get_title().get_text() == "launched by"
+    timed = team[team["duration_s"].notna()]
+    counts = [len(c.get_offsets()) for c in durations.collections]
+    assert counts == [int((timed["launched_user"].fillna("unknown") == u).sum()) for u in ("ann", "bo", "unknown")]
+
+    throughput = charts.plot_throughput(team, by="launched_user")
+    assert legend_labels(throughput) == ["ann", "bo", "unknown"]
+    with pytest.raises(ConfigError, match="launched_host"):
+        charts.plot_durations(team.drop(columns="launched_host"), by="launched_host")
+
+
 def test_throughput_counts_finished_jobs_only_stacked_by_format(jobs: pd.DataFrame) -> None:
     ax = charts.plot_throughput(jobs)
 

@@ -64,6 +64,7 @@ EPILOG = """\
 examples:
   ims-nb jobs
   ims-nb jobs --state failed --state missing
+  ims-nb jobs --user ims-operator-2 --host jupyter-7   # who launched what where (USER, HOST columns)
   ims-nb jobs --watch --sim - < sim.json
   ims-nb jobs --state done --output-format csv -o history.csv
   ims-nb jobs --regions all --watch       # every region and project of the estate, with a REGION column
@@ -72,6 +73,10 @@ States: submitting, submitted, running, succeeded, verified (the object is in th
 (SUCCESS without the object), failed, refused (the service said no; nothing started), unknown (the answer \
 to the POST was lost: reconciled before anything is sent again). --state live is submitting, submitted, \
 unknown and running; --state done is succeeded and verified.
+
+USER is the IAM user who launched a job (the user behind the access key, or the password login's); HOST \
+the machine it was launched on ($IMS_NB_HOST, else the host name). Every user's and host's jobs are shown \
+unless --user or --host picks some.
 
 The ledger is --ledger PATH|URL (a file, sqlite:///PATH or postgresql://USER@HOST/DB), else $IMS_NB_LEDGER, \
 else ims-nb/ledger.sqlite under $XDG_DATA_HOME (~/.local/share).
@@ -107,6 +112,8 @@ JOBS_TABLE = (
     TableColumn("throughput_gb_h", "GB/H", drop_order=2, right=True, show=_one_decimal),
     TableColumn("job_id", "JOB", drop_order=1),
     TableColumn("detail", "ERROR / NOTE", min_width=20),
+    TableColumn("launched_user", "USER", drop_order=1),
+    TableColumn("launched_host", "HOST", drop_order=0),
     TableColumn("belongs_to", "ACCOUNT", drop_order=0),
 )
 
@@ -122,6 +129,8 @@ def add_jobs_parser(verbs: Any) -> None:
         "--state", dest="states", action="extend", nargs="+", type=_state, default=[], metavar="S",
         help="only rows in these states (repeatable; also live, done)",
     )  # fmt: skip
+    parser.add_argument("--user", metavar="NAME", help="only jobs this IAM user launched (the USER column)")
+    parser.add_argument("--host", metavar="NAME", help="only jobs launched on this host (the HOST column)")
     watching = parser.add_argument_group("watching")
     add_watch_options(watching, "follow the live jobs to their end (polls the service), then print the table")
     output = parser.add_argument_group("output")
@@ -145,6 +154,8 @@ def run_jobs(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 
 
 def _jobs(args: argparse.Namespace, console: Console) -> int:
+    from ims_nb.exports.history import jobs_of
+
     output_format = output_format_of(args)
     check_output(output_format, args.output)
     ledger_location(args)  # a bad --ledger is refused before connecting
@@ -163,6 +174,7 @@ def _jobs(args: argparse.Namespace, console: Console) -> int:
     states = states_of(args)
     if states:
         frame = frame[frame["state"].isin(states)].reset_index(drop=True)
+    frame = jobs_of(frame, user=args.user, host=args.host)
     shown = frame.assign(detail=_details(frame)) if output_format is OutputFormat.TABLE else frame
     write_frame(shown, output_format, args.output, sys.stdout, scoped_table(JOBS_TABLE, estate))
     console.notice(state_counts(frame, "job"))

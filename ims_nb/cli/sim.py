@@ -7,19 +7,22 @@ import json
 import sqlite3
 from typing import Any
 
-from ims_nb.cli._options import add_simulator_options
+from ims_nb.cli._options import add_simulator_options, non_negative
 from ims_nb.cli._verbs import VERBS
 
 DESCRIPTION = """Serve the embedded IMS, OBS and IAM simulator until SIGINT or SIGTERM. One JSON line goes to stdout \
 first: {"endpoint", "region", "project_id", "ak", "sk"}, what --sim of the other verbs takes. With --regions R1,R2,... \
 each region has an endpoint (a port) of its own; the line gives the first region's five fields and adds "regions" \
-({region: {endpoint, project_id}}) and "projects" ([{id, name, region}], sub-projects included)."""
+({region: {endpoint, project_id}}) and "projects" ([{id, name, region}], sub-projects included). With --team N the \
+account has N more operators (ims-operator-2 ...), each with a password and an AK/SK; the control plane's \
+/_sim/credentials lists every user."""
 
 
 def add_sim_parser(verbs: Any) -> None:
     """Register ``sim`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     sim: argparse.ArgumentParser = verbs.add_parser("sim", help=VERBS["sim"].help, description=DESCRIPTION)
     add_simulator_options(sim)
+    sim.add_argument("--team", type=non_negative, default=0, help="operators besides the demo users (a team)")
     sim.set_defaults(run=run_sim)
 
 
@@ -42,6 +45,7 @@ def run_sim(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
             manual_clock=args.manual_clock,
             state=args.state,
+            team=args.team,
         )
     except sqlite3.Error as exc:  # a folder, an unreadable file, or a file that is not a simulator state
         raise ValueError(f"--state {args.state}: {exc}") from None

@@ -119,6 +119,10 @@ class AsyncImsClient(BaseImsClient):
         except (ApiError, TransportError) as exc:
             log.info("the credentials check got no verdict (%s); going on", exc)
 
+    async def iam_read(self, path: str) -> dict[str, Any]:
+        """A signed IAM read and its JSON object (see ``ImsClient.iam_read``)."""
+        return await self._read(self._iam_request(path), wire.parse_object)
+
     async def iter_images(self, *, max_items: int | None = None, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Image records, fetched page by page as you iterate (see ``ImsClient.iter_images``)."""
         check_max_items(max_items)

@@ -246,6 +246,10 @@ class BaseImsClient:
         """The cheapest signed read: one private image."""
         return wire.list_images_request(self.endpoints.ims, [("__imagetype", "private")], None, 1)
 
+    def _iam_request(self, path: str) -> httpx.Request:
+        """A GET on the account's IAM endpoint (``path`` as the IAM API spells it, its values quoted)."""
+        return httpx.Request("GET", wire.url(self.endpoints.iam, path), headers=wire.JSON_HEADERS)
+
     def _job_request(self, job_id: str) -> httpx.Request:
         if self.project_id is None:
             raise ConfigError("the project id is not known yet")

@@ -137,6 +137,14 @@ class ImsClient(BaseImsClient):
         except (ApiError, TransportError) as exc:
             log.info("the credentials check got no verdict (%s); going on", exc)
 
+    def iam_read(self, path: str) -> dict[str, Any]:
+        """A signed IAM read and its JSON object, for lookups without a method of their own (who owns the AK).
+
+        Raises:
+            ApiError: the answer was an error (``AuthError`` on 401/403); TransportError: no answer.
+        """
+        return self._read(self._iam_request(path), wire.parse_object)
+
     # --- images -----------------------------------------------------------------------------------
 
     def iter_images(self, *, max_items: int | None = None, **filters: Any) -> Iterator[dict[str, Any]]:

@@ -26,6 +26,7 @@ __all__ = [
     "duration_summary",
     "eta_fit",
     "eta_fit_summary",
+    "jobs_of",
     "jobs_frame",
     "size_band",
 ]
@@ -37,7 +38,9 @@ TIME_DTYPE = "datetime64[ns, UTC]"
 HISTORY_COLUMNS = ("row_id", "job_id", "image_id", "image_name", "bucket_url", "format", "quick", "size_gb", "state",
                    "status", "process_percent", "begin_time", "end_time", "duration_s", "throughput_gb_h",
                    "error_code", "fail_reason", "object_size", "note", "region", "project_id",
-                   "belongs_to")  # fmt: skip
+                   "belongs_to", "launched_by", "launched_user", "launched_host")  # fmt: skip
+#: The columns of ``jobs_frame`` that say who launched a job where (``launched_by`` is the signer: ``AK <id>``).
+WHO_COLUMNS = ("launched_by", "launched_user", "launched_host")
 
 #: The columns of ``eta_fit``, in order, with their pandas dtypes.
 FIT_COLUMNS = {"row_id": "Int64", "image_name": "string", "format": "string", "size_gb": "float64",
@@ -45,8 +48,16 @@ FIT_COLUMNS = {"row_id": "Int64", "image_name": "string", "format": "string", "s
 _NEEDED = ("row_id", "image_name", "format", "size_gb", "state", "duration_s")
 
 
-def jobs_frame(ledger: Ledger) -> pd.DataFrame:
-    """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome."""
+def jobs_frame(ledger: Ledger, *, user: str | None = None, host: str | None = None) -> pd.DataFrame:
+    """One row per export in the ledger with its duration (service times), throughput (GB/h) and outcome.
+
+    Every account's rows, every user's and every host's (the history a team shares); ``launched_user`` (the
+    IAM user, when known) and ``launched_host`` say who launched each where.
+
+    Args:
+        user: only the jobs this IAM user launched (``launched_user``).
+        host: only the jobs launched on this host (``launched_host``).
+    """
     rows = ledger.rows(every_account=True)
     frame = pd.DataFrame(rows, columns=[c for c in _LEDGER_FIELDS])
     whose = pd.Series([belongs_to(row, ledger.identity) for row in rows], index=frame.index, dtype="string")
@@ -72,16 +83,26 @@ def jobs_frame(ledger: Ledger) -> pd.DataFrame:
         "object_size": pd.to_numeric(frame["object_size"], errors="coerce").astype("Int64"),
         "note": frame["note"].astype("string"), "region": frame["region"].astype("string"),
         "project_id": frame["project_id"].astype("string"), "belongs_to": whose,
+        **{name: frame[name].astype("string") for name in WHO_COLUMNS},
     })  # fmt: skip
-    return out[list(HISTORY_COLUMNS)]
+    return jobs_of(out[list(HISTORY_COLUMNS)], user=user, host=host)
 
 
 _LEDGER_FIELDS = ("row_id", "image_id", "image_name", "bucket_url", "file_format", "quick", "size_bytes", "state",
                   "job_id", "status", "process_percent", "begin_time", "end_time", "error_code", "fail_reason",
-                  "object_size", "note", "region", "project_id")  # fmt: skip
+                  "object_size", "note", "region", "project_id", *WHO_COLUMNS)  # fmt: skip
 _HISTORY_DTYPES = {"row_id": "Int64", "quick": "bool", "size_gb": "float64", "process_percent": "float64",
                    "begin_time": TIME_DTYPE, "end_time": TIME_DTYPE, "duration_s": "float64",
                    "throughput_gb_h": "float64", "object_size": "Int64"}  # fmt: skip
+
+
+def jobs_of(history: pd.DataFrame, *, user: str | None = None, host: str | None = None) -> pd.DataFrame:
+    """The jobs of a ``jobs_frame`` that ``user`` launched on ``host`` (None: anyone, anywhere), renumbered."""
+    keep = pd.Series(True, index=history.index)
+    for column, wanted in (("launched_user", user), ("launched_host", host)):
+        if wanted is not None:
+            keep &= (history[column] == wanted).fillna(False).astype(bool)
+    return history if user is None and host is None else history[keep].reset_index(drop=True)
 
 
 def size_band(size_gb: float) -> int:

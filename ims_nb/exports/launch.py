@@ -183,7 +183,7 @@ def launch(
     if missing:
         raise ConfigError(f"the plan lacks column(s) {', '.join(missing)}; make it with plan_exports()")
     plan = plan.assign(target=plan_targets(plan))
-    ledger = scoped(ledger, client)  # claims stamp the client's account; only its rows block or are reconciled
+    ledger = scoped(ledger, client, who=True)  # claims stamp the account and user; only its rows block or settle
     with _holding(ledger, lease) as held:
         return _launch_rows(plan, client, ledger, held.holder, force=force, concurrency=concurrency,
                             limiter=RateLimiter(max_rate, clock=clock), sleep=sleep)  # fmt: skip

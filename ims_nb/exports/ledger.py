@@ -307,11 +307,13 @@ class Ledger:
         return (exports.c.endpoint == who.endpoint, func.coalesce(exports.c.project_id, "") == (who.project_id or ""))
 
     def _stamp(self, db: Connection, row_id: int) -> None:
-        """A claimed row records the account that launched it (endpoint, project, access key id or user)."""
+        """A claimed row records the account that launched it (endpoint, project, access key id or user), and who
+        launched it where (the IAM user when known, the host)."""
         if self.identity is not None:
             who = self.identity
             db.execute(update(exports).where(exports.c.row_id == row_id).values(
                 endpoint=who.endpoint, project_id=who.project_id, launched_by=who.principal,
+                launched_user=who.user, launched_host=who.host,
                 region=func.coalesce(exports.c.region, who.region)))  # fmt: skip
 
     def _refuse_foreign(self, row_id: int) -> None:

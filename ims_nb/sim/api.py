@@ -14,12 +14,16 @@ from starlette.responses import Response
 from ims_nb import signing
 from ims_nb.sim import sts
 from ims_nb.sim.backend import Principal, SimBackend
+from ims_nb.sim.clock import SIM_EPOCH
 from ims_nb.sim.errors import SimError, iam_error, ims_error
 from ims_nb.sim.gateway import Gateway, SignedRequest, not_found
 from ims_nb.sim.iam import Project
+from ims_nb.sim.inventory import Account
 from ims_nb.sim.responses import error_response, json_response
 
 IMAGE_ID = r"(?P<image_id>[^/]+)"
+#: How long before the simulated epoch the demo users' permanent keys were created.
+KEY_AGE_SECONDS = 30 * 86400
 JOB_ID = r"(?P<job_id>[^/]+)"
 
 
@@ -133,7 +137,7 @@ def create_token(backend: SimBackend, request: ApiRequest) -> Response:
         "issued_at": _iam_time(record["issued_at"]),
         "methods": methods,
         "user": {
-            "id": account.ak.lower(),
+            "id": account.user_id,
             "name": account.name,
             "domain": {"id": backend.domain_id, "name": backend.domain_name},
             "password_expires_at": "",
@@ -179,6 +183,37 @@ def verify_token(backend: SimBackend, request: ApiRequest) -> Response:
         }
     }
     return json_response(body, request_id=request.request_id, headers={"X-Subject-Token": subject})
+
+
+def show_credential(backend: SimBackend, request: ApiRequest) -> Response:
+    """GET /v3.0/OS-CREDENTIAL/credentials/{access_key}: the permanent key and its user (an IAM user's own only)."""
+    owner = backend.iam.account_by_ak(request.params["access_key"])
+    if owner is None:
+        raise iam_error(404, "Could not find credential: no permanent access key has this id.")
+    _own_only(request.principal, owner)
+    since = _iam_time(SIM_EPOCH.timestamp() - KEY_AGE_SECONDS)
+    credential = {"user_id": owner.user_id, "access": owner.ak, "status": "active", "create_time": since,
+                  "last_use_time": since, "description": ""}  # fmt: skip
+    return json_response({"credential": credential}, request_id=request.request_id)
+
+
+def show_user(backend: SimBackend, request: ApiRequest) -> Response:
+    """GET /v3/users/{user_id}: Keystone's show-user (an IAM user may show only themselves)."""
+    user = backend.iam.account_by_id(request.params["user_id"])
+    if user is None:
+        raise iam_error(404, f"Could not find user: {request.params['user_id']}.")
+    _own_only(request.principal, user)
+    body = {"id": user.user_id, "name": user.name, "domain_id": backend.domain_id, "enabled": True,
+            "description": "", "pwd_status": True, "pwd_strength": "high", "access_mode": "default",
+            "password_expires_at": None, "last_project_id": backend.project_id,
+            "links": {"self": f"/v3/users/{user.user_id}"}}  # fmt: skip
+    return json_response({"user": body}, request_id=request.request_id)
+
+
+def _own_only(caller: Principal | None, subject: Account) -> None:
+    """The simulated account has no administrator: each IAM user may look up only themselves (403 otherwise)."""
+    if caller is None or caller.user != subject.name:
+        raise iam_error(403, "You are not authorized to perform the requested action: identity:get_user.")
 
 
 def create_security_token(backend: SimBackend, request: ApiRequest) -> Response:
@@ -228,6 +263,8 @@ ROUTES = (
     _route("GET", "/v3/projects", list_projects, auth="user"),
     _route("GET", "/v3/auth/projects", list_auth_projects, auth="user"),
     _route("POST", "/v3.0/OS-CREDENTIAL/securitytokens", create_security_token, auth="user"),
+    _route("GET", "/v3.0/OS-CREDENTIAL/credentials/(?P<access_key>[^/]+)", show_credential, auth="user"),
+    _route("GET", "/v3/users/(?P<user_id>[^/]+)", show_user, auth="user"),
 )
 #: First path segments that belong to the gateway rather than to OBS path-style buckets.
 API_PREFIXES = frozenset({"v1", "v2", "v2.1", "v3", "v3.0"})

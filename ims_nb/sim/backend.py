@@ -65,6 +65,7 @@ class SimBackend(RegionIam):
         iam: the account's IAM, shared with the other regions' backends; None: this backend owns a new one
             (and plays the first region, whose world is the seed's single-region world).
         sub_projects: suffixes of the region's sub-projects (``<region>_<suffix>``), each with images of its own.
+        team: operators the account has besides the demo users (``ims-operator-2`` ...; a new ``iam`` only).
     """
 
     seed: int
@@ -81,11 +82,12 @@ class SimBackend(RegionIam):
         store: Store | None = None,
         iam: Iam | None = None,
         sub_projects: Sequence[str] = (),
+        team: int = 0,
     ) -> None:
         self.clock = clock or SimClock()
         self.store = store
         self.owns_iam = iam is None
-        self.iam = Iam() if iam is None else iam
+        self.iam = Iam(team=team) if iam is None else iam
         self.sub_projects = tuple(sub_projects)
         self.lock = threading.RLock()
         self.seed, self.image_count, self.region = seed, images, region
@@ -152,7 +154,7 @@ class SimBackend(RegionIam):
             self.store.put_meta("clock", asdict(self.clock.state))
 
     def account_by_ak(self, access_key: str) -> Account | None:
-        return next((a for a in self.accounts.values() if a.ak == access_key), None)
+        return self.iam.account_by_ak(access_key)
 
     def signer(self, access_key: str, security_token: str | None, now: float) -> Signer | None:
         """The key behind ``access_key`` (permanent, or temporary checked with its security token at ``now``, real

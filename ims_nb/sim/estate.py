@@ -48,6 +48,7 @@ def build_estate(
     time_scale: float = 60.0,
     manual_clock: bool = False,
     state: str | Path | None = None,
+    team: int = 0,
 ) -> list[Simulation]:
     """One simulation per region, the first region's first; they share one IAM, one clock and one region map.
 
@@ -67,6 +68,7 @@ def build_estate(
                 store=store,
                 iam=backends[0].iam if backends else None,
                 sub_projects=() if backends else SUB_PROJECTS,
+                team=team,
             )
         )
     simulations = [Simulation(backend) for backend in backends]

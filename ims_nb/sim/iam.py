@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ims_nb.sim.inventory import Account, Inventory, build_inventory
+from ims_nb.sim.inventory import Account, Inventory, build_inventory, team_accounts
 from ims_nb.sim.sts import TemporaryKeys
 
 #: The sub-projects of the first region of a multi-region simulator (IAM names them ``<region>_<suffix>``).
@@ -40,8 +40,12 @@ class Project:
 
 @dataclass
 class Iam:
-    """What every region's endpoint shares: one account store, its tokens and temporary keys, all projects."""
+    """What every region's endpoint shares: one account store, its tokens and temporary keys, all projects.
 
+    ``team`` operators (``ims-operator-2`` ...) join the seed's two demo users, in the same project.
+    """
+
+    team: int = 0
     domain_id: str = ""
     domain_name: str = ""
     accounts: dict[str, Account] = field(default_factory=dict)
@@ -49,16 +53,22 @@ class Iam:
     temporary: TemporaryKeys = field(default_factory=TemporaryKeys)
     regions: dict[str, list[Project]] = field(default_factory=dict)
 
-    def reset(self, inventory: Inventory) -> None:
+    def reset(self, inventory: Inventory, seed: int) -> None:
         """The seed's account and users; tokens and temporary keys are dropped (projects stay per region)."""
         self.domain_id, self.domain_name = inventory.domain_id, inventory.domain_name
-        self.accounts = {a.name: a for a in inventory.accounts}
+        self.accounts = {a.name: a for a in inventory.accounts + team_accounts(seed, self.team)}
         self.tokens.clear()
         self.temporary = TemporaryKeys()
 
     @property
     def projects(self) -> list[Project]:
         return [project for projects in self.regions.values() for project in projects]
+
+    def account_by_ak(self, access_key: str) -> Account | None:
+        return next((a for a in self.accounts.values() if a.ak == access_key), None)
+
+    def account_by_id(self, user_id: str) -> Account | None:
+        return next((a for a in self.accounts.values() if a.user_id == user_id), None)
 
     def project(self, *, project_id: str | None = None, name: str | None = None) -> Project | None:
         return next((p for p in self.projects if p.id == project_id or p.name == name), None)
@@ -80,6 +90,7 @@ class RegionIam:
 
     iam: Iam
     owns_iam: bool  # the first region's backend: its resets reset the account
+    seed: int
     region: str
     project_id: str
     projects: list[Project]
@@ -87,7 +98,7 @@ class RegionIam:
     def _set_identity(self, inventory: Inventory, projects: list[Project]) -> None:
         """The seed's account (when this backend owns the IAM) and this region's projects."""
         if self.owns_iam:
-            self.iam.reset(inventory)
+            self.iam.reset(inventory, self.seed)
         self.project_id = projects[0].id
         self.projects = projects
         self.iam.regions[self.region] = projects

@@ -52,13 +52,14 @@ FORMAT_EXT = {"qcow2": "qcow2", "vhd": "vhd", "zvhd": "zvhd", "vmdk": "vmdk"}
 
 @dataclass
 class Account:
-    """One IAM user with its credentials and whether it may write to OBS."""
+    """One IAM user with its credentials, whether it may write to OBS, and its IAM user id (from the seed)."""
 
     name: str
     password: str
     ak: str
     sk: str
     obs_write: bool
+    user_id: str = ""
 
 
 @dataclass
@@ -83,21 +84,34 @@ def _token(rng: random.Random, n: int, alphabet: str) -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_MIXED = _UPPER + "abcdefghijklmnopqrstuvwxyz"
+#: The name of the demo operator; a team's other operators are ``ims-operator-2``, ``ims-operator-3``, ...
+OPERATOR = "ims-operator"
+
+
+def _account(seed: int, rng: random.Random, name: str, password_prefix: str, obs_write: bool) -> Account:
+    password, ak, sk = password_prefix + _token(rng, 12, _MIXED), _token(rng, 20, _UPPER), _token(rng, 40, _MIXED)
+    return Account(name, password, ak, sk, obs_write, user_id(seed, name))
+
+
+def user_id(seed: int, name: str) -> str:
+    """An IAM user id (32 hex digits) that the seed and the user's name determine."""
+    return hashlib.sha256(f"user:{seed}:{name}".encode()).hexdigest()[:32]
+
+
 def make_accounts(seed: int) -> tuple[str, str, list[Account]]:
     """Domain id, project id and the two demo users, all derived from the seed."""
     rng = random.Random(f"accounts:{seed}")
-    upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    mixed = upper + "abcdefghijklmnopqrstuvwxyz"
     domain_id, project_id = _hex(rng), _hex(rng)
-    accounts = [
-        Account(
-            "ims-operator", "Operator-" + _token(rng, 12, mixed), _token(rng, 20, upper), _token(rng, 40, mixed), True
-        ),
-        Account(
-            "ims-auditor", "Auditor-" + _token(rng, 12, mixed), _token(rng, 20, upper), _token(rng, 40, mixed), False
-        ),
-    ]
+    accounts = [_account(seed, rng, OPERATOR, "Operator-", True), _account(seed, rng, "ims-auditor", "Auditor-", False)]
     return domain_id, project_id, accounts
+
+
+def team_accounts(seed: int, count: int) -> list[Account]:
+    """``count`` more operators of the same project (``ims-operator-2`` ...), each with a password and an AK/SK."""
+    rng = random.Random(f"team:{seed}")
+    return [_account(seed, rng, f"{OPERATOR}-{n}", "Operator-", True) for n in range(2, count + 2)]
 
 
 class _ImageFactory:

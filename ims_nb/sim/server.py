@@ -68,11 +68,12 @@ def build_simulation(
     time_scale: float = 60.0,
     manual_clock: bool = False,
     state: str | Path | None = None,
+    team: int = 0,
 ) -> Simulation:
     """A simulation whose world comes from ``state`` when it holds one, else from the seed."""
     clock = SimClock(scale=time_scale, manual=manual_clock)
     store = Store(state) if state is not None else None
-    return Simulation(SimBackend(seed=seed, images=images, region=region, clock=clock, store=store))
+    return Simulation(SimBackend(seed=seed, images=images, region=region, clock=clock, store=store, team=team))
 
 
 def check_host(host: str, allow_remote: bool) -> None:

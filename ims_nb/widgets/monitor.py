@@ -33,6 +33,8 @@ NO_LOOP = (
     "headless, use `await monitor.wait()`"
 )
 STALLED = "<b style='color:#b00020'>stalled</b>"
+#: The "launched by" choice that shows every user's rows.
+EVERYONE = "everyone"
 SEPARATOR = " · "
 #: A regional IMS endpoint, ``https://ims.{region}.myhuaweicloud.com``: the region is its second label.
 _REGIONAL_ENDPOINT = re.compile(r"^\w+://ims\.([a-z0-9-]+)\.")
@@ -86,6 +88,12 @@ def row_text(row: dict[str, Any], *, eta_seconds: float | None = None, stalled: 
     return SEPARATOR.join(parts)
 
 
+def who_text(row: Mapping[str, Any]) -> str:
+    """``ann @ hub-1``: who launched a row where (the IAM user, else the signer ``AK <id>``; the host when known)."""
+    who, host = row.get("launched_user") or row.get("launched_by"), row.get("launched_host")
+    return " @ ".join(str(part) for part in (who, host) if part)
+
+
 def summary(states: Iterable[str]) -> str:
     """``3 exports: 1 running, 2 verified`` (states in their life order)."""
     seen = [str(s) for s in states]
@@ -115,12 +123,20 @@ class _ExportRow:
     """One followed export: name, bar and status text in an HBox."""
 
     def __init__(self, row: dict[str, Any]) -> None:
-        self.state, self.region = str(row["state"]), region_of(row)
+        self.state, self.region, self.user = str(row["state"]), region_of(row), row.get("launched_user")
         self._name = w.Label(value=str(row.get("image_name") or row["image_id"]), layout=w.Layout(width="16em"))
         self._bar = w.FloatProgress(value=0.0, min=0.0, max=100.0, bar_style=BarStyle.RUNNING.value)
         self._text = w.HTML()
-        self.box = w.HBox([self._name, self._bar, self._text])
-        for part, name in ((self.box, "row"), (self._name, "name"), (self._bar, "bar"), (self._text, "status")):
+        self._who = w.Label(value=who_text(row))
+        self.box = w.HBox([self._name, self._bar, self._text, self._who])
+        parts = (
+            (self.box, "row"),
+            (self._name, "name"),
+            (self._bar, "bar"),
+            (self._text, "status"),
+            (self._who, "who"),
+        )
+        for part, name in parts:
             part.add_class(f"ims-nb-monitor-{name}")
         self.show(row)
 
@@ -182,12 +198,15 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self._header = w.HTML()
         self._stop = w.Button(description="Stop", icon="stop", disabled=True, tooltip="stop watching")
         self._stop.on_click(self._on_stop)
+        self._launcher = w.Dropdown(description="launched by", options=[EVERYONE], value=EVERYONE)
+        self._launcher.observe(self._on_launcher, names="value")
         self._bars = w.VBox()
         self.log_panel = LogPanel()  # the last child; ``log`` stays the widget's logging.Logger trait
-        super().__init__([w.HBox([self._header, self._stop]), self._bars, self.log_panel])
+        super().__init__([w.HBox([self._header, self._stop, self._launcher]), self._bars, self.log_panel])
         self.add_class("ims-nb-monitor")
         self._header.add_class("ims-nb-monitor-header")
         self._stop.add_class("ims-nb-monitor-stop")
+        self._launcher.add_class("ims-nb-monitor-launcher")
         self.follow()
 
     def __repr__(self) -> str:
@@ -285,6 +304,10 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
         self._show_header()
         self._note_state(progress.row_id, shown.state)
 
+    @reports_errors("choosing whose exports to show")
+    def _on_launcher(self, _change: Any) -> None:
+        self._lay_out()
+
     @reports_errors("stopping")
     def _on_stop(self, _button: Any) -> None:
         self.stop()
@@ -306,11 +329,18 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
             self.states = known | {row_id: state}
 
     def _lay_out(self) -> None:
-        """The bars in row order, or, when the rows span several regions, a heading and the bars of each."""
-        groups = by_region({row_id: shown.region for row_id, shown in self._rows.items()})
+        """The bars in row order, or, when the rows span several regions, a heading and the bars of each; only the
+        rows of the user chosen in "launched by" (everyone's by default)."""
+        users = [EVERYONE, *sorted({str(r.user) for r in self._rows.values() if r.user})]
+        if list(self._launcher.options) != users:
+            chosen = self._launcher.value
+            with self._launcher.hold_trait_notifications():
+                self._launcher.options, self._launcher.value = users, chosen if chosen in users else EVERYONE
+        shown = {i: r for i, r in self._rows.items() if self._launcher.value in (EVERYONE, r.user)}
+        groups = by_region({row_id: row.region for row_id, row in shown.items()})
         if len(groups) <= 1:
             self._headings = {}
-            self._bars.children = [r.box for r in self._rows.values()]
+            self._bars.children = [r.box for r in shown.values()]
             return
         self._headings = {region: self._headings.get(region) or _heading() for region in groups}
         boxes = [w.VBox([self._headings[region], *(self._rows[i].box for i in ids)]) for region, ids in groups.items()]

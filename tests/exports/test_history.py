@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
+import ims_nb
+from ims_nb.client import ImsClient
 from ims_nb.errors import ConfigError
-from ims_nb.exports.history import FIT_COLUMNS, EtaModel, eta_fit, eta_fit_summary, jobs_frame
+from ims_nb.exports.history import (
+    FIT_COLUMNS,
+    HISTORY_COLUMNS,
+    EtaModel,
+    Progress,
+    eta_fit,
+    eta_fit_summary,
+    jobs_frame,
+)
+from ims_nb.exports.identity import Identity
+from ims_nb.exports.launch import launch
+from ims_nb.exports.leases import ENV_HOST
 from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.watch import watch
+from ims_nb.sim import Simulator
+from ims_nb.vocab import GiB, Target
+from tests.helpers import SimTime, exportable_plan
 
 
 def history(*jobs: tuple[Any, ...]) -> pd.DataFrame:
@@ -102,3 +121,65 @@ def test_an_empty_history_gives_the_typed_empty_frame(tmp_path: Path) -> None:
 def test_a_frame_that_is_not_a_jobs_frame_is_refused() -> None:
     with pytest.raises(ConfigError, match="missing columns: state, duration_s"):
         eta_fit(history(*BAND).drop(columns=["state", "duration_s"]))
+
+
+# --- a team's history: who launched what, and ETAs from everyone's jobs (issue 15, item 4) ----------------------
+
+
+@pytest.fixture(scope="module")
+def team_sim() -> Iterator[Simulator]:
+    """A simulator whose account has a second operator, ``ims-operator-2`` (manual clock)."""
+    with Simulator(seed=0, images=60, manual_clock=True, team=1) as simulator:
+        yield simulator
+
+
+def member(sim: Simulator, name: str) -> ImsClient:
+    user = next(u for u in httpx.get(f"{sim.endpoint}/_sim/credentials").json()["users"] if u["name"] == name)
+    return ims_nb.connect(ak=user["ak"], sk=user["sk"], project_id=sim.info.project_id, endpoint=sim.endpoint)
+
+
+def test_user_bs_eta_comes_from_user_as_finished_jobs(
+    team_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim_time = SimTime(httpx.Client(base_url=f"{team_sim.endpoint}/_sim"))
+    watching = {"clock": sim_time, "sleep": sim_time.sleep, "interval": 30.0, "max_interval": 60.0, "max_rate": 1e3}
+    ledger = Ledger(tmp_path / "team.sqlite")
+    alice, bob = member(team_sim, "ims-operator"), member(team_sim, "ims-operator-2")
+    small = exportable_plan(alice, key_template="team/{id8}.{ext}").query("size_gb < 16").reset_index(drop=True)
+    monkeypatch.setenv(ENV_HOST, "host-a")
+    launch(small.head(4), client=alice, ledger=ledger, max_rate=1000)
+    watch(ledger, client=alice, **watching)
+    alices = jobs_frame(ledger, user="ims-operator")
+    assert len(alices) == 4 and set(alices["launched_host"]) == {"host-a"}
+    model = EtaModel(alices)  # Alice's finished jobs only
+    assert ("qcow2", 0) in model.rates
+
+    monkeypatch.setenv(ENV_HOST, "host-b")
+    launch(small.iloc[4:6], client=bob, ledger=ledger, max_rate=1000)
+    seen: list[Progress] = []
+    watch(ledger, client=bob, on_progress=seen.append, **watching)
+
+    bobs = jobs_frame(ledger, user="ims-operator-2", host="host-b").set_index("row_id")
+    assert len(bobs) == 2 and set(bobs["launched_by"]) == {f"AK {bob.settings.credentials.ak}"}  # type: ignore[union-attr]
+    assert jobs_frame(ledger, user="ims-operator-2", host="host-a").empty
+    for report in seen[:2]:  # Bob's first look: no pace of his own yet, so the ETA is Alice's history's
+        assert report.row_id in bobs.index
+        assert report.eta_seconds == pytest.approx(bobs.loc[report.row_id, "size_gb"] / model.rates[("qcow2", 0)])
+    for closing in (ledger, alice, bob):
+        closing.close()
+
+
+def test_jobs_frame_shows_who_launched_each_job_and_filters_by_user_and_host(tmp_path: Path) -> None:
+    endpoint = "https://ims.cn-north-4.myhuaweicloud.com"
+    with Ledger(tmp_path / "who.sqlite") as ledger:
+        for n, (user, host) in enumerate([("ann", "h1"), ("ann", "h2"), ("bo", "h1"), (None, "h1")]):
+            who = Identity(endpoint, "cn-north-4", "p1", f"AK KEY{n}", user=user, host=host)
+            ledger.bound_to(who).claim(image_id=f"i{n}", target=Target("b", f"k{n}"), image_name=f"n{n}",
+                                       file_format="qcow2", quick=False, size_bytes=GiB, region="r")  # fmt: skip
+        every = jobs_frame(ledger)
+        assert list(every["launched_user"].fillna("-")) == ["ann", "ann", "bo", "-"]
+        assert list(every["launched_by"]) == ["AK KEY0", "AK KEY1", "AK KEY2", "AK KEY3"]
+        assert list(jobs_frame(ledger, user="ann")["launched_host"]) == ["h1", "h2"]
+        assert list(jobs_frame(ledger, host="h1")["image_id"]) == ["i0", "i2", "i3"]
+        assert list(jobs_frame(ledger, user="ann", host="h1")["image_id"]) == ["i0"]
+        assert list(jobs_frame(ledger, user="nobody").columns) == list(HISTORY_COLUMNS)

@@ -10,15 +10,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
 import ims_nb
 from ims_nb.client import ImsClient
 from ims_nb.errors import ApiError, ConfigError
+from ims_nb.exports.flows import drive
 from ims_nb.exports.history import jobs_frame
-from ims_nb.exports.identity import ELSEWHERE, UNKNOWN_ACCOUNT, Identity, belongs_to, identity_of
+from ims_nb.exports.identity import (
+    ELSEWHERE,
+    UNKNOWN_ACCOUNT,
+    Identity,
+    belongs_to,
+    identity_flow,
+    identity_of,
+    scoped,
+)
 from ims_nb.exports.launch import launch, reconcile
+from ims_nb.exports.leases import ENV_HOST, this_host
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import watch, watch_async
 from ims_nb.sim import Simulator
@@ -170,3 +181,62 @@ def test_a_claimed_row_is_never_failed_on_the_word_of_an_endpoint_that_does_not_
     assert client.polls == 1
     assert row["state"] == "running" and row["error_code"] is None and row["endpoint"] is None
     assert "IMG.0086" in row["note"] and "left for the endpoint that accepted it" in row["note"]
+
+
+# --- who launched it: the IAM user behind the key, and the host (issue 15, item 4) -------------------------------
+
+IAM_LOOKUPS = "^/v3.0/OS-CREDENTIAL/credentials/|^/v3/users/"
+
+
+def test_a_launch_records_the_iam_user_behind_its_key_and_its_host_looked_up_once(
+    client: ImsClient, rows: pd.DataFrame, ledger: Ledger, sent: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_HOST, "jupyter-7")
+    watched = scoped(ledger, client)  # a watch binds the ledger without asking IAM anything
+    assert watched.identity is not None and watched.identity.user is None and not sent.matching("GET", IAM_LOOKUPS)
+    launch(rows.head(2), client=client, ledger=ledger, max_rate=1000)
+    launch(rows.iloc[2:4], client=client, ledger=ledger, max_rate=1000)
+    recorded = {(r["launched_user"], r["launched_host"], r["launched_by"]) for r in ledger.rows(every_account=True)}
+    assert recorded == {("ims-operator", "jupyter-7", f"AK {client.settings.credentials.ak}")}  # type: ignore[union-attr]
+    assert [r.url.path.split("/")[2] for r in sent.matching("GET", IAM_LOOKUPS)] == ["OS-CREDENTIAL", "users"]
+
+
+def test_iam_refusing_the_users_name_leaves_its_id(
+    client: ImsClient, rows: pd.DataFrame, ledger: Ledger, control: httpx.Client, sim_users: dict[str, Any]
+) -> None:
+    control.post("/faults", json={"kind": "response", "path": "^/v3/users/", "status": 403, "count": None,
+                                  "body": '{"error": {"code": 403, "message": "not an administrator"}}'})  # fmt: skip
+    try:
+        launch(rows.head(1), client=client, ledger=ledger, max_rate=1000)
+    finally:
+        control.delete("/faults")
+    operator = next(u for u in sim_users["users"] if u["name"] == "ims-operator")
+    assert [r["launched_user"] for r in ledger.rows()] == [operator["user_id"]]
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_failed_lookup_never_blocks_a_launch_the_user_stays_unknown(
+    client: ImsClient, rows: pd.DataFrame, ledger: Ledger, control: httpx.Client, status: int
+) -> None:
+    control.post("/faults", json={"kind": "response", "path": "^/v3.0/OS-CREDENTIAL/credentials/",
+                                  "status": status, "count": None})  # fmt: skip
+    try:
+        launched = launch(rows.head(2), client=client, ledger=ledger, max_rate=1000)
+    finally:
+        control.delete("/faults")
+    assert len(launched) == 2 and all(r["job_id"] for r in ledger.rows())
+    assert {(r["launched_user"], r["launched_by"]) for r in ledger.rows()} == {
+        (None, f"AK {client.settings.credentials.ak}")  # type: ignore[union-attr]
+    }
+
+
+def test_a_password_login_names_its_user_without_asking_iam(
+    connect_sim: Callable[..., ImsClient], sim_users: dict[str, Any], sent: Any
+) -> None:
+    operator = next(u for u in sim_users["users"] if u["name"] == "ims-operator")
+    client = connect_sim(ak=None, sk=None, project_id=None, username=operator["name"], password=operator["password"],
+                         domain=sim_users["domain_name"])  # fmt: skip
+    who = drive(identity_flow(client, who=True), client)
+    assert who is not None and who.user == "ims-operator" and who.principal == "user ims-operator"
+    assert who.host == this_host() and not sent.matching("GET", IAM_LOOKUPS)
+    assert operator["password"] not in repr(who) and operator["password"] not in str(who)

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -17,12 +18,13 @@ from ims_nb.client import ImsClient
 from ims_nb.client.pacing import Pacing, clock_speed
 from ims_nb.errors import ConfigError, SimulatorWarning
 from ims_nb.exports.history import HISTORY_COLUMNS, EtaModel
+from ims_nb.exports.identity import identity_of
 from ims_nb.exports.launch import launch
 from ims_nb.exports.ledger import Ledger
 from ims_nb.sim.jobs import plan_job
-from ims_nb.vocab import LIVE, State
+from ims_nb.vocab import LIVE, State, Target
 from ims_nb.widgets.log import LogPanel
-from ims_nb.widgets.monitor import JobMonitor, clock_note, human_eta
+from ims_nb.widgets.monitor import EVERYONE, JobMonitor, clock_note, human_eta
 from tests.helpers import BUCKET, stall_job
 
 GiB = 1024**3
@@ -44,7 +46,7 @@ def failing_sequences(upto: int) -> list[int]:
 def bars(monitor: JobMonitor) -> list[Bar]:
     """What the monitor shows, one tuple per row, read from its widget tree as a user sees it."""
     rows = monitor.children[1].children
-    return [(name.value, bar.value, bar.bar_style, text.value) for name, bar, text in (r.children for r in rows)]
+    return [(name.value, bar.value, bar.bar_style, text.value) for name, bar, text, _who in (r.children for r in rows)]
 
 
 def stop_button(monitor: JobMonitor) -> Any:
@@ -367,3 +369,31 @@ def test_on_an_account_the_header_says_nothing_of_clocks(
     monitor = monitor_of(watcher, ledger, sim_time)
     asyncio.run(monitor.wait())
     assert clock_speed(watcher) == 1.0 and "clock" not in monitor.children[0].children[0].value
+
+
+# --- who launched what (issue 15, item 4) -------------------------------------------------------
+
+
+def test_rows_show_who_launched_them_and_launched_by_filters_them(
+    watcher: ImsClient, ledger: Ledger, sim_time: Any
+) -> None:
+    account = identity_of(watcher)
+    assert account is not None
+    for n, (user, host) in enumerate([("ann", "hub-1"), ("bo", "hub-2"), ("ann", "hub-2"), (None, "hub-1")]):
+        ledger.bound_to(replace(account, user=user, host=host)).claim(
+            image_id=f"img-{n}", target=Target(BUCKET, f"who/{n}.qcow2"), image_name=f"name-{n}", file_format="qcow2",
+            quick=False, size_bytes=GiB, region=account.region)  # fmt: skip
+    monitor = monitor_of(watcher, ledger, sim_time)
+    launcher = monitor.children[0].children[2]
+    who = [row.children[3].value for row in monitor.children[1].children]
+    assert who == ["ann @ hub-1", "bo @ hub-2", "ann @ hub-2", f"{account.principal} @ hub-1"]
+    assert (launcher.description, list(launcher.options), launcher.value) == ("launched by", [EVERYONE, "ann", "bo"],
+                                                                              EVERYONE)  # fmt: skip
+
+    launcher.value = "ann"
+    assert [b[0] for b in bars(monitor)] == ["name-0", "name-2"]
+    launcher.value = "bo"
+    assert [b[0] for b in bars(monitor)] == ["name-1"]
+    launcher.value = EVERYONE
+    assert [b[0] for b in bars(monitor)] == ["name-0", "name-1", "name-2", "name-3"]
+    assert monitor.log_panel.errors == []
