@@ -49,6 +49,11 @@ class Identity:
     def __str__(self) -> str:
         return label(self.endpoint, self.project_id, self.principal, simulator=self.simulator)
 
+    @property
+    def who(self) -> str | None:
+        """Who acts, as a lease records it: the IAM user when known, else who signs (``AK <id>``)."""
+        return self.user or self.principal
+
     def owns(self, row: Mapping[str, Any]) -> bool:
         """Whether a ledger row belongs to this account (a row without identity belongs to none yet)."""
         return row.get("endpoint") == self.endpoint and (row.get("project_id") or "") == (self.project_id or "")

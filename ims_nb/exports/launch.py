@@ -195,7 +195,7 @@ def _holding(ledger: Ledger, lease: Lease | None) -> Iterator[Lease]:
     if lease is not None:
         yield lease
         return
-    with Lease(ledger, Kind.LAUNCHER, user=ledger.identity.principal if ledger.identity else None) as own:
+    with Lease(ledger, Kind.LAUNCHER, user=ledger.identity.who if ledger.identity else None) as own:
         yield own
 
 

@@ -130,7 +130,9 @@ class Share:
 
     def __post_init__(self) -> None:
         self.every = lease_ttl(self.interval)
-        self.lease = (LoopLease if self.on_loop else Lease)(self.ledger, Kind.WATCHER, ttl=self.every, user=self.user)
+        who = self.ledger.identity.who if self.ledger.identity is not None else None  # a bound ledger knows who
+        kind = LoopLease if self.on_loop else Lease
+        self.lease = kind(self.ledger, Kind.WATCHER, ttl=self.every, user=self.user or who)
 
     @property
     def holder(self) -> str:

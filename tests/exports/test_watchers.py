@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from benchmarks import bench_watchers
+from ims_nb.exports.identity import Identity
 from ims_nb.exports.leases import Kind, Lease
 from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.tables import leases
 from ims_nb.exports.watch import watch
-from ims_nb.exports.watchers import MIN_LEASE_SECONDS, lease_ttl, release, take
+from ims_nb.exports.watchers import MIN_LEASE_SECONDS, Share, lease_ttl, release, take
 from ims_nb.sim import Simulator
 from ims_nb.vocab import LIVE, State
 from tests.exports import test_ledger
@@ -180,3 +183,12 @@ def test_a_killed_watchers_jobs_are_taken_within_one_poll_interval_and_the_batch
 def watch_on(sim: Simulator, where: str) -> Any:
     with bench_watchers.connect_to(sim) as client, Ledger(where) as ledger:
         return watch(ledger, client=client, interval=INTERVAL, max_interval=INTERVAL, timeout=120)
+
+
+def test_a_watchers_lease_says_who_watches(ledger: Ledger) -> None:
+    alice = Identity("http://127.0.0.1:1", project_id="p1", principal="AK AKALICE", user="alice", host="host-a")
+    signer = Identity("http://127.0.0.1:1", project_id="p1", principal="AK AKBOB")
+    for bound, expected in ((ledger.bound_to(alice), "alice"), (ledger.bound_to(signer), "AK AKBOB")):
+        with Share(bound, 60.0, 600.0) as share, bound.transaction() as db:
+            found = db.execute(select(leases.c.user).where(leases.c.holder == share.holder)).scalar_one()
+        assert found == expected  # the IAM user when known, else who signs
