@@ -310,7 +310,7 @@ def _outside(unknown: pd.DataFrame, images: pd.DataFrame, template: str) -> dict
 def _blocking(frame: pd.DataFrame, scopes: list[_Scope], profile: RegionProfile | None) -> dict[str, list[str]]:
     """The rules that refuse each image's export whatever its target (each row judged by its region's profile):
     ``review``'s verdicts, from its plan and rules alone (its plan frame and summary are not needed here)."""
-    from ims_nb.exports.plan import _quick_choice
+    from ims_nb.exports.plan import quick_choice
     from ims_nb.preflight import build_plan, judge
 
     clients: dict[str | None, ClientLike] = {}
@@ -323,7 +323,7 @@ def _blocking(frame: pd.DataFrame, scopes: list[_Scope], profile: RegionProfile 
         where = home if pd.isna(region) else str(region)
         client = clients.get(where, scopes[0].client if scopes else None)
         plan = build_plan(part, bucket=_PROBE.bucket, key_template=_PROBE.key, file_format=_PROBE_FORMAT,
-                          quick=_quick_choice(part, "auto"), region=where, project_id=None)  # fmt: skip
+                          quick=quick_choice(part, "auto"), region=where, project_id=None)  # fmt: skip
         plan["file_format"] = plan["file_format"].where(~plan["quick"], pd.NA)
         violations = judge(plan, None, profile or profile_of(client, where))
         errors = violations[violations["severity"] == Severity.ERROR.value]

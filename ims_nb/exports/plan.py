@@ -100,7 +100,7 @@ def review(
     frame = as_images_frame(images, one)
     region = region or getattr(one, "region", None)
     plan = build_plan(frame, **_target_arguments(images, frame, bucket, key_template, targets),
-                      file_format=file_format, quick=_quick_choice(frame, quick), region=region,
+                      file_format=file_format, quick=quick_choice(frame, quick), region=region,
                       project_id=getattr(one, "project_id", None))  # fmt: skip
     plan["file_format"] = plan["file_format"].where(~plan["quick"], pd.NA)
     if not shared_targets:
@@ -110,7 +110,7 @@ def review(
     return Review(_plan_frame(plan, violations), violations[list(VIOLATION_COLUMNS)].reset_index(drop=True), summary)
 
 
-def _quick_choice(frame: pd.DataFrame, quick: Any) -> bool | list[bool]:
+def quick_choice(frame: pd.DataFrame, quick: Any) -> bool | list[bool]:
     """The fast-export choice: one for every image, or one per image (``"auto"``: where needed and allowed)."""
     if quick == "auto" and isinstance(quick, str):
         big = (frame["size_bytes"].fillna(0) > NORMAL_EXPORT_LIMIT).astype(bool)
