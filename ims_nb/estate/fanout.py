@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 import httpx
@@ -75,7 +74,8 @@ class FanOut:
     """How an estate's calls fan out: per-region settings, the cap and rate, and the estate's credential guard.
 
     Args:
-        settings: each region's client settings (endpoints, credentials without a project, transport options).
+        settings: each region's client settings (endpoints, credentials without a project, transport options);
+            ``connect_estate`` gives them all one TLS context (``verify``), so no run loads the CA store again.
         cap: requests in flight per region at most.
         rate: requests started per second per region at most (None: no limit).
         guard: what the estate learnt of its credentials; every run's clients share one guard seeded from it.
@@ -85,8 +85,6 @@ class FanOut:
     cap: int
     rate: float | None
     guard: CredentialGuard
-    #: The default TLS context, built once (loading the CA store takes ~40 ms) and shared by every run's transports.
-    _tls: list[ssl.SSLContext] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def scope_settings(self, project: Project, transport: httpx.AsyncBaseTransport | None = None) -> ClientSettings:
         """The settings of one scope's client: its region's, with the project's id in the credentials."""
@@ -94,13 +92,6 @@ class FanOut:
         assert base.credentials is not None
         credentials = replace(base.credentials, project_id=project.id)
         return replace(base, credentials=credentials, transport=transport or base.transport, simulator=None)
-
-    def _verify(self, base: ClientSettings) -> ssl.SSLContext | bool:
-        if base.verify is not True:
-            return base.verify
-        if not self._tls:
-            self._tls.append(httpx.create_ssl_context())
-        return self._tls[0]
 
     def _transports(self, regions: Sequence[str]) -> dict[str, tuple[httpx.AsyncBaseTransport, bool]]:
         """Each region's transport for one run, and whether the run owns it: the settings' own, else one
@@ -111,7 +102,7 @@ class FanOut:
             if isinstance(given, httpx.AsyncBaseTransport):
                 found[region] = (given, False)
             else:
-                found[region] = (httpx.AsyncHTTPTransport(verify=self._verify(self.settings[region])), True)
+                found[region] = (httpx.AsyncHTTPTransport(verify=self.settings[region].verify), True)
         return found
 
     def _async_client(
