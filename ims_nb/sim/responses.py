@@ -29,12 +29,25 @@ def new_request_id() -> str:
     return f"{next(_request_numbers):032x}"
 
 
+def dumps(body: Any) -> bytes | str:
+    """A JSON body, compact: orjson where it can (a 1,000-image page is the simulator's largest CPU cost, and it
+    serialises about five times as fast; the simulator stands in for a cloud, whose CPU is not the client's), else
+    the standard library (an object orjson refuses, or an install without it)."""
+    try:
+        from orjson import dumps as fast
+    except ImportError:  # orjson is a dependency; an install without it still works, slower
+        return json.dumps(body, separators=(",", ":"))
+    try:
+        return fast(body)
+    except TypeError:  # e.g. an integer beyond 64 bits, or a key that is no string
+        return json.dumps(body, separators=(",", ":"))
+
+
 def json_response(
     body: Any, status: int = 200, request_id: str = "", headers: dict[str, str] | None = None
 ) -> Response:
     merged = {"X-Request-Id": request_id, **(headers or {})}
-    text = json.dumps(body, separators=(",", ":"))
-    return Response(text, status_code=status, media_type="application/json;charset=UTF-8", headers=merged)
+    return Response(dumps(body), status_code=status, media_type="application/json;charset=UTF-8", headers=merged)
 
 
 def xml_response(
