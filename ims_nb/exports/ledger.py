@@ -176,9 +176,15 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        """One write transaction that takes the database's write lock at once (other processes wait)."""
-        with self._lock, reconnect.reconnecting(self._connect, reconnect.Patience(self._where, self._reason)) as db:
+        """One write transaction that takes the database's write lock at once (other processes wait); on a server,
+        one that rides out a lost connection (``reconnect``: a SQLite file has no server to lose, nothing to replay)."""
+        with self._lock, self._writer() as db:
             yield db
+
+    def _writer(self) -> AbstractContextManager[Connection]:
+        if self.path is not None:
+            return engines.writing(self._connect())
+        return reconnect.reconnecting(self._connect, reconnect.Patience(self._where, self._reason))
 
     def _read(self, statement: Any) -> list[dict[str, Any]]:
         """The rows a select returns, as readers see them (``_row_dict``); read again while the server is away."""
