@@ -21,18 +21,25 @@ project's own listing returned before the latency was added; in process, as the 
 (b) each project's own listing, alone (the same calls as one step of (a)); the figure is the slowest's.
 (c) ``ims_nb.connect_estate(..., simulator=...).images()``: project discovery (IAM) and the fan-out.
 (d) ``images()`` of an estate connected once before the run (reported only: (c) without the discovery).
+(e) the floor of (c): the same discovery (``connect_estate``), then every project's pages at once as signed
+    ``httpx`` GETs (``AkSkAuth``) decoded with ``orjson``, no records kept and no frame (reported only).
+(f) the transfer floor of (c): as (e), but nothing decoded: each page's marker and count are read from its bytes
+    (the run's count check guards that reading). What no client that reads the pages can beat (reported only).
 
-The targets are c/a <= 0.2 and c/b <= 1.3, judged on medians; the CPU column is this process's (the
-client's; in process, the simulator's too). The latest numbers go to ``benchmarks/results/estate.json`` (not
+The targets are c/a <= 0.2 and c/b <= 1.3, judged on medians (e/b and f/b show what any client would spend on
+this machine: when f/b is over 1.3, so is every client's c/b); the CPU column is this process's (the client's;
+in process, the simulator's too). The latest numbers go to ``benchmarks/results/estate.json`` (not
 in git); the figures and their analysis are in the README's "Estate" subsection.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import gc
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -43,12 +50,14 @@ from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 import pandas as pd
 
 import ims_nb
 from benchmarks import harness
 from ims_nb.cli._children import stop_child
 from ims_nb.client import config
+from ims_nb.client.auth import AkSkAuth
 from ims_nb.sim import SimInfo, Simulator
 from ims_nb.vocab import SCOPE_COLUMNS
 
@@ -66,12 +75,16 @@ VARIANTS = {
     "b": "slowest project alone: connect().images()",
     "c": "connect_estate(...).images()",
     "d": "images() of a connected estate",
+    "e": "floor: discovery, raw httpx + orjson",
+    "f": "transfer floor: discovery, raw httpx",
 }
 #: Ratio name -> (numerator, denominator, the largest value that meets the target, or None: reported only).
 RATIOS: dict[str, tuple[str, str, float | None]] = {
     "c/a": ("c", "a", 0.2),
     "c/b": ("c", "b", 1.3),
     "d/b": ("d", "b", None),
+    "e/b": ("e", "b", None),
+    "f/b": ("f", "b", None),
 }
 PACKAGES = ("ims-nb", "httpx", "pandas", "uvicorn")
 #: Where the simulator runs: a child process per region (default), one child process, or this process's threads.
@@ -228,11 +241,69 @@ def estate_warm(info: SimInfo, every: Sequence[Scope]) -> Iterator[Run]:
         yield lambda: _clocked(lambda: len(estate.images()))
 
 
+# --- the floors of (c) ---------------------------------------------------------------------------------
+
+Page = Callable[[bytes], tuple[int, str | None]]  # a page's body -> (records in it, the marker of the next)
+ID_KEY = b'"id":'
+ID_VALUE = re.compile(rb'"id":\s*"([^"]*)"')
+
+
+def decoded(body: bytes) -> tuple[int, str | None]:
+    """(e): the page decoded, as any client must before it can use a record."""
+    images = orjson.loads(body)["images"]
+    return len(images), images[-1]["id"] if images else None
+
+
+def undecoded(body: bytes) -> tuple[int, str | None]:
+    """(f): the count and the last id read from the bytes the simulator writes (one ``"id":`` key per record,
+    none nested), nothing decoded."""
+    last = ID_VALUE.match(body, body.rfind(ID_KEY))
+    return (body.count(ID_KEY), last.group(1).decode()) if last else (0, None)
+
+
+async def _raw_scope(http: httpx.AsyncClient, endpoint: str, auth: httpx.Auth, page: Page) -> int:
+    marker, count = None, 0
+    while True:
+        params = httpx.QueryParams({"limit": PAGE_SIZE, **({"marker": marker} if marker else {})})
+        response = await http.get(endpoint + "/v2/cloudimages", params=params, auth=auth)
+        response.raise_for_status()
+        got, marker = page(response.content)
+        count += got
+        if got < PAGE_SIZE:
+            return count
+
+
+async def _raw_estate(info: SimInfo, estate: ims_nb.Estate, page: Page) -> int:
+    endpoints = _endpoints(info)
+    async with httpx.AsyncClient(timeout=30, verify=False) as http:  # http endpoints: no CA store to load
+        counts = await asyncio.gather(*(
+            _raw_scope(http, endpoints[p.region], AkSkAuth(info.ak, info.sk, project_id=p.id), page)
+            for p in estate.projects
+        ))  # fmt: skip
+    return sum(counts)
+
+
+def _floor(page: Page) -> Callable[[SimInfo, Sequence[Scope]], contextlib.AbstractContextManager[Run]]:
+    @contextlib.contextmanager
+    def opener(info: SimInfo, every: Sequence[Scope]) -> Iterator[Run]:
+        """(e, f) ``connect_estate``'s discovery, then every project's pages with raw ``httpx``."""
+
+        def work() -> int:
+            with _estate(info, every) as estate:
+                return asyncio.run(_raw_estate(info, estate, page))
+
+        yield lambda: _clocked(work)
+
+    return opener
+
+
 OPENERS: dict[str, Callable[[SimInfo, Sequence[Scope]], contextlib.AbstractContextManager[Run]]] = {
     "a": sequential,
     "b": slowest_alone,
     "c": estate_cold,
     "d": estate_warm,
+    "e": _floor(decoded),
+    "f": _floor(undecoded),
 }
 
 

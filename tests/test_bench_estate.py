@@ -30,10 +30,20 @@ def test_a_tiny_estate_lists_every_image_with_each_variant(
     assert set(results["variants"]) == set(bench_estate.VARIANTS)
     for variant in results["variants"].values():
         assert len(variant["times_s"]) == 1 and variant["median_s"] > 0 and variant["median_cpu_s"] >= 0
-    assert set(results["ratios"]) == {"c/a", "c/b", "d/b"}
+    assert set(results["ratios"]) == {"c/a", "c/b", "d/b", "e/b", "f/b"}
+    assert results["ratios"]["f/b"]["target_max"] is None
     assert results["ratios"]["c/a"]["target_max"] == 0.2 and results["ratios"]["c/b"]["target_max"] == 1.3
     printed = capsys.readouterr().out
     assert "(c) connect_estate" in printed and "c/b" in printed
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_the_transfer_floor_reads_what_decoding_gives(compact: bool) -> None:
+    records = [{"id": f"id-{n}", "name": f"image {n}", "tags": ["a=b"], "size": n} for n in range(3)]
+    body = json.dumps({"images": records}, separators=(",", ":") if compact else None).encode()
+    assert bench_estate.undecoded(body) == bench_estate.decoded(body) == (3, "id-2")
+    empty = json.dumps({"images": []}).encode()
+    assert bench_estate.undecoded(empty) == bench_estate.decoded(empty) == (0, None)
 
 
 def test_a_variant_that_misses_images_fails_the_run() -> None:
