@@ -329,12 +329,14 @@ def filters_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 LEDGER_HELP = (
     "the ledger: a file's path, sqlite:///PATH or postgresql://USER@HOST/DB (its password from $PGPASSWORD or "
-    "~/.pgpass, never on the command line; default: $IMS_NB_LEDGER, else ims-nb/ledger.sqlite under $XDG_DATA_HOME)"
+    "~/.pgpass, never on the command line; default: {default})"
 )
+LEDGER_DEFAULT = "$IMS_NB_LEDGER, else ims-nb/ledger.sqlite under $XDG_DATA_HOME"
 
 
-def add_ledger_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--ledger", type=ledger_option, metavar="PATH|URL", help=LEDGER_HELP)
+def add_ledger_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str = LEDGER_DEFAULT) -> None:
+    """``--ledger PATH|URL`` (``ledger_option``); ``default`` says in ``--help`` which ledger is used without it."""
+    parser.add_argument("--ledger", type=ledger_option, metavar="PATH|URL", help=LEDGER_HELP.format(default=default))
 
 
 def ledger_option(text: str) -> str | Path:

@@ -9,6 +9,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from ims_nb.cli._children import (
     stopped_together,
     wait_listening,
 )
-from ims_nb.cli._options import add_simulator_options, port
+from ims_nb.cli._options import add_ledger_option, add_simulator_options, port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client import config
 
@@ -34,7 +35,8 @@ LAB_COPY = ".lab"
 DEFAULT_LAB_PORT = 8888
 #: What ``scrub_credentials`` writes in a saved notebook instead of the simulator's AK and SK.
 SCRUBBED = "<simulator credential>"
-#: The file beside the ledger that holds the simulator's JSON line (its SK too) while the lab runs.
+#: The file beside a file ledger (else in a private temporary folder) that holds the simulator's JSON line (its SK
+#: too) while the lab runs.
 SIMULATOR_FILE = "simulator.json"
 
 #: JupyterLab settings ``ims-nb lab`` makes sure of: no news toast, no update check, no kernel dialog.
@@ -53,6 +55,7 @@ def add_lab_parser(verbs: Any) -> None:
     """Register ``lab`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     lab: argparse.ArgumentParser = verbs.add_parser("lab", help=VERBS["lab"].help)
     add_simulator_options(lab)
+    add_ledger_option(lab, "the simulator's own, beside --state or in a temporary folder")
     lab.add_argument("--lab-port", type=port, default=DEFAULT_LAB_PORT,
                      help=f"JupyterLab's port (default {DEFAULT_LAB_PORT}, or the next free one)")  # fmt: skip
     lab.add_argument("--project", type=Path, default=None,
@@ -123,9 +126,18 @@ def lab_command(notebooks: Path, lab_port: int, token: str) -> list[str]:
             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # fmt: skip
 
 
-def simulator_file(line: dict[str, str], ledger: Path) -> Path:
-    """The simulator's JSON line in a file only its owner reads, beside the ledger of its exports."""
-    path = ledger.parent / SIMULATOR_FILE
+def ledger_folder(ledger: str | Path) -> Path | None:
+    """The folder of a file ledger (a path or ``sqlite:///``); None for a database server's URL."""
+    from ims_nb.exports import engines
+
+    ledger_file = engines.sqlite_path(engines.ledger_url(ledger))
+    return ledger_file.parent if ledger_file else None
+
+
+def simulator_file(line: dict[str, str], ledger: str | Path) -> Path:
+    """The simulator's JSON line in a file only its owner reads: beside a file ledger, else (a database server's
+    URL) in a new private temporary folder (``mkdtemp``'s mode 0700)."""
+    path = (ledger_folder(ledger) or Path(tempfile.mkdtemp(prefix="ims-nb-lab-"))) / SIMULATOR_FILE
     path.touch(mode=0o600)
     path.chmod(0o600)
     path.write_text(json.dumps(line) + "\n")
@@ -133,13 +145,16 @@ def simulator_file(line: dict[str, str], ledger: Path) -> Path:
 
 
 @contextmanager
-def simulator_file_while_running(line: dict[str, str], ledger: Path) -> Iterator[Path]:
+def simulator_file_while_running(line: dict[str, str], ledger: str | Path) -> Iterator[Path]:
     """``simulator_file`` for the time of a ``with`` block: removed on leaving it (normally, by Ctrl-C or by
-    SIGTERM, which ``stopped_together`` turns into Ctrl-C), so the simulator's SK does not outlive the lab."""
+    SIGTERM, which ``stopped_together`` turns into Ctrl-C), with its temporary folder if it has one, so the
+    simulator's SK does not outlive the lab."""
     path = simulator_file(line, ledger)
     try:
         yield path
     finally:
+        if ledger_folder(ledger) is None:
+            shutil.rmtree(path.parent, ignore_errors=True)
         path.unlink(missing_ok=True)
 
 
@@ -148,11 +163,36 @@ def export_line(path: Path) -> str:
     return f'export {config.ENV_SIMULATOR}="$(cat {path})"'
 
 
+def lab_ledger(args: argparse.Namespace) -> str | None:
+    """``--ledger`` as the kernels get it (a file's path made absolute: they run in the notebooks' folder), opened
+    once here so that one that cannot be opened fails in one line before anything starts (None: not given).
+
+    Raises:
+        ConfigError: the ledger cannot be opened (a server that does not answer, a file that cannot be written).
+    """
+    from ims_nb.exports.ledger import Ledger
+
+    if args.ledger is None:
+        return None
+    location = str(args.ledger.resolve()) if isinstance(args.ledger, Path) else str(args.ledger)
+    Ledger(location).close()
+    return location
+
+
+def simulator_line(line: dict[str, str], ledger: str | Path) -> str:
+    """The startup line: the simulator, and where its exports are recorded (a URL without its password)."""
+    from ims_nb.exports import upkeep
+
+    return (f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
+            f"are recorded in {upkeep.where(ledger)}")  # fmt: skip
+
+
 def run_lab(args: argparse.Namespace) -> int:
     """The simulator in a child process, JupyterLab in another, both stopped together."""
     from ims_nb.exports.ledger import ENV_SIM_LEDGER
 
     require("ims-nb lab", "lab")
+    given = lab_ledger(args)
     notebooks = args.notebooks
     if notebooks is None:
         project = args.project or default_project()
@@ -166,12 +206,11 @@ def run_lab(args: argparse.Namespace) -> int:
         if isinstance(started, int):
             return started
         line, env = started
-        ledger = Path(env[ENV_SIM_LEDGER])
+        env.update({} if given is None else {ENV_SIM_LEDGER: given})  # the kernels' ledger: as ``ims-nb app``'s
         write_lab_settings(Path(sys.prefix))
-        print(f"ims-nb lab: SIMULATOR at {line['endpoint']} (region {line['region']}); exports to the simulator "
-              f"are recorded in {ledger}", flush=True)  # fmt: skip
+        print(simulator_line(line, env[ENV_SIM_LEDGER]), flush=True)
         lab_port, token = first_free_port(args.lab_port), args.lab_token or secrets.token_hex(24)
-        with simulator_file_while_running(line, ledger) as sim_file:
+        with simulator_file_while_running(line, env[ENV_SIM_LEDGER]) as sim_file:
             children.append(subprocess.Popen(lab_command(notebooks, lab_port, token), env=env, text=True))
             try:
                 announce(notebooks, lab_port, token, sim_file, children[-1])

@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ims_nb.cli import lab
 from ims_nb.cli._children import lab_environment, sim_command, start_simulator, stopped_together
-from ims_nb.cli._main import build_parser
+from ims_nb.cli._main import build_parser, main
 from ims_nb.cli.lab import (
     LAB_OVERRIDES,
     SCRUBBED,
@@ -28,8 +29,10 @@ from ims_nb.cli.lab import (
     scrub_credentials,
     simulator_file,
     simulator_file_while_running,
+    simulator_line,
     write_lab_settings,
 )
+from ims_nb.exports import upkeep
 from ims_nb.exports.ledger import ENV_SIM_LEDGER
 
 OVERRIDES = Path("share", "jupyter", "lab", "settings", "overrides.json")
@@ -267,3 +270,125 @@ def test_with_its_port_taken_the_lab_prints_the_port_and_token_it_really_serves(
             assert process.wait(timeout=30) == 0
     sim_file = Path(export.split("$(cat ", 1)[1].split(")", 1)[0])
     assert sim_file.name == "simulator.json" and not sim_file.exists()  # its SK does not outlive the lab
+
+
+# --- ims-nb lab --ledger --------------------------------------------------------------------------
+
+
+class FakeLab:
+    """JupyterLab's child process, already ended with 0: records its environment and the simulator's file then."""
+
+    started: list[FakeLab] = []
+
+    def __init__(self, command: list[str], env: dict[str, str], **options: object) -> None:
+        self.command, self.env = command, env
+        self.sim_files = [(path, path.stat().st_mode, path.parent.stat().st_mode)
+                          for path in Path(tempfile.gettempdir()).rglob("simulator.json")]  # fmt: skip
+        FakeLab.started.append(self)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+    def poll(self) -> int:
+        return 0
+
+
+def never_started(*args: object, **kwargs: object) -> None:
+    raise AssertionError("nothing may start")
+
+
+@pytest.fixture()
+def fake_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``run_lab`` without children: the simulator's line is ``LINE`` (its own ledger under ``tmp_path/own``),
+    JupyterLab a ``FakeLab`` that "answers" at once; temporary folders go under ``tmp_path``."""
+    own = tmp_path / "own" / "ledger.sqlite"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(lab, "simulator_for_children", lambda args, children: (LINE, {ENV_SIM_LEDGER: str(own)}))
+    monkeypatch.setattr(lab, "write_lab_settings", lambda prefix: prefix)  # not the shared environment's settings
+    monkeypatch.setattr(lab, "first_free_port", lambda port: port)
+    monkeypatch.setattr(lab, "wait_listening", lambda port, child: True)
+    monkeypatch.setattr(subprocess, "Popen", FakeLab)
+    FakeLab.started = []
+    (tmp_path / "notebooks").mkdir()
+    own.parent.mkdir()
+    return tmp_path
+
+
+def run_fake_lab(folder: Path, *options: str) -> FakeLab:
+    assert main(["lab", "--notebooks", str(folder / "notebooks"), *options]) == 0
+    [started] = FakeLab.started
+    return started
+
+
+def test_without_ledger_the_kernels_keep_the_simulators_own(fake_lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    started = run_fake_lab(fake_lab)
+    own = fake_lab / "own" / "ledger.sqlite"
+    assert started.env[ENV_SIM_LEDGER] == str(own)
+    assert [path for path, _, _ in started.sim_files] == [own.parent / "simulator.json"]
+    assert f"exports to the simulator are recorded in {own}\n" in capsys.readouterr().out
+
+
+def test_a_ledger_file_reaches_the_kernels_as_an_absolute_path_with_the_simulator_file_beside_it(
+    fake_lab: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(fake_lab)
+    started = run_fake_lab(fake_lab, "--ledger", "team/ledger.sqlite")
+    ledger = fake_lab / "team" / "ledger.sqlite"
+    assert started.env[ENV_SIM_LEDGER] == str(ledger) and ledger.exists()  # opened once before the lab started
+    [(sim_file, mode, _)] = started.sim_files
+    assert sim_file == ledger.parent / "simulator.json" and mode & 0o077 == 0 and not sim_file.exists()
+    assert f"exports to the simulator are recorded in {ledger}\n" in capsys.readouterr().out
+
+
+def test_a_postgresql_ledger_reaches_the_kernels_and_the_simulator_file_goes_to_a_private_folder(
+    fake_lab: Path, pg_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = run_fake_lab(fake_lab, "--ledger", pg_database)
+    assert started.env[ENV_SIM_LEDGER] == pg_database  # as the app's kernels get it: ``location_for`` reads it
+    [(sim_file, mode, folder_mode)] = started.sim_files
+    assert sim_file.parent.parent == fake_lab and sim_file.parent.name.startswith("ims-nb-lab-")
+    assert mode & 0o077 == 0 and folder_mode & 0o077 == 0  # only its owner reads the SK, or even lists it
+    assert not sim_file.parent.exists()  # removed with its folder when the lab stopped
+    out = capsys.readouterr().out
+    assert f"recorded in {upkeep.where(pg_database)}\n" in out and "postgresql+psycopg://postgres@" in out
+    assert f"$(cat {sim_file})" in out
+
+
+def test_the_startup_line_masks_a_ledger_password() -> None:
+    shown = simulator_line(LINE, "postgresql://exports:hunter2@db.example.internal/ims_nb")
+    assert "hunter2" not in shown and "exports:***@db.example.internal" in shown
+
+
+def test_a_password_in_the_lab_ledger_is_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(subprocess, "Popen", never_started)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lab", "--ledger", "postgresql://exports:hunter2@db.example.internal/ims_nb"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "hunter2" not in err
+    assert "$PGPASSWORD" in err and "~/.pgpass" in err and "$IMS_NB_LEDGER" in err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "ledger", ["postgresql://exports@127.0.0.1:{port}/ims_nb", "sqlite:////proc/ims-nb-none/ledger.sqlite"]
+)
+def test_a_ledger_that_cannot_be_opened_fails_in_one_line_before_anything_starts(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(subprocess, "Popen", never_started)
+    assert main(["lab", "--notebooks", str(tmp_path), "--ledger", ledger.format(port=free_port())]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ims-nb lab: cannot open the ledger ") and err.count("\n") == 1
+
+
+def test_a_ledger_on_another_engine_is_refused_while_parsing(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lab", "--ledger", "mysql://exports@db.example.internal/ims_nb"])
+    assert exit_info.value.code == 2 and "SQLite or PostgreSQL, not mysql" in capsys.readouterr().err
