@@ -19,7 +19,7 @@ from ims_nb.cli._children import (
     stopped_together,
     wait_listening,
 )
-from ims_nb.cli._options import add_ledger_option, add_simulator_options, fixed_port
+from ims_nb.cli._options import LEDGER_DEFAULT, add_ledger_option, add_simulator_options, fixed_port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client.config import resolve_credentials, resolve_region
 
@@ -41,7 +41,7 @@ def add_app_parser(verbs: Any) -> None:
     """Register ``app`` on ``verbs``, the ``ims-nb`` parser's sub-parsers (an argparse private type)."""
     app: argparse.ArgumentParser = verbs.add_parser("app", help=VERBS["app"].help)
     add_simulator_options(app)
-    add_ledger_option(app)
+    add_ledger_option(app, f"{LEDGER_DEFAULT} on an account; the simulator's own on a simulator")
     app.add_argument("--app-port", type=fixed_port, default=DEFAULT_APP_PORT,
                      help=f"the app's port (default {DEFAULT_APP_PORT}, or the next free one)")  # fmt: skip
     app.set_defaults(run=run_app)
