@@ -26,6 +26,10 @@ WRITE: Final = "ims_nb_write"
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 #: libpq's password variable: a PostgreSQL URL may leave its password to it or to ``~/.pgpass``.
 PGPASSWORD: Final = "PGPASSWORD"
+#: Seconds a PostgreSQL ledger waits for the server to answer a new connection (libpq's own default is to wait
+#: for ever: a server behind a firewall that drops packets would hang every verb); the URL's ``connect_timeout``
+#: wins when given.
+CONNECT_TIMEOUT: Final = 10
 #: The driver a ``postgresql://`` URL gets: psycopg 3 (the ``postgres`` extra).
 PG_DRIVER: Final = "postgresql+psycopg"
 #: The PostgreSQL advisory lock (``pg_advisory_xact_lock``) held while a ledger is created or upgraded.
@@ -73,7 +77,8 @@ def open_engine(url: URL) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True)
+        timeout = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+        return create_engine(url, pool_pre_ping=True, connect_args=timeout)
     except (ImportError, NoSuchModuleError) as exc:
         raise missing_extra("a PostgreSQL ledger", "psycopg") from exc
 

@@ -4,9 +4,12 @@ only with the ledger."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from sqlalchemy import create_engine
 
 from ims_nb._extras import MissingExtraError
 from ims_nb.errors import ConfigError
+from ims_nb.exports import engines
 from ims_nb.exports.engines import PG_DRIVER, ledger_url
 from ims_nb.exports.ledger import ENV_LEDGER, Ledger, default_location, default_path
 from ims_nb.exports.schema import SCHEMA_VERSION
@@ -73,6 +77,28 @@ def test_a_server_that_cannot_be_reached_is_a_config_error_that_hides_the_passwo
     message = str(refused.value)
     assert f"{PG_DRIVER}://ims:***@127.0.0.1:1/ledger" in message
     assert SECRET not in message and "\n" not in message
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port whose server takes connections and never says a word (a firewall that drops the rest, a hung host)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_a_server_that_never_answers_is_given_up_on(
+    silent_server: int, given: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq would wait for ever; the ledger's default (here 1 s) or the URL's own ``connect_timeout`` ends it."""
+    monkeypatch.setattr(engines, "CONNECT_TIMEOUT", 1 if not given else 600)
+    url = f"postgresql://ims@127.0.0.1:{silent_server}/ledger" + ("?connect_timeout=1" if given else "")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="cannot open the ledger"):
+        Ledger(url)
+    assert time.monotonic() - started < 20
 
 
 def test_without_psycopg_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
