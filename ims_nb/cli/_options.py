@@ -339,9 +339,10 @@ def add_ledger_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     parser.add_argument("--ledger", type=ledger_option, metavar="PATH|URL", help=LEDGER_HELP.format(default=default))
 
 
-def ledger_option(text: str) -> str | Path:
+def ledger_option(text: str, *, env_too: bool = True) -> str | Path:
     """``--ledger``: a file's path, or a database URL checked at once (read, an engine ims-nb runs on, no password:
-    like an SK, a password is never a command-line option, where ``ps`` and the shell's history would show it)."""
+    like an SK, a password is never a command-line option, where ``ps`` and the shell's history would show it).
+    ``env_too``: the refusal offers ``$IMS_NB_LEDGER`` too (for an argument that defaults to it)."""
     from ims_nb.exports import engines  # SQLAlchemy: only for a verb given a URL
 
     if not engines.is_url(text):
@@ -356,8 +357,8 @@ def ledger_option(text: str) -> str | Path:
         ) from None
     if url.password:
         raise argparse.ArgumentTypeError(
-            f"{engines.shown(url)}: a password is never a command-line option; put it in $PGPASSWORD or ~/.pgpass "
-            "(or the whole URL in $IMS_NB_LEDGER)"
+            f"{engines.shown(url)}: a password is never a command-line option; put it in $PGPASSWORD or ~/.pgpass"
+            + (" (or the whole URL in $IMS_NB_LEDGER)" if env_too else "")
         )
     return text
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
-from ims_nb.cli._options import HelpFormatter, add_ledger_option
+from ims_nb.cli._options import HelpFormatter, add_ledger_option, ledger_option
 from ims_nb.cli._verbs import VERBS
 
 DESCRIPTION = """\
@@ -22,12 +23,12 @@ examples:
   ims-nb ledger copy ~/.local/share/ims-nb/ledger.sqlite postgresql://ims@db.example/ledger
   ims-nb ledger copy postgresql://ims@db.example/ledger sqlite:///backup.sqlite
 
-A ledger is a SQLite file's path, sqlite:///PATH or postgresql://USER@HOST/DB (keep the password in \
-$PGPASSWORD or ~/.pgpass, not on the command line); --ledger defaults to $IMS_NB_LEDGER, else \
-ims-nb/ledger.sqlite under $XDG_DATA_HOME (~/.local/share). A password is never shown.
+A ledger is a SQLite file's path, sqlite:///PATH or postgresql://USER@HOST/DB (its password in \
+$PGPASSWORD or ~/.pgpass: a URL with one, in --ledger, SRC or DST, is refused); --ledger defaults to \
+$IMS_NB_LEDGER, else ims-nb/ledger.sqlite under $XDG_DATA_HOME (~/.local/share). A password is never shown.
 
-Exit codes: 0 done, 2 a ledger cannot be reached or read, is newer than this ims-nb, or (copy) the \
-destination is not empty: nothing is written there."""
+Exit codes: 0 done, 2 a ledger URL holds a password (nothing is opened), a ledger cannot be reached or read, is \
+newer than this ims-nb, or (copy) the destination is not empty: nothing is written there."""
 
 
 def add_ledger_parser(verbs: Any) -> None:
@@ -43,9 +44,16 @@ def add_ledger_parser(verbs: Any) -> None:
     copy = actions.add_parser("copy", help="copy every row to a new or empty ledger (SQLite <-> PostgreSQL)",
                               description="Copy every row of SRC to DST, a new or empty ledger, in one transaction.",
                               formatter_class=HelpFormatter)  # fmt: skip
-    copy.add_argument("source", metavar="SRC", help="the ledger to copy (a path or URL)")
-    copy.add_argument("destination", metavar="DST", help="a new or empty ledger (a path or URL)")
+    copy.add_argument("source", type=ledger_argument, metavar="SRC", help="the ledger to copy (a path or URL)")
+    copy.add_argument("destination", type=ledger_argument, metavar="DST",
+                      help="a new or empty ledger (a path or URL)")  # fmt: skip
     parser.set_defaults(run=run_ledger)
+
+
+def ledger_argument(text: str) -> str | Path:
+    """``copy``'s SRC and DST, checked as ``--ledger`` is: a URL with a password is refused (exit 2, nothing opened;
+    argparse names the argument), the password's place being ``$PGPASSWORD`` or ``~/.pgpass``."""
+    return ledger_option(text, env_too=False)
 
 
 def run_ledger(args: argparse.Namespace, stderr: TextIO | None = None) -> int:

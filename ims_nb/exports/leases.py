@@ -90,7 +90,7 @@ def owner_alive(owner: str | None) -> bool:
     return True
 
 
-def _may_run(holder: str) -> bool:
+def may_run(holder: str) -> bool:
     """False when a holder's process is known gone: it ran on this host and its pid is no more (on another host,
     only its lease can tell)."""
     found = _HOLDER.fullmatch(holder)
@@ -106,7 +106,7 @@ def live_holders(db: Connection, owners: Iterable[str | None]) -> set[str]:
     alive = {owner for owner in named - held if owner_alive(owner)}
     if held:
         query = select(leases.c.holder).where(leases.c.holder.in_(sorted(held)), leases.c.expires_at > time.time())
-        alive |= {holder for holder in db.execute(query).scalars() if _may_run(holder)}
+        alive |= {holder for holder in db.execute(query).scalars() if may_run(holder)}
     return alive
 
 

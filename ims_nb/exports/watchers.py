@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, or_, select, update
 
-from ims_nb.exports.leases import Kind, Lease
+from ims_nb.exports.leases import Kind, Lease, may_run
 from ims_nb.exports.tables import exports, leases
 from ims_nb.vocab import LIVE, State
 
@@ -28,7 +28,8 @@ def lease_ttl(interval: float) -> float:
 
     The watch also looks at the ledger (takes orphaned jobs) every ``lease_ttl`` seconds, so a dead watcher's jobs
     are taken at most ``ttl`` (its lease runs out) + ``ttl`` (the next look) = ``interval`` after its last
-    heartbeat: within one poll interval (for intervals of ``2 * MIN_LEASE_SECONDS`` and more).
+    heartbeat: within one poll interval (for intervals of ``2 * MIN_LEASE_SECONDS`` and more). A watcher of this
+    host whose process is gone is dead at once: its jobs are taken at the next look, within ``ttl``.
     """
     return max(interval / 2, MIN_LEASE_SECONDS)
 
@@ -36,18 +37,22 @@ def lease_ttl(interval: float) -> float:
 def take(ledger: Ledger, holder: str, row_ids: Iterable[int]) -> set[int]:
     """Hold the rows among ``row_ids`` that no live watcher holds; returns the ones ``holder`` holds now.
 
-    One UPDATE sets ``watcher = holder`` on the live rows whose watcher is NULL or has no unexpired lease (and on
-    the ``succeeded`` rows whose watcher died before it checked their object), then one SELECT reads which of the
-    rows are ``holder``'s (both in one write transaction: a second watcher waits, then sees them held).
+    One UPDATE sets ``watcher = holder`` on the live rows whose watcher is NULL, has no unexpired lease or is known
+    dead (a holder of this host whose process is gone: ``leases.may_run``), and on the ``succeeded`` rows whose
+    watcher died before it checked their object; then one SELECT reads which of the rows are ``holder``'s (all in
+    one write transaction: a second watcher waits, then sees them held).
     """
     ids = sorted(set(row_ids))
     if not ids:
         return set()
     alive = exists().where(leases.c.holder == exports.c.watcher, leases.c.expires_at > time.time())
     unverified = (exports.c.state == State.SUCCEEDED.value) & exports.c.note.is_(None) & exports.c.watcher.is_not(None)
-    orphaned = or_(exports.c.watcher.is_(None), (exports.c.watcher != holder) & ~alive)
     live = or_(exports.c.state.in_(sorted(s.value for s in LIVE)), unverified)
     with ledger.transaction() as db:
+        others = select(exports.c.watcher).distinct().where(exports.c.row_id.in_(ids), exports.c.watcher != holder)
+        dead = sorted(watcher for watcher in db.execute(others).scalars() if not may_run(watcher))
+        gone = ~alive if not dead else or_(~alive, exports.c.watcher.in_(dead))
+        orphaned = or_(exports.c.watcher.is_(None), (exports.c.watcher != holder) & gone)
         db.execute(update(exports).where(exports.c.row_id.in_(ids), live, orphaned).values(watcher=holder))
         held = db.execute(select(exports.c.row_id).where(exports.c.row_id.in_(ids), exports.c.watcher == holder))
         return set(held.scalars())
