@@ -19,7 +19,8 @@ from ims_nb.cli._children import (
     stopped_together,
     wait_listening,
 )
-from ims_nb.cli._options import LEDGER_DEFAULT, add_ledger_option, add_simulator_options, fixed_port
+from ims_nb.cli._ledgers import LEDGER_DEFAULT, add_ledger_option
+from ims_nb.cli._options import add_simulator_options, fixed_port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client.config import resolve_credentials, resolve_region
 

@@ -30,16 +30,15 @@ from ims_nb.cli._launch_report import (
     launch_totals,
     write_report,
 )
+from ims_nb.cli._ledgers import add_ledger_option, ledger_location
 from ims_nb.cli._options import (
     HelpFormatter,
     add_connection_options,
     add_estate_options,
     add_filter_options,
-    add_ledger_option,
     add_watch_options,
     bucket_url,
     filters_from_args,
-    ledger_location,
     positive_seconds,
 )
 from ims_nb.cli._output import (

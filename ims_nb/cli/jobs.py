@@ -19,14 +19,13 @@ from ims_nb.cli._connect import (
 )
 from ims_nb.cli._console import EXIT_INTERRUPTED, EXIT_OK, Console, run_client_verb
 from ims_nb.cli._follow import follow, state_counts
+from ims_nb.cli._ledgers import add_ledger_option, ledger_location
 from ims_nb.cli._options import (
     HelpFormatter,
     add_connection_options,
     add_estate_options,
-    add_ledger_option,
     add_watch_options,
     estate_chosen,
-    ledger_location,
 )
 from ims_nb.cli._output import (
     OutputFormat,

@@ -24,7 +24,8 @@ from ims_nb.cli._children import (
     stopped_together,
     wait_listening,
 )
-from ims_nb.cli._options import add_ledger_option, add_simulator_options, port
+from ims_nb.cli._ledgers import add_ledger_option
+from ims_nb.cli._options import add_simulator_options, port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client import config
 

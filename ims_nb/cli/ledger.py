@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
-from ims_nb.cli._options import HelpFormatter, add_ledger_option, ledger_option
+from ims_nb.cli._ledgers import add_ledger_option, ledger_option
+from ims_nb.cli._options import HelpFormatter
 from ims_nb.cli._verbs import VERBS
 
 DESCRIPTION = """\
