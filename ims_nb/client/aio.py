@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 
@@ -119,9 +119,13 @@ class AsyncImsClient(BaseImsClient):
         except (ApiError, TransportError) as exc:
             log.info("the credentials check got no verdict (%s); going on", exc)
 
-    async def iam_read(self, path: str) -> dict[str, Any]:
-        """A signed IAM read and its JSON object (see ``ImsClient.iam_read``)."""
-        return await self._read(self._iam_request(path), wire.parse_object)
+    @overload
+    async def iam_read(self, path: str) -> dict[str, Any]: ...
+    @overload
+    async def iam_read(self, path: str, parse: Callable[[dict[str, Any]], T]) -> T: ...
+    async def iam_read(self, path: str, parse: Callable[[dict[str, Any]], Any] | None = None) -> Any:
+        """A signed IAM read and its JSON object, or what ``parse`` makes of it (see ``ImsClient.iam_read``)."""
+        return await self._read(self._iam_request(path), wire.parse_object if parse is None else object_parser(parse))
 
     async def iter_images(self, *, max_items: int | None = None, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Image records, fetched page by page as you iterate (see ``ImsClient.iter_images``)."""
@@ -228,3 +232,19 @@ class AsyncImsClient(BaseImsClient):
         return obs_listing.objects_frame(
             [r async for r in self.iter_objects(bucket, prefix=prefix, max_items=max_items)]
         )
+
+
+def object_parser(parse: Callable[[dict[str, Any]], T]) -> Callable[[httpx.Response], T]:
+    """A parser of a JSON object answer (``wire.parse_object``) by ``parse`` (``iam_read``'s): a
+    ``MalformedAnswerError`` it raises (the object lacks what it must hold) names the request, and a safe GET
+    that gets one asks again, like a cut-off body."""
+
+    def parsed(response: httpx.Response) -> T:
+        answer = wire.parse_object(response)
+        try:
+            return parse(answer)
+        except MalformedAnswerError as exc:
+            exc.method, exc.url = exc.method or response.request.method, exc.url or str(response.request.url)
+            raise
+
+    return parsed

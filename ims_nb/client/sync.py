@@ -6,12 +6,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 
 from ims_nb.client import obs_listing, wire
-from ims_nb.client.aio import AsyncImsClient
+from ims_nb.client.aio import AsyncImsClient, object_parser
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
 from ims_nb.client.polling import ProgressCallback
 from ims_nb.errors import ApiError, AuthError, ConfigError, MalformedAnswerError, TransportError
@@ -137,13 +137,21 @@ class ImsClient(BaseImsClient):
         except (ApiError, TransportError) as exc:
             log.info("the credentials check got no verdict (%s); going on", exc)
 
-    def iam_read(self, path: str) -> dict[str, Any]:
+    @overload
+    def iam_read(self, path: str) -> dict[str, Any]: ...
+    @overload
+    def iam_read(self, path: str, parse: Callable[[dict[str, Any]], T]) -> T: ...
+    def iam_read(self, path: str, parse: Callable[[dict[str, Any]], Any] | None = None) -> Any:
         """A signed IAM read and its JSON object, for lookups without a method of their own (who owns the AK).
+
+        Args:
+            parse: what to make of the object (default: the object itself); a ``MalformedAnswerError`` it raises
+                (the object lacks what it must hold) has the read asked again, like a cut-off body.
 
         Raises:
             ApiError: the answer was an error (``AuthError`` on 401/403); TransportError: no answer.
         """
-        return self._read(self._iam_request(path), wire.parse_object)
+        return self._read(self._iam_request(path), wire.parse_object if parse is None else object_parser(parse))
 
     # --- images -----------------------------------------------------------------------------------
 

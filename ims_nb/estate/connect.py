@@ -21,7 +21,14 @@ from ims_nb.errors import ConfigError, SimulatorWarning
 from ims_nb.estate.endpoints import EndpointResolver
 from ims_nb.estate.estate import Estate
 from ims_nb.estate.fanout import FanOut, run_sync
-from ims_nb.estate.projects import ALL, Project, auth_projects_request, parse_projects, regions_argument, select
+from ims_nb.estate.projects import (
+    ALL,
+    AUTH_PROJECTS_PATH,
+    Project,
+    parse_projects,
+    regions_argument,
+    select,
+)
 
 #: Requests in flight per region, and started per second per region, unless told otherwise.
 DEFAULT_CONCURRENCY = 4
@@ -101,8 +108,7 @@ def connect_estate(
 async def _discover(base: ClientSettings, resolver: EndpointResolver) -> list[Project]:
     """The account's projects, asked of the home region's IAM endpoint with the estate's credentials."""
     async with AsyncImsClient(base) as client:
-        request = auth_projects_request(base.endpoints.iam)
-        return await client._read(request, parse_projects(resolver.known))
+        return await client.iam_read(AUTH_PROJECTS_PATH, lambda answer: parse_projects(answer, resolver.known))
 
 
 def _region_settings(base: ClientSettings, region: str, resolver: EndpointResolver) -> ClientSettings:

@@ -6,9 +6,6 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from ims_nb.client import wire
 from ims_nb.errors import ConfigError, MalformedAnswerError
 from ims_nb.vocab import Scope
 
@@ -38,23 +35,17 @@ class Project:
         return (self.region, self.id)
 
 
-def auth_projects_request(iam_base: str) -> httpx.Request:
-    """``GET /v3/auth/projects``: the projects the caller may use (no parameters)."""
-    return httpx.Request("GET", wire.url(iam_base, AUTH_PROJECTS_PATH), headers=wire.JSON_HEADERS)
+def parse_projects(answer: dict[str, Any], known_region: Callable[[str], bool]) -> list[Project]:
+    """IAM's answer to ``GET /v3/auth/projects`` (its JSON object: ``iam_read``) as the projects whose name starts
+    with a region ``known_region`` accepts (``MOS`` and other service projects are left out).
 
-
-def parse_projects(known_region: Callable[[str], bool]) -> Callable[[httpx.Response], list[Project]]:
-    """A parser of IAM's answer into the projects whose name starts with a region ``known_region`` accepts
-    (``MOS`` and other service projects are left out)."""
-
-    def parse(response: httpx.Response) -> list[Project]:
-        listed = wire.parse_object(response).get("projects")
-        if not isinstance(listed, list):
-            raise MalformedAnswerError("IAM's project list has no projects", method="GET",
-                                       url=str(response.request.url))  # fmt: skip
-        return [p for p in (_project(item, known_region) for item in listed) if p is not None]
-
-    return parse
+    Raises:
+        MalformedAnswerError: the answer has no list of projects (``iam_read`` asks again).
+    """
+    listed = answer.get("projects")
+    if not isinstance(listed, list):
+        raise MalformedAnswerError("IAM's project list has no projects")
+    return [p for p in (_project(item, known_region) for item in listed) if p is not None]
 
 
 def _project(item: Any, known_region: Callable[[str], bool]) -> Project | None:

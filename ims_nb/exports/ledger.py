@@ -11,11 +11,7 @@ Row states::
 
 from __future__ import annotations
 
-import copy
-import logging
-import os
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,56 +21,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-from sqlalchemy import ColumnElement, Connection, String, func, literal, select, update
+from sqlalchemy import Connection, String, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ims_nb.client.config import on_simulator
 from ims_nb.errors import ConfigError
-from ims_nb.exports import engines, reconnect
+from ims_nb.exports import binding, engines, reconnect
 from ims_nb.exports.decisions import decide_rows, verdict
 from ims_nb.exports.identity import Identity
 from ims_nb.exports.leases import current_owner, live_holders
 from ims_nb.exports.leases import owner_alive as owner_alive  # where rows' old-style owners were judged before
+from ims_nb.exports.locations import ENV_LEDGER as ENV_LEDGER  # where a ledger lives: long imported from here
+from ims_nb.exports.locations import ENV_SIM_LEDGER as ENV_SIM_LEDGER
+from ims_nb.exports.locations import default_location as default_location
+from ims_nb.exports.locations import default_path as default_path
+from ims_nb.exports.locations import location_for as location_for
+from ims_nb.exports.locations import simulator_path as simulator_path
 from ims_nb.exports.schema import COLUMNS, UPDATABLE
 from ims_nb.exports.tables import exports
 from ims_nb.vocab import LIVE, Action, State, Target
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ConnectionLike
-
-log = logging.getLogger("ims_nb")
-
-#: Set by ``ims-nb lab``: the ledger of the exports sent to its simulator.
-ENV_SIM_LEDGER = "IMS_NB_SIM_LEDGER"
-ENV_LEDGER = "IMS_NB_LEDGER"
-
-
-def default_location() -> str | Path:
-    """``$IMS_NB_LEDGER`` (a path, or a URL: ``sqlite:///...``, ``postgresql://...``), else ``default_path()``."""
-    value = os.environ.get(ENV_LEDGER)
-    return value if value and engines.is_url(value) else default_path()
-
-
-def default_path() -> Path:
-    """``$IMS_NB_LEDGER``, else ``ims-nb/ledger.sqlite`` under the user's data directory (a file's path: a URL in
-    the variable is refused here, ``default_location`` takes it)."""
-    if os.environ.get(ENV_LEDGER):
-        if "://" in os.environ[ENV_LEDGER]:
-            raise ConfigError(f"${ENV_LEDGER} holds a database URL, not a file's path")
-        return Path(os.environ[ENV_LEDGER])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "ims-nb" / "ledger.sqlite"
-
-
-def simulator_path(endpoint: str, *, shared: bool = False) -> Path:
-    """A ledger for exports to a simulator: ``$IMS_NB_SIM_LEDGER`` (set by ``ims-nb lab``), else a file in the
-    temporary folder for this process and simulator (its state dies with it, so does this ledger), or with
-    ``shared`` for the simulator alone (one that runs apart, used by several processes)."""
-    if os.environ.get(ENV_SIM_LEDGER):
-        return Path(os.environ[ENV_SIM_LEDGER])
-    port = endpoint.rsplit(":", 1)[-1].strip("/")
-    name = f"ims-nb-sim-{port}" if shared else f"ims-nb-sim-{os.getpid()}-{port}"
-    return Path(tempfile.gettempdir()) / f"{name}.sqlite"
 
 
 def ledger_for(client: ConnectionLike, path: str | Path | None = None) -> Ledger:
@@ -83,24 +50,6 @@ def ledger_for(client: ConnectionLike, path: str | Path | None = None) -> Ledger
     from ims_nb.exports.identity import identity_of
 
     return Ledger(path if path is not None else location_for(client)).bound_to(identity_of(client))
-
-
-def location_for(client: ConnectionLike) -> str | Path:
-    """Where ``ledger_for`` keeps a client's exports: ``default_location()``; a simulator's ``path_for``, or a URL."""
-    sim = os.environ.get(ENV_SIM_LEDGER, "")  # ``ims-nb app --ledger URL``: a simulator's exports in a database
-    return default_location() if not on_simulator(client) else sim if engines.is_url(sim) else path_for(client)
-
-
-def path_for(client: ConnectionLike) -> Path:
-    """The ledger file of a client's exports: a simulator's never go to the real default ledger.
-
-    A simulator this process runs gets a file of this process; one running apart (``ims-nb sim``) a file of its
-    endpoint, shared by the processes that use it (``ims-nb export --sim`` then ``ims-nb jobs --watch --sim``).
-    """
-    if not on_simulator(client):
-        return default_path()
-    embedded = getattr(client.settings, "simulator", None) is not None
-    return simulator_path(client.settings.endpoints.ims, shared=not embedded)
 
 
 class Ledger:
@@ -123,13 +72,14 @@ class Ledger:
             self._engine = engines.open_engine(url)
             self._lock = threading.RLock()  # this process's writers queue here, not on the database's lock
             self._closed = threading.Event()  # shared by the views of bound_to, like the engine
-            engines.upgrade(self._engine, self._where)
+            engines.upgrade(self._engine, self.where)
         except engines.OPEN_ERRORS as exc:
-            raise ConfigError(f"cannot open the ledger {self._where}: {self._reason(exc)}") from None
+            raise ConfigError(f"cannot open the ledger {self.where}: {self._reason(exc)}") from None
         self.identity: Identity | None = None  # see bound_to
 
     @property
-    def _where(self) -> str:
+    def where(self) -> str:
+        """Where the ledger is, as its errors and logs name it: the file, or the URL without its password."""
         return str(self.path) if self.path is not None else self.url
 
     def _reason(self, exc: BaseException) -> str:
@@ -137,7 +87,7 @@ class Ledger:
         return text.replace(str(self._password), "***") if self._password else text
 
     def __repr__(self) -> str:
-        return f"Ledger({self._where!r})"
+        return f"Ledger({self.where!r})"
 
     def schema_version(self) -> int:
         """The ledger's schema version (SQLite's ``PRAGMA user_version``; a server's ``ims_nb_schema`` row)."""
@@ -152,7 +102,7 @@ class Ledger:
 
     def _connect(self) -> Connection:
         if self._closed.is_set():
-            raise sqlite3.ProgrammingError(f"the ledger {self._where} is closed")  # the DB-API's error, as before
+            raise sqlite3.ProgrammingError(f"the ledger {self.where} is closed")  # the DB-API's error, as before
         return self._engine.connect()
 
     def __enter__(self) -> Ledger:
@@ -184,11 +134,11 @@ class Ledger:
     def _writer(self) -> AbstractContextManager[Connection]:
         if self.path is not None:
             return engines.writing(self._connect())
-        return reconnect.reconnecting(self._connect, reconnect.Patience(self._where, self._reason))
+        return reconnect.reconnecting(self._connect, reconnect.Patience(self.where, self._reason))
 
     def _read(self, statement: Any) -> list[dict[str, Any]]:
         """The rows a select returns, as readers see them (``_row_dict``); read again while the server is away."""
-        found = reconnect.read(self._connect, statement, reconnect.Patience(self._where, self._reason))
+        found = reconnect.read(self._connect, statement, reconnect.Patience(self.where, self._reason))
         return [_row_dict(row) for row in found]
 
     def claim(
@@ -214,11 +164,11 @@ class Ledger:
         the claimer's lease holder (``exports.leases.Lease``), default this process (``current_owner``).
         """
         now = time.time()
-        key = self._claim_key(image_id, project_id)
+        key = binding.claim_key(self.identity, image_id, project_id)
         with self._transaction() as db:
             _serialise_claims(db, image_id)
-            query = select(exports).where(exports.c.image_id == image_id, *self._scope()).order_by(exports.c.row_id)
-            found = [_row_dict(row) for row in db.execute(query).mappings()]
+            mine = select(exports).where(exports.c.image_id == image_id, *binding.scope(self.identity))
+            found = [_row_dict(row) for row in db.execute(mine.order_by(exports.c.row_id)).mappings()]
             if verdict(found, image_id, target, force=force)[0] is not Action.LAUNCH:
                 return None
             if force and not _supersede(db, [r for r in found if r["claim_key"] == key]):
@@ -231,14 +181,8 @@ class Ledger:
             row_id = inserted.scalar_one_or_none()
             if row_id is None:
                 return None  # another process holds the image's live claim (it committed first)
-            self._stamp(db, int(row_id))
+            binding.stamp(db, int(row_id), self.identity)
             return int(row_id)
-
-    def _claim_key(self, image_id: str, project_id: str | None) -> str:
-        """The unique key of an image's live claim in the account: ``endpoint|project_id|image_id``."""
-        who = self.identity
-        endpoint, project = (who.endpoint, who.project_id) if who is not None else (None, project_id)
-        return f"{endpoint or ''}|{project or ''}|{image_id}"
 
     def decide(self, plan: pd.DataFrame, *, force: bool = False) -> pd.DataFrame:
         """What a launch of ``plan`` would do with each row, and why: one row per plan row (same index).
@@ -259,10 +203,10 @@ class Ledger:
         if "state" in fields and fields["state"] not in LIVE:
             fields["claim_key"] = None  # the row no longer holds the image's live claim: a new launch may take it
         with self._transaction() as db:
-            changed = db.execute(update(exports).where(exports.c.row_id == row_id, *self._scope())
+            changed = db.execute(update(exports).where(exports.c.row_id == row_id, *binding.scope(self.identity))
                                  .values(**fields)).rowcount  # fmt: skip
-        if not changed and self.identity is not None:
-            self._refuse_foreign(row_id)
+        if not changed:
+            binding.refuse_foreign(self, row_id)
 
     def row(self, row_id: int) -> dict[str, Any]:
         found = self._read(select(exports).where(exports.c.row_id == row_id))
@@ -279,7 +223,7 @@ class Ledger:
         if states:
             query = query.where(exports.c.state.in_(sorted(s.value for s in states)))
         if not every_account:
-            query = query.where(*self._scope())
+            query = query.where(*binding.scope(self.identity))
         return self._read(query)
 
     def frame(self) -> pd.DataFrame:
@@ -287,76 +231,13 @@ class Ledger:
         rows = self.rows()
         return pd.DataFrame(rows, columns=list(COLUMNS))
 
-    # --- identity: whose rows are whose (issue 12, item 8) ------------------------------------------------------
-
     def bound_to(self, identity: Identity | None) -> Ledger:
-        """This ledger as one account sees it (the same database and engine; closing either closes both).
-
-        ``rows`` lists only the account's rows (``rows(every_account=True)`` all), ``claim`` stamps new rows with
-        the account and blocks only on its rows, and ``update`` refuses another account's row. Rows written
-        before the ledger kept identities are claimed, with a note, by the first real account bound in their
-        region (a simulator claims none). ``bound_to(None)`` is the whole ledger, unbound.
-        """
-        if identity == self.identity:
-            return self  # already this account's view: its old rows were claimed when it was made
-        view = copy.copy(self)
-        view.identity = identity
-        if identity is not None and not identity.simulator:
-            view._adopt()
-        return view
-
-    def _scope(self) -> tuple[ColumnElement[bool], ...]:
-        """The conditions that keep a query to the bound account's rows (none when unbound)."""
-        if self.identity is None:
-            return ()
-        who = self.identity
-        return (exports.c.endpoint == who.endpoint, func.coalesce(exports.c.project_id, "") == (who.project_id or ""))
-
-    def _stamp(self, db: Connection, row_id: int) -> None:
-        """A claimed row records the account that launched it (endpoint, project, access key id or user), and who
-        launched it where (the IAM user when known, the host)."""
-        if self.identity is not None:
-            who = self.identity
-            db.execute(update(exports).where(exports.c.row_id == row_id).values(
-                endpoint=who.endpoint, project_id=who.project_id, launched_by=who.principal,
-                launched_user=who.user, launched_host=who.host,
-                region=func.coalesce(exports.c.region, who.region)))  # fmt: skip
-
-    def _refuse_foreign(self, row_id: int) -> None:
-        row = self.row(row_id)
-        from ims_nb.exports.identity import belongs_to
-
-        raise ConfigError(f"ledger row {row_id} belongs to another account ({belongs_to(row)}); it was not changed, "
-                          f"as {self.identity} cannot know its job")  # fmt: skip
-
-    def _adopt(self) -> None:
-        """Rows without identity in this account's region become its rows, each with a note that says so.
-
-        Rows in doubt (cut off mid-POST, or whose answer was lost) are left alone: reconciling them may send the
-        export again, and an old row may have been a simulator's, so only rows the service can vouch for (a job
-        id it will answer for, or a final state) are claimed; the rest stay with the unknown account.
-        """
-        assert self.identity is not None
-        noted = _noted(f"claimed by {self.identity}: recorded before the ledger kept identities")
-        with self._transaction() as db:
-            claimed = db.execute(
-                update(exports)
-                .where(exports.c.endpoint.is_(None), exports.c.region == self.identity.region,
-                       exports.c.state.not_in((State.SUBMITTING.value, State.UNKNOWN.value)))
-                .values(endpoint=self.identity.endpoint, project_id=self.identity.project_id,
-                        adopted_at=time.time(), note=noted)
-            ).rowcount  # fmt: skip
-        if claimed:
-            log.info("the ledger %s: %d row(s) without identity claimed by %s", self._where, claimed, self.identity)
+        """This ledger as one account sees it (``exports.binding.bind``); ``bound_to(None)``: the whole ledger."""
+        return binding.bind(self, identity)
 
     def disown(self, row_id: int, reason: str) -> None:
         """Give a claimed row (``bound_to``) back: its account is unknown again, and its note says why."""
-        with self._transaction() as db:
-            db.execute(
-                update(exports)
-                .where(exports.c.row_id == row_id, exports.c.adopted_at.is_not(None))
-                .values(endpoint=None, project_id=None, adopted_at=None, note=reason, updated_at=time.time())
-            )
+        binding.disown(self, row_id, reason)
 
 
 def _serialise_claims(db: Connection, image_id: str) -> None:
@@ -376,7 +257,7 @@ def _supersede(db: Connection, held: list[dict[str, Any]]) -> bool:
         return False
     for row in held:
         db.execute(update(exports).where(exports.c.row_id == row["row_id"], exports.c.claim_key == row["claim_key"])
-                   .values(claim_key=None, note=_noted(f"superseded by a forced launch: its holder "
+                   .values(claim_key=None, note=binding.noted(f"superseded by a forced launch: its holder "
                                                        f"{row['owner']} is gone")))  # fmt: skip
     return True
 
@@ -384,11 +265,6 @@ def _supersede(db: Connection, held: list[dict[str, Any]]) -> bool:
 def _insert_new(db: Connection) -> postgresql.Insert | sqlite.Insert:
     """An insert into the exports that may do nothing on a conflict (a second live claim), in the engine's dialect."""
     return postgresql.insert(exports) if db.dialect.name == engines.POSTGRESQL else sqlite.insert(exports)
-
-
-def _noted(text: str) -> ColumnElement[str]:
-    """A row's note with ``text`` put first (its earlier note kept after it)."""
-    return literal(text, String) + func.coalesce(literal("; ", String) + exports.c.note, "")
 
 
 def _row_dict(row: Mapping[Any, Any]) -> dict[str, Any]:

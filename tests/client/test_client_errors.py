@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
@@ -152,6 +153,41 @@ def test_one_malformed_answer_is_asked_again_and_the_listing_completes(
     again = connect_sim(retry=fast_retry(3)).images()
     assert control.get("/faults").json()["faults"] == [] or control.get("/faults").json()["faults"][0]["hits"] == 1
     assert list(again["id"]) == list(clean["id"])
+
+
+def _projects(answer: dict[str, Any]) -> list[str]:
+    """``iam_read``'s ``parse`` of the tests: the projects' names, or a malformed answer."""
+    if not isinstance(answer.get("projects"), list):
+        raise MalformedAnswerError("no projects")
+    return [p["name"] for p in answer["projects"]]
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+def test_iam_read_parses_its_object_and_asks_again_when_parse_finds_it_malformed(
+    connect_sim: Callable[..., ImsClient], control: httpx.Client, twin: str
+) -> None:
+    client, path = connect_sim(retry=fast_retry(3), transport=None), "/v3/auth/projects"  # an async twin can use it
+
+    def read(parse: Callable[[dict[str, Any]], Any] | None = None) -> Any:
+        if twin == "sync":
+            return client.iam_read(path) if parse is None else client.iam_read(path, parse)
+
+        async def read_async() -> Any:
+            async with client.to_async() as aio:
+                return await (aio.iam_read(path) if parse is None else aio.iam_read(path, parse))
+
+        return asyncio.run(read_async())
+
+    names = [p["name"] for p in read()["projects"]]
+    control.post("/faults", json={"kind": "response", "path": "^/v3/auth/projects", "status": 200, "body": "{}"})
+    assert read(_projects) == names and control.get("/faults").json()["faults"] == []  # spent
+    control.post("/faults", json={"kind": "response", "path": "^/v3/auth/projects", "status": 200, "body": "{}",
+                                  "count": None})  # fmt: skip
+    assert read() == {}  # no parse: the object as it came
+    with pytest.raises(MalformedAnswerError, match="^no projects$") as malformed:
+        read(_projects)
+    assert malformed.value.method == "GET" and malformed.value.url.endswith("/v3/auth/projects")
+    assert control.get("/faults").json()["faults"][0]["hits"] == 1 + 3  # the plain read, then three tries
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import pytest
 import ims_nb
 from ims_nb import AuthError, EstateWarning, RetryPolicy
 from ims_nb.client.connection import connect_simulator
+from ims_nb.errors import MalformedAnswerError
 from ims_nb.sim import Simulator
 from ims_nb.vocab import Scope
 from tests.estate.conftest import REGIONS, clear_region, count_requests, endpoint_of, requests_seen
@@ -101,6 +102,24 @@ def test_buckets_per_region(estate_sim: Simulator) -> None:
     assert set(buckets["region"]) == set(REGIONS)
     for region in REGIONS:
         assert f"ims-exports-{region}" in set(buckets.loc[buckets["region"] == region, "name"])
+
+
+@pytest.mark.parametrize("count", [1, None], ids=["once", "always"])
+def test_a_project_list_without_projects_is_asked_again_then_refused(estate_sim: Simulator, count: int | None) -> None:
+    fault = {"kind": "response", "path": "^/v3/auth/projects", "status": 200, "body": '{"nope": []}', "count": count}
+    httpx.post(f"{estate_sim.endpoint}/_sim/faults", json=fault).raise_for_status()
+    try:
+        if count == 1:  # IAM's next answer is whole: discovery goes on
+            assert set(ims_nb.connect_estate(simulator=estate_sim, retry=FAST_RETRY).scopes) == set(
+                ims_nb.connect_estate(simulator=estate_sim).scopes)  # fmt: skip
+        else:
+            with pytest.raises(MalformedAnswerError, match="^IAM's project list has no projects$") as malformed:
+                ims_nb.connect_estate(simulator=estate_sim, retry=FAST_RETRY)
+            assert malformed.value.method == "GET" and malformed.value.url.endswith("/v3/auth/projects")
+        faults = httpx.get(f"{estate_sim.endpoint}/_sim/faults").json()["faults"]
+        assert [f["hits"] for f in faults] == ([] if count == 1 else [FAST_RETRY.max_attempts])
+    finally:
+        clear_region(estate_sim, REGIONS[0])
 
 
 def test_a_refused_ak_at_connect_sends_one_request_in_all(counted: Simulator) -> None:

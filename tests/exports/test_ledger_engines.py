@@ -144,7 +144,7 @@ def test_a_postgresql_ledger_keeps_its_schema_version_in_a_row_and_hides_its_pas
     with_password = pg_database.replace("@", f":{SECRET}@", 1)  # the suite's server trusts loopback: not checked
     with Ledger(with_password) as ledger:
         assert ledger.path is None and SECRET not in repr(ledger) and SECRET not in ledger.url
-        assert repr(ledger) == f"Ledger({ledger.url!r})" and ":***@" in ledger.url
+        assert repr(ledger) == f"Ledger({ledger.url!r})" and ":***@" in ledger.url and ledger.where == ledger.url
         assert ledger.schema_version() == SCHEMA_VERSION
         assert _claim(ledger) == 1 and _claim(ledger) is None
     engine = create_engine(ledger_url(pg_database))
@@ -159,6 +159,7 @@ def test_a_postgresql_ledger_keeps_its_schema_version_in_a_row_and_hides_its_pas
 def test_a_closed_ledger_and_its_views_refuse_to_be_used(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     view = ledger.bound_to(None)
+    assert ledger.where == view.where == str(tmp_path / "ledger.sqlite")  # the file, as its errors name it
     ledger.close()
     for closed in (ledger, view):
         with pytest.raises(sqlite3.ProgrammingError, match="is closed"):
