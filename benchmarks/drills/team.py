@@ -10,7 +10,8 @@ the simulator's JSON line on their stdin, ``IMS_NB_HOST=host-N`` each, and each 
 the simulator has ``--team``), each launching a window of
 ``--plan-size`` of them (``launch``, concurrency 4, ``--max-rate`` exports per s): windows start every
 ``exportable / launchers`` images and wrap around, so with the defaults each image is in two plans. The first
-launcher is SIGKILLed ``--kill-at`` of its plan's time (``plan-size / max-rate``) after its first claim; once
+launcher starts first, the others at its first claim, and it is SIGKILLed ``--kill-at`` of its plan's time
+(``plan-size / max-rate``) after that claim; once
 the ledger holds ``--restart-at`` of the images, PostgreSQL is stopped for ``--down-for`` s and started again
 (same port, same data) while the others launch on. When they have ended and host-1's lease (``--lease-seconds``,
 ``IMS_NB_LEASE_SECONDS``) has expired, one ``reconcile`` and one ``watch`` take every row to its end.
@@ -167,11 +168,13 @@ def run_drill(args: argparse.Namespace) -> dict[str, Any]:
             for number, plan in enumerate(plans, start=1):
                 plan.to_pickle(folder / f"plan-{number}.pickle")
             wanted = sorted({image for plan in plans for image in plan["image_id"]})
-            launchers = [start_launcher(n, who[n - 1], url, folder / f"plan-{n}.pickle", args, folder)
-                         for n in range(1, args.launchers + 1)]  # fmt: skip
-            victim = launchers[0]
+            victim = start_launcher(1, who[0], url, folder / "plan-1.pickle", args, folder)
             with Ledger(url) as ledger:
+                # host-1 first, the others once it claims: had they started together, a late host-1 could find its
+                # window claimed by the others and end before its kill point.
                 wait_for(lambda: claimed_by(ledger, victim.pid) > 0, "its first claim", victim)
+                launchers = [victim, *(start_launcher(n, who[n - 1], url, folder / f"plan-{n}.pickle", args, folder)
+                                       for n in range(2, args.launchers + 1))]  # fmt: skip
                 time.sleep(args.kill_at * args.plan_size / args.max_rate)  # the share of its plan's time
                 if victim.poll() is not None:
                     raise RuntimeError("host-1 ended before its kill point: lower --max-rate or --kill-at")
@@ -179,6 +182,8 @@ def run_drill(args: argparse.Namespace) -> dict[str, Any]:
                 victim.wait()
                 expired = time.monotonic() + args.lease_seconds  # from another host, host-1's rows wait for this
                 killed_after = claimed_by(ledger, victim.pid)
+                for other in launchers[1:]:  # every one has its ledger open before the server goes down
+                    wait_for(lambda other=other: claimed_by(ledger, other.pid) > 0, "its first claim", other)
                 wait_for(lambda: len(ledger.rows()) >= args.restart_at * len(wanted), "restart point")
                 restarted_at = len(ledger.rows())
                 server.restart(down_for=args.down_for)
