@@ -31,6 +31,7 @@ from ims_nb.frame_columns import (
     _text,
     _utc_times,
 )
+from ims_nb.vocab import GiB
 
 __all__ = ["IMAGE_COLUMNS", "JOB_COLUMNS", "RAW_COLUMN", "images_frame", "job_records_frame", "save_snapshot"]
 
@@ -38,7 +39,6 @@ __all__ = ["IMAGE_COLUMNS", "JOB_COLUMNS", "RAW_COLUMN", "images_frame", "job_re
 RAW_COLUMN: Final = "raw"
 _DEFAULT_ENTERPRISE_PROJECT: Final = "0"
 _DEFAULT_ARCHITECTURE: Final = "x86"
-_GIB: Final = 1024**3
 
 #: The columns of ``images_frame``, in order, with their pandas dtypes.
 IMAGE_COLUMNS: Final[Mapping[str, str]] = MappingProxyType({
@@ -135,7 +135,7 @@ def images_frame(records: Iterable[Mapping[str, Any]], *, raw: bool = False) -> 
     for column, (field, absent) in _IMAGE_FLAGS.items():
         data[column] = _flags(values[field], absent)
     data["encrypted"] = pd.array(~data["kms_key_id"].isna(), dtype=_BOOL)
-    data["size_gb"] = data["size_bytes"].to_numpy(dtype=_FLOAT, na_value=np.nan) / _GIB
+    data["size_gb"] = data["size_bytes"].to_numpy(dtype=_FLOAT, na_value=np.nan) / GiB
     data["tags"] = _tag_lists(values[_TAGS_FIELD])
     columns = list(IMAGE_COLUMNS)
     if raw:
