@@ -20,6 +20,7 @@ from matplotlib.container import BarContainer
 from matplotlib.dates import ConciseDateFormatter
 
 from ims_nb import charts
+from ims_nb.chart_parts import _short_label
 from ims_nb.client import ImsClient
 from ims_nb.coverage import coverage
 from ims_nb.errors import ConfigError, WaitTimeoutError
@@ -287,7 +288,7 @@ def test_timeline_draws_a_bar_per_started_job_coloured_by_state(jobs: pd.DataFra
     colours = {c.get_label(): c.patches[0].get_facecolor() for c in ax.containers}
     assert colours == {"failed": matplotlib.colors.to_rgba("#d62728"), "verified": matplotlib.colors.to_rgba("#2ca02c")}
     ordered = jobs.sort_values("begin_time", kind="stable")
-    assert [t.get_text() for t in ax.get_yticklabels()] == [charts._short_label(n) for n in ordered["image_name"]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [_short_label(n) for n in ordered["image_name"]]
     starts = sorted(bar.get_x() for bar in bars)
     assert np.allclose(starts, sorted(mdates.date2num(jobs["begin_time"].dt.tz_convert(None).to_numpy())))
     lengths = sorted(bar.get_width() * 86400 for bar in bars)
@@ -327,7 +328,7 @@ def test_timeline_labels_are_short_and_sized_to_fit_so_the_bars_keep_the_width(j
     sizes = {t.get_fontsize() for t in ax.get_yticklabels()}
     (size,) = sizes
     assert 5 <= size <= 10 and size * len(jobs) <= ax.get_window_extent().height  # rows do not overlap
-    assert charts._short_label("short-name-00001") == "short-name-00001"
+    assert _short_label("short-name-00001") == "short-name-00001"
 
 
 @pytest.mark.parametrize(

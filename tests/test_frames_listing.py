@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import ims_nb
-from ims_nb import frames
+from ims_nb import frame_columns, frames
 from ims_nb.frames import images_frame, job_records_frame
 from ims_nb.sim import Simulator
 
@@ -29,7 +29,7 @@ def listing() -> Iterator[tuple[list[dict[str, Any]], pd.DataFrame]]:
 
 def _pandas_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Convert as before Arrow was used: every column through pandas' own constructors (the reference)."""
-    monkeypatch.setattr(frames, "_arrow", lambda: None)
+    monkeypatch.setattr(frame_columns, "_arrow", lambda: None)
 
 
 @pytest.mark.parametrize("raw", [False, True])
@@ -38,7 +38,7 @@ def test_a_listing_frame_equals_the_pandas_only_conversion(
 ) -> None:
     records, fast = listing
     assert len(fast) == LISTING_SIZE
-    assert frames._arrow() is not None  # the fast path is the one under test
+    assert frame_columns._arrow() is not None  # the fast path is the one under test
     fast_raw = images_frame(iter(records), raw=raw)
     _pandas_only(monkeypatch)
     reference = images_frame(records, raw=raw)
