@@ -1,60 +1,31 @@
-"""The simulator's state and API semantics (no HTTP): images, exports, jobs, buckets, objects, tokens."""
+"""The simulator's state and API semantics (no HTTP): the world, images, exports and jobs; OBS and IAM by mixins."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from ims_nb.sim import export_checks, listing
-from ims_nb.sim.clock import ClockState, SimClock, iso_millis, iso_seconds
+from ims_nb.sim.buckets import DELETED, RegionObjects
+from ims_nb.sim.buckets import Bucket as Bucket  # the simulator's modules have long imported these from here
+from ims_nb.sim.clock import ClockState, SimClock, iso_millis
+from ims_nb.sim.credentials import Principal as Principal
+from ims_nb.sim.credentials import RegionCredentials
+from ims_nb.sim.credentials import Signer as Signer
 from ims_nb.sim.errors import ims_error
-from ims_nb.sim.iam import Iam, RegionIam, region_world
-from ims_nb.sim.inventory import Account
+from ims_nb.sim.iam import Iam, region_world
 from ims_nb.sim.jobs import JobPlan, plan_job
-from ims_nb.sim.store import BODY, Store
-from ims_nb.sim.sts import TemporaryKey, TokenProblem, token_hash
-
-TOKEN_TTL_SECONDS = 24 * 3600
-#: The mark of a deleted object (the simulated instant of its deletion): it hides the file of an earlier export.
-DELETED = "deleted_at"
+from ims_nb.sim.store import Store
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who a request is from, once the gateway has authenticated it."""
-
-    user: str
-    project_id: str | None
-    access_key: str | None
-    obs_write: bool
-
-
-@dataclass(frozen=True)
-class Signer:
-    """Whose key signed a request and its SK: a permanent AK, or a temporary one (``problem`` says why its security
-    token is refused, if it is)."""
-
-    account: Account
-    secret_key: str
-    temporary: bool = False
-    problem: TokenProblem | None = None
-
-
-@dataclass(frozen=True)
-class Bucket:
-    name: str
-    location: str
-    storage_class: str
-    created: str
-
-
-class SimBackend(RegionIam):
+class SimBackend(RegionCredentials, RegionObjects):
     """IMS, OBS and IAM semantics over one world that a seed determines.
+
+    The world and IMS are here; OBS buckets and objects are ``RegionObjects`` (``ims_nb.sim.buckets``), keys and
+    tokens ``RegionCredentials`` (``ims_nb.sim.credentials``).
 
     Args:
         seed: the world's seed (inventory, credentials, job ids and durations).
@@ -153,20 +124,6 @@ class SimBackend(RegionIam):
         if self.store is not None:
             self.store.put_meta("clock", asdict(self.clock.state))
 
-    def account_by_ak(self, access_key: str) -> Account | None:
-        return self.iam.account_by_ak(access_key)
-
-    def signer(self, access_key: str, security_token: str | None, now: float) -> Signer | None:
-        """The key behind ``access_key`` (permanent, or temporary checked with its security token at ``now``, real
-        time); None when IAM never issued it. A permanent AK ignores a security token, as the services do."""
-        account = self.account_by_ak(access_key)
-        if account is not None:
-            return Signer(account, account.sk)
-        key = self.temporary.get(access_key)
-        if key is None:
-            return None
-        return Signer(self.accounts[key.user], key.secret, True, key.problem(security_token, now))
-
     # --- IMS --------------------------------------------------------------------------------
 
     def list_images(self, pairs: Sequence[tuple[str, str]], project_id: str | None = None) -> list[dict[str, Any]]:
@@ -229,9 +186,9 @@ class SimBackend(RegionIam):
             return job.job_id
 
     def _clear_jobs(self) -> None:
-        self.jobs: dict[str, JobPlan] = {}
+        self.jobs = {}
         self._by_image: dict[str, list[str]] = {}
-        self._by_target: dict[tuple[str, str], list[str]] = {}
+        self._by_target = {}
 
     def _index_job(self, job: JobPlan) -> None:
         self.jobs[job.job_id] = job
@@ -257,95 +214,7 @@ class SimBackend(RegionIam):
             }
         }
 
-    # --- OBS --------------------------------------------------------------------------------
-
-    def object_at(self, bucket: str, key: str, now: float | None = None) -> dict[str, Any] | None:
-        """An object as of ``now``: stored ones, and the files of export jobs that have succeeded (and were not
-        deleted since)."""
-        stored = self.objects.get((bucket, key))
-        if stored is not None and DELETED not in stored:
-            return stored
-        now = self.clock.now() if now is None else now
-        deleted_at = stored[DELETED] if stored is not None else None
-        for job_id in self._by_target.get((bucket, key), []):
-            job = self.jobs[job_id]
-            if job.status_at(now) == "SUCCESS" and (deleted_at is None or job.finished_at > deleted_at):
-                return _job_object(job)
-        return None
-
-    def list_objects(self, bucket: str) -> list[dict[str, Any]]:
-        """Every object of ``bucket`` as of now, in key order."""
-        now = self.clock.now()
-        found = {key: obj for (b, key), obj in self.objects.items() if b == bucket}
-        for job in self.jobs.values():
-            if job.bucket != bucket or job.status_at(now) != "SUCCESS":
-                continue
-            held = found.get(job.key)
-            if held is None or (DELETED in held and job.finished_at > held[DELETED]):
-                found[job.key] = _job_object(job)
-        return [found[key] for key in sorted(found) if DELETED not in found[key]]
-
-    def put_object(self, bucket: str, key: str, body: bytes) -> dict[str, Any]:
-        """Store an object with its body (PUT object); it replaces any object under that key."""
-        with self.lock:
-            obj = {
-                "bucket": bucket,
-                "key": key,
-                "size": len(body),
-                "created": iso_seconds(self.clock.now()),
-                "etag": hashlib.md5(body).hexdigest(),  # noqa: S324 - an ETag, not security
-                BODY: body,
-            }
-            self._keep_object(obj)
-            return obj
-
-    def delete_object(self, bucket: str, key: str) -> None:
-        """Remove an object (DELETE object); an export's file stays gone until a later export writes it again."""
-        with self.lock:
-            if self.object_at(bucket, key) is not None or (bucket, key) in self.objects:
-                self._keep_object({"bucket": bucket, "key": key, DELETED: self.clock.now()})
-
-    def _keep_object(self, obj: dict[str, Any]) -> None:
-        self.objects[(obj["bucket"], obj["key"])] = obj
-        if self.store is not None:
-            self.store.put_object(obj)
-
-    # --- IAM --------------------------------------------------------------------------------
-
-    def issue_token(self, account: Account, project_id: str | None, methods: list[str]) -> tuple[str, dict[str, Any]]:
-        """A new 24 h token (real time, as the gateway checks it) and its body record."""
-        token = "MII" + secrets.token_urlsafe(384)
-        issued = time.time()
-        record = {
-            "user": account.name,
-            "project_id": project_id,
-            "methods": methods,
-            "issued_at": issued,
-            "expires_at": issued + TOKEN_TTL_SECONDS,
-        }
-        with self.lock:
-            digest = token_hash(token)
-            self.tokens[digest] = record
-            if self.store is not None:
-                self.store.put_token(digest, record)
-        return token, record
-
-    def token(self, token: str) -> dict[str, Any] | None:
-        return self.tokens.get(token_hash(token))
-
-    def issue_temporary_key(self, account: Account, duration_seconds: int) -> tuple[TemporaryKey, str]:
-        """A temporary AK/SK for ``account`` and its security token, valid ``duration_seconds`` of real time."""
-        return self.temporary.issue(account.name, duration_seconds, time.time())
-
-    def expire_tokens(self) -> int:
-        """Control plane: make every issued token (and temporary AK) expire now; returns how many tokens."""
-        with self.lock:
-            self.temporary.expire(time.time() - 1)
-            for digest, record in self.tokens.items():
-                record["expires_at"] = time.time() - 1
-                if self.store is not None:
-                    self.store.put_token(digest, record)
-            return len(self.tokens)
+    # --- control plane ----------------------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
         """Control plane: a summary of the world and every job as of now."""
@@ -364,13 +233,3 @@ class SimBackend(RegionIam):
                     for job in self.jobs.values()
                 ],
             }
-
-
-def _job_object(job: JobPlan) -> dict[str, Any]:
-    return {
-        "bucket": job.bucket,
-        "key": job.key,
-        "size": job.output_size,
-        "created": iso_seconds(job.finished_at),
-        "etag": hashlib.md5(job.job_id.encode()).hexdigest(),  # noqa: S324
-    }

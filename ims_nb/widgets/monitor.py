@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import html
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,101 +19,32 @@ from ims_nb.errors import ConfigError
 from ims_nb.exports.history import jobs_frame
 from ims_nb.exports.ledger import Ledger
 from ims_nb.exports.watch import Progress
-from ims_nb.vocab import DONE, LIVE, Scope, State
+from ims_nb.vocab import DONE, LIVE, Scope
 from ims_nb.widgets.estate_views import lead_client, ledger_of, live_rows, watch_each
 from ims_nb.widgets.log import LogPanel, reports_errors, run_reporting
+from ims_nb.widgets.monitor_text import FAILED as FAILED  # the monitor's text was long imported from here
+from ims_nb.widgets.monitor_text import SEPARATOR as SEPARATOR
+from ims_nb.widgets.monitor_text import STALLED as STALLED
+from ims_nb.widgets.monitor_text import (
+    BarStyle,
+    bar_style,
+    by_region,
+    clock_note,
+    header_text,
+    region_heading,
+    region_of,
+    row_text,
+    summary,
+    who_text,
+)
+from ims_nb.widgets.monitor_text import human_eta as human_eta
 
-#: Row states shown as a red bar: the export produced no usable file.
-FAILED = frozenset({State.FAILED, State.MISSING, State.REFUSED})
 NO_LOOP = (
     "start() needs a running asyncio loop: call it from a notebook cell or a coroutine; "
     "headless, use `await monitor.wait()`"
 )
-STALLED = "<b style='color:#b00020'>stalled</b>"
 #: The "launched by" choice that shows every user's rows.
 EVERYONE = "everyone"
-SEPARATOR = " · "
-#: A regional IMS endpoint, ``https://ims.{region}.myhuaweicloud.com``: the region is its second label.
-_REGIONAL_ENDPOINT = re.compile(r"^\w+://ims\.([a-z0-9-]+)\.")
-
-
-class BarStyle(StrEnum):
-    RUNNING = "info"
-    SUCCESS = "success"
-    FAILED = "danger"
-
-
-def bar_style(state: str) -> str:
-    """The progress bar's colour for a ledger state."""
-    if state in DONE:
-        return BarStyle.SUCCESS.value
-    return (BarStyle.FAILED if state in FAILED else BarStyle.RUNNING).value
-
-
-def human_eta(seconds: float) -> str:
-    """``ETA 12 min``, ``ETA 2 h 05 min``, ``ETA 3 d 4 h``: remaining time as a person reads it."""
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return "ETA < 1 min"
-    if minutes < 60:
-        return f"ETA {minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"ETA {hours} h {minutes:02d} min"
-    return f"ETA {hours // 24} d {hours % 24} h"
-
-
-def clock_note(speed: float | None) -> str:
-    """What a simulator's ETAs are in: ``simulator clock ×600: ETAs in real time`` (``speed``: its clock scale,
-    None for a manual or unread clock, whose ETAs stay in simulated time)."""
-    if speed is None:
-        return "simulator clock manual or unread: ETAs in simulated time"
-    return f"simulator clock ×{speed:g}: ETAs in real time"
-
-
-def row_text(row: dict[str, Any], *, eta_seconds: float | None = None, stalled: bool = False) -> str:
-    """The HTML beside a bar: service status and percent, ledger state, then ETA and stall, or the error."""
-    state, percent = str(row["state"]), row.get("process_percent")
-    status = " ".join(p for p in (row.get("status") or "", "" if percent is None else f"{percent:.0f} %") if p)
-    parts = [html.escape(p) for p in (status, state) if p]
-    if state in FAILED:
-        reason = ": ".join(str(p) for p in (row.get("error_code"), row.get("fail_reason") or row.get("note")) if p)
-        parts += [html.escape(reason)] if reason else []
-    elif state in LIVE:
-        parts += [human_eta(eta_seconds)] if eta_seconds is not None else []
-        parts += [STALLED] if stalled else []
-    return SEPARATOR.join(parts)
-
-
-def who_text(row: Mapping[str, Any]) -> str:
-    """``ann @ hub-1``: who launched a row where (the IAM user, else the signer ``AK <id>``; the host when known)."""
-    who, host = row.get("launched_user") or row.get("launched_by"), row.get("launched_host")
-    return " @ ".join(str(part) for part in (who, host) if part)
-
-
-def summary(states: Iterable[str]) -> str:
-    """``3 exports: 1 running, 2 verified`` (states in their life order)."""
-    seen = [str(s) for s in states]
-    if not seen:
-        return "no exports"
-    counts = [f"{seen.count(s.value)} {s.value}" for s in State if s.value in seen]
-    return f"{len(seen)} export{'s' if len(seen) != 1 else ''}: {', '.join(counts)}"
-
-
-def region_of(row: Mapping[str, Any]) -> str:
-    """The region a ledger row's export runs in: its ``region``, else the one its IMS endpoint names, else the
-    endpoint itself (a simulator's regions differ by endpoint), else ``?``."""
-    endpoint = str(row.get("endpoint") or "")
-    found = _REGIONAL_ENDPOINT.match(endpoint)
-    return str(row.get("region") or (found.group(1) if found else endpoint) or "?")
-
-
-def by_region(regions: Mapping[int, str]) -> dict[str, list[int]]:
-    """Row ids (of ``row id -> region``) grouped by region, the regions in the order their first row comes."""
-    groups: dict[str, list[int]] = {}
-    for row_id, region in regions.items():
-        groups.setdefault(region, []).append(row_id)
-    return groups
 
 
 class _ExportRow:
@@ -350,12 +278,9 @@ class JobMonitor(w.VBox):  # type: ignore[misc]
 
     def _show_header(self) -> None:
         for region, heading in self._headings.items():
-            states = [r.state for r in self._rows.values() if r.region == region]
-            heading.value = f"<b>{html.escape(region)}</b>{SEPARATOR}{html.escape(summary(states))}"
-        updated = time.strftime("%H:%M:%S")
-        parts = [f"<b>{html.escape(summary(r.state for r in self._rows.values()))}</b>",
-                 "watching" if self.running else "", html.escape(self._clock_note), f"updated {updated}"]  # fmt: skip
-        self._header.value = SEPARATOR.join(p for p in parts if p)
+            heading.value = region_heading(region, [r.state for r in self._rows.values() if r.region == region])
+        states = [r.state for r in self._rows.values()]
+        self._header.value = header_text(states, self.running, self._clock_note, time.strftime("%H:%M:%S"))
 
 
 def _heading() -> Any:
