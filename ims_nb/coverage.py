@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import re
-import string
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.client.obs_listing import objects_frame
-from ims_nb.errors import ApiError, ConfigError
+from ims_nb.coverage_objects import key_pattern, list_objects, match_keys, outside_exports
+from ims_nb.coverage_status import VERDICT_COLUMNS, image_status
+from ims_nb.errors import ConfigError
 from ims_nb.exports.identity import scoped
 from ims_nb.preflight import as_images_frame, profile_of
 from ims_nb.rules import RegionProfile, Severity
-from ims_nb.targets import (
-    BucketsLike,
-    bucket_choices,
-    check_key_template,
-    client_for,
-    expand_buckets,
-    expand_keys,
-    is_estate,
-    single,
-)
-from ims_nb.vocab import (
-    DEFAULT_KEY_TEMPLATE,
-    DONE,
-    GAP,
-    LIVE,
-    SCOPE_KEY,
-    UNCOVERED,
-    Coverage,
-    Scope,
-    Target,
-    written_format,
-)
+from ims_nb.targets import BucketsLike, bucket_choices, client_for, expand_buckets, is_estate, single
+from ims_nb.vocab import DEFAULT_KEY_TEMPLATE, GAP, SCOPE_KEY, UNCOVERED, Coverage, Scope, Target
 
 if TYPE_CHECKING:
     from ims_nb.client.protocol import ClientLike
@@ -46,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COVERAGE_COLUMNS", "coverage", "coverage_summary", "key_pattern", "match_keys", "uncovered"]
 
-log = logging.getLogger("ims_nb")
 #: The columns ``coverage`` adds to each image's identifying ones (``id``, ``name``, and ``ESTATE_COLUMNS``).
 COVERAGE_COLUMNS = ("status", "blocking", "last_export_at", "target", "file_format", "size_bytes",
                     "image_updated_at", "image_created_at", "note")  # fmt: skip
@@ -55,26 +31,9 @@ ESTATE_COLUMNS = ("region", "project_id", "project_name")
 #: Sort order: what an export would close first, then what is under way, what cannot be exported, what is covered.
 _RANK = {**dict.fromkeys(GAP, 0), Coverage.IN_PROGRESS: 1, Coverage.NOT_EXPORTABLE: 2, Coverage.COVERED: 3,
          Coverage.OUTSIDE: 3}  # fmt: skip
-#: What the inverted key template captures of each field (``{region}``, ``{project}`` and others: any segment).
-_FIELD_PATTERNS = {"id": r"[0-9A-Za-z-]+", "id8": r"[0-9A-Za-z-]{8}", "name": r"[A-Za-z0-9._-]+?",
-                   "platform": r"[A-Za-z0-9._-]+?", "ext": r"[A-Za-z0-9]+", "format": r"[A-Za-z0-9]+"}  # fmt: skip
-_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-_ID8 = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}(?![0-9A-Za-z])")
 #: A bucket name for judging images alone: no client, so no bucket or object rule fires, only the image's own.
 _PROBE = Target("coverage-probe", "{id}.{ext}")
 _PROBE_FORMAT = "qcow2"
-_EPOCH = pd.Timestamp(0, tz="UTC")
-#: What ``_judge`` says of an image besides its status.
-_VERDICT_COLUMNS = ("last_export_at", "target", "file_format", "note")
-
-
-class _Export(NamedTuple):
-    """One export of an image whose file exists: when it was written, where, in which format, and who knows it."""
-
-    at: pd.Timestamp
-    target: str
-    file_format: str | None
-    in_ledger: bool
 
 
 def coverage(
@@ -117,7 +76,7 @@ def coverage(
     scopes = _scopes(frame, client, ledger)
     where = _bucket_regions(frame, scopes, buckets)
     if objects is None:
-        objects = _list(where)
+        objects = list_objects(where)
     present = dict(zip(zip(objects["bucket"], objects["key"], strict=True), objects["last_modified"], strict=True))
     known = {(row["bucket"], row["object_key"]) for scope in scopes for row in scope.rows}
     unknown = objects[[pair not in known for pair in zip(objects["bucket"], objects["key"], strict=True)]]
@@ -128,15 +87,17 @@ def coverage(
     for region in dict.fromkeys(s.region for s in scopes):
         mine = [s for s in scopes if s.region == region]
         positions = np.concatenate([s.positions for s in mine])
-        outside = _outside(unknown[regions == region] if len(unknown) else unknown, frame.iloc[positions], template)
+        outside = outside_exports(
+            unknown[regions == region] if len(unknown) else unknown, frame.iloc[positions], template
+        )
         for scope in mine:
             attempts: dict[str, list[dict[str, Any]]] = {}
             for row in scope.rows:
                 attempts.setdefault(row["image_id"], []).append(row)
             part = frame.iloc[scope.positions]
             judged.update(
-                (position, _judge(attempts.get(image_id, []), outside.get(image_id, []), present, updated,
-                                  blocking[image_id]))
+                (position, image_status(attempts.get(image_id, []), outside.get(image_id, []), present, updated,
+                                        blocking[image_id]))
                 for position, image_id, updated in zip(scope.positions, part["id"], part["updated_at"], strict=True)
             )  # fmt: skip
     return _coverage_frame(frame, [judged[i] for i in range(len(frame))], blocking)
@@ -169,80 +130,12 @@ def _scopes(frame: pd.DataFrame, client: ClientLike | Mapping[Scope, ClientLike]
     return found
 
 
-def _judge(
-    attempts: list[dict[str, Any]],
-    outside: list[_Export],
-    present: Mapping[tuple[str, str], pd.Timestamp],
-    updated: pd.Timestamp,
-    blocking: list[str],
-) -> dict[str, Any]:
-    """One image's status, with the export (or attempt) it rests on and a note."""
-    done = [_Export(_time(row, present.get((row["bucket"], row["object_key"]))), row["bucket_url"],
-                    written_format(row["file_format"], bool(row["quick"])) or None, True)
-            for row in attempts if row["state"] in DONE and (row["bucket"], row["object_key"]) in present]  # fmt: skip
-    found = sorted(done + outside, key=_when)
-    current = [e for e in found if pd.isna(updated) or pd.isna(e.at) or e.at >= updated]
-    live = [row for row in attempts if row["state"] in LIVE]
-    if current:
-        newest = max(current, key=lambda e: (e.in_ledger, _when(e)))  # the ledger's own export first
-        return _verdict(Coverage.COVERED if newest.in_ledger else Coverage.OUTSIDE, newest, None)
-    if live:
-        return _attempt(Coverage.IN_PROGRESS, live[-1], "being exported")
-    if blocking:
-        return _verdict(Coverage.NOT_EXPORTABLE, found[-1] if found else None, "refused by " + ", ".join(blocking))
-    if found:
-        return _verdict(Coverage.STALE, found[-1], "the image was updated after its newest export")
-    if attempts:
-        last = attempts[-1]
-        gone = last["state"] in DONE
-        why = (
-            "its object is gone" if gone else f"{last['state']}: {last['error_code'] or ''} {last['fail_reason'] or ''}"
-        )
-        return _attempt(Coverage.FAILED, last, why.strip(" :"))
-    return _verdict(Coverage.NEVER, None, None)
-
-
-def _when(export: _Export) -> pd.Timestamp:
-    return _EPOCH if pd.isna(export.at) else export.at
-
-
-def _verdict(status: Coverage, export: _Export | None, note: str | None) -> dict[str, Any]:
-    return {"status": status.value, "last_export_at": export.at if export else pd.NaT,
-            "target": export.target if export else None, "file_format": export.file_format if export else None,
-            "note": note}  # fmt: skip
-
-
-def _attempt(status: Coverage, row: dict[str, Any], note: str) -> dict[str, Any]:
-    export = _Export(_time(row, None), row["bucket_url"], written_format(row["file_format"], bool(row["quick"])),
-                     True)  # fmt: skip
-    return _verdict(status, export, note)
-
-
-def _time(row: Mapping[str, Any], last_modified: Any) -> pd.Timestamp:
-    """When a ledger row's export ended (the service's time), else its object was written, else it began."""
-    for value in (row.get("end_time"), last_modified, row.get("begin_time")):
-        if value is not None and not pd.isna(value):
-            return _utc(pd.Timestamp(value))
-    created = row.get("created_at")
-    return pd.NaT if created is None else pd.Timestamp(created, unit="s", tz="UTC")
-
-
-def _utc(moment: pd.Timestamp) -> pd.Timestamp:
-    """A time in UTC (a naive one taken as UTC), parsed without ``to_datetime``'s per-call format guessing."""
-    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-
-
-def _extension(key: str) -> str | None:
-    _, dot, extension = key.rpartition(".")
-    return extension or None if dot else None
-
-
 def _coverage_frame(
     frame: pd.DataFrame, judged: list[dict[str, Any]], blocking: Mapping[str, list[str]]
 ) -> pd.DataFrame:
     identity = ["id", "name", *(c for c in ESTATE_COLUMNS if c in frame.columns)]
     out = frame[identity].copy()
-    verdicts = pd.DataFrame(judged, index=frame.index, columns=["status", *_VERDICT_COLUMNS])
+    verdicts = pd.DataFrame(judged, index=frame.index, columns=["status", *VERDICT_COLUMNS])
     out["status"] = verdicts["status"].astype("string")
     out["blocking"] = [blocking[i] for i in frame["id"]]
     out["last_export_at"] = pd.to_datetime(verdicts["last_export_at"], utc=True)
@@ -283,30 +176,6 @@ def _search(part: pd.DataFrame, region: str | None, buckets: Iterable[str] | Buc
     return [str(name) for name in expand_buckets(rows, buckets).dropna().unique()]
 
 
-def _list(where: Mapping[str, tuple[str | None, ClientLike]]) -> pd.DataFrame:
-    """Every object of the buckets, one listing each through its region's client; a bucket that is gone holds
-    none (and says so)."""
-    frames = []
-    for name, (_, client) in where.items():
-        try:
-            frames.append(client.objects(name))
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            log.warning("coverage: bucket %s does not exist (%s); its exports count as gone", name, exc.code)
-    return pd.concat(frames, ignore_index=True) if frames else objects_frame([])
-
-
-def _outside(unknown: pd.DataFrame, images: pd.DataFrame, template: str) -> dict[str, list[_Export]]:
-    """The objects the ledger does not know, by the image (of ``images``) their key names."""
-    found: dict[str, list[_Export]] = {}
-    for image_id, bucket, key, at in zip(match_keys(unknown["key"], images, template), unknown["bucket"],
-                                         unknown["key"], unknown["last_modified"], strict=True):  # fmt: skip
-        if image_id is not pd.NA:
-            found.setdefault(image_id, []).append(_Export(at, Target(bucket, key).bucket_url, _extension(key), False))
-    return found
-
-
 def _blocking(frame: pd.DataFrame, scopes: list[_Scope], profile: RegionProfile | None) -> dict[str, list[str]]:
     """The rules that refuse each image's export whatever its target (each row judged by its region's profile):
     ``review``'s verdicts, from its plan and rules alone (its plan frame and summary are not needed here)."""
@@ -331,51 +200,6 @@ def _blocking(frame: pd.DataFrame, scopes: list[_Scope], profile: RegionProfile 
         for image_id, rule in zip(errors["image_id"], errors["rule"], strict=True):
             found[image_id].append(rule)
     return found
-
-
-def key_pattern(key_template: str) -> re.Pattern[str]:
-    """The regex that matches the keys a template gives, capturing each field by name (a repeat must agree)."""
-    parts, seen = [], set()
-    for literal, field, _, _ in string.Formatter().parse(key_template):
-        parts.append(re.escape(literal))
-        if field is not None:
-            parts.append(f"(?P={field})" if field in seen else f"(?P<{field}>{_FIELD_PATTERNS.get(field, '[^/]+?')})")
-            seen.add(field)
-    return re.compile("".join(parts))
-
-
-def match_keys(keys: pd.Series, images: pd.DataFrame, key_template: str) -> pd.Series:
-    """The id of the image each object key names, NA where none: by the key template inverted (``{id}``, or
-    ``{id8}`` with ``{name}`` when present, or ``{name}`` alone when unique), else a full image id in the key, else
-    (when the template has ``{id8}``) the first 8 characters of exactly one image's id."""
-    fields = set(check_key_template(key_template))
-    pattern = key_pattern(key_template)
-    ids = images["id"].astype(str)
-    names = expand_keys(images, "{name}", pd.Series("", index=images.index)).astype(str)
-    by_id, by_id8, by_name = set(ids), _unique(ids.str[:8], ids), _unique(names, ids)
-    by_pair = dict(zip(zip(ids.str[:8], names, strict=True), ids, strict=True))
-
-    def one(key: str) -> Any:
-        match = pattern.fullmatch(key)
-        found = match.groupdict() if match else {}
-        if found.get("id") in by_id:
-            return found["id"]
-        if "id8" in found:
-            image = by_pair.get((found["id8"], found["name"])) if "name" in found else by_id8.get(found["id8"])
-        else:
-            image = by_name.get(found.get("name", "")) if "id" not in found else None
-        image = image or next((token for token in _UUID.findall(key) if token in by_id), None)
-        if image is None and "id8" in fields:
-            image = next((by_id8[t] for t in _ID8.findall(key) if t in by_id8), None)
-        return pd.NA if image is None else image
-
-    return pd.Series([one(str(key)) for key in keys], index=keys.index, dtype="string")
-
-
-def _unique(keys: pd.Series, ids: pd.Series) -> dict[str, str]:
-    """``key -> id`` for the keys that only one image has."""
-    counts = Counter(keys)
-    return {k: i for k, i in zip(keys, ids, strict=True) if counts[k] == 1}
 
 
 def coverage_summary(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,19 +6,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from ims_nb.client.pacing import Pacing, clock_speed
+from ims_nb.client.pacing import Pacing
 from ims_nb.client.polling import AsyncLayer, Layer, PollPlan, follow, follow_async, wait_jobs, wait_jobs_async
 from ims_nb.errors import ApiError, AuthError, ConfigError, TransportError
 from ims_nb.exports.estate import watch_estate
 from ims_nb.exports.flows import Flow, call, drive, drive_async
-from ims_nb.exports.history import EtaModel, Progress, ProgressCallback, jobs_frame
+from ims_nb.exports.history import Progress, ProgressCallback, jobs_frame
 from ims_nb.exports.identity import scoped, scoped_async
-from ims_nb.exports.launch import note_for, reconcile_flow, send_again_flow
+from ims_nb.exports.launch import reconcile_flow
 from ims_nb.exports.ledger import Ledger
+from ims_nb.exports.watch_rows import MAX_OBJECT_RATIO, ClientT, WatchRows
 from ims_nb.exports.watchers import Share
 from ims_nb.frames import job_records_frame
 from ims_nb.vocab import LIVE, STALL_AFTER, Scope, State
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_OBJECT_RATIO", "Progress", "ProgressCallback", "watch", "watch_async"]
 log = logging.getLogger("ims_nb")
-#: A successful export's file is plausible when it is this share of the image size at most.
-MAX_OBJECT_RATIO = 1.2
 
 
 def _targets(target: Ledger | Iterable[str]) -> tuple[Ledger | None, list[str]]:
@@ -146,27 +145,20 @@ def _id_reporter(on_progress: ProgressCallback | None) -> Callable[[str, dict[st
     return None if on_progress is None else lambda job_id, record: on_progress(Progress.of_job(job_id, record))
 
 
-#: The client a ledger watch drives its flows with: ``ClientLike`` or ``AsyncClientLike``.
-ClientT = TypeVar("ClientT", bound="ClientLike | AsyncClientLike")
-
-
-class _LedgerWatch(Generic[ClientT]):
+class _LedgerWatch(WatchRows[ClientT]):
     """The ledger layer of a watch: which rows to poll, and what each observation changes in the ledger.
 
     ``settle`` and ``poll_flow`` are I/O-free flows (``exports.flows``); ``_Synced`` and ``_Asynced`` drive them
     with ``client`` as layers over the wait loop (``client.polling``: due times, pacing, deadline, stalls). With a
-    ``share``, only the jobs this watch holds are polled; the others are followed in the ledger (``_look``).
+    ``share``, only the jobs this watch holds are polled; the others are followed in the ledger (``_look``). What
+    each observation changes in the ledger is its bookkeeping's (``exports.watch_rows``).
     """
 
     def __init__(self, ledger: Ledger, client: ClientT, on_progress: ProgressCallback | None,
                  clock: Callable[[], float], *, check_every: float, share: Share | None = None) -> None:  # fmt: skip
-        self.ledger, self.on_progress, self.clock = ledger, on_progress, clock
-        self.client: ClientT = client
-        self.check_every, self.share = check_every, share
+        super().__init__(ledger, client, on_progress)
+        self.clock, self.check_every, self.share = clock, check_every, share
         self.polled: set[str] = set()  # the jobs in the poll plan: with a share, those it holds
-        self.eta_model: EtaModel | None = None  # built when first needed, then added to as jobs succeed
-        self.by_job: dict[str, dict[str, Any]] = {}
-        self.first_seen: dict[str, tuple[float, float]] = {}  # job id -> (time, percent) of this watch's first look
         self.next_check = float("-inf")
 
     def pending(self) -> bool:
@@ -208,11 +200,6 @@ class _LedgerWatch(Generic[ClientT]):
         self.by_job.update(new)
         return list(new)
 
-    def _follow_lost(self, row: dict[str, Any]) -> Flow[None]:
-        """A job the service accepted but whose id was lost: its object, or the service's word, ends it."""
-        if not (yield from self._verify(row)):
-            yield from send_again_flow(self.ledger, row)
-
     def _others(self) -> bool:
         """Whether jobs that another watcher polls are followed here."""
         return any(job_id not in self.polled for job_id in self.by_job)
@@ -245,8 +232,7 @@ class _LedgerWatch(Generic[ClientT]):
     def _ended(self, job_id: str, row_id: int) -> None:
         assert self.share is not None
         self.share.forget(row_id)
-        for known in (self.by_job, self.first_seen):
-            known.pop(job_id, None)
+        self._forget_job(job_id)
 
     def poll_flow(self, plan: PollPlan, job_id: str) -> Flow[None]:
         row = self.by_job.get(job_id)
@@ -263,11 +249,7 @@ class _LedgerWatch(Generic[ClientT]):
                 log.info("poll of job %s failed (%s); trying again later", job_id, exc)
                 plan.postpone(job_id, self.clock())
                 return
-            if row.get("adopted_at"):  # a row claimed from before identities: this endpoint never proved it took it
-                self.ledger.disown(row["row_id"], f"{exc.code} from {self.ledger.identity}: not its job; "
-                                                  "left for the endpoint that accepted it")  # fmt: skip
-            else:
-                self.ledger.update(row["row_id"], state=State.FAILED, error_code=exc.code, fail_reason=exc.message)
+            self._refused(row, exc)
             plan.observe(job_id, {"status": "FAIL"}, self.clock())  # no more polls here (a disowned row's state stays)
             self._forget(plan, job_id)
             return
@@ -279,63 +261,12 @@ class _LedgerWatch(Generic[ClientT]):
 
     def _forget(self, plan: PollPlan, job_id: str) -> None:
         """A final job's state leaves memory (the ledger has it), so that a watch of many hours stays flat."""
-        for known in (self.by_job, self.first_seen):
-            known.pop(job_id, None)
+        self._forget_job(job_id)
         self._drop(plan, job_id)
 
     def _drop(self, plan: PollPlan, job_id: str) -> None:
         self.polled.discard(job_id)
         plan.forget(job_id)
-
-    def _record(self, row: dict[str, Any], record: dict[str, Any], now: float, *, stalled: bool) -> Flow[None]:
-        status = str(record.get("status"))
-        percent = (record.get("entities") or {}).get("process_percent")
-        job_id = row["job_id"]
-        self.first_seen.setdefault(job_id, (now, float(percent or 0.0)))
-        state = {"FAIL": State.FAILED, "SUCCESS": State.SUCCEEDED}.get(status, State.RUNNING)
-        fields: dict[str, Any] = {"status": status, "process_percent": percent, "begin_time": record.get("begin_time"),
-                                  "end_time": record.get("end_time"), "state": state}  # fmt: skip
-        if status == "FAIL":
-            fields.update(error_code=record.get("error_code"), fail_reason=record.get("fail_reason"))
-        self.ledger.update(row["row_id"], **fields)
-        self.by_job[job_id] = {**row, **fields}
-        if status == "SUCCESS":
-            yield from self._verify(self.ledger.row(row["row_id"]))
-        final = self.ledger.row(row["row_id"])
-        if status == "SUCCESS" and self.eta_model is not None:
-            self.eta_model.learn(final)  # the first model is built from the ledger: it holds the job already
-        self._report(final, now, stalled=stalled)
-
-    def _verify(self, row: dict[str, Any]) -> Flow[bool]:
-        """Check a finished export's object: ``verified``, or ``missing``; False when there is nothing to judge."""
-        key = row["object_key"]
-        try:
-            size = yield from call("object_size", row["bucket"], key)
-        except ConfigError as exc:  # no OBS credentials (a password login): the job's word stands, unverified
-            if row["job_id"] and row["state"] == State.SUCCEEDED and not row["note"]:
-                self.ledger.update(row["row_id"], note=note_for(row, f"not verified: {exc}"))
-            return bool(row["job_id"])
-        expected = row["size_bytes"] or 0
-        if size is not None and 0 < size <= max(expected, 1) * MAX_OBJECT_RATIO:
-            self.ledger.update(row["row_id"], state=State.VERIFIED, object_size=size, status="SUCCESS")
-            return True
-        if size is None and not row["job_id"]:
-            return False  # a lost job id: the job may still run
-        problem = "is missing" if size is None else f"has an implausible size ({size} bytes)"
-        self.ledger.update(row["row_id"], state=State.MISSING, object_size=size,
-                           note=note_for(row, f"the job reported SUCCESS but the object {key} {problem}"))  # fmt: skip
-        log.warning("export of %s reported SUCCESS but %s %s", row["image_name"], key, problem)
-        return True
-
-    def _report(self, row: dict[str, Any], now: float, *, stalled: bool) -> None:
-        if self.on_progress is None:
-            return
-        job_id, state, eta = row["job_id"], row["state"], None
-        if state in (State.RUNNING, State.SUBMITTED):
-            self.eta_model = self.eta_model or EtaModel(jobs_frame(self.ledger), speed=clock_speed(self.client) or 1.0)
-            eta = self.eta_model.eta_of(row, now, self.first_seen.get(job_id, (now, 0.0)))
-        self.on_progress(Progress(row["row_id"], job_id, row["image_name"], state, row["process_percent"], eta,
-                                  stalled and state == State.RUNNING, row["status"]))  # fmt: skip
 
 
 class _Synced(_LedgerWatch["ClientLike"], Layer):

@@ -266,6 +266,7 @@ class _Recorded:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import ims_nb.exports.watch as jobs_module
+        import ims_nb.exports.watch_rows as rows_module
 
         self.watchers: list[Any] = []
         self.plans: list[Any] = []
@@ -289,6 +290,7 @@ class _Recorded:
         monkeypatch.setattr(jobs_module, "_Synced", Watcher)
         monkeypatch.setattr(jobs_module, "PollPlan", Plan)
         monkeypatch.setattr(jobs_module, "jobs_frame", frame)
+        monkeypatch.setattr(rows_module, "jobs_frame", frame)  # the ETA model's history
 
 
 def test_a_watch_keeps_nothing_of_a_job_once_it_is_final(
