@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 import logging
-import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -19,6 +17,7 @@ from ims_nb.client import wire
 from ims_nb.client.auth import AkSkAuth, ObsAuth, PasswordAuth
 from ims_nb.client.config import Credentials, Endpoints, Password
 from ims_nb.client.credentials import TemporaryObsAuth
+from ims_nb.client.failures import certificate_problem, transport_error
 from ims_nb.client.refusals import CredentialGuard
 from ims_nb.client.retry import RETRY_STATUSES, RetryPolicy, never_sent, retry_after_seconds, retryable_transport
 from ims_nb.errors import (
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger("ims_nb")
-#: The port of a URL that names none, for messages that say where a connection went.
-DEFAULT_PORTS = {"https": 443, "http": 80}
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 #: A password login answered 429 or 5xx inside the auth flow: retried like the request it serves.
 LOGIN_RETRY_ERRORS = (ThrottledError, ServerError)
@@ -216,15 +213,7 @@ class BaseImsClient:
         return delay
 
     def _transport_error(self, request: httpx.Request, error: Exception) -> TransportError:
-        where = f"{request.url.host}:{request.url.port or DEFAULT_PORTS.get(request.url.scheme, '')}"
-        message = f"{type(error).__name__} on {request.method} {request.url.path} at {where}: {error}"
-        hint = transport_hint(error, request.url.host, where)
-        if hint is not None:
-            message = f"{message}; {hint}"
-        message = mask_secrets(message, self._secrets)
-        return TransportError(
-            message, method=request.method, url=str(request.url.copy_with(query=None)), sent=not never_sent(error)
-        )
+        return transport_error(request, error, self._secrets)
 
     # --- request plans --------------------------------------------------------------------------
 
@@ -293,51 +282,6 @@ class BaseImsClient:
         except httpx.RequestError as exc:
             raise self._transport_error(request, exc) from exc
         return wire.parse_object(response)
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and what it wraps (``__cause__`` or ``__context__``), a few levels deep."""
-    seen: BaseException | None = error
-    for _ in range(8):
-        if seen is None:
-            return
-        yield seen
-        seen = seen.__cause__ or seen.__context__
-
-
-def certificate_problem(error: BaseException) -> str | None:
-    """The reason when ``error`` (or what it wraps) is a failed TLS certificate verification, else None."""
-    for seen in _causes(error):
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or str(seen)
-    return None
-
-
-def transport_hint(error: BaseException, host: str, where: str) -> str | None:
-    """What to check when a request to ``where`` (host:port) failed with ``error`` before any answer, else None."""
-    problem = certificate_problem(error)
-    if problem is not None:
-        return (f"the TLS certificate of {host} could not be verified ({problem}): give ca_bundle=PATH for a "
-                "private CA, or insecure=True to skip the check")  # fmt: skip
-    if any(isinstance(seen, socket.gaierror) for seen in _causes(error)):
-        return (f"the host {host} is not known (DNS): check the region and the endpoint for a typo, "
-                "and the machine's DNS")  # fmt: skip
-    if any(_refused(seen) for seen in _causes(error)):
-        return (f"nothing accepts connections at {where} (refused): is the endpoint or the simulator running, "
-                "and on this port? (a simulator's port changes on each start: take its new --sim line)")  # fmt: skip
-    if isinstance(error, httpx.TimeoutException):
-        return (f"{where} did not answer in time: check the network, a proxy (HTTPS_PROXY, NO_PROXY) or a "
-                "firewall between here and the endpoint")  # fmt: skip
-    return None
-
-
-def _refused(error: BaseException) -> bool:
-    return (
-        isinstance(error, ConnectionRefusedError)
-        or (isinstance(error, OSError) and error.errno == errno.ECONNREFUSED)
-        or "Connection refused" in str(error)
-        or "All connection attempts failed" in str(error)
-    )
 
 
 def check_max_items(max_items: int | None) -> None:
