@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import httpx
 
 from ims_nb.client import obs_listing, wire
+from ims_nb.client.answers import object_parser
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
 from ims_nb.client.polling import ProgressCallback
 from ims_nb.errors import ApiError, AuthError, MalformedAnswerError, TransportError
@@ -125,7 +126,7 @@ class AsyncImsClient(BaseImsClient):
     async def iam_read(self, path: str, parse: Callable[[dict[str, Any]], T]) -> T: ...
     async def iam_read(self, path: str, parse: Callable[[dict[str, Any]], Any] | None = None) -> Any:
         """A signed IAM read and its JSON object, or what ``parse`` makes of it (see ``ImsClient.iam_read``)."""
-        return await self._read(self._iam_request(path), wire.parse_object if parse is None else object_parser(parse))
+        return await self._read(self._iam_request(path), object_parser(parse))
 
     async def iter_images(self, *, max_items: int | None = None, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Image records, fetched page by page as you iterate (see ``ImsClient.iter_images``)."""
@@ -232,19 +233,3 @@ class AsyncImsClient(BaseImsClient):
         return obs_listing.objects_frame(
             [r async for r in self.iter_objects(bucket, prefix=prefix, max_items=max_items)]
         )
-
-
-def object_parser(parse: Callable[[dict[str, Any]], T]) -> Callable[[httpx.Response], T]:
-    """A parser of a JSON object answer (``wire.parse_object``) by ``parse`` (``iam_read``'s): a
-    ``MalformedAnswerError`` it raises (the object lacks what it must hold) names the request, and a safe GET
-    that gets one asks again, like a cut-off body."""
-
-    def parsed(response: httpx.Response) -> T:
-        answer = wire.parse_object(response)
-        try:
-            return parse(answer)
-        except MalformedAnswerError as exc:
-            exc.method, exc.url = exc.method or response.request.method, exc.url or str(response.request.url)
-            raise
-
-    return parsed

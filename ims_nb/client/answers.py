@@ -7,11 +7,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from ims_nb.errors import ApiError, ConfigError, MalformedAnswerError, TransportError, api_error, register_secrets
+
+T = TypeVar("T")
 
 
 def loads(content: bytes) -> Any:
@@ -108,6 +110,25 @@ def parse_object(response: httpx.Response) -> dict[str, Any]:
             "expected a JSON object", method=response.request.method, url=str(response.request.url)
         )
     return body
+
+
+def object_parser(parse: Callable[[dict[str, Any]], T] | None) -> Callable[[httpx.Response], Any]:
+    """A parser of a JSON object answer (``parse_object``) by ``parse`` (``iam_read``'s; None: the object itself):
+    a ``MalformedAnswerError`` it raises (the object lacks what it must hold) names the request, and a safe GET
+    that gets one asks again, like a cut-off body."""
+    if parse is None:
+        return parse_object
+    reader = parse
+
+    def parsed(response: httpx.Response) -> T:
+        answer = parse_object(response)
+        try:
+            return reader(answer)
+        except MalformedAnswerError as exc:
+            exc.method, exc.url = exc.method or response.request.method, exc.url or str(response.request.url)
+            raise
+
+    return parsed
 
 
 def parse_project_id(response: httpx.Response, region: str) -> str:

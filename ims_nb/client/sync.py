@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import httpx
 
 from ims_nb.client import obs_listing, wire
-from ims_nb.client.aio import AsyncImsClient, object_parser
+from ims_nb.client.aio import AsyncImsClient
+from ims_nb.client.answers import object_parser
 from ims_nb.client.base import SEND_ERRORS, BaseImsClient, ClientSettings, OnUnknown, check_max_items
 from ims_nb.client.polling import ProgressCallback
 from ims_nb.errors import ApiError, AuthError, ConfigError, MalformedAnswerError, TransportError
@@ -151,7 +152,7 @@ class ImsClient(BaseImsClient):
         Raises:
             ApiError: the answer was an error (``AuthError`` on 401/403); TransportError: no answer.
         """
-        return self._read(self._iam_request(path), wire.parse_object if parse is None else object_parser(parse))
+        return self._read(self._iam_request(path), object_parser(parse))
 
     # --- images -----------------------------------------------------------------------------------
 
