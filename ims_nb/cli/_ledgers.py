@@ -59,3 +59,11 @@ def ledger_location(args: argparse.Namespace, client: ConnectionLike | None = No
     from ims_nb.exports.ledger import default_location, location_for
 
     return default_location() if client is None else location_for(client)
+
+
+def kernel_ledger(args: argparse.Namespace) -> str | None:
+    """``--ledger`` as the kernels a verb starts get it in their environment: a file's path made absolute (they run
+    in another folder), a URL as given; None when not given."""
+    if args.ledger is None:
+        return None
+    return str(args.ledger.resolve()) if isinstance(args.ledger, Path) else str(args.ledger)

@@ -19,7 +19,7 @@ from ims_nb.cli._children import (
     stopped_together,
     wait_listening,
 )
-from ims_nb.cli._ledgers import LEDGER_DEFAULT, add_ledger_option
+from ims_nb.cli._ledgers import LEDGER_DEFAULT, add_ledger_option, kernel_ledger
 from ims_nb.cli._options import add_simulator_options, fixed_port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client.config import resolve_credentials, resolve_region
@@ -81,8 +81,8 @@ def run_app(args: argparse.Namespace) -> int:
     require("ims-nb app", "lab")
     port = first_free_port(args.app_port)
     commands = app_commands(args, account=on_account(), port=port)
-    given = args.ledger.resolve() if isinstance(args.ledger, Path) else args.ledger  # Voilà's kernels run elsewhere
-    chosen = {} if given is None else {ENV_SIM_LEDGER if commands.simulator else ENV_LEDGER: str(given)}
+    given = kernel_ledger(args)  # Voilà's kernels run elsewhere
+    chosen = {} if given is None else {ENV_SIM_LEDGER if commands.simulator else ENV_LEDGER: given}
     with stopped_together() as children:
         if commands.simulator is None:
             env = dict(os.environ, **chosen)

@@ -24,7 +24,7 @@ from ims_nb.cli._children import (
     stopped_together,
     wait_listening,
 )
-from ims_nb.cli._ledgers import add_ledger_option
+from ims_nb.cli._ledgers import add_ledger_option, kernel_ledger
 from ims_nb.cli._options import add_simulator_options, port
 from ims_nb.cli._verbs import VERBS
 from ims_nb.client import config
@@ -173,10 +173,9 @@ def lab_ledger(args: argparse.Namespace) -> str | None:
     """
     from ims_nb.exports.ledger import Ledger
 
-    if args.ledger is None:
-        return None
-    location = str(args.ledger.resolve()) if isinstance(args.ledger, Path) else str(args.ledger)
-    Ledger(location).close()
+    location = kernel_ledger(args)
+    if location is not None:
+        Ledger(location).close()
     return location
 
 
