@@ -28,10 +28,11 @@ def default_location() -> str | Path:
 def default_path() -> Path:
     """``$IMS_NB_LEDGER``, else ``ims-nb/ledger.sqlite`` under the user's data directory (a file's path: a URL in
     the variable is refused here, ``default_location`` takes it)."""
-    if os.environ.get(ENV_LEDGER):
-        if "://" in os.environ[ENV_LEDGER]:
+    value = os.environ.get(ENV_LEDGER)
+    if value:
+        if engines.is_url(value):
             raise ConfigError(f"${ENV_LEDGER} holds a database URL, not a file's path")
-        return Path(os.environ[ENV_LEDGER])
+        return Path(value)
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ims-nb" / "ledger.sqlite"
 
