@@ -11,16 +11,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ims_nb.cli._connect import connect_any, estate_images, home_client, open_ledger
 from ims_nb.cli._console import EXIT_INTERRUPTED, EXIT_OK, Console, run_client_verb
+from ims_nb.cli._filters import add_filter_options, filters_from_args
 from ims_nb.cli._follow import follow
 from ims_nb.cli._ledgers import add_ledger_option, ledger_location
-from ims_nb.cli._options import (
-    HelpFormatter,
-    add_connection_options,
-    add_estate_options,
-    add_filter_options,
-    add_watch_options,
-    filters_from_args,
-)
+from ims_nb.cli._options import HelpFormatter, add_connection_options, add_estate_options, add_watch_options
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options
 from ims_nb.cli._verbs import VERBS

@@ -19,6 +19,7 @@ from ims_nb.cli._connect import (
     with_scope,
 )
 from ims_nb.cli._console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, Console, run_client_verb
+from ims_nb.cli._filters import add_filter_options, filters_from_args
 from ims_nb.cli._follow import follow, state_counts
 from ims_nb.cli._launch_report import (
     LAUNCHED,
@@ -35,10 +36,8 @@ from ims_nb.cli._options import (
     HelpFormatter,
     add_connection_options,
     add_estate_options,
-    add_filter_options,
     add_watch_options,
     bucket_url,
-    filters_from_args,
     positive_seconds,
 )
 from ims_nb.cli._output import (

@@ -9,14 +9,8 @@ from typing import Any, TextIO
 
 from ims_nb.cli._connect import CountingTransport, connect_estate_from_args, connect_from_args, estate_images
 from ims_nb.cli._console import EXIT_OK, Console, run_client_verb
-from ims_nb.cli._options import (
-    HelpFormatter,
-    add_connection_options,
-    add_estate_options,
-    add_filter_options,
-    estate_chosen,
-    filters_from_args,
-)
+from ims_nb.cli._filters import add_filter_options, filters_from_args
+from ims_nb.cli._options import HelpFormatter, add_connection_options, add_estate_options, estate_chosen
 from ims_nb.cli._output import OutputFormat, TableColumn, check_output, write_frame
 from ims_nb.cli._progress import add_progress_options, progress_line
 from ims_nb.cli._verbs import VERBS

@@ -16,15 +16,8 @@ from ims_nb.cli._connect import (
     with_scope,
 )
 from ims_nb.cli._console import EXIT_OK, EXIT_REFUSED, Console, run_client_verb
-from ims_nb.cli._options import (
-    HelpFormatter,
-    add_connection_options,
-    add_estate_options,
-    add_filter_options,
-    bucket_url,
-    estate_chosen,
-    filters_from_args,
-)
+from ims_nb.cli._filters import add_filter_options, filters_from_args
+from ims_nb.cli._options import HelpFormatter, add_connection_options, add_estate_options, bucket_url, estate_chosen
 from ims_nb.cli._output import (
     TEXT_FORMATS,
     OutputFormat,

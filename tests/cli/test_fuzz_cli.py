@@ -31,8 +31,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from ims_nb.cli._children import sim_command
+from ims_nb.cli._filters import FILTER_OPTIONS, TIME_OPS
 from ims_nb.cli._main import build_parser, main
-from ims_nb.cli._options import FILTER_OPTIONS, MAX_PORT, TIME_OPS
+from ims_nb.cli._options import MAX_PORT
 from ims_nb.cli.jobs import STATE_GROUPS
 from ims_nb.client import config, wire
 from ims_nb.sim import Simulator
