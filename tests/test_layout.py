@@ -12,7 +12,7 @@ PACKAGE = ROOT / "ims_nb"
 #: What stays at the top of the package; everything else lives in a subpackage named for its job.
 TOP_MODULES = {"__init__", "__main__", "_extras", "vocab", "errors", "signing", "frames", "rules", "preflight",
                "selection", "targets", "snapshots", "coverage", "coverage_status", "coverage_objects", "charts", "demo",
-               "chart_parts", "frame_columns", "rule_parts", "signing_obs"}  # fmt: skip
+               "chart_parts", "frame_columns", "rule_parts", "signing_obs", "preflight_plan"}  # fmt: skip
 SUBPACKAGES = {"app", "cli", "client", "estate", "exports", "sim", "widgets"}
 MAX_LINES = 400
 

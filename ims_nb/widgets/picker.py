@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Any, Final
 
 import ipywidgets as w
-import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import traitlets
 
@@ -14,10 +13,10 @@ from ims_nb import selection
 from ims_nb.client.protocol import ClientLike
 from ims_nb.errors import ConfigError
 from ims_nb.widgets.log import LogPanel, reports_errors
+from ims_nb.widgets.picker_text import choices, paging_text, row_labels, summary_text
 
 __all__ = ["CssClass", "EstateCssClass", "ImagePicker"]
 
-_UNKNOWN: Final = "?"
 _EVERY: Final = ""  # the value of a region or project dropdown's first choice: all of them
 _FILTER_LAYOUT: Final = {"width": "auto", "min_width": "10em"}
 
@@ -61,10 +60,6 @@ def _one_choice(what: str, every: str, options: list[str], css: EstateCssClass) 
 def _unique(frame: pd.DataFrame) -> bool:
     """One row per image id, under a unique index (rows are found by label)."""
     return bool(frame["id"].is_unique and frame.index.is_unique)
-
-
-def _choices(values: pd.Series) -> list[str]:
-    return sorted(str(value) for value in values.dropna().unique())
 
 
 def _multi_choice(what: str, options: list[str], css: CssClass) -> Any:
@@ -127,8 +122,8 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
                                       layout=w.Layout(width="auto", max_width="100%")), CssClass.SEARCH)  # fmt: skip
         self._region = _one_choice("region", "all regions", selection.regions_in(frame), EstateCssClass.REGIONS)
         self._project = _one_choice("project", "all projects", selection.projects_in(frame), EstateCssClass.PROJECTS)
-        self._platforms = _multi_choice("platform", _choices(frame["platform"]), CssClass.PLATFORMS)
-        self._statuses = _multi_choice("status", _choices(frame["status"]), CssClass.STATUSES)
+        self._platforms = _multi_choice("platform", choices(frame["platform"]), CssClass.PLATFORMS)
+        self._statuses = _multi_choice("status", choices(frame["status"]), CssClass.STATUSES)
         self._sizes = _multi_choice("size", list(selection.SIZE_BANDS), CssClass.SIZES)
         self._exportable_only = _styled(w.Checkbox(description="exportable only", indent=False), CssClass.EXPORTABLE)
         scope = [self._region, self._project] if self._estate else []
@@ -281,26 +276,13 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
         shown = selection.page(self._matching, number, self._page_size)
         self._page_number = number
         self._row_ids = shown["id"].astype(str).tolist()
-        for row, label in zip(self._row_pool, self._row_labels(shown), strict=False):
+        for row, label in zip(self._row_pool, row_labels(shown, self._exportable, estate=self._estate), strict=False):
             row.description = label
         self._rows.children = tuple(self._row_pool[: len(self._row_ids)])
         self._render_rows()
         self._previous.disabled = self._page_number <= 1
         self._next.disabled = self._page_number >= pages
-        self._paging.value = f"page {self._page_number} of {pages} · {len(self._matching)} matching"
-
-    def _row_labels(self, shown: pd.DataFrame) -> list[str]:
-        sizes = [_UNKNOWN if np.isnan(gb) else f"{gb:.1f} GB" for gb in shown["size_gb"].to_numpy(dtype=float)]
-        exportable = self._exportable.reindex(shown.index, fill_value=False).to_numpy(dtype=bool)
-        projects = shown["project_name"].fillna(_UNKNOWN) if self._estate else [""] * len(shown)
-        return [
-            f"{name} · {platform} · {size} · {status}{f' · {project}' if project else ''}"
-            f"{'' if ok else ' · not exportable'}"
-            for name, platform, size, status, project, ok in zip(
-                shown["name"].fillna(_UNKNOWN), shown["platform"].fillna(_UNKNOWN), sizes,
-                shown["status"].fillna(_UNKNOWN), projects, exportable, strict=True,
-            )
-        ]  # fmt: skip
+        self._paging.value = paging_text(self._page_number, pages, len(self._matching))
 
     def _render_rows(self) -> None:
         picked = set(self.picked)
@@ -312,12 +294,4 @@ class ImagePicker(w.VBox):  # type: ignore[misc]
             self._rendering = False
 
     def _render_summary(self) -> None:
-        shown = f"showing {selection.scope_note(self._matching)} · " if self._estate else ""
-        chosen = self.selected
-        if chosen.empty:
-            self._summary.value = f"{shown}nothing picked"
-            return
-        total = float(np.nansum(chosen["size_gb"].to_numpy(dtype=float)))
-        blocked = int((~self._exportable.reindex(chosen.index, fill_value=False).to_numpy(dtype=bool)).sum())
-        note = f" ({blocked} not exportable)" if blocked else ""
-        self._summary.value = f"{shown}{len(chosen)} picked{note} · {total:.1f} GB in total"
+        self._summary.value = summary_text(self._matching, self.selected, self._exportable, estate=self._estate)
